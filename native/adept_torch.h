@@ -1,0 +1,263 @@
+/*
+ * adept_torch.h: the C interface of adept's libtorch shim.
+ *
+ * Conventions (one error channel, as in tch-rs's torch_api.h):
+ *  - at_tensor is an opaque owning handle; at_free releases it. Every function that
+ *    makes a tensor returns a new handle the caller owns, or NULL on error.
+ *  - Functions returning int return 0 on success and -1 on error; queries that
+ *    cannot be negative return -1 on error.
+ *  - On error the message is kept per thread: at_last_error() returns it (NULL when
+ *    none) and at_clear_error() drops it. No C++ exception ever crosses this interface.
+ *  - Shapes are (const int64_t *dims, int ndim); tensor lists are (const at_tensor *, int n).
+ *  - dtype codes are c10::ScalarType values (see enum at_dtype); devices are
+ *    (device_type, device_index) with AT_DEVICE_CPU / AT_DEVICE_CUDA.
+ * The header includes only <stdint.h> so that the binding generator needs no
+ * compiler resource headers.
+ */
+#ifndef ADEPT_TORCH_H
+#define ADEPT_TORCH_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct at_tensor_s *at_tensor;
+
+/* Called once when libtorch frees the storage of a tensor made by at_from_blob. */
+typedef void (*at_release_fn)(void *context);
+
+enum at_dtype {
+    AT_UINT8 = 0,
+    AT_INT8 = 1,
+    AT_INT16 = 2,
+    AT_INT32 = 3,
+    AT_INT64 = 4,
+    AT_FLOAT16 = 5,
+    AT_FLOAT32 = 6,
+    AT_FLOAT64 = 7,
+    AT_BOOL = 11,
+    AT_BFLOAT16 = 15
+};
+
+enum at_device_type {
+    AT_DEVICE_CPU = 0,
+    AT_DEVICE_CUDA = 1
+};
+
+enum at_reduction {
+    AT_REDUCTION_NONE = 0,
+    AT_REDUCTION_MEAN = 1,
+    AT_REDUCTION_SUM = 2
+};
+
+/* ---- errors, runtime, configuration ---- */
+const char *at_last_error(void);
+void at_clear_error(void);
+/* Version of the libtorch headers the shim was compiled against, e.g. "1.13.0". */
+const char *at_compiled_version(void);
+/* Version of the libtorch library loaded at run time (from its build configuration). */
+const char *at_runtime_version(void);
+/* Process setup the shim wants before heavy work: malloc tuning; safe to call twice. */
+int at_init(void);
+int at_set_num_threads(int threads);
+int at_get_num_threads(void);
+int at_manual_seed(uint64_t seed);
+/* Number of tensor handles allocated and not yet freed (for leak checks). */
+int64_t at_live_tensors(void);
+int at_cuda_is_available(void);
+int at_cuda_device_count(void);
+int at_cuda_synchronize(int device_index);
+/* Bytes currently allocated by libtorch's CUDA caching allocator; -1 when unsupported. */
+int64_t at_cuda_memory_allocated(int device_index);
+int64_t at_cuda_max_memory_allocated(int device_index);
+
+/* ---- handles and metadata ---- */
+void at_free(at_tensor t);
+int at_defined(at_tensor t);
+int at_dim(at_tensor t);
+int64_t at_numel(at_tensor t);
+int at_sizes(at_tensor t, int64_t *out_dims);
+int at_strides(at_tensor t, int64_t *out_strides);
+int at_scalar_type(at_tensor t);
+int at_device_type(at_tensor t);
+int at_device_index(at_tensor t);
+int at_is_contiguous(at_tensor t);
+int64_t at_element_size(at_tensor t);
+/* Address of the first element (storage offset applied); NULL on error. */
+void *at_data_ptr(at_tensor t);
+/* Copies a handle: the result shares storage and autograd history with t. */
+at_tensor at_shallow_clone(at_tensor t);
+
+/* ---- creation ---- */
+at_tensor at_empty(const int64_t *dims, int ndim, int dtype, int device_type, int device_index);
+at_tensor at_zeros(const int64_t *dims, int ndim, int dtype, int device_type, int device_index);
+at_tensor at_ones(const int64_t *dims, int ndim, int dtype, int device_type, int device_index);
+at_tensor at_full(const int64_t *dims, int ndim, double value, int dtype, int device_type, int device_index);
+at_tensor at_arange(double start, double end, double step, int dtype, int device_type, int device_index);
+at_tensor at_randn(const int64_t *dims, int ndim, int dtype, int device_type, int device_index);
+at_tensor at_rand(const int64_t *dims, int ndim, int dtype, int device_type, int device_index);
+at_tensor at_randint(int64_t low, int64_t high, const int64_t *dims, int ndim, int dtype, int device_type, int device_index);
+/* A tensor over caller memory without copying. strides may be NULL (contiguous).
+ * release(context) runs when libtorch frees the storage; release may be NULL when the
+ * caller guarantees the memory outlives every tensor and view made from it. */
+at_tensor at_from_blob(void *data, const int64_t *dims, int ndim, const int64_t *strides, int dtype,
+                       int device_type, int device_index, at_release_fn release, void *context);
+at_tensor at_scalar_tensor(double value, int dtype, int device_type, int device_index);
+
+/* ---- copies, dtype and device moves ---- */
+at_tensor at_to(at_tensor t, int dtype, int device_type, int device_index, int non_blocking);
+at_tensor at_clone(at_tensor t);
+at_tensor at_detach(at_tensor t);
+at_tensor at_contiguous(at_tensor t);
+int at_copy_(at_tensor dst, at_tensor src);
+/* Reads a one-element tensor as double. */
+int at_item(at_tensor t, double *out);
+
+/* ---- views and layout ---- */
+at_tensor at_reshape(at_tensor t, const int64_t *dims, int ndim);
+at_tensor at_view(at_tensor t, const int64_t *dims, int ndim);
+at_tensor at_transpose(at_tensor t, int64_t dim0, int64_t dim1);
+at_tensor at_permute(at_tensor t, const int64_t *dims, int ndim);
+at_tensor at_narrow(at_tensor t, int64_t dim, int64_t start, int64_t length);
+at_tensor at_slice(at_tensor t, int64_t dim, int64_t start, int64_t end, int64_t step);
+at_tensor at_select(at_tensor t, int64_t dim, int64_t index);
+at_tensor at_index_select(at_tensor t, int64_t dim, at_tensor index);
+at_tensor at_gather(at_tensor t, int64_t dim, at_tensor index);
+at_tensor at_cat(const at_tensor *ts, int n, int64_t dim);
+at_tensor at_stack(const at_tensor *ts, int n, int64_t dim);
+at_tensor at_expand(at_tensor t, const int64_t *dims, int ndim);
+at_tensor at_unsqueeze(at_tensor t, int64_t dim);
+at_tensor at_squeeze_dim(at_tensor t, int64_t dim);
+at_tensor at_flatten(at_tensor t, int64_t start_dim, int64_t end_dim);
+at_tensor at_repeat_interleave(at_tensor t, int64_t repeats, int64_t dim);
+at_tensor at_tril(at_tensor t, int64_t diagonal);
+at_tensor at_triu(at_tensor t, int64_t diagonal);
+
+/* ---- elementwise binary (broadcasting) ---- */
+at_tensor at_add(at_tensor a, at_tensor b, double alpha);
+at_tensor at_sub(at_tensor a, at_tensor b, double alpha);
+at_tensor at_mul(at_tensor a, at_tensor b);
+at_tensor at_div(at_tensor a, at_tensor b);
+at_tensor at_pow(at_tensor a, at_tensor b);
+at_tensor at_maximum(at_tensor a, at_tensor b);
+at_tensor at_minimum(at_tensor a, at_tensor b);
+at_tensor at_add_scalar(at_tensor t, double value);
+at_tensor at_mul_scalar(at_tensor t, double value);
+at_tensor at_div_scalar(at_tensor t, double value);
+at_tensor at_pow_scalar(at_tensor t, double exponent);
+at_tensor at_clamp(at_tensor t, double min, double max);
+at_tensor at_eq(at_tensor a, at_tensor b);
+at_tensor at_ne(at_tensor a, at_tensor b);
+at_tensor at_lt(at_tensor a, at_tensor b);
+at_tensor at_gt(at_tensor a, at_tensor b);
+at_tensor at_eq_scalar(at_tensor t, double value);
+at_tensor at_where(at_tensor condition, at_tensor a, at_tensor b);
+at_tensor at_masked_fill(at_tensor t, at_tensor mask, double value);
+
+/* ---- elementwise unary ---- */
+at_tensor at_neg(at_tensor t);
+at_tensor at_abs(at_tensor t);
+at_tensor at_exp(at_tensor t);
+at_tensor at_log(at_tensor t);
+at_tensor at_sqrt(at_tensor t);
+at_tensor at_rsqrt(at_tensor t);
+at_tensor at_square(at_tensor t);
+at_tensor at_reciprocal(at_tensor t);
+at_tensor at_sin(at_tensor t);
+at_tensor at_cos(at_tensor t);
+at_tensor at_tanh(at_tensor t);
+at_tensor at_sigmoid(at_tensor t);
+at_tensor at_relu(at_tensor t);
+at_tensor at_silu(at_tensor t);
+at_tensor at_gelu(at_tensor t);
+at_tensor at_sign(at_tensor t);
+
+/* ---- linear algebra ---- */
+at_tensor at_matmul(at_tensor a, at_tensor b);
+at_tensor at_mm(at_tensor a, at_tensor b);
+at_tensor at_bmm(at_tensor a, at_tensor b);
+/* y = x W^T + b; bias may be NULL. */
+at_tensor at_linear(at_tensor x, at_tensor weight, at_tensor bias);
+at_tensor at_outer(at_tensor a, at_tensor b);
+
+/* ---- reductions ---- */
+at_tensor at_sum(at_tensor t);
+at_tensor at_mean(at_tensor t);
+at_tensor at_sum_dims(at_tensor t, const int64_t *dims, int ndim, int keepdim);
+at_tensor at_mean_dims(at_tensor t, const int64_t *dims, int ndim, int keepdim);
+at_tensor at_amax(at_tensor t, int64_t dim, int keepdim);
+at_tensor at_argmax(at_tensor t, int64_t dim, int keepdim);
+at_tensor at_logsumexp(at_tensor t, int64_t dim, int keepdim);
+/* p-norm over all elements. */
+at_tensor at_norm(at_tensor t, double p);
+at_tensor at_max_all(at_tensor t);
+at_tensor at_min_all(at_tensor t);
+
+/* ---- neural-network functions ---- */
+at_tensor at_softmax(at_tensor t, int64_t dim);
+at_tensor at_log_softmax(at_tensor t, int64_t dim);
+at_tensor at_embedding(at_tensor weight, at_tensor indices);
+/* Bool [n, n] mask, true where attention is allowed (j <= i). */
+at_tensor at_causal_mask(int64_t n, int device_type, int device_index);
+/* logits [N, C] (or [N, C, d...]), targets int64 [N]; reduction is enum at_reduction. */
+at_tensor at_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_index, int reduction);
+/* Softmax attention over the last two dims; mask may be NULL (bool: true = keep, or
+ * float: added). Uses libtorch's fused kernel where the version has one. */
+at_tensor at_scaled_dot_product_attention(at_tensor q, at_tensor k, at_tensor v, at_tensor mask,
+                                          int is_causal, double scale);
+at_tensor at_rms_norm(at_tensor x, at_tensor weight, double eps);
+at_tensor at_dropout(at_tensor t, double p, int train);
+
+/* ---- in-place ops ---- */
+int at_add_(at_tensor t, at_tensor other, double alpha);
+int at_mul_(at_tensor t, at_tensor other);
+int at_mul_scalar_(at_tensor t, double value);
+int at_add_scalar_(at_tensor t, double value);
+int at_addcmul_(at_tensor t, at_tensor a, at_tensor b, double value);
+int at_addcdiv_(at_tensor t, at_tensor a, at_tensor b, double value);
+int at_lerp_(at_tensor t, at_tensor end, double weight);
+int at_sqrt_(at_tensor t);
+int at_clamp_(at_tensor t, double min, double max);
+int at_zero_(at_tensor t);
+int at_fill_(at_tensor t, double value);
+
+/* ---- multi-tensor ops (optimizers) ---- */
+int at_foreach_add_(const at_tensor *ts, const at_tensor *others, int n, double alpha);
+int at_foreach_add_scalar_(const at_tensor *ts, int n, double value);
+int at_foreach_mul_scalar_(const at_tensor *ts, int n, double value);
+int at_foreach_mul_(const at_tensor *ts, const at_tensor *others, int n);
+int at_foreach_lerp_(const at_tensor *ts, const at_tensor *ends, int n, double weight);
+int at_foreach_addcmul_(const at_tensor *ts, const at_tensor *a, const at_tensor *b, int n, double value);
+int at_foreach_addcdiv_(const at_tensor *ts, const at_tensor *a, const at_tensor *b, int n, double value);
+int at_foreach_zero_(const at_tensor *ts, int n);
+/* out[i] = sqrt(ts[i]) as new tensors. */
+int at_foreach_sqrt(const at_tensor *ts, int n, at_tensor *out);
+/* out[i] = ||ts[i]||_2 as new 0-dim tensors. */
+int at_foreach_norm(const at_tensor *ts, int n, at_tensor *out);
+
+/* ---- autograd ---- */
+int at_set_requires_grad(at_tensor t, int requires_grad);
+int at_requires_grad(at_tensor t);
+int at_is_leaf(at_tensor t);
+/* grad_output may be NULL for a scalar output. */
+int at_backward(at_tensor t, at_tensor grad_output, int retain_graph, int create_graph);
+/* New handle to t.grad, or NULL with no error set when t has no gradient. */
+at_tensor at_grad(at_tensor t);
+/* Sets t.grad; grad may be NULL to drop it. */
+int at_set_grad(at_tensor t, at_tensor grad);
+/* Gradients of outputs w.r.t. inputs into out[n_inputs] (NULL where unused and
+ * allow_unused), without touching any .grad field. grad_outputs may be NULL. */
+int at_autograd_grad(const at_tensor *outputs, int n_outputs, const at_tensor *grad_outputs,
+                     const at_tensor *inputs, int n_inputs, at_tensor *out,
+                     int retain_graph, int create_graph, int allow_unused);
+/* Grad mode of the calling thread: set returns the previous mode, is returns the current one. */
+int at_set_grad_enabled(int enabled);
+int at_is_grad_enabled(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ADEPT_TORCH_H */

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the libtorch shim: build/native/libadept_torch.so
+#   LIBTORCH_HOME  a libtorch folder with include/ and lib/ (official zip, or a pip
+#                  torch package folder); unset: Debian's system libtorch (libtorch-dev).
+#   CXX            C++ compiler (default g++).
+# The shim records its libtorch by rpath, so it never picks another one by accident.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${ADEPT_NATIVE_DIR:-$root/build/native}
+cxx=${CXX:-g++}
+
+if [ -n "${LIBTORCH_HOME:-}" ]; then
+  inc=$LIBTORCH_HOME/include
+  lib=$LIBTORCH_HOME/lib
+  [ -f "$inc/torch/csrc/api/include/torch/torch.h" ] || { echo "LIBTORCH_HOME=$LIBTORCH_HOME has no include/torch/csrc/api/include/torch/torch.h" >&2; exit 1; }
+  [ -f "$lib/libtorch.so" ] || { echo "LIBTORCH_HOME=$LIBTORCH_HOME has no lib/libtorch.so" >&2; exit 1; }
+  cmake_config=$LIBTORCH_HOME/share/cmake/Torch/TorchConfig.cmake
+else
+  multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+  inc=/usr/include
+  lib=/usr/lib/$multiarch
+  if [ ! -f "$inc/torch/csrc/api/include/torch/torch.h" ] || [ ! -e "$lib/libtorch.so" ]; then
+    echo "libtorch not found. Install Debian's: sudo apt-get install libtorch-dev libopenblas0-pthread" >&2
+    echo "or point LIBTORCH_HOME at a libtorch folder (official zip, or a pip torch package folder)." >&2
+    exit 1
+  fi
+  cmake_config=$lib/cmake/Torch/TorchConfig.cmake
+fi
+
+flags=(-std=c++17 -O2 -fPIC -shared -fvisibility=hidden -Wall -Wno-unused-parameter)
+# libtorch builds differ in the libstdc++ string ABI; match the library's.
+abi=1
+if [ -f "$cmake_config" ] && grep -q '_GLIBCXX_USE_CXX11_ABI=0' "$cmake_config"; then abi=0; fi
+flags+=(-D_GLIBCXX_USE_CXX11_ABI=$abi)
+
+libs=(-ltorch -ltorch_cpu -lc10)
+if [ -e "$lib/libc10_cuda.so" ]; then
+  # CUDA build (pip torch or libtorch-cuda): memory statistics need the CUDA runtime headers.
+  cuda_inc=""
+  for d in "${CUDA_HOME:-/usr/local/cuda}/include" /usr/local/cuda/include "$LIBTORCH_HOME"/../nvidia/cuda_runtime/include "$LIBTORCH_HOME"/../nvidia/cu*/include /usr/include; do
+    if [ -f "$d/cuda_runtime_api.h" ]; then cuda_inc=$d; break; fi
+  done
+  libs+=(-Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed)
+  if [ -n "$cuda_inc" ]; then
+    flags+=(-DADEPT_WITH_CUDA -I"$cuda_inc")
+  else
+    echo "note: CUDA libtorch without cuda_runtime_api.h: CUDA memory queries disabled" >&2
+  fi
+fi
+
+mkdir -p "$out"
+tmp=$out/libadept_torch.so.tmp.$$
+"$cxx" "${flags[@]}" -I"$inc" -I"$inc/torch/csrc/api/include" \
+  "$root/native/adept_torch.cpp" -o "$tmp" \
+  -L"$lib" -Wl,--disable-new-dtags -Wl,-rpath,"$lib" "${libs[@]}" -ldl
+mv -f "$tmp" "$out/libadept_torch.so"
+echo "built $out/libadept_torch.so against $lib"
