@@ -641,4 +641,5 @@ int at_set_grad_enabled(int enabled) {
 
 int at_is_grad_enabled(void) { return at::GradMode::is_enabled() ? 1 : 0; }
 
+#pragma GCC visibility pop
 }  // extern "C"

@@ -1,0 +1,86 @@
+package adept.tensor;
+
+import static adept.bindings.adept_torch_h.*;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Multi-tensor (libtorch _foreach_*) updates: one call for a whole list, as optimizers need. */
+public final class Foreach {
+    private Foreach() {}
+
+    private static void sameLength(List<Tensor> a, List<Tensor> b) {
+        if (a.size() != b.size()) throw new TorchException("tensor lists differ in length: " + a.size() + " vs " + b.size());
+    }
+
+    /** ts[i] += alpha * others[i] */
+    public static void addInPlace(List<Tensor> ts, List<Tensor> others, double alpha) {
+        sameLength(ts, others);
+        Scratch s = Scratch.get();
+        Check.status(at_foreach_add_(s.handles(0, ts), s.handles(1, others), ts.size(), alpha));
+    }
+
+    public static void addInPlace(List<Tensor> ts, double value) {
+        Check.status(at_foreach_add_scalar_(Scratch.get().handles(0, ts), ts.size(), value));
+    }
+
+    public static void mulInPlace(List<Tensor> ts, double value) {
+        Check.status(at_foreach_mul_scalar_(Scratch.get().handles(0, ts), ts.size(), value));
+    }
+
+    public static void mulInPlace(List<Tensor> ts, List<Tensor> others) {
+        sameLength(ts, others);
+        Scratch s = Scratch.get();
+        Check.status(at_foreach_mul_(s.handles(0, ts), s.handles(1, others), ts.size()));
+    }
+
+    /** ts[i] += weight * (ends[i] - ts[i]) */
+    public static void lerpInPlace(List<Tensor> ts, List<Tensor> ends, double weight) {
+        sameLength(ts, ends);
+        Scratch s = Scratch.get();
+        Check.status(at_foreach_lerp_(s.handles(0, ts), s.handles(1, ends), ts.size(), weight));
+    }
+
+    /** ts[i] += value * a[i] * b[i] */
+    public static void addcmulInPlace(List<Tensor> ts, List<Tensor> a, List<Tensor> b, double value) {
+        sameLength(ts, a);
+        sameLength(ts, b);
+        Scratch s = Scratch.get();
+        Check.status(at_foreach_addcmul_(s.handles(0, ts), s.handles(1, a), s.handles(2, b), ts.size(), value));
+    }
+
+    /** ts[i] += value * a[i] / b[i] */
+    public static void addcdivInPlace(List<Tensor> ts, List<Tensor> a, List<Tensor> b, double value) {
+        sameLength(ts, a);
+        sameLength(ts, b);
+        Scratch s = Scratch.get();
+        Check.status(at_foreach_addcdiv_(s.handles(0, ts), s.handles(1, a), s.handles(2, b), ts.size(), value));
+    }
+
+    public static void zero(List<Tensor> ts) {
+        Check.status(at_foreach_zero_(Scratch.get().handles(0, ts), ts.size()));
+    }
+
+    public static List<Tensor> sqrt(List<Tensor> ts) {
+        Scratch s = Scratch.get();
+        MemorySegment out = s.pointers(3, ts.size());
+        Check.status(at_foreach_sqrt(s.handles(0, ts), ts.size(), out));
+        return collect(out, ts.size());
+    }
+
+    /** L2 norm of each tensor, as 0-dim tensors. */
+    public static List<Tensor> norm(List<Tensor> ts) {
+        Scratch s = Scratch.get();
+        MemorySegment out = s.pointers(3, ts.size());
+        Check.status(at_foreach_norm(s.handles(0, ts), ts.size(), out));
+        return collect(out, ts.size());
+    }
+
+    private static List<Tensor> collect(MemorySegment handles, int n) {
+        List<Tensor> result = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) result.add(Tensor.wrap(handles.getAtIndex(ValueLayout.ADDRESS, i)));
+        return result;
+    }
+}

@@ -1,0 +1,78 @@
+package adept.tensor;
+
+import java.util.Arrays;
+
+/**
+ * Arena-style ownership of tensors: every tensor made on this thread while a scope is
+ * open belongs to the innermost scope and is freed when it closes. Long-lived tensors
+ * (parameters, optimizer state) leave the scope with {@link Tensor#keep()} or move to the
+ * enclosing scope with {@link #promote(Tensor)}. Outside any scope the caller owns
+ * (and must close) what it makes. Scopes are per thread and must close innermost first.
+ */
+public final class Scope implements AutoCloseable {
+    private static final ThreadLocal<Scope> CURRENT = new ThreadLocal<>();
+
+    private final Scope parent;
+    private final Thread thread;
+    private Tensor[] tensors = new Tensor[32];
+    private int count;
+    private boolean closed;
+
+    private Scope(Scope parent) {
+        this.parent = parent;
+        this.thread = Thread.currentThread();
+    }
+
+    public static Scope open() {
+        Scope scope = new Scope(CURRENT.get());
+        CURRENT.set(scope);
+        return scope;
+    }
+
+    /** The innermost open scope of this thread, or null. */
+    public static Scope current() {
+        return CURRENT.get();
+    }
+
+    static void adopt(Tensor tensor) {
+        Scope scope = CURRENT.get();
+        if (scope != null) scope.add(tensor);
+    }
+
+    void add(Tensor tensor) {
+        if (count == tensors.length) tensors = Arrays.copyOf(tensors, count * 2);
+        tensors[count++] = tensor;
+        tensor.owner = this;
+    }
+
+    /** Moves a tensor of this scope to the enclosing scope (or to the caller when there is none). */
+    public Tensor promote(Tensor tensor) {
+        if (tensor.owner != this) throw new TorchException("tensor does not belong to this scope");
+        tensor.owner = null;
+        if (parent != null) parent.add(tensor);
+        return tensor;
+    }
+
+    /** Tensors registered in this scope (including those already closed or kept). */
+    public int size() {
+        return count;
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        if (Thread.currentThread() != thread) throw new TorchException("a scope must be closed by the thread that opened it");
+        if (CURRENT.get() != this) throw new TorchException("scopes must be closed innermost first");
+        closed = true;
+        CURRENT.set(parent);
+        for (int i = count - 1; i >= 0; i--) {
+            Tensor t = tensors[i];
+            tensors[i] = null;
+            if (t.owner == this) {
+                t.owner = null;
+                t.close();
+            }
+        }
+        count = 0;
+    }
+}

@@ -1,0 +1,855 @@
+package adept.tensor;
+
+import static adept.bindings.adept_torch_h.*;
+
+import adept.bindings.at_release_fn;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * An owning handle to a libtorch tensor. Data stays in libtorch's storage (CPU or CUDA);
+ * nothing is copied between Java and libtorch unless a method says so.
+ *
+ * <p>Ownership: a tensor made while a {@link Scope} is open belongs to that scope;
+ * otherwise the caller owns it and must {@link #close()} it. Not thread-safe.
+ */
+public final class Tensor implements AutoCloseable {
+    private MemorySegment handle;
+    private long[] shape;
+    Scope owner;
+
+    private Tensor(MemorySegment handle) {
+        this.handle = handle;
+    }
+
+    /** Wraps a fresh handle returned by the shim (NULL means failure) and registers it in the current scope. */
+    static Tensor wrap(MemorySegment result) {
+        Tensor t = new Tensor(Check.handle(result));
+        Scope.adopt(t);
+        return t;
+    }
+
+    /** The native handle; fails if the tensor was freed. */
+    public MemorySegment handle() {
+        MemorySegment h = handle;
+        if (h == null) throw new TorchException("tensor used after it was freed (closed, or its scope ended)");
+        return h;
+    }
+
+    public boolean isFreed() {
+        return handle == null;
+    }
+
+    /** Frees the native handle now; views and other handles of the same storage stay valid. Idempotent. */
+    @Override
+    public void close() {
+        MemorySegment h = handle;
+        if (h == null) return;
+        handle = null;
+        at_free(h);
+    }
+
+    /** Takes this tensor out of its scope: the caller now owns it and must close it. */
+    public Tensor keep() {
+        handle();
+        owner = null;
+        return this;
+    }
+
+    // ---- creation ----
+
+    public static Tensor empty(DType dtype, Device device, long... shape) {
+        Torch.init();
+        return wrap(at_empty(Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
+    }
+
+    public static Tensor zeros(DType dtype, Device device, long... shape) {
+        Torch.init();
+        return wrap(at_zeros(Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
+    }
+
+    public static Tensor zeros(long... shape) {
+        return zeros(DType.FLOAT32, Device.CPU, shape);
+    }
+
+    public static Tensor ones(DType dtype, Device device, long... shape) {
+        Torch.init();
+        return wrap(at_ones(Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
+    }
+
+    public static Tensor ones(long... shape) {
+        return ones(DType.FLOAT32, Device.CPU, shape);
+    }
+
+    public static Tensor full(double value, DType dtype, Device device, long... shape) {
+        Torch.init();
+        return wrap(at_full(Scratch.get().longs(shape), shape.length, value, dtype.code(), device.type().code, device.index()));
+    }
+
+    public static Tensor arange(double start, double end, double step, DType dtype, Device device) {
+        Torch.init();
+        return wrap(at_arange(start, end, step, dtype.code(), device.type().code, device.index()));
+    }
+
+    public static Tensor arange(long end) {
+        return arange(0, end, 1, DType.INT64, Device.CPU);
+    }
+
+    /** Standard normal samples from libtorch's generator (seed with {@link Torch#manualSeed}). */
+    public static Tensor randn(DType dtype, Device device, long... shape) {
+        Torch.init();
+        return wrap(at_randn(Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
+    }
+
+    public static Tensor randn(long... shape) {
+        return randn(DType.FLOAT32, Device.CPU, shape);
+    }
+
+    /** Uniform samples in [0, 1). */
+    public static Tensor rand(DType dtype, Device device, long... shape) {
+        Torch.init();
+        return wrap(at_rand(Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
+    }
+
+    /** Integers uniform in [low, high). */
+    public static Tensor randint(long low, long high, DType dtype, Device device, long... shape) {
+        Torch.init();
+        return wrap(at_randint(low, high, Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
+    }
+
+    public static Tensor scalar(double value, DType dtype, Device device) {
+        Torch.init();
+        return wrap(at_scalar_tensor(value, dtype.code(), device.type().code, device.index()));
+    }
+
+    /** A CPU float32 tensor holding a copy of the values. */
+    public static Tensor of(float[] values, long... shape) {
+        Tensor t = empty(DType.FLOAT32, Device.CPU, checkedShape(values.length, shape));
+        MemorySegment.copy(values, 0, t.dataSegment(), ValueLayout.JAVA_FLOAT, 0, values.length);
+        return t;
+    }
+
+    public static Tensor of(double[] values, long... shape) {
+        Tensor t = empty(DType.FLOAT64, Device.CPU, checkedShape(values.length, shape));
+        MemorySegment.copy(values, 0, t.dataSegment(), ValueLayout.JAVA_DOUBLE, 0, values.length);
+        return t;
+    }
+
+    public static Tensor of(long[] values, long... shape) {
+        Tensor t = empty(DType.INT64, Device.CPU, checkedShape(values.length, shape));
+        MemorySegment.copy(values, 0, t.dataSegment(), ValueLayout.JAVA_LONG, 0, values.length);
+        return t;
+    }
+
+    public static Tensor of(int[] values, long... shape) {
+        Tensor t = empty(DType.INT32, Device.CPU, checkedShape(values.length, shape));
+        MemorySegment.copy(values, 0, t.dataSegment(), ValueLayout.JAVA_INT, 0, values.length);
+        return t;
+    }
+
+    private static long[] checkedShape(int length, long[] shape) {
+        if (shape.length == 0) return new long[] {length};
+        long n = 1;
+        for (long d : shape) n *= d;
+        if (n != length) {
+            throw new TorchException("shape " + Arrays.toString(shape) + " holds " + n + " elements but " + length + " values were given");
+        }
+        return shape;
+    }
+
+    // Keeps Java-owned memory reachable until libtorch frees the storage made over it.
+    private static final ConcurrentHashMap<Long, MemorySegment> PINNED = new ConcurrentHashMap<>();
+    private static final AtomicLong NEXT_PIN = new AtomicLong(1);
+    private static final MemorySegment RELEASE = at_release_fn.allocate(context -> PINNED.remove(context.address()), Arena.global());
+
+    /**
+     * A tensor over a native segment's memory, without copying (zero-copy): writes on
+     * either side are seen on the other. The segment stays reachable until libtorch frees
+     * the storage (all views included); an explicitly closed arena must outlive them.
+     */
+    public static Tensor fromSegment(MemorySegment segment, DType dtype, long... shape) {
+        Torch.init();
+        if (!segment.isNative()) throw new TorchException("fromSegment needs a native (off-heap) segment, not a heap segment");
+        if (!segment.scope().isAlive()) throw new TorchException("fromSegment: the segment's arena is already closed");
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) throw new TorchException("negative dimension in shape " + Arrays.toString(shape));
+            n *= d;
+        }
+        long needed = n * dtype.byteSize();
+        if (needed > segment.byteSize()) {
+            throw new TorchException("shape " + Arrays.toString(shape) + " of " + dtype + " needs " + needed
+                    + " bytes but the segment has " + segment.byteSize());
+        }
+        if (segment.address() % dtype.byteSize() != 0) throw new TorchException("segment address is not aligned for " + dtype);
+        long pin = NEXT_PIN.getAndIncrement();
+        PINNED.put(pin, segment);
+        MemorySegment result = at_from_blob(segment, Scratch.get().longs(shape), shape.length, MemorySegment.NULL,
+                dtype.code(), Device.CPU.type().code, 0, RELEASE, MemorySegment.ofAddress(pin));
+        if (result.address() == 0) PINNED.remove(pin);
+        return wrap(result);
+    }
+
+    /** Pinned segments not yet released by libtorch (for tests). */
+    static int pinnedSegments() {
+        return PINNED.size();
+    }
+
+    // ---- metadata ----
+
+    public long[] shape() {
+        return shapeRef().clone();
+    }
+
+    private long[] shapeRef() {
+        long[] s = shape;
+        if (s == null) {
+            MemorySegment h = handle();
+            int dim = Check.status(at_dim(h));
+            MemorySegment out = Scratch.get().longsOut(dim);
+            Check.status(at_sizes(h, out));
+            s = out.asSlice(0, dim * 8L).toArray(ValueLayout.JAVA_LONG);
+            shape = s;
+        }
+        return s;
+    }
+
+    public int dim() {
+        return shapeRef().length;
+    }
+
+    /** Size of one dimension; negative dims count from the end. */
+    public long size(int dim) {
+        long[] s = shapeRef();
+        int d = dim < 0 ? dim + s.length : dim;
+        if (d < 0 || d >= s.length) throw new TorchException("dimension " + dim + " out of range for shape " + Arrays.toString(s));
+        return s[d];
+    }
+
+    public long numel() {
+        long n = 1;
+        for (long d : shapeRef()) n *= d;
+        return n;
+    }
+
+    public long[] strides() {
+        MemorySegment h = handle();
+        int dim = dim();
+        MemorySegment out = Scratch.get().longsOut(dim);
+        Check.status(at_strides(h, out));
+        return out.asSlice(0, dim * 8L).toArray(ValueLayout.JAVA_LONG);
+    }
+
+    public DType dtype() {
+        return DType.fromCode(Check.status(at_scalar_type(handle())));
+    }
+
+    public Device device() {
+        MemorySegment h = handle();
+        return Device.of(Check.status(at_device_type(h)), Check.status(at_device_index(h)));
+    }
+
+    public boolean isContiguous() {
+        return Check.status(at_is_contiguous(handle())) == 1;
+    }
+
+    /** Address of the first element in device memory. */
+    public long dataPointer() {
+        return Check.handle(at_data_ptr(handle())).address();
+    }
+
+    /**
+     * The CPU storage this tensor views, as a segment (zero-copy): from the first element
+     * to the last one the strides reach. Valid while this tensor or another handle of its
+     * storage is alive.
+     */
+    public MemorySegment asSegment() {
+        if (device().isCuda()) throw new TorchException("asSegment needs a CPU tensor; this one is on " + device());
+        return dataSegment();
+    }
+
+    private MemorySegment dataSegment() {
+        long[] s = shapeRef();
+        long[] st = strides();
+        long extent = 1;
+        for (int i = 0; i < s.length; i++) {
+            if (s[i] == 0) {
+                extent = 0;
+                break;
+            }
+            extent += (s[i] - 1) * st[i];
+        }
+        long bytes = extent * Check.count(at_element_size(handle()));
+        return MemorySegment.ofAddress(dataPointer()).reinterpret(bytes);
+    }
+
+    // ---- reading values (copies) ----
+
+    /** The value of a one-element tensor. */
+    public double item() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ValueLayout.JAVA_DOUBLE);
+            Check.status(at_item(handle(), out));
+            return out.get(ValueLayout.JAVA_DOUBLE, 0);
+        }
+    }
+
+    /** One element, as double; reads device memory in place on CPU. */
+    public double getDouble(long... index) {
+        long[] s = shapeRef();
+        if (index.length != s.length) {
+            throw new TorchException("index " + Arrays.toString(index) + " has " + index.length + " dims but shape is " + Arrays.toString(s));
+        }
+        if (device().isCuda()) {
+            try (Tensor cpu = to(Device.CPU).keep()) {
+                return cpu.getDouble(index);
+            }
+        }
+        long[] st = strides();
+        long offset = 0;
+        for (int i = 0; i < s.length; i++) {
+            if (index[i] < 0 || index[i] >= s[i]) {
+                throw new TorchException("index " + Arrays.toString(index) + " out of bounds for shape " + Arrays.toString(s));
+            }
+            offset += index[i] * st[i];
+        }
+        MemorySegment data = MemorySegment.ofAddress(dataPointer()).reinterpret(Long.MAX_VALUE);
+        return readElement(data, offset, dtype());
+    }
+
+    private static double readElement(MemorySegment data, long index, DType dtype) {
+        return switch (dtype) {
+            case FLOAT32 -> data.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, index);
+            case FLOAT64 -> data.getAtIndex(ValueLayout.JAVA_DOUBLE_UNALIGNED, index);
+            case INT64 -> data.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, index);
+            case INT32 -> data.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, index);
+            case INT16 -> data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, index);
+            case INT8 -> data.get(ValueLayout.JAVA_BYTE, index);
+            case UINT8 -> Byte.toUnsignedInt(data.get(ValueLayout.JAVA_BYTE, index));
+            case BOOL -> data.get(ValueLayout.JAVA_BYTE, index) != 0 ? 1 : 0;
+            case FLOAT16 -> Float.float16ToFloat(data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, index));
+            case BFLOAT16 -> Float.intBitsToFloat((data.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, index) & 0xffff) << 16);
+        };
+    }
+
+    /** All elements in row-major order, converted to float32 (a copy). */
+    public float[] toFloatArray() {
+        try (Scope scope = Scope.open()) {
+            Tensor t = to(DType.FLOAT32, Device.CPU).contiguous();
+            return t.dataSegment().toArray(ValueLayout.JAVA_FLOAT);
+        }
+    }
+
+    public double[] toDoubleArray() {
+        try (Scope scope = Scope.open()) {
+            Tensor t = to(DType.FLOAT64, Device.CPU).contiguous();
+            return t.dataSegment().toArray(ValueLayout.JAVA_DOUBLE);
+        }
+    }
+
+    public long[] toLongArray() {
+        try (Scope scope = Scope.open()) {
+            Tensor t = to(DType.INT64, Device.CPU).contiguous();
+            return t.dataSegment().toArray(ValueLayout.JAVA_LONG);
+        }
+    }
+
+    // ---- copies and moves ----
+
+    public Tensor to(DType dtype, Device device) {
+        return wrap(at_to(handle(), dtype.code(), device.type().code, device.index(), 0));
+    }
+
+    public Tensor to(DType dtype) {
+        return to(dtype, device());
+    }
+
+    public Tensor to(Device device) {
+        return to(dtype(), device);
+    }
+
+    public Tensor clone() {
+        return wrap(at_clone(handle()));
+    }
+
+    /** A new handle to the same storage, cut from the autograd graph. */
+    public Tensor detach() {
+        return wrap(at_detach(handle()));
+    }
+
+    /** A new handle to the same storage and autograd history. */
+    public Tensor shallowClone() {
+        return wrap(at_shallow_clone(handle()));
+    }
+
+    public Tensor contiguous() {
+        return wrap(at_contiguous(handle()));
+    }
+
+    /** Copies src into this tensor in place (broadcasting, converting dtype and device). */
+    public Tensor copyFrom(Tensor src) {
+        Check.status(at_copy_(handle(), src.handle()));
+        return this;
+    }
+
+    // ---- views and layout ----
+
+    public Tensor reshape(long... shape) {
+        return wrap(at_reshape(handle(), Scratch.get().longs(shape), shape.length));
+    }
+
+    public Tensor view(long... shape) {
+        return wrap(at_view(handle(), Scratch.get().longs(shape), shape.length));
+    }
+
+    public Tensor transpose(long dim0, long dim1) {
+        return wrap(at_transpose(handle(), dim0, dim1));
+    }
+
+    public Tensor permute(long... dims) {
+        return wrap(at_permute(handle(), Scratch.get().longs(dims), dims.length));
+    }
+
+    public Tensor narrow(long dim, long start, long length) {
+        return wrap(at_narrow(handle(), dim, start, length));
+    }
+
+    public Tensor slice(long dim, long start, long end, long step) {
+        return wrap(at_slice(handle(), dim, start, end, step));
+    }
+
+    public Tensor select(long dim, long index) {
+        return wrap(at_select(handle(), dim, index));
+    }
+
+    public Tensor indexSelect(long dim, Tensor index) {
+        return wrap(at_index_select(handle(), dim, index.handle()));
+    }
+
+    public Tensor gather(long dim, Tensor index) {
+        return wrap(at_gather(handle(), dim, index.handle()));
+    }
+
+    public static Tensor cat(List<Tensor> tensors, long dim) {
+        Torch.init();
+        return wrap(at_cat(Scratch.get().handles(0, tensors), tensors.size(), dim));
+    }
+
+    public static Tensor stack(List<Tensor> tensors, long dim) {
+        Torch.init();
+        return wrap(at_stack(Scratch.get().handles(0, tensors), tensors.size(), dim));
+    }
+
+    public Tensor expand(long... shape) {
+        return wrap(at_expand(handle(), Scratch.get().longs(shape), shape.length));
+    }
+
+    public Tensor unsqueeze(long dim) {
+        return wrap(at_unsqueeze(handle(), dim));
+    }
+
+    public Tensor squeeze(long dim) {
+        return wrap(at_squeeze_dim(handle(), dim));
+    }
+
+    public Tensor flatten(long startDim, long endDim) {
+        return wrap(at_flatten(handle(), startDim, endDim));
+    }
+
+    public Tensor repeatInterleave(long repeats, long dim) {
+        return wrap(at_repeat_interleave(handle(), repeats, dim));
+    }
+
+    public Tensor tril(long diagonal) {
+        return wrap(at_tril(handle(), diagonal));
+    }
+
+    public Tensor triu(long diagonal) {
+        return wrap(at_triu(handle(), diagonal));
+    }
+
+    // ---- elementwise ----
+
+    public Tensor add(Tensor other) {
+        return wrap(at_add(handle(), other.handle(), 1.0));
+    }
+
+    /** this + alpha * other */
+    public Tensor add(Tensor other, double alpha) {
+        return wrap(at_add(handle(), other.handle(), alpha));
+    }
+
+    public Tensor sub(Tensor other) {
+        return wrap(at_sub(handle(), other.handle(), 1.0));
+    }
+
+    public Tensor mul(Tensor other) {
+        return wrap(at_mul(handle(), other.handle()));
+    }
+
+    public Tensor div(Tensor other) {
+        return wrap(at_div(handle(), other.handle()));
+    }
+
+    public Tensor pow(Tensor exponent) {
+        return wrap(at_pow(handle(), exponent.handle()));
+    }
+
+    public Tensor maximum(Tensor other) {
+        return wrap(at_maximum(handle(), other.handle()));
+    }
+
+    public Tensor minimum(Tensor other) {
+        return wrap(at_minimum(handle(), other.handle()));
+    }
+
+    public Tensor add(double value) {
+        return wrap(at_add_scalar(handle(), value));
+    }
+
+    public Tensor mul(double value) {
+        return wrap(at_mul_scalar(handle(), value));
+    }
+
+    public Tensor div(double value) {
+        return wrap(at_div_scalar(handle(), value));
+    }
+
+    public Tensor pow(double exponent) {
+        return wrap(at_pow_scalar(handle(), exponent));
+    }
+
+    public Tensor clamp(double min, double max) {
+        return wrap(at_clamp(handle(), min, max));
+    }
+
+    public Tensor eq(Tensor other) {
+        return wrap(at_eq(handle(), other.handle()));
+    }
+
+    public Tensor ne(Tensor other) {
+        return wrap(at_ne(handle(), other.handle()));
+    }
+
+    public Tensor lt(Tensor other) {
+        return wrap(at_lt(handle(), other.handle()));
+    }
+
+    public Tensor gt(Tensor other) {
+        return wrap(at_gt(handle(), other.handle()));
+    }
+
+    public Tensor eq(double value) {
+        return wrap(at_eq_scalar(handle(), value));
+    }
+
+    /** condition ? a : b, elementwise. */
+    public static Tensor where(Tensor condition, Tensor a, Tensor b) {
+        return wrap(at_where(condition.handle(), a.handle(), b.handle()));
+    }
+
+    public Tensor maskedFill(Tensor mask, double value) {
+        return wrap(at_masked_fill(handle(), mask.handle(), value));
+    }
+
+    public Tensor neg() {
+        return wrap(at_neg(handle()));
+    }
+
+    public Tensor abs() {
+        return wrap(at_abs(handle()));
+    }
+
+    public Tensor exp() {
+        return wrap(at_exp(handle()));
+    }
+
+    public Tensor log() {
+        return wrap(at_log(handle()));
+    }
+
+    public Tensor sqrt() {
+        return wrap(at_sqrt(handle()));
+    }
+
+    public Tensor rsqrt() {
+        return wrap(at_rsqrt(handle()));
+    }
+
+    public Tensor square() {
+        return wrap(at_square(handle()));
+    }
+
+    public Tensor reciprocal() {
+        return wrap(at_reciprocal(handle()));
+    }
+
+    public Tensor sin() {
+        return wrap(at_sin(handle()));
+    }
+
+    public Tensor cos() {
+        return wrap(at_cos(handle()));
+    }
+
+    public Tensor tanh() {
+        return wrap(at_tanh(handle()));
+    }
+
+    public Tensor sigmoid() {
+        return wrap(at_sigmoid(handle()));
+    }
+
+    public Tensor relu() {
+        return wrap(at_relu(handle()));
+    }
+
+    public Tensor silu() {
+        return wrap(at_silu(handle()));
+    }
+
+    public Tensor gelu() {
+        return wrap(at_gelu(handle()));
+    }
+
+    public Tensor sign() {
+        return wrap(at_sign(handle()));
+    }
+
+    // ---- linear algebra ----
+
+    public Tensor matmul(Tensor other) {
+        return wrap(at_matmul(handle(), other.handle()));
+    }
+
+    public Tensor mm(Tensor other) {
+        return wrap(at_mm(handle(), other.handle()));
+    }
+
+    public Tensor bmm(Tensor other) {
+        return wrap(at_bmm(handle(), other.handle()));
+    }
+
+    /** this @ weight^T + bias; bias may be null. */
+    public Tensor linear(Tensor weight, Tensor bias) {
+        return wrap(at_linear(handle(), weight.handle(), bias == null ? MemorySegment.NULL : bias.handle()));
+    }
+
+    public Tensor outer(Tensor other) {
+        return wrap(at_outer(handle(), other.handle()));
+    }
+
+    // ---- reductions ----
+
+    public Tensor sum() {
+        return wrap(at_sum(handle()));
+    }
+
+    public Tensor mean() {
+        return wrap(at_mean(handle()));
+    }
+
+    public Tensor sum(long[] dims, boolean keepDim) {
+        return wrap(at_sum_dims(handle(), Scratch.get().longs(dims), dims.length, keepDim ? 1 : 0));
+    }
+
+    public Tensor mean(long[] dims, boolean keepDim) {
+        return wrap(at_mean_dims(handle(), Scratch.get().longs(dims), dims.length, keepDim ? 1 : 0));
+    }
+
+    public Tensor amax(long dim, boolean keepDim) {
+        return wrap(at_amax(handle(), dim, keepDim ? 1 : 0));
+    }
+
+    public Tensor argmax(long dim, boolean keepDim) {
+        return wrap(at_argmax(handle(), dim, keepDim ? 1 : 0));
+    }
+
+    public Tensor logsumexp(long dim, boolean keepDim) {
+        return wrap(at_logsumexp(handle(), dim, keepDim ? 1 : 0));
+    }
+
+    /** p-norm over all elements. */
+    public Tensor norm(double p) {
+        return wrap(at_norm(handle(), p));
+    }
+
+    public Tensor max() {
+        return wrap(at_max_all(handle()));
+    }
+
+    public Tensor min() {
+        return wrap(at_min_all(handle()));
+    }
+
+    // ---- neural-network functions ----
+
+    public Tensor softmax(long dim) {
+        return wrap(at_softmax(handle(), dim));
+    }
+
+    public Tensor logSoftmax(long dim) {
+        return wrap(at_log_softmax(handle(), dim));
+    }
+
+    /** Rows of this (an embedding table [V, H]) picked by integer indices. */
+    public Tensor embedding(Tensor indices) {
+        return wrap(at_embedding(handle(), indices.handle()));
+    }
+
+    /** Bool [n, n], true where position i may attend to j (j <= i). */
+    public static Tensor causalMask(long n, Device device) {
+        Torch.init();
+        return wrap(at_causal_mask(n, device.type().code, device.index()));
+    }
+
+    public enum Reduction {
+        NONE,
+        MEAN,
+        SUM
+    }
+
+    /** Cross-entropy of logits [N, C] against int64 targets [N]; targets equal to ignoreIndex do not count. */
+    public Tensor crossEntropy(Tensor targets, long ignoreIndex, Reduction reduction) {
+        return wrap(at_cross_entropy(handle(), targets.handle(), ignoreIndex, reduction.ordinal()));
+    }
+
+    public Tensor crossEntropy(Tensor targets) {
+        return crossEntropy(targets, -100, Reduction.MEAN);
+    }
+
+    /** softmax(q k^T * scale + mask) v over the last two dims; scale <= 0 means 1/sqrt(head_dim). mask may be null. */
+    public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale) {
+        return wrap(at_scaled_dot_product_attention(q.handle(), k.handle(), v.handle(),
+                mask == null ? MemorySegment.NULL : mask.handle(), causal ? 1 : 0, scale));
+    }
+
+    /** x / rms(x) * weight over the last dimension, computed in at least float32. */
+    public Tensor rmsNorm(Tensor weight, double eps) {
+        return wrap(at_rms_norm(handle(), weight.handle(), eps));
+    }
+
+    public Tensor dropout(double p, boolean train) {
+        return wrap(at_dropout(handle(), p, train ? 1 : 0));
+    }
+
+    // ---- in place (return this) ----
+
+    public Tensor addInPlace(Tensor other, double alpha) {
+        Check.status(at_add_(handle(), other.handle(), alpha));
+        return this;
+    }
+
+    public Tensor mulInPlace(Tensor other) {
+        Check.status(at_mul_(handle(), other.handle()));
+        return this;
+    }
+
+    public Tensor mulInPlace(double value) {
+        Check.status(at_mul_scalar_(handle(), value));
+        return this;
+    }
+
+    public Tensor addInPlace(double value) {
+        Check.status(at_add_scalar_(handle(), value));
+        return this;
+    }
+
+    /** this += value * a * b */
+    public Tensor addcmulInPlace(Tensor a, Tensor b, double value) {
+        Check.status(at_addcmul_(handle(), a.handle(), b.handle(), value));
+        return this;
+    }
+
+    /** this += value * a / b */
+    public Tensor addcdivInPlace(Tensor a, Tensor b, double value) {
+        Check.status(at_addcdiv_(handle(), a.handle(), b.handle(), value));
+        return this;
+    }
+
+    /** this += weight * (end - this) */
+    public Tensor lerpInPlace(Tensor end, double weight) {
+        Check.status(at_lerp_(handle(), end.handle(), weight));
+        return this;
+    }
+
+    public Tensor sqrtInPlace() {
+        Check.status(at_sqrt_(handle()));
+        return this;
+    }
+
+    public Tensor clampInPlace(double min, double max) {
+        Check.status(at_clamp_(handle(), min, max));
+        return this;
+    }
+
+    public Tensor zero() {
+        Check.status(at_zero_(handle()));
+        return this;
+    }
+
+    public Tensor fill(double value) {
+        Check.status(at_fill_(handle(), value));
+        return this;
+    }
+
+    // ---- autograd ----
+
+    public Tensor requiresGrad(boolean requiresGrad) {
+        Check.status(at_set_requires_grad(handle(), requiresGrad ? 1 : 0));
+        return this;
+    }
+
+    public boolean requiresGrad() {
+        return Check.status(at_requires_grad(handle())) == 1;
+    }
+
+    public boolean isLeaf() {
+        return Check.status(at_is_leaf(handle())) == 1;
+    }
+
+    /** Backpropagates from this scalar, accumulating into the .grad of leaves. */
+    public void backward() {
+        Check.status(at_backward(handle(), MemorySegment.NULL, 0, 0));
+    }
+
+    public void backward(Tensor gradOutput, boolean retainGraph) {
+        Check.status(at_backward(handle(), gradOutput == null ? MemorySegment.NULL : gradOutput.handle(), retainGraph ? 1 : 0, 0));
+    }
+
+    /** A new handle to this tensor's .grad (shares storage), or null when it has none. */
+    public Tensor grad() {
+        MemorySegment g = at_grad(handle());
+        if (g.address() == 0) {
+            String error = Check.takeError();
+            if (error != null) throw new TorchException(error);
+            return null;
+        }
+        Tensor t = new Tensor(g);
+        Scope.adopt(t);
+        return t;
+    }
+
+    /** Sets .grad (null drops it). */
+    public void setGrad(Tensor grad) {
+        Check.status(at_set_grad(handle(), grad == null ? MemorySegment.NULL : grad.handle()));
+    }
+
+    static Tensor wrapNullable(MemorySegment h) {
+        if (h.address() == 0) return null;
+        Tensor t = new Tensor(h);
+        Scope.adopt(t);
+        return t;
+    }
+
+    @Override
+    public String toString() {
+        if (handle == null) return "Tensor[freed]";
+        return "Tensor[" + dtype() + ", " + device() + ", shape=" + Arrays.toString(shapeRef()) + "]";
+    }
+}

@@ -1,0 +1,123 @@
+package adept.tensor;
+
+import static adept.bindings.adept_torch_h.*;
+
+/** Process-wide libtorch runtime: versions, threads, seeds, devices, live-tensor count. */
+public final class Torch {
+    private Torch() {}
+
+    /** Loads the shim and libtorch (idempotent); every tensor operation does this implicitly. */
+    public static void init() {
+        NativeLoader.ensureLoaded();
+    }
+
+    /** libtorch version of the headers the shim was compiled against. */
+    public static String compiledVersion() {
+        init();
+        return Check.cString(at_compiled_version());
+    }
+
+    /** libtorch version of the library loaded at run time. */
+    public static String runtimeVersion() {
+        init();
+        return Check.cString(Check.handle(at_runtime_version()));
+    }
+
+    public static void setNumThreads(int threads) {
+        init();
+        Check.status(at_set_num_threads(threads));
+    }
+
+    public static int numThreads() {
+        init();
+        return Check.status(at_get_num_threads());
+    }
+
+    /** Seeds libtorch's default generators (CPU and CUDA). */
+    public static void manualSeed(long seed) {
+        init();
+        Check.status(at_manual_seed(seed));
+    }
+
+    /** Native tensor handles alive now, across all threads (for leak checks). */
+    public static long liveTensors() {
+        init();
+        return at_live_tensors();
+    }
+
+    public static boolean cudaAvailable() {
+        init();
+        return at_cuda_is_available() == 1;
+    }
+
+    public static int cudaDeviceCount() {
+        init();
+        return at_cuda_device_count();
+    }
+
+    public static void cudaSynchronize(Device device) {
+        init();
+        Check.status(at_cuda_synchronize(device.index()));
+    }
+
+    /** Bytes held by libtorch's CUDA caching allocator on the device, or -1 when unknown. */
+    public static long cudaMemoryAllocated(Device device) {
+        init();
+        long bytes = at_cuda_memory_allocated(device.index());
+        if (bytes < 0) {
+            String error = Check.takeError();
+            if (error != null) throw new TorchException(error);
+        }
+        return bytes;
+    }
+
+    public static long cudaMaxMemoryAllocated(Device device) {
+        init();
+        long bytes = at_cuda_max_memory_allocated(device.index());
+        if (bytes < 0) {
+            String error = Check.takeError();
+            if (error != null) throw new TorchException(error);
+        }
+        return bytes;
+    }
+
+    /** Devices libtorch can use here: cpu, then every CUDA device. */
+    public static java.util.List<Device> devices() {
+        var out = new java.util.ArrayList<Device>();
+        out.add(Device.CPU);
+        if (cudaAvailable()) {
+            for (int i = 0; i < cudaDeviceCount(); i++) out.add(Device.cuda(i));
+        }
+        return out;
+    }
+
+    /** Disables autograd recording on this thread until the returned guard is closed. */
+    public static GradMode noGrad() {
+        init();
+        return new GradMode(at_set_grad_enabled(0) == 1);
+    }
+
+    public static GradMode enableGrad() {
+        init();
+        return new GradMode(at_set_grad_enabled(1) == 1);
+    }
+
+    public static boolean isGradEnabled() {
+        init();
+        return at_is_grad_enabled() == 1;
+    }
+
+    /** Restores the previous grad mode of this thread on close. */
+    public static final class GradMode implements AutoCloseable {
+        private final boolean previous;
+
+        private GradMode(boolean previous) {
+            this.previous = previous;
+        }
+
+        @Override
+        public void close() {
+            at_set_grad_enabled(previous ? 1 : 0);
+        }
+    }
+}
