@@ -1,0 +1,35 @@
+package adept.cli;
+
+import adept.tensor.TorchException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The adept command line. */
+@Command(
+        name = "adept",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionInfo.class,
+        description = "Adapt pretrained LLMs to new domains with ADEPT (selective layer expansion + unit-wise decoupled tuning), on libtorch.",
+        subcommands = {CheckCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+public final class AdeptCommand implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        CommandLine cli = new CommandLine(new AdeptCommand());
+        // libtorch errors are user errors (bad shapes, devices): print the message, not a stack trace.
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            if (e instanceof TorchException) {
+                commandLine.getErr().println("adept: " + e.getMessage());
+                return 2;
+            }
+            throw e;
+        });
+        System.exit(cli.execute(args));
+    }
+}

@@ -1,0 +1,13 @@
+package adept.cli;
+
+import picocli.CommandLine.Command;
+
+/** Benchmarks that compare adept with the PyTorch reference in the same run. */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks against PyTorch measured in the same run.",
+        subcommands = {})
+public final class BenchCommand implements Runnable {
+    @Override
+    public void run() {
+        new picocli.CommandLine(this).usage(System.out);
+    }
+}

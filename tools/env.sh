@@ -1,0 +1,40 @@
+# Sourced by adept's scripts: repository root, a JDK 22+, privileged apt, CPU settings.
+ADEPT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Feature version of the JDK whose java launcher is $1 (empty on failure).
+java_feature() {
+  "$1" -XshowSettings:properties -version 2>&1 |
+    sed -n 's/^ *java\.specification\.version = \([0-9][0-9]*\).*/\1/p' | head -n 1
+}
+
+# Prints a JAVA_HOME of JDK 22 or newer: $JAVA_HOME, then /usr/lib/jvm.
+find_java_home() {
+  local candidate v
+  for candidate in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-2[5-9]* /usr/lib/jvm/*-2[2-9]* /usr/lib/jvm/*-3[0-9]*; do
+    [ -n "$candidate" ] && [ -x "$candidate/bin/javac" ] || continue
+    v="$(java_feature "$candidate/bin/java")"
+    if [ -n "$v" ] && [ "$v" -ge 22 ]; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Runs apt-get as root (directly or through sudo), non-interactively.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "need root (or sudo) to install: $*" >&2; return 1; }
+    sudo="sudo"
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+debian_major() {
+  cut -d. -f1 /etc/debian_version 2>/dev/null || echo 0
+}
+
+# libgomp reads this when libtorch loads: spinning OpenMP and OpenBLAS pools fight on few cores.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"

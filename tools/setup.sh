@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what adept needs on Debian 12 or 13 and builds the native shim.
+#   tools/setup.sh           libtorch (or LIBTORCH_HOME), OpenBLAS, libclang, JDK 22+, Maven
+#   tools/setup.sh --python  also Debian's python3-torch (benchmark reference, fixtures)
+# Idempotent: installs only what is missing.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+want_python=0
+[ "${1:-}" = "--python" ] && want_python=1
+
+multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+packages=()
+if [ -z "${LIBTORCH_HOME:-}" ] && [ ! -e "/usr/lib/$multiarch/libtorch.so" ]; then packages+=(libtorch-dev); fi
+[ -e "/usr/lib/$multiarch/openblas-pthread/libblas.so.3" ] || packages+=(libopenblas0-pthread)
+if ! ls /usr/lib/llvm-*/lib/libclang.so.1 >/dev/null 2>&1; then
+  if [ "$(debian_major)" -ge 13 ]; then packages+=(libclang1-19); else packages+=(libclang1-16); fi
+fi
+command -v g++ >/dev/null || packages+=(g++)
+command -v mvn >/dev/null || packages+=(maven)
+if ! find_java_home >/dev/null; then
+  if [ "$(debian_major)" -ge 13 ]; then
+    packages+=(openjdk-25-jdk-headless)
+  else
+    echo "No JDK 22+ found and Debian $(debian_major) packages none: install one (e.g. Temurin 25) and set JAVA_HOME." >&2
+    exit 1
+  fi
+fi
+if [ "$want_python" = 1 ] && ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then packages+=(python3-torch); fi
+
+if [ "${#packages[@]}" -gt 0 ]; then
+  echo "setup: installing ${packages[*]}"
+  apt_install "${packages[@]}"
+fi
+
+# Rebuild the shim when it is missing or older than its sources.
+shim="$ADEPT_ROOT/build/native/libadept_torch.so"
+if [ ! -f "$shim" ] || [ -n "$(find "$ADEPT_ROOT/native" -newer "$shim" -type f | head -n 1)" ]; then
+  "$ADEPT_ROOT/native/build.sh"
+fi
