@@ -1,0 +1,93 @@
+package adept.tensor;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import adept.bindings.adept_torch_h;
+import java.lang.foreign.MemorySegment;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+
+/** Bad input gives a TorchException with a readable message, never a JVM crash. */
+class ErrorsTest {
+    private static void fails(Executable call, String... fragments) {
+        try (Scope scope = Scope.open()) {
+            TorchException e = assertThrows(TorchException.class, call);
+            for (String f : fragments) assertTrue(e.getMessage().contains(f), "message '" + e.getMessage() + "' should mention " + f);
+        }
+    }
+
+    @Test
+    void wrongShapes() {
+        fails(() -> Tensor.ones(2, 3).matmul(Tensor.ones(4, 5)), "2x3", "4x5");
+        fails(() -> Tensor.ones(2, 3).add(Tensor.ones(4)), "size");
+        fails(() -> Tensor.ones(6).view(4, 2), "shape");
+        fails(() -> Tensor.of(new float[] {1, 2, 3}, 2, 2), "[2, 2]", "3 values");
+        fails(() -> Tensor.ones(2, 3).getDouble(2, 0), "out of bounds", "[2, 3]");
+        fails(() -> Tensor.ones(2, 3).size(5), "dimension 5");
+    }
+
+    @Test
+    void wrongDtypes() {
+        fails(() -> Tensor.ones(3, 4).embedding(Tensor.ones(2)), "Long");  // float indices
+        fails(() -> Tensor.ones(3, 4).crossEntropy(Tensor.ones(3)), "");   // float targets of the wrong shape
+        fails(() -> Tensor.ones(DType.INT64, Device.CPU, 2).sqrtInPlace(), "");
+        fails(() -> DType.parse("float8"), "float8");
+        // a dtype code the shim does not accept, through the raw bindings
+        Torch.init();
+        MemorySegment h = adept_torch_h.at_scalar_tensor(1.0, 99, 0, 0);
+        assertEquals(0, h.address());
+        assertTrue(Check.takeError().contains("dtype code 99"));
+    }
+
+    @Test
+    void freedAndNullHandles() {
+        Tensor t = Tensor.ones(2);
+        t.close();
+        fails(() -> t.add(t), "freed");
+        t.close();  // closing twice is harmless
+        Tensor kept;
+        try (Scope scope = Scope.open()) {
+            kept = Tensor.ones(2);
+        }
+        fails(() -> kept.sum(), "freed");
+        // null handles through the raw bindings reach the shim's own checks
+        MemorySegment r = adept_torch_h.at_add(MemorySegment.NULL, MemorySegment.NULL, 1.0);
+        assertEquals(0, r.address());
+        assertTrue(Check.takeError().contains("null tensor handle"));
+        assertEquals(-1, adept_torch_h.at_zero_(MemorySegment.NULL));
+        assertTrue(Check.takeError().contains("null"));
+    }
+
+    @Test
+    void unknownDevices() {
+        fails(() -> Device.parse("tpu"), "unknown device 'tpu'");
+        fails(() -> Device.parse("cuda:x"), "cuda:x");
+        int count = Torch.cudaDeviceCount();
+        fails(() -> Tensor.zeros(DType.FLOAT32, Device.cuda(count + 7), 2), "cuda:" + (count + 7));
+        fails(() -> Tensor.ones(2).to(Device.cuda(count + 7)), "cuda:" + (count + 7));
+    }
+
+    @Test
+    void errorsDoNotLeakHandlesOrPoisonLaterCalls() {
+        long before = Torch.liveTensors();
+        for (int i = 0; i < 100; i++) {
+            fails(() -> Tensor.ones(2, 3).matmul(Tensor.ones(4, 5)));
+        }
+        assertEquals(before, Torch.liveTensors());
+        try (Scope scope = Scope.open()) {
+            assertEquals(6.0, Tensor.ones(2, 3).sum().item());
+        }
+    }
+
+    @Test
+    void scopesCloseInnermostFirst() {
+        Scope outer = Scope.open();
+        Scope inner = Scope.open();
+        try {
+            fails(outer::close, "innermost");
+        } finally {
+            inner.close();
+            outer.close();
+        }
+    }
+}
