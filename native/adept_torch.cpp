@@ -486,13 +486,12 @@ at_tensor at_scaled_dot_product_attention(at_tensor q, at_tensor k, at_tensor v,
     GUARD_BEGIN
     const auto &query = T(q);
     auto attn_mask = optional_tensor(mask);
-    double default_scale = 1.0 / std::sqrt(static_cast<double>(query.size(-1)));
 #if ADEPT_TORCH_AT_LEAST(2, 1)
     c10::optional<double> s = scale > 0 ? c10::optional<double>(scale) : c10::nullopt;
     return wrap(at::scaled_dot_product_attention(query, T(k), T(v), attn_mask, 0.0, is_causal != 0, s));
 #else
     // 1.13 has no public fused kernel on CPU and no scale argument: compose it.
-    double s = scale > 0 ? scale : default_scale;
+    double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(query.size(-1)));
     auto scores = at::matmul(query, T(k).transpose(-2, -1)).mul(s);
     if (is_causal != 0) {
         auto n = scores.size(-2), m = scores.size(-1);
@@ -505,7 +504,6 @@ at_tensor at_scaled_dot_product_attention(at_tensor q, at_tensor k, at_tensor v,
         else
             scores = scores.add(*attn_mask);
     }
-    (void)default_scale;
     return wrap(at::matmul(at::softmax(scores, -1), T(v)));
 #endif
     GUARD_END(nullptr)
