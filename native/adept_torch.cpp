@@ -574,6 +574,20 @@ int at_foreach_addcdiv_(const at_tensor *ts, const at_tensor *a, const at_tensor
 }
 int at_foreach_zero_(const at_tensor *ts, int n) { RETURN_STATUS(at::_foreach_zero_(unwrap_list(ts, n))) }
 
+int at_foreach_mul_tensor_(const at_tensor *ts, int n, at_tensor scalar) {
+    GUARD_BEGIN
+    auto self = unwrap_list(ts, n);
+    const auto &factor = unwrap(scalar, "scalar");
+    if (factor.numel() != 1) throw std::invalid_argument("foreach_mul_tensor_: scalar must have one element");
+#if ADEPT_TORCH_AT_LEAST(2, 1)
+    at::_foreach_mul_(self, factor);
+#else
+    for (auto &t : self) t.mul_(factor);  // 1.13 has no _foreach_mul_(TensorList, Tensor)
+#endif
+    return 0;
+    GUARD_END(-1)
+}
+
 int at_foreach_sqrt(const at_tensor *ts, int n, at_tensor *out) {
     GUARD_BEGIN
     auto result = at::_foreach_sqrt(unwrap_list(ts, n));
@@ -589,6 +603,41 @@ int at_foreach_norm(const at_tensor *ts, int n, at_tensor *out) {
     return 0;
     GUARD_END(-1)
 }
+
+// ---- libtorch's optimizers ----
+
+struct at_optimizer_s {
+    std::unique_ptr<torch::optim::Optimizer> optimizer;
+};
+
+at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps,
+                          double weight_decay) {
+    GUARD_BEGIN
+    auto options = torch::optim::AdamWOptions(lr).betas(std::make_tuple(beta1, beta2)).eps(eps).weight_decay(weight_decay);
+    auto *h = new at_optimizer_s();
+    h->optimizer = std::make_unique<torch::optim::AdamW>(unwrap_list(params, n), options);
+    return h;
+    GUARD_END(nullptr)
+}
+
+int at_optimizer_step(at_optimizer optimizer) {
+    GUARD_BEGIN
+    if (optimizer == nullptr) throw std::invalid_argument("null optimizer handle");
+    optimizer->optimizer->step();
+    return 0;
+    GUARD_END(-1)
+}
+
+int at_optimizer_set_lr(at_optimizer optimizer, double lr) {
+    GUARD_BEGIN
+    if (optimizer == nullptr) throw std::invalid_argument("null optimizer handle");
+    for (auto &group : optimizer->optimizer->param_groups())
+        static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
+    return 0;
+    GUARD_END(-1)
+}
+
+void at_optimizer_free(at_optimizer optimizer) { delete optimizer; }
 
 // ---- autograd ----
 

@@ -24,6 +24,7 @@ extern "C" {
 #endif
 
 typedef struct at_tensor_s *at_tensor;
+typedef struct at_optimizer_s *at_optimizer;
 
 /* Called once when libtorch frees the storage of a tensor made by at_from_blob. */
 typedef void (*at_release_fn)(void *context);
@@ -232,10 +233,20 @@ int at_foreach_lerp_(const at_tensor *ts, const at_tensor *ends, int n, double w
 int at_foreach_addcmul_(const at_tensor *ts, const at_tensor *a, const at_tensor *b, int n, double value);
 int at_foreach_addcdiv_(const at_tensor *ts, const at_tensor *a, const at_tensor *b, int n, double value);
 int at_foreach_zero_(const at_tensor *ts, int n);
+/* ts[i] *= scalar, where scalar is a one-element tensor (no host round trip). */
+int at_foreach_mul_tensor_(const at_tensor *ts, int n, at_tensor scalar);
 /* out[i] = sqrt(ts[i]) as new tensors. */
 int at_foreach_sqrt(const at_tensor *ts, int n, at_tensor *out);
 /* out[i] = ||ts[i]||_2 as new 0-dim tensors. */
 int at_foreach_norm(const at_tensor *ts, int n, at_tensor *out);
+
+/* ---- libtorch's own optimizers (references for adept's) ---- */
+/* torch::optim::AdamW over params (their .grad is read at each step). */
+at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps,
+                          double weight_decay);
+int at_optimizer_step(at_optimizer optimizer);
+int at_optimizer_set_lr(at_optimizer optimizer, double lr);
+void at_optimizer_free(at_optimizer optimizer);
 
 /* ---- autograd ---- */
 int at_set_requires_grad(at_tensor t, int requires_grad);

@@ -86,6 +86,7 @@ def info(args):
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES"),
         "grad_enabled": torch.is_grad_enabled(),
         "iterations": args.iterations,
     }

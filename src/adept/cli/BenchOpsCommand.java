@@ -58,6 +58,9 @@ public final class BenchOpsCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "libtorch intra-op threads, both sides (default: all cores)")
     Integer threads;
 
+    @Option(names = "--breakdown", description = "also time where the add's cost goes: raw calls freed in batches, Tensor.add + close() without a scope")
+    boolean breakdown;
+
     @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "interpreter with Debian's torch (default: ${DEFAULT-VALUE})")
     String python;
 
@@ -66,7 +69,9 @@ public final class BenchOpsCommand implements Callable<Integer> {
     static final String API_TRIVIAL = "Torch.isGradEnabled()";
     static final String RAW_ADD = "raw at_add + at_free";
     static final String API_ADD = "a.add(b) in Scope";
-    static final String[] JAVA_OPS = {RAW_TRIVIAL, API_TRIVIAL, RAW_ADD, API_ADD};
+    static final String RAW_ADD_BATCH = "raw at_add, at_free per scope-ops batch";
+    static final String API_ADD_CLOSE = "a.add(b).close(), no scope";
+    static final String[] JAVA_OPS = {RAW_TRIVIAL, API_TRIVIAL, RAW_ADD, API_ADD, RAW_ADD_BATCH, API_ADD_CLOSE};
     // Python-side ops, as ops_reference.py names them.
     static final String[] PY_OPS = {"empty_loop", "is_grad_enabled", "torch.add", "a.add(b)", "a + b"};
 
@@ -88,9 +93,10 @@ public final class BenchOpsCommand implements Callable<Integer> {
             checkAdd(a, b);
             System.out.printf("adept bench ops: %d-element float32 add and a trivial call, %d rounds x %d repeats x %d calls per side, "
                     + "scope closed every %d ops%n", 16, rounds, repeats, iterations, scopeOps);
-            System.out.printf("  adept:   JDK %s, libtorch %s, threads %d, OMP_WAIT_POLICY=%s, grad mode %s%n",
+            String tunables = System.getenv("GLIBC_TUNABLES");
+            System.out.printf("  adept:   JDK %s, libtorch %s, threads %d, OMP_WAIT_POLICY=%s, grad mode %s%s%n",
                     Runtime.version(), Torch.runtimeVersion(), Torch.numThreads(), System.getenv("OMP_WAIT_POLICY"),
-                    Torch.isGradEnabled() ? "on" : "off");
+                    Torch.isGradEnabled() ? "on" : "off", tunables == null ? "" : ", GLIBC_TUNABLES=" + tunables);
             System.out.printf("  PyTorch: %s%n", py.info);
 
             warmUp(a, b);
@@ -104,12 +110,16 @@ public final class BenchOpsCommand implements Callable<Integer> {
                     java.get(API_TRIVIAL).add(perCall(apiTrivial(iterations)));
                     java.get(RAW_ADD).add(perCall(rawAdd(a, b, iterations)));
                     java.get(API_ADD).add(perCall(apiAdd(a, b, iterations, scopeOps)));
+                    if (breakdown) {
+                        java.get(RAW_ADD_BATCH).add(perCall(rawAddBatch(a, b, iterations, scopeOps)));
+                        java.get(API_ADD_CLOSE).add(perCall(apiAddClose(a, b, iterations)));
+                    }
                 }
                 Map<String, List<Double>> got = py.run(repeats);
                 for (String op : PY_OPS) pyt.get(op).addAll(got.get(op));
-                System.err.printf("\r  round %d/%d", round + 1, rounds);
+                System.err.printf("\r  round %d/%d ", round + 1, rounds);
             }
-            System.err.print("\r");
+            System.err.print("\r" + " ".repeat(24) + "\r");
             printTable(java, pyt);
         } finally {
             a.close();
@@ -154,6 +164,33 @@ public final class BenchOpsCommand implements Callable<Integer> {
         return System.nanoTime() - t0;
     }
 
+    /** Like the scope path, without Java objects: scopeOps results outstanding, then freed newest first. */
+    static long rawAddBatch(Tensor a, Tensor b, int k, int scopeOps) {
+        MemorySegment ha = a.handle();
+        MemorySegment hb = b.handle();
+        MemorySegment[] live = new MemorySegment[scopeOps];
+        long t0 = System.nanoTime();
+        int done = 0;
+        while (done < k) {
+            int n = Math.min(scopeOps, k - done);
+            for (int i = 0; i < n; i++) {
+                MemorySegment r = adept_torch_h.at_add(ha, hb, 1.0);
+                if (r.address() == 0) throw new IllegalStateException("at_add failed");
+                live[i] = r;
+            }
+            for (int i = n - 1; i >= 0; i--) adept_torch_h.at_free(live[i]);
+            done += n;
+        }
+        return System.nanoTime() - t0;
+    }
+
+    /** The API without a scope: each result closed right away. */
+    static long apiAddClose(Tensor a, Tensor b, int k) {
+        long t0 = System.nanoTime();
+        for (int i = 0; i < k; i++) a.add(b).close();
+        return System.nanoTime() - t0;
+    }
+
     /** The realistic path: results are registered in a scope and freed when it closes, every scopeOps ops. */
     static long apiAdd(Tensor a, Tensor b, int k, int scopeOps) {
         long t0 = System.nanoTime();
@@ -176,6 +213,10 @@ public final class BenchOpsCommand implements Callable<Integer> {
             apiTrivial(chunk);
             rawAdd(a, b, chunk);
             apiAdd(a, b, chunk, scopeOps);
+            if (breakdown) {
+                rawAddBatch(a, b, chunk, scopeOps);
+                apiAddClose(a, b, chunk);
+            }
         }
     }
 
@@ -194,12 +235,16 @@ public final class BenchOpsCommand implements Callable<Integer> {
         double pyTrivial = median(pyt.get("is_grad_enabled"));
         double pyAdd = median(pyt.get("torch.add"));
         System.out.println();
-        String format = "%-34s %12s  %-22s %12s  %8s  %s%n";
+        String format = "%-46s %12s  %-22s %12s  %8s  %s%n";
         System.out.printf(format, "adept op", "adept ns", "PyTorch op", "PyTorch ns", "ratio", "target <= " + TARGET);
         row(format, "trivial: " + RAW_TRIVIAL, median(java.get(RAW_TRIVIAL)), "torch.is_grad_enabled()", pyTrivial, false);
         row(format, "trivial: " + API_TRIVIAL, median(java.get(API_TRIVIAL)), "torch.is_grad_enabled()", pyTrivial, true);
         row(format, "add16: " + RAW_ADD, median(java.get(RAW_ADD)), "torch.add(a, b)", pyAdd, false);
         row(format, "add16: " + API_ADD, median(java.get(API_ADD)), "torch.add(a, b)", pyAdd, true);
+        if (breakdown) {
+            row(format, "add16: " + RAW_ADD_BATCH, median(java.get(RAW_ADD_BATCH)), "torch.add(a, b)", pyAdd, false);
+            row(format, "add16: " + API_ADD_CLOSE, median(java.get(API_ADD_CLOSE)), "torch.add(a, b)", pyAdd, false);
+        }
         System.out.printf("%nPyTorch-Python, other spellings (median ns/call): a.add(b) %.1f, a + b %.1f, empty for-loop %.1f (not subtracted)%n",
                 median(pyt.get("a.add(b)")), median(pyt.get("a + b")), median(pyt.get("empty_loop")));
         System.out.printf("spread (min..max ns/call over %d repeats): adept add %s, PyTorch add %s%n",
@@ -324,17 +369,17 @@ public final class BenchOpsCommand implements Callable<Integer> {
         }
 
         private static String describe(String ready) {
-            String[] keys = {"python", "torch", "threads", "OMP_WAIT_POLICY", "grad_enabled"};
+            String[] keys = {"python", "torch", "threads", "OMP_WAIT_POLICY", "grad_enabled", "GLIBC_TUNABLES"};
             StringBuilder s = new StringBuilder();
             for (String k : keys) {
                 String key = "\"" + k + "\": ";
                 int at = ready.indexOf(key);
-                if (at < 0) continue;
+                if (at < 0 || ready.startsWith("null", at + key.length())) continue;
                 int from = at + key.length();
                 int to = from;
                 while (to < ready.length() && ready.charAt(to) != ',' && ready.charAt(to) != '}') to++;
                 String value = ready.substring(from, to).replace("\"", "");
-                s.append(s.isEmpty() ? "" : ", ").append(k.equals("grad_enabled") ? "grad mode" : k).append(k.equals("python") || k.equals("torch") ? " " : k.equals("OMP_WAIT_POLICY") ? "=" : " ")
+                s.append(s.isEmpty() ? "" : ", ").append(k.equals("grad_enabled") ? "grad mode" : k).append(k.equals("OMP_WAIT_POLICY") || k.equals("GLIBC_TUNABLES") ? "=" : " ")
                         .append(k.equals("grad_enabled") ? (value.equals("true") ? "on" : "off") : value);
             }
             return s.toString();

@@ -30,6 +30,11 @@ public final class Foreach {
         Check.status(at_foreach_mul_scalar_(Scratch.get().handles(0, ts), ts.size(), value));
     }
 
+    /** ts[i] *= factor, a one-element tensor on the tensors' device: no host round trip. */
+    public static void mulInPlace(List<Tensor> ts, Tensor factor) {
+        Check.status(at_foreach_mul_tensor_(Scratch.get().handles(0, ts), ts.size(), factor.handle()));
+    }
+
     public static void mulInPlace(List<Tensor> ts, List<Tensor> others) {
         sameLength(ts, others);
         Scratch s = Scratch.get();

@@ -1,0 +1,12 @@
+package adept.io.tokenizer;
+
+/** A tokenizer could not be loaded or used: a missing or malformed file (named in the message), or a bad request. */
+public final class TokenizerException extends RuntimeException {
+    public TokenizerException(String message) {
+        super(message);
+    }
+
+    public TokenizerException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

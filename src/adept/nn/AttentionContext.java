@@ -1,0 +1,57 @@
+package adept.nn;
+
+import adept.tensor.DType;
+import adept.tensor.Tensor;
+
+/**
+ * What every layer's attention shares for one batch: the rotary tables and the additive
+ * mask [B or 1, 1, T, T] (0 where attention is allowed, the dtype's lowest value where a
+ * key is in the future or padding, as Hugging Face's eager attention builds it).
+ */
+public final class AttentionContext {
+    private final Rope rope;
+    private final Tensor mask;
+    private final DType dtype;
+
+    private AttentionContext(Rope rope, Tensor mask, DType dtype) {
+        this.rope = rope;
+        this.mask = mask;
+        this.dtype = dtype;
+    }
+
+    /**
+     * attentionMask: [B, T] with 1 for real tokens and 0 for padding, or null for none.
+     * The mask tensor belongs to the current scope.
+     */
+    public static AttentionContext build(Rope rope, long length, Tensor attentionMask, DType dtype, adept.tensor.Device device) {
+        double lowest = switch (dtype) {
+            case FLOAT64 -> -Double.MAX_VALUE;
+            case FLOAT32 -> -Float.MAX_VALUE;
+            case BFLOAT16 -> -3.3895313892515355e38;
+            case FLOAT16 -> -65504.0;
+            default -> throw new ModelException("compute dtype must be floating point, got " + dtype);
+        };
+        Tensor future = Tensor.ones(DType.BOOL, device, length, length).triu(1);
+        Tensor mask = Tensor.zeros(dtype, device, 1, 1, length, length).maskedFill(future, lowest);
+        if (attentionMask != null) {
+            if (attentionMask.dim() != 2 || attentionMask.size(1) != length) {
+                throw new ModelException("attention mask must be [batch, " + length + "], got " + java.util.Arrays.toString(attentionMask.shape()));
+            }
+            Tensor padding = attentionMask.eq(0).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, T]
+            mask = mask.maskedFill(padding, lowest);
+        }
+        return new AttentionContext(rope, mask, dtype);
+    }
+
+    public Rope rope() {
+        return rope;
+    }
+
+    public Tensor mask() {
+        return mask;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+}

@@ -1,0 +1,221 @@
+package adept.nn;
+
+import adept.tensor.DType;
+import adept.tensor.Device;
+import adept.tensor.Scope;
+import adept.tensor.Tensor;
+import adept.tensor.Torch;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A decoder-only causal LM of the Llama / Qwen2 / Qwen3 families. Layers form a list that
+ * can be skipped, inserted and duplicated; the model owns every parameter tensor.
+ *
+ * <p>Forward passes record autograd when grad mode is on (training) and nothing under
+ * {@link Torch#noGrad()} (evaluation). Intermediate tensors belong to the caller's scope.
+ */
+public final class CausalLM implements AutoCloseable {
+    public static final long IGNORE_INDEX = -100;
+
+    private ModelConfig config;
+    private final Tensor embedTokens;
+    private final List<DecoderLayer> layers;
+    private final Tensor finalNorm;
+    private final Tensor lmHead;  // null when tied to embedTokens
+    private final Rope rope;
+    private final DType dtype;
+    private final Device device;
+
+    private CausalLM(ModelConfig config, Tensor embedTokens, List<DecoderLayer> layers, Tensor finalNorm, Tensor lmHead) {
+        this.config = config;
+        this.embedTokens = embedTokens;
+        this.layers = new ArrayList<>(layers);
+        this.finalNorm = finalNorm;
+        this.lmHead = lmHead;
+        this.rope = new Rope(config);
+        this.dtype = embedTokens.dtype();
+        this.device = embedTokens.device();
+    }
+
+    /**
+     * Builds a model from checkpoint tensors named as Hugging Face names them, converting
+     * them to dtype and device. Takes ownership of the given tensors (closing any it
+     * replaces by a converted copy). Missing, unexpected or misshapen tensors are errors
+     * naming the tensor.
+     */
+    public static CausalLM fromWeights(ModelConfig config, Map<String, Tensor> weights, DType dtype, Device device) {
+        Map<String, long[]> expected = config.tensorShapes();
+        for (String name : weights.keySet()) {
+            if (!expected.containsKey(name)) {
+                if (name.equals("lm_head.weight") && config.tieWordEmbeddings()) continue;  // some writers keep a copy
+                if (name.endsWith("rotary_emb.inv_freq")) continue;  // computed, not learned
+                throw new ModelException("unexpected tensor " + name + " for " + config.architecture().className()
+                        + " with " + config.numHiddenLayers() + " layers");
+            }
+        }
+        Map<String, Tensor> converted = new LinkedHashMap<>();
+        try {
+            for (var e : expected.entrySet()) {
+                Tensor t = weights.get(e.getKey());
+                if (t == null) throw new ModelException("missing tensor " + e.getKey());
+                if (!Arrays.equals(t.shape(), e.getValue())) {
+                    throw new ModelException("tensor " + e.getKey() + " has shape " + Arrays.toString(t.shape())
+                            + " but config.json implies " + Arrays.toString(e.getValue()));
+                }
+                converted.put(e.getKey(), convert(t, dtype, device));
+            }
+        } catch (RuntimeException failure) {
+            for (Tensor t : converted.values()) t.close();
+            throw failure;
+        }
+        Tensor spareHead = weights.get("lm_head.weight");
+        if (config.tieWordEmbeddings() && spareHead != null) spareHead.close();
+        return assemble(config, converted);
+    }
+
+    private static Tensor convert(Tensor t, DType dtype, Device device) {
+        if (t.dtype() == dtype && t.device().equals(device)) return t.keep();
+        try (Scope scope = Scope.open()) {
+            Tensor result = t.to(dtype, device).contiguous().keep();
+            t.close();
+            return result;
+        }
+    }
+
+    private static CausalLM assemble(ModelConfig config, Map<String, Tensor> tensors) {
+        Tensor embed = tensors.get("model.embed_tokens.weight");
+        List<DecoderLayer> layers = new ArrayList<>();
+        Map<String, long[]> layerShapes = config.layerShapes();
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            Map<String, Tensor> own = new LinkedHashMap<>();
+            for (String name : layerShapes.keySet()) own.put(name, tensors.get(ModelConfig.layerPrefix(i) + name));
+            layers.add(new DecoderLayer(config, own));
+        }
+        return new CausalLM(config, embed, layers, tensors.get("model.norm.weight"), tensors.get("lm_head.weight"));
+    }
+
+    /**
+     * A randomly initialised model as Hugging Face initialises one: matrices and embeddings
+     * N(0, initializerRange), norms 1, biases 0.
+     */
+    public static CausalLM random(ModelConfig config, long seed, double initializerRange, DType dtype, Device device) {
+        Torch.manualSeed(seed);
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        try (Scope scope = Scope.open()) {
+            for (var e : config.tensorShapes().entrySet()) {
+                long[] shape = e.getValue();
+                boolean isNorm = e.getKey().endsWith("norm.weight");
+                Tensor t = shape.length == 1
+                        ? (isNorm ? Tensor.ones(DType.FLOAT32, Device.CPU, shape) : Tensor.zeros(DType.FLOAT32, Device.CPU, shape))
+                        : Tensor.randn(DType.FLOAT32, Device.CPU, shape).mul(initializerRange);
+                tensors.put(e.getKey(), t.to(dtype, device).keep());
+            }
+        }
+        return assemble(config, tensors);
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    /** The decoder layers, in order; edit through {@link #insertLayer} and {@link #removeLayer}. */
+    public List<DecoderLayer> layers() {
+        return Collections.unmodifiableList(layers);
+    }
+
+    /** Inserts a layer (owned by the model from now on) at index; later layers shift up. */
+    public void insertLayer(int index, DecoderLayer layer) {
+        layers.add(index, layer);
+        config = config.withNumHiddenLayers(layers.size());
+    }
+
+    /** Removes and returns the layer at index; the caller owns it. */
+    public DecoderLayer removeLayer(int index) {
+        DecoderLayer removed = layers.remove(index);
+        config = config.withNumHiddenLayers(layers.size());
+        return removed;
+    }
+
+    /** Every parameter by Hugging Face name, in checkpoint order (lm_head absent when tied). */
+    public Map<String, Tensor> namedParameters() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        out.put("model.embed_tokens.weight", embedTokens);
+        for (int i = 0; i < layers.size(); i++) {
+            for (var e : layers.get(i).parameters().entrySet()) out.put(ModelConfig.layerPrefix(i) + e.getKey(), e.getValue());
+        }
+        out.put("model.norm.weight", finalNorm);
+        if (lmHead != null) out.put("lm_head.weight", lmHead);
+        return out;
+    }
+
+    public void requiresGrad(boolean requiresGrad) {
+        for (Tensor t : namedParameters().values()) t.requiresGrad(requiresGrad);
+    }
+
+    /** Token embeddings of inputIds [B, T] (int64): [B, T, H]. */
+    public Tensor embed(Tensor inputIds) {
+        return embedTokens.embedding(inputIds);
+    }
+
+    /** The shared attention inputs for a batch of length T; attentionMask [B, T] (1 = token, 0 = pad) or null. */
+    public AttentionContext attentionContext(long length, Tensor attentionMask) {
+        if (length > config.maxPositionEmbeddings()) {
+            throw new ModelException("sequence length " + length + " exceeds max_position_embeddings " + config.maxPositionEmbeddings());
+        }
+        return AttentionContext.build(rope, length, attentionMask, dtype, device);
+    }
+
+    /** Final norm and LM head: hidden [B, T, H] -> logits [B, T, V]. */
+    public Tensor head(Tensor hidden) {
+        return hidden.rmsNorm(finalNorm, config.rmsNormEps()).linear(lmHead != null ? lmHead : embedTokens, null);
+    }
+
+    /** Logits [B, T, V] for inputIds [B, T]; attentionMask [B, T] or null. */
+    public Tensor forward(Tensor inputIds, Tensor attentionMask) {
+        if (inputIds.dim() != 2) throw new ModelException("input ids must be [batch, length], got " + Arrays.toString(inputIds.shape()));
+        Tensor hidden = embed(inputIds);
+        AttentionContext context = attentionContext(inputIds.size(1), attentionMask);
+        for (DecoderLayer layer : layers) hidden = layer.forward(hidden, context);
+        return head(hidden);
+    }
+
+    /**
+     * Mean next-token cross-entropy: logits at t predict labels at t+1; labels equal to
+     * {@link #IGNORE_INDEX} (padding, prompt tokens) do not count.
+     */
+    public static Tensor loss(Tensor logits, Tensor labels) {
+        long length = logits.size(1);
+        long vocab = logits.size(2);
+        Tensor predictions = logits.narrow(1, 0, length - 1).reshape(-1, vocab);
+        Tensor targets = labels.narrow(1, 1, length - 1).reshape(-1);
+        return predictions.crossEntropy(targets, IGNORE_INDEX, Tensor.Reduction.MEAN);
+    }
+
+    /** Labels for inputIds: the ids themselves, IGNORE_INDEX where attentionMask is 0. */
+    public static Tensor labels(Tensor inputIds, Tensor attentionMask) {
+        if (attentionMask == null) return inputIds.clone();
+        return inputIds.maskedFill(attentionMask.eq(0), IGNORE_INDEX);
+    }
+
+    @Override
+    public void close() {
+        embedTokens.close();
+        for (DecoderLayer layer : layers) layer.close();
+        finalNorm.close();
+        if (lmHead != null) lmHead.close();
+        rope.close();
+    }
+}

@@ -1,0 +1,120 @@
+package adept.nn;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The shape and hyper-parameters of a decoder-only LM, as Hugging Face's config.json
+ * describes it. headDim is explicit (Qwen3 sets it apart from hidden/heads).
+ */
+public record ModelConfig(
+        Architecture architecture,
+        int vocabSize,
+        int hiddenSize,
+        int intermediateSize,
+        int numHiddenLayers,
+        int numAttentionHeads,
+        int numKeyValueHeads,
+        int headDim,
+        double rmsNormEps,
+        double ropeTheta,
+        RopeScaling ropeScaling,
+        int maxPositionEmbeddings,
+        boolean tieWordEmbeddings,
+        boolean attentionBias,
+        boolean mlpBias) {
+
+    public ModelConfig {
+        positive("vocab_size", vocabSize);
+        positive("hidden_size", hiddenSize);
+        positive("intermediate_size", intermediateSize);
+        if (numHiddenLayers < 0) throw new ModelException("num_hidden_layers must be >= 0, got " + numHiddenLayers);
+        positive("num_attention_heads", numAttentionHeads);
+        positive("num_key_value_heads", numKeyValueHeads);
+        positive("head_dim", headDim);
+        positive("max_position_embeddings", maxPositionEmbeddings);
+        if (numAttentionHeads % numKeyValueHeads != 0) {
+            throw new ModelException("num_attention_heads " + numAttentionHeads + " is not a multiple of num_key_value_heads " + numKeyValueHeads);
+        }
+        if (headDim % 2 != 0) throw new ModelException("head_dim must be even for rotary embeddings, got " + headDim);
+        if (!(rmsNormEps > 0)) throw new ModelException("rms_norm_eps must be > 0, got " + rmsNormEps);
+        if (!(ropeTheta > 0)) throw new ModelException("rope_theta must be > 0, got " + ropeTheta);
+    }
+
+    private static void positive(String field, int value) {
+        if (value <= 0) throw new ModelException(field + " must be > 0, got " + value);
+    }
+
+    public ModelConfig withNumHiddenLayers(int layers) {
+        return new ModelConfig(architecture, vocabSize, hiddenSize, intermediateSize, layers, numAttentionHeads, numKeyValueHeads,
+                headDim, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings, tieWordEmbeddings, attentionBias, mlpBias);
+    }
+
+    /** Tensor names of one decoder layer, relative to "model.layers.N.", with their shapes. */
+    public Map<String, long[]> layerShapes() {
+        long q = (long) numAttentionHeads * headDim;
+        long kv = (long) numKeyValueHeads * headDim;
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        shapes.put("input_layernorm.weight", new long[] {hiddenSize});
+        shapes.put("self_attn.q_proj.weight", new long[] {q, hiddenSize});
+        shapes.put("self_attn.k_proj.weight", new long[] {kv, hiddenSize});
+        shapes.put("self_attn.v_proj.weight", new long[] {kv, hiddenSize});
+        if (architecture.qkvBias(attentionBias)) {
+            shapes.put("self_attn.q_proj.bias", new long[] {q});
+            shapes.put("self_attn.k_proj.bias", new long[] {kv});
+            shapes.put("self_attn.v_proj.bias", new long[] {kv});
+        }
+        shapes.put("self_attn.o_proj.weight", new long[] {hiddenSize, q});
+        if (architecture.outputBias(attentionBias)) shapes.put("self_attn.o_proj.bias", new long[] {hiddenSize});
+        if (architecture.hasQkNorm()) {
+            shapes.put("self_attn.q_norm.weight", new long[] {headDim});
+            shapes.put("self_attn.k_norm.weight", new long[] {headDim});
+        }
+        shapes.put("post_attention_layernorm.weight", new long[] {hiddenSize});
+        shapes.put("mlp.gate_proj.weight", new long[] {intermediateSize, hiddenSize});
+        shapes.put("mlp.up_proj.weight", new long[] {intermediateSize, hiddenSize});
+        shapes.put("mlp.down_proj.weight", new long[] {hiddenSize, intermediateSize});
+        if (mlpBias) {
+            shapes.put("mlp.gate_proj.bias", new long[] {intermediateSize});
+            shapes.put("mlp.up_proj.bias", new long[] {intermediateSize});
+            shapes.put("mlp.down_proj.bias", new long[] {hiddenSize});
+        }
+        return shapes;
+    }
+
+    /** Every tensor of the checkpoint, by Hugging Face name, in the order Hugging Face lists parameters. */
+    public Map<String, long[]> tensorShapes() {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        shapes.put("model.embed_tokens.weight", new long[] {vocabSize, hiddenSize});
+        Map<String, long[]> layer = layerShapes();
+        for (int i = 0; i < numHiddenLayers; i++) {
+            for (var e : layer.entrySet()) shapes.put(layerPrefix(i) + e.getKey(), e.getValue());
+        }
+        shapes.put("model.norm.weight", new long[] {hiddenSize});
+        if (!tieWordEmbeddings) shapes.put("lm_head.weight", new long[] {vocabSize, hiddenSize});
+        return shapes;
+    }
+
+    public static String layerPrefix(int layer) {
+        return "model.layers." + layer + ".";
+    }
+
+    public long parameterCount() {
+        long n = 0;
+        for (long[] shape : tensorShapes().values()) {
+            long size = 1;
+            for (long d : shape) size *= d;
+            n += size;
+        }
+        return n;
+    }
+
+    /** Names of the 1-D tensors (norms and biases), which AdamW does not decay. */
+    public List<String> noDecayNames() {
+        List<String> names = new ArrayList<>();
+        for (var e : tensorShapes().entrySet()) if (e.getValue().length == 1) names.add(e.getKey());
+        return names;
+    }
+}

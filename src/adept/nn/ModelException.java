@@ -1,0 +1,8 @@
+package adept.nn;
+
+/** A model that cannot be built as described: a bad config value, or a missing or misshapen tensor. */
+public final class ModelException extends RuntimeException {
+    public ModelException(String message) {
+        super(message);
+    }
+}

@@ -1,0 +1,95 @@
+package adept.nn;
+
+import adept.tensor.DType;
+import adept.tensor.Device;
+import adept.tensor.Scope;
+import adept.tensor.Tensor;
+
+/**
+ * Rotary position embeddings, Hugging Face style: cos/sin tables [T, headDim] whose two
+ * halves repeat the same frequencies, applied as x*cos + rotate_half(x)*sin. Tables are
+ * computed in double precision and kept per (length, dtype, device).
+ */
+public final class Rope implements AutoCloseable {
+    private final double[] inverseFrequencies;
+    private final int headDim;
+    private Tensor cos;
+    private Tensor sin;
+    private long cachedLength = -1;
+    private DType cachedDType;
+    private Device cachedDevice;
+
+    public Rope(ModelConfig config) {
+        this.headDim = config.headDim();
+        this.inverseFrequencies = inverseFrequencies(config);
+    }
+
+    static double[] inverseFrequencies(ModelConfig config) {
+        int half = config.headDim() / 2;
+        double[] inv = new double[half];
+        for (int i = 0; i < half; i++) inv[i] = 1.0 / Math.pow(config.ropeTheta(), (2.0 * i) / config.headDim());
+        RopeScaling s = config.ropeScaling();
+        if (s == null) return inv;
+        // Llama 3: long wavelengths slowed by `factor`, short ones kept, a smooth blend between.
+        double lowFreqWavelen = s.originalMaxPositionEmbeddings() / s.lowFreqFactor();
+        double highFreqWavelen = s.originalMaxPositionEmbeddings() / s.highFreqFactor();
+        for (int i = 0; i < half; i++) {
+            double wavelen = 2 * Math.PI / inv[i];
+            if (wavelen > lowFreqWavelen) {
+                inv[i] = inv[i] / s.factor();
+            } else if (wavelen >= highFreqWavelen) {
+                double smooth = (s.originalMaxPositionEmbeddings() / wavelen - s.lowFreqFactor()) / (s.highFreqFactor() - s.lowFreqFactor());
+                inv[i] = (1 - smooth) * inv[i] / s.factor() + smooth * inv[i];
+            }
+        }
+        return inv;
+    }
+
+    /** Rotates x [B, heads, T, headDim] by positions 0..T-1. */
+    public Tensor apply(Tensor x) {
+        long length = x.size(2);
+        ensureTables(length, x.dtype(), x.device());
+        Tensor c = cos.narrow(0, 0, length);
+        Tensor s = sin.narrow(0, 0, length);
+        long half = headDim / 2;
+        Tensor rotated = Tensor.cat(java.util.List.of(x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)), -1);
+        return x.mul(c).add(rotated.mul(s));
+    }
+
+    private void ensureTables(long length, DType dtype, Device device) {
+        if (length <= cachedLength && dtype == cachedDType && device.equals(cachedDevice)) return;
+        close();
+        long rows = Math.max(length, 64);
+        double[] cosValues = new double[(int) (rows * headDim)];
+        double[] sinValues = new double[cosValues.length];
+        int half = headDim / 2;
+        for (int t = 0; t < rows; t++) {
+            for (int i = 0; i < half; i++) {
+                double angle = t * inverseFrequencies[i];
+                double c = Math.cos(angle);
+                double s = Math.sin(angle);
+                int base = t * headDim;
+                cosValues[base + i] = c;
+                cosValues[base + half + i] = c;
+                sinValues[base + i] = s;
+                sinValues[base + half + i] = s;
+            }
+        }
+        try (Scope scope = Scope.open()) {
+            cos = Tensor.of(cosValues, rows, headDim).to(dtype, device).keep();
+            sin = Tensor.of(sinValues, rows, headDim).to(dtype, device).keep();
+        }
+        cachedLength = rows;
+        cachedDType = dtype;
+        cachedDevice = device;
+    }
+
+    @Override
+    public void close() {
+        if (cos != null) cos.close();
+        if (sin != null) sin.close();
+        cos = null;
+        sin = null;
+        cachedLength = -1;
+    }
+}
