@@ -38,3 +38,6 @@ debian_major() {
 
 # libgomp reads this when libtorch loads: spinning OpenMP and OpenBLAS pools fight on few cores.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+# A larger per-thread malloc cache: a scope frees its tensors in bursts, which overflow
+# glibc's default 7-entry cache (measured: a small op 629 -> 540 ns). Read at process start.
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.tcache_count=256}"

@@ -4,8 +4,9 @@
 #   1. finds libtorch: $LIBTORCH_HOME if set, else the torch package of `python3`, then of
 #      /usr/bin/python3 (it must hold include/ and lib/), else the system libtorch; prints
 #      torch, CUDA and GPU facts;
-#   2. builds the shim against it into build/gpu/native (native/build.sh);
-#   3. runs the whole JUnit suite with build/gpu/jre and JUnit's console launcher;
+#   2. builds the shim against it into build/gpu-run/native (native/build.sh);
+#   3. runs the whole JUnit suite with the jlink-ed runtime (build/gpu/jre.tar.gz, unpacked
+#      into build/gpu-run/jre, or build/gpu/jre) and JUnit's console launcher;
 #   4. runs the CLI: --version, check --device cuda, bench ops (bench may not exist: tolerated).
 # Everything is also written to $OUT/gpu-check.log when $OUT is set (the runtime has no
 # java.xml, so no JUnit XML reports). Exits non-zero when the build, the tests,
@@ -17,14 +18,19 @@
 #                          GPU); set it empty to unset it (CPU-only rehearsal)
 #   ADEPT_CHECK_DEVICE     device for `adept check` (default cuda)
 #   ADEPT_TEST_ARGS        extra console launcher arguments, e.g. "--include-tag cuda"
+#   ADEPT_CHECK_BUDGET     seconds for the whole script (default 450); each step's timeout
+#                          (build 300, tests 240, each CLI command 120) is cut to what is left
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-gpu=$root/build/gpu
+gpu=$root/build/gpu     # made by prepare.sh, carried: read only here
+run=$root/build/gpu-run # made here: the shim, the unpacked runtime (never carried)
 
 main() {
   cd "$root" || return 1
-  local start=$SECONDS failed=() summary=()
+  local start=$SECONDS failed=() summary=() budget=${ADEPT_CHECK_BUDGET:-450}
   section() { printf '\n=== %s (t=%ss)\n' "$1" "$((SECONDS - start))"; }
+  # cap SECONDS: a step's timeout, at most what is left of the budget (the summary still prints)
+  cap() { local left=$((budget - (SECONDS - start) - 5)); [ "$left" -lt "$1" ] && echo $((left > 1 ? left : 1)) || echo "$1"; }
   # record NAME RC SECONDS
   record() { summary+=("$(printf '%-28s rc=%-4s %4ss' "$1" "$2" "$3")"); }
 
@@ -69,10 +75,10 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "cuda available", 
   fi
 
   section "build the shim"
-  export ADEPT_NATIVE_DIR=$gpu/native
+  export ADEPT_NATIVE_DIR=$run/native
   rm -f "$ADEPT_NATIVE_DIR/libadept_torch.so"
   local t0=$SECONDS rc
-  timeout 300 native/build.sh
+  timeout "$(cap 300)" native/build.sh
   rc=$?
   record "native/build.sh" "$rc" "$((SECONDS - t0))"
   if [ "$rc" != 0 ]; then
@@ -97,10 +103,11 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "cuda available", 
   fi
 
   section "java runtime"
-  if [ ! -x "$gpu/jre/bin/java" ] && [ -f "$gpu/jre.tar.gz" ]; then
-    tar -C "$gpu" -xzf "$gpu/jre.tar.gz" && echo "unpacked $gpu/jre.tar.gz"
-  fi
   local java=$gpu/jre/bin/java
+  if [ ! -x "$java" ] && [ -f "$gpu/jre.tar.gz" ]; then
+    rm -rf "$run/jre" && mkdir -p "$run" && tar -C "$run" -xzf "$gpu/jre.tar.gz" && echo "unpacked $gpu/jre.tar.gz into $run/jre"
+    java=$run/jre/bin/java
+  fi
   if [ ! -x "$java" ]; then
     echo "no $java: run tools/gpu/prepare.sh here and carry build/gpu"
     failed+=(java)
@@ -121,7 +128,7 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "cuda available", 
   for jar in "$gpu"/lib/*.jar; do [ "$jar" = "$launcher" ] || cp+=:$jar; done
   t0=$SECONDS
   # shellcheck disable=SC2086
-  timeout 300 "${jvm[@]}" -jar "$launcher" execute --disable-banner --details=tree --details-theme=ascii --disable-ansi-colors \
+  timeout "$(cap 240)" "${jvm[@]}" -jar "$launcher" execute --disable-banner --details=tree --details-theme=ascii --disable-ansi-colors \
     --class-path "$cp" --scan-class-path "$gpu/test-classes" ${ADEPT_TEST_ARGS:-}
   rc=$?
   record "JUnit suite" "$rc" "$((SECONDS - t0))"
@@ -135,7 +142,7 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "cuda available", 
     echo "--- $name"
     t0=$SECONDS
     # shellcheck disable=SC2086
-    timeout 180 "${cli[@]}" $args
+    timeout "$(cap 120)" "${cli[@]}" $args
     rc=$?
     record "$name" "$rc" "$((SECONDS - t0))"
     if [ "$rc" != 0 ]; then

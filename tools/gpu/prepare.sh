@@ -11,6 +11,7 @@
 # The GPU machine then runs tools/gpu/check.sh (it builds the shim there, against its torch).
 #   --no-pack              leave the runtime as a folder (about 20 MiB more to carry)
 #   ADEPT_GPU_SKIP_MVN=1   reuse target/ as it is (no mvn package)
+#   ADEPT_GPU_DROP_MODULES modules jdeps finds but the runtime leaves out (default java.desktop)
 set -euo pipefail
 pack=1
 case "${1:-}" in
@@ -95,7 +96,12 @@ for item in "${scan[@]}"; do
   fi
   found+=",$deps"
 done
-modules=$(printf '%s\n' ${found//,/ } java.base java.logging jdk.jfr java.management jdk.unsupported | sort -u | paste -sd, -)
+# Modules referenced only by code adept never runs (DJL's image/audio factories, JNA's AWT
+# helpers need java.desktop, 12 MiB): left out; the suite run by check.sh would show a miss.
+drop=" ${ADEPT_GPU_DROP_MODULES-java.desktop} "
+modules=$(printf '%s\n' ${found//,/ } java.base java.logging jdk.jfr java.management jdk.unsupported | sort -u |
+  while read -r m; do [[ "$drop" == *" $m "* ]] || echo "$m"; done | paste -sd, -)
+[ -z "${drop// /}" ] || echo "prepare: leaving out modules:${drop% }"
 compress=zip-6
 [ "$pack" = 1 ] && compress=zip-0   # gzip packs uncompressed modules much better
 echo "prepare: jlink --add-modules $modules (--compress=$compress)"

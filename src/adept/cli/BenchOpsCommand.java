@@ -77,8 +77,24 @@ public final class BenchOpsCommand implements Callable<Integer> {
 
     private volatile long sink;
 
+    /** A setup problem (no Python torch, no script): printed as one line, exit status 2. */
+    static final class BenchSetupException extends RuntimeException {
+        BenchSetupException(String message) {
+            super(message);
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
+        try {
+            return measure();
+        } catch (BenchSetupException e) {
+            System.err.println(e.getMessage());
+            return 2;
+        }
+    }
+
+    private int measure() throws Exception {
         if (rounds < 1 || repeats < 1 || iterations < 1 || scopeOps < 1 || warmup < 0) {
             System.err.println("adept bench ops: --rounds, --repeats, --iterations and --scope-ops must be >= 1");
             return 2;
@@ -298,7 +314,7 @@ public final class BenchOpsCommand implements Callable<Integer> {
         for (Path p : candidates) {
             if (Files.isRegularFile(p)) return p;
         }
-        throw new IllegalStateException("adept bench ops: the PyTorch reference script was not found; looked at " + candidates
+        throw new BenchSetupException("adept bench ops: the PyTorch reference script was not found; looked at " + candidates
                 + ". Run from the adept repository or set -Dadept.home=<repo>.");
     }
 
@@ -320,7 +336,7 @@ public final class BenchOpsCommand implements Callable<Integer> {
 
         static PythonReference start(String python, Path script, int threads, int iterations, int warmup) throws IOException {
             if (!Files.isExecutable(Path.of(python))) {
-                throw new IllegalStateException("adept bench ops: " + python + " not found; the PyTorch reference needs Debian's python3 "
+                throw new BenchSetupException("adept bench ops: " + python + " not found; the PyTorch reference needs Debian's python3 "
                         + "with python3-torch: sudo apt-get install python3-torch (or run tools/setup.sh --python)");
             }
             Path stderr = Files.createTempFile("adept-bench-ops", ".stderr");
@@ -337,10 +353,10 @@ public final class BenchOpsCommand implements Callable<Integer> {
                 String err = Files.readString(stderr).strip();
                 Files.deleteIfExists(stderr);
                 if (code == 3 || err.contains("No module named 'torch'")) {
-                    throw new IllegalStateException("adept bench ops: " + python + " cannot import torch; install Debian's PyTorch "
+                    throw new BenchSetupException("adept bench ops: " + python + " cannot import torch; install Debian's PyTorch "
                             + "(same libtorch as adept): sudo apt-get install python3-torch (or run tools/setup.sh --python)");
                 }
-                throw new IllegalStateException("adept bench ops: the PyTorch reference (" + python + " " + script + ") failed"
+                throw new BenchSetupException("adept bench ops: the PyTorch reference (" + python + " " + script + ") failed"
                         + " (exit " + code + ")" + (err.isEmpty() ? "" : ":\n" + err));
             }
             return new PythonReference(process, stderr, describe(ready), out, in);
@@ -351,7 +367,7 @@ public final class BenchOpsCommand implements Callable<Integer> {
             in.flush();
             String line = out.readLine();
             if (line == null) {
-                throw new IllegalStateException("adept bench ops: the PyTorch reference exited early:\n" + Files.readString(stderr).strip());
+                throw new BenchSetupException("adept bench ops: the PyTorch reference exited early:\n" + Files.readString(stderr).strip());
             }
             Map<String, List<Double>> result = new LinkedHashMap<>();
             for (String op : PY_OPS) result.put(op, numbers(line, op));
@@ -362,7 +378,7 @@ public final class BenchOpsCommand implements Callable<Integer> {
         static List<Double> numbers(String json, String op) {
             String key = "\"" + op + "\": [";
             int start = json.indexOf(key);
-            if (start < 0) throw new IllegalStateException("adept bench ops: no '" + op + "' in the reference's output: " + json);
+            if (start < 0) throw new BenchSetupException("adept bench ops: no '" + op + "' in the reference's output: " + json);
             start += key.length();
             int end = json.indexOf(']', start);
             return Arrays.stream(json.substring(start, end).split(",")).map(String::strip).map(Double::valueOf).toList();

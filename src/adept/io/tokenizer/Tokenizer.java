@@ -82,7 +82,9 @@ public final class Tokenizer implements AutoCloseable {
 
     /**
      * Loads the tokenizer of the model in {@code path}: a directory holding {@code tokenizer.json} (or {@code
-     * tokenizer.json.gz}, or GPT-2's {@code encoder.json} + {@code vocab.bpe}, converted by {@link Gpt2Vocabulary}) and
+     * tokenizer.json.gz}, or GPT-2's {@code encoder.json} + {@code vocab.bpe}, converted by {@link Gpt2Vocabulary}, whose
+     * {@link Gpt2Vocabulary#tokenizerConfigJson() GPT-2 conventions} apply when there is no {@code
+     * tokenizer_config.json}) and
      * optionally {@code tokenizer_config.json}, {@code config.json}, {@code generation_config.json}; or the {@code
      * tokenizer.json} file itself, with those optional files beside it.
      *
@@ -93,6 +95,7 @@ public final class Tokenizer implements AutoCloseable {
         Path dir;
         Path source;
         String json;
+        boolean gpt2 = false;
         if (Files.isRegularFile(path)) {
             source = path;
             dir = path.toAbsolutePath().getParent();
@@ -106,6 +109,7 @@ public final class Tokenizer implements AutoCloseable {
             } else if (Gpt2Vocabulary.isGpt2Dir(dir)) {
                 source = dir.resolve("encoder.json");
                 json = Gpt2Vocabulary.tokenizerJson(dir);
+                gpt2 = true;
             } else {
                 throw new TokenizerException("no tokenizer.json (or tokenizer.json.gz, or encoder.json + vocab.bpe) in " + dir);
             }
@@ -119,6 +123,9 @@ public final class Tokenizer implements AutoCloseable {
         if (maxId >= Integer.MAX_VALUE) throw new TokenizerException("malformed " + source + ": token id " + maxId + " too large");
 
         JsonObject tokConfig = optionalJson(dir, "tokenizer_config.json");
+        if (tokConfig == null && gpt2) {
+            tokConfig = TokenizerFiles.parseJsonObject(Gpt2Vocabulary.tokenizerConfigJson(), dir.resolve("tokenizer_config.json"));
+        }
         JsonObject config = optionalJson(dir, "config.json");
         JsonObject genConfig = optionalJson(dir, "generation_config.json");
         Special special = new Special(root, source, ids, (int) maxId + 1, dir, tokConfig, config, genConfig);

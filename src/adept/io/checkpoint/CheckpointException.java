@@ -1,0 +1,15 @@
+package adept.io.checkpoint;
+
+/**
+ * A checkpoint could not be read or written: a missing, malformed or inconsistent file, or a model that
+ * does not match its config.json. The message names the file and, where one is involved, the tensor or field.
+ */
+public final class CheckpointException extends RuntimeException {
+    public CheckpointException(String message) {
+        super(message);
+    }
+
+    public CheckpointException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

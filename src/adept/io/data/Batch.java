@@ -1,0 +1,40 @@
+package adept.io.data;
+
+import adept.tensor.Device;
+import adept.tensor.Tensor;
+import java.util.List;
+
+/**
+ * A right-padded batch: inputIds [B, T], attentionMask [B, T] (1 = token), labels [B, T]
+ * (the id where the token is a target, -100 elsewhere, padding included). Tensors belong
+ * to the scope open when it is made.
+ */
+public record Batch(Tensor inputIds, Tensor attentionMask, Tensor labels, long targetTokens) {
+    public static final long IGNORE = -100;
+
+    public static Batch of(List<Example> examples, long padId, Device device) {
+        int rows = examples.size();
+        int length = 0;
+        for (Example e : examples) length = Math.max(length, e.length());
+        long[] ids = new long[rows * length];
+        long[] mask = new long[rows * length];
+        long[] labels = new long[rows * length];
+        java.util.Arrays.fill(ids, padId);
+        java.util.Arrays.fill(labels, IGNORE);
+        long targets = 0;
+        for (int r = 0; r < rows; r++) {
+            Example e = examples.get(r);
+            for (int t = 0; t < e.length(); t++) {
+                int at = r * length + t;
+                ids[at] = e.ids()[t];
+                mask[at] = 1;
+                if (e.targets()[t]) {
+                    labels[at] = e.ids()[t];
+                    targets++;
+                }
+            }
+        }
+        return new Batch(Tensor.of(ids, rows, length).to(device), Tensor.of(mask, rows, length).to(device),
+                Tensor.of(labels, rows, length).to(device), targets);
+    }
+}

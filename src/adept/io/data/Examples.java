@@ -1,0 +1,83 @@
+package adept.io.data;
+
+import adept.io.tokenizer.Tokenizer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/** Tokenizes corpus items into examples that fit a context length. */
+public final class Examples {
+    /** What to do with an item longer than the context. */
+    public enum LongItems {
+        /** Fail, naming the file and line (probing must see whole items). */
+        ERROR,
+        /** Cut the item into consecutive windows (evaluation of long documents). */
+        SPLIT
+    }
+
+    private Examples() {}
+
+    /**
+     * Tokenizes items in order, stopping once tokenBudget target tokens are reached (0 =
+     * no budget). BOS is prepended when the tokenizer adds one by default.
+     */
+    public static List<Example> tokenize(Path file, List<CorpusItem> items, Tokenizer tokenizer, int contextLength,
+                                         LongItems longItems, long tokenBudget) {
+        if (contextLength < 2) throw new DataException("context length must be >= 2, got " + contextLength);
+        boolean bos = tokenizer.addsBosByDefault();
+        List<Example> out = new ArrayList<>();
+        long targets = 0;
+        for (CorpusItem item : items) {
+            Example example = switch (item) {
+                case CorpusItem.Text t -> allTargets(tokenizer.encode(t.text(), bos, false), t.line());
+                case CorpusItem.Instruction in -> answerTargets(tokenizer.encode(in.prompt(), bos, false),
+                        tokenizer.encode(in.answer(), false, false), in.line());
+            };
+            List<Example> pieces;
+            if (example.length() <= contextLength) {
+                pieces = List.of(example);
+            } else if (longItems == LongItems.ERROR) {
+                throw new DataException(file + ":" + item.line() + ": item has " + example.length()
+                        + " tokens, more than the context length " + contextLength);
+            } else {
+                pieces = split(example, contextLength);
+            }
+            for (Example piece : pieces) {
+                if (piece.targetCount() == 0) continue;
+                out.add(piece);
+                targets += piece.targetCount();
+                if (tokenBudget > 0 && targets >= tokenBudget) return out;
+            }
+        }
+        if (out.isEmpty()) throw new DataException(file + ": no item has a token to predict");
+        return out;
+    }
+
+    static Example allTargets(long[] ids, long line) {
+        boolean[] targets = new boolean[ids.length];
+        Arrays.fill(targets, true);
+        if (targets.length > 0) targets[0] = false;
+        return new Example(ids, targets, line);
+    }
+
+    static Example answerTargets(long[] prompt, long[] answer, long line) {
+        long[] ids = Arrays.copyOf(prompt, prompt.length + answer.length);
+        System.arraycopy(answer, 0, ids, prompt.length, answer.length);
+        boolean[] targets = new boolean[ids.length];
+        for (int i = Math.max(1, prompt.length); i < ids.length; i++) targets[i] = true;
+        return new Example(ids, targets, line);
+    }
+
+    /** Consecutive windows; each window's first token has no context, so it is not a target. */
+    static List<Example> split(Example e, int window) {
+        List<Example> out = new ArrayList<>();
+        for (int start = 0; start < e.length(); start += window) {
+            int end = Math.min(e.length(), start + window);
+            boolean[] targets = Arrays.copyOfRange(e.targets(), start, end);
+            targets[0] = false;
+            out.add(new Example(Arrays.copyOfRange(e.ids(), start, end), targets, e.line()));
+        }
+        return out;
+    }
+}
