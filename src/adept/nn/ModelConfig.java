@@ -56,32 +56,29 @@ public record ModelConfig(
     public Map<String, long[]> layerShapes() {
         long q = (long) numAttentionHeads * headDim;
         long kv = (long) numKeyValueHeads * headDim;
+        boolean qkvBias = architecture.qkvBias(attentionBias);
+        boolean outputBias = architecture.outputBias(attentionBias);
+        // Hugging Face's parameter order: attention, MLP, then the two norms.
         Map<String, long[]> shapes = new LinkedHashMap<>();
-        shapes.put("input_layernorm.weight", new long[] {hiddenSize});
-        shapes.put("self_attn.q_proj.weight", new long[] {q, hiddenSize});
-        shapes.put("self_attn.k_proj.weight", new long[] {kv, hiddenSize});
-        shapes.put("self_attn.v_proj.weight", new long[] {kv, hiddenSize});
-        if (architecture.qkvBias(attentionBias)) {
-            shapes.put("self_attn.q_proj.bias", new long[] {q});
-            shapes.put("self_attn.k_proj.bias", new long[] {kv});
-            shapes.put("self_attn.v_proj.bias", new long[] {kv});
-        }
-        shapes.put("self_attn.o_proj.weight", new long[] {hiddenSize, q});
-        if (architecture.outputBias(attentionBias)) shapes.put("self_attn.o_proj.bias", new long[] {hiddenSize});
+        projection(shapes, "self_attn.q_proj", q, hiddenSize, qkvBias);
+        projection(shapes, "self_attn.k_proj", kv, hiddenSize, qkvBias);
+        projection(shapes, "self_attn.v_proj", kv, hiddenSize, qkvBias);
+        projection(shapes, "self_attn.o_proj", hiddenSize, q, outputBias);
         if (architecture.hasQkNorm()) {
             shapes.put("self_attn.q_norm.weight", new long[] {headDim});
             shapes.put("self_attn.k_norm.weight", new long[] {headDim});
         }
+        projection(shapes, "mlp.gate_proj", intermediateSize, hiddenSize, mlpBias);
+        projection(shapes, "mlp.up_proj", intermediateSize, hiddenSize, mlpBias);
+        projection(shapes, "mlp.down_proj", hiddenSize, intermediateSize, mlpBias);
+        shapes.put("input_layernorm.weight", new long[] {hiddenSize});
         shapes.put("post_attention_layernorm.weight", new long[] {hiddenSize});
-        shapes.put("mlp.gate_proj.weight", new long[] {intermediateSize, hiddenSize});
-        shapes.put("mlp.up_proj.weight", new long[] {intermediateSize, hiddenSize});
-        shapes.put("mlp.down_proj.weight", new long[] {hiddenSize, intermediateSize});
-        if (mlpBias) {
-            shapes.put("mlp.gate_proj.bias", new long[] {intermediateSize});
-            shapes.put("mlp.up_proj.bias", new long[] {intermediateSize});
-            shapes.put("mlp.down_proj.bias", new long[] {hiddenSize});
-        }
         return shapes;
+    }
+
+    private static void projection(Map<String, long[]> shapes, String name, long out, long in, boolean bias) {
+        shapes.put(name + ".weight", new long[] {out, in});
+        if (bias) shapes.put(name + ".bias", new long[] {out});
     }
 
     /** Every tensor of the checkpoint, by Hugging Face name, in the order Hugging Face lists parameters. */

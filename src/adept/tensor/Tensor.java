@@ -258,8 +258,9 @@ public final class Tensor implements AutoCloseable {
         return Check.status(at_is_contiguous(handle())) == 1;
     }
 
-    /** Address of the first element in device memory. */
+    /** Address of the first element in device memory (0 for a tensor without elements). */
     public long dataPointer() {
+        if (numel() == 0) return 0;
         return Check.handle(at_data_ptr(handle())).address();
     }
 
@@ -284,6 +285,7 @@ public final class Tensor implements AutoCloseable {
             }
             extent += (s[i] - 1) * st[i];
         }
+        if (extent == 0) return MemorySegment.NULL;
         long bytes = extent * Check.count(at_element_size(handle()));
         return MemorySegment.ofAddress(dataPointer()).reinterpret(bytes);
     }

@@ -3,18 +3,11 @@ package adept.tensor;
 import static org.junit.jupiter.api.Assertions.*;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import adept.testing.ProcessMemory;
 import org.junit.jupiter.api.Test;
 
 /** Scopes free what they own: live handle counts return to their start and resident memory stays flat. */
 class MemoryTest {
-    private static long residentKiB() throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("\\D", ""));
-        }
-        throw new IllegalStateException("no VmRSS in /proc/self/status");
-    }
 
     /** One training-like step: forward, backward, an in-place update; everything temporary dies with the scope. */
     private static void step(Tensor weight) {
@@ -41,13 +34,17 @@ class MemoryTest {
             weight.requiresGrad(true);
             for (int i = 0; i < 200; i++) step(weight);  // warm up allocator caches and the JIT
             System.gc();
-            long rssBefore = residentKiB();
+            long rssBefore = ProcessMemory.residentKiB();
+            long mallocBefore = ProcessMemory.mallocInUseBytes();
             for (int i = 0; i < 1000; i++) step(weight);
             System.gc();
-            long rssAfter = residentKiB();
+            long rssAfter = ProcessMemory.residentKiB();
             assertEquals(liveAtStart + 1, Torch.liveTensors(), "only the kept weight is alive");
             long growthKiB = rssAfter - rssBefore;
-            System.out.printf("MemoryTest: RSS %d KiB -> %d KiB over 1000 steps (%+d KiB)%n", rssBefore, rssAfter, growthKiB);
+            long mallocGrowth = ProcessMemory.mallocInUseBytes() - mallocBefore;
+            System.out.printf("MemoryTest: RSS %d KiB -> %d KiB over 1000 steps (%+d KiB), native heap in use %+d bytes%n",
+                    rssBefore, rssAfter, growthKiB, mallocGrowth);
+            assertTrue(mallocGrowth < 256 * 1024, "native heap in use grew by " + mallocGrowth + " bytes");
             assertTrue(growthKiB < 8 * 1024, "resident memory grew by " + growthKiB + " KiB over 1000 steps");
         }
         assertEquals(liveAtStart, Torch.liveTensors());

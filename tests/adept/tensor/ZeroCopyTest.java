@@ -68,6 +68,15 @@ class ZeroCopyTest {
     }
 
     @Test
+    void emptyTensorsHaveEmptySegments() {
+        try (Scope scope = Scope.open()) {
+            Tensor empty = Tensor.zeros(DType.FLOAT32, Device.CPU, 0, 3);
+            assertEquals(0, empty.asSegment().byteSize());
+            assertEquals(0, empty.toFloatArray().length);
+        }
+    }
+
+    @Test
     void rejectsSegmentsThatCannotBeShared() {
         assertThrows(TorchException.class, () -> Tensor.fromSegment(MemorySegment.ofArray(new float[4]), DType.FLOAT32, 4));
         try (Arena arena = Arena.ofConfined()) {

@@ -19,7 +19,10 @@ import java.nio.channels.FileChannel.MapMode;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.ReadOnlyFileSystemException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -76,13 +79,16 @@ public final class Safetensors {
 
     private final Path file;
     private final MemorySegment mapping;
+    private final boolean shared;  // private (copy-on-write) mapping: tensors may use it directly
     private final long dataStart;
     private final Map<String, Entry> entries;
     private final Map<String, String> metadata;
 
-    private Safetensors(Path file, MemorySegment mapping, long dataStart, Map<String, Entry> entries, Map<String, String> metadata) {
+    private Safetensors(Path file, MemorySegment mapping, boolean shared, long dataStart, Map<String, Entry> entries,
+            Map<String, String> metadata) {
         this.file = file;
         this.mapping = mapping;
+        this.shared = shared;
         this.dataStart = dataStart;
         this.entries = entries;
         this.metadata = metadata;
@@ -92,6 +98,11 @@ public final class Safetensors {
 
     /** Reads and validates the header and maps the file; tensors are made on demand by {@link #tensor}. */
     public static Safetensors open(Path file) {
+        return open(file, true);
+    }
+
+    /** privateMapping false: map read-only and copy every tensor (what a read-only file gets; for tests). */
+    static Safetensors open(Path file, boolean privateMapping) {
         String where = file.toString();
         if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
             throw new CheckpointException(where + ": safetensors data is little-endian and this machine is not");
@@ -133,14 +144,35 @@ public final class Safetensors {
             }
             checkOverlaps(entries.values(), where);
 
-            // PRIVATE: copy-on-write, so libtorch may update parameters in place without touching the file.
-            // Arena.ofAuto(): the mapping lives while reachable; Tensor.fromSegment pins the slices it wraps.
-            MemorySegment mapping = channel.map(MapMode.PRIVATE, 0, size, Arena.ofAuto());
-            return new Safetensors(file, mapping, dataStart, Collections.unmodifiableMap(entries), Collections.unmodifiableMap(metadata));
+            MemorySegment mapping = privateMapping ? mapPrivate(file, size) : null;
+            boolean shared = mapping != null;
+            // Read-only file or file system: Java maps PRIVATE only through a writable channel. A READ_ONLY
+            // mapping must never reach libtorch (an in-place update would fault and kill the JVM), so
+            // tensors are then copied out of it.
+            if (!shared) mapping = channel.map(MapMode.READ_ONLY, 0, size, Arena.ofAuto());
+            return new Safetensors(file, mapping, shared, dataStart, Collections.unmodifiableMap(entries),
+                    Collections.unmodifiableMap(metadata));
         } catch (NoSuchFileException e) {
             throw new CheckpointException(where + ": no such file", e);
         } catch (IOException e) {
             throw new CheckpointException(where + ": cannot read: " + e, e);
+        }
+    }
+
+    /**
+     * PRIVATE: copy-on-write, so libtorch may update parameters in place without touching the file.
+     * Arena.ofAuto(): the mapping lives while reachable, and Tensor.fromSegment pins the slices it wraps
+     * until libtorch frees their storage. Java insists on a writable channel for PRIVATE mappings (nothing
+     * is ever written through it); null when the file cannot be opened so.
+     */
+    private static MemorySegment mapPrivate(Path file, long size) throws IOException {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            return channel.map(MapMode.PRIVATE, 0, size, Arena.ofAuto());
+        } catch (AccessDeniedException | ReadOnlyFileSystemException e) {
+            return null;
+        } catch (FileSystemException e) {
+            if (e.getReason() != null && e.getReason().toLowerCase(java.util.Locale.ROOT).contains("read-only")) return null;
+            throw e;
         }
     }
 
@@ -323,7 +355,8 @@ public final class Safetensors {
 
     /**
      * The named tensor on the CPU, over the mapped file without copying when its data is aligned for its
-     * dtype (always so for files adept or Hugging Face wrote). Ownership follows {@link Tensor}'s rules: it
+     * dtype (always so for files adept or Hugging Face wrote) and the file could be mapped copy-on-write
+     * (it is writable; it is never written), otherwise a copy. Ownership follows {@link Tensor}'s rules: it
      * belongs to the current {@link Scope}, or to the caller when none is open.
      */
     public Tensor tensor(String name) {
@@ -331,8 +364,8 @@ public final class Safetensors {
         long[] shape = e.shape();
         if (e.byteSize() == 0) return Tensor.empty(e.dtype(), Device.CPU, shape);
         MemorySegment slice = mapping.asSlice(dataStart + e.begin(), e.byteSize());
-        if (slice.address() % e.dtype().byteSize() == 0) return Tensor.fromSegment(slice, e.dtype(), shape);
-        // Misaligned: the header length is not a multiple of 8 (a writer that does not pad) or a writer put
+        if (shared && slice.address() % e.dtype().byteSize() == 0) return Tensor.fromSegment(slice, e.dtype(), shape);
+        // Read-only mapping (see open), or misaligned: the header length is not a multiple of 8 (a writer that does not pad) or a writer put
         // tensors at odd offsets. libtorch's kernels assume elements aligned to their size (vectorised loads
         // would fault or be slow), and fromSegment refuses such memory, so this tensor gets its own copy.
         Tensor copy = Tensor.empty(e.dtype(), Device.CPU, shape);
@@ -458,6 +491,7 @@ public final class Safetensors {
     }
 
     private static void writeData(FileChannel channel, Tensor tensor, Entry e, String where) throws IOException {
+        if (e.byteSize() == 0) return;
         try (Scope scope = Scope.open()) {
             MemorySegment data;
             try {

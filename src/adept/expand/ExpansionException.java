@@ -1,0 +1,8 @@
+package adept.expand;
+
+/** An expansion that cannot be done as asked (bad K, repeated or out-of-range layers). */
+public final class ExpansionException extends RuntimeException {
+    public ExpansionException(String message) {
+        super(message);
+    }
+}

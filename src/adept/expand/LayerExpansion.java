@@ -1,0 +1,106 @@
+package adept.expand;
+
+import adept.nn.CausalLM;
+import adept.nn.DecoderLayer;
+import adept.nn.ModelConfig;
+import adept.probe.LayerImportance;
+import adept.tensor.Scope;
+import adept.tensor.Tensor;
+import adept.tensor.Torch;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Stage 1, step 2: selective expansion by identity copy. Each copy clones its source
+ * layer except o_proj and down_proj (weights and biases), which are zeroed, so the copy adds
+ * nothing to the residual stream and the expanded model computes the same logits.
+ */
+public final class LayerExpansion {
+    /** Tensors zeroed in a copy: the two projections that write into the residual stream. */
+    static final Set<String> ZEROED = Set.of("self_attn.o_proj.weight", "self_attn.o_proj.bias", "mlp.down_proj.weight", "mlp.down_proj.bias");
+
+    private LayerExpansion() {}
+
+    /** The K layers with the smallest dL (ties: lower index). */
+    public static ExpansionPlan lowest(LayerImportance importance, int k) {
+        int m = importance.skipLoss().length;
+        if (k <= 0 || k > m) throw new ExpansionException("K must be in 1.." + m + ", got " + k);
+        return new ExpansionPlan(m, importance.lowest(k), "lowest-dL",
+                "the " + k + " layers whose removal raises the general loss least");
+    }
+
+    /**
+     * K chosen from a trainable-parameter budget: the largest K whose copies are at most
+     * budget (e.g. 0.15) of the expanded model's parameters, at least 1.
+     */
+    public static ExpansionPlan lowestWithinBudget(LayerImportance importance, ModelConfig config, double budget) {
+        if (!(budget > 0 && budget < 1)) throw new ExpansionException("parameter budget must be in (0, 1), got " + budget);
+        long perLayer = layerParameters(config);
+        long total = config.parameterCount();
+        int m = config.numHiddenLayers();
+        int k = 1;
+        while (k < m && (double) (k + 1) * perLayer / (total + (k + 1) * perLayer) <= budget) k++;
+        double share = (double) k * perLayer / (total + (long) k * perLayer);
+        ExpansionPlan plan = lowest(importance, k);
+        return new ExpansionPlan(plan.originalLayers(), plan.sources(), "lowest-dL", String.format(
+                "K=%d: the largest K whose copies (%,d parameters each) stay within %.1f%% of the expanded model (%.1f%%)",
+                k, perLayer, 100 * budget, 100 * share));
+    }
+
+    /** LLaMA-Pro placement: split the M layers into P equal groups and copy the top layer of each. */
+    public static ExpansionPlan uniform(int layers, int groups) {
+        if (groups <= 0 || groups > layers) throw new ExpansionException("the number of groups P must be in 1.." + layers + ", got " + groups);
+        List<Integer> sources = new ArrayList<>();
+        for (int g = 0; g < groups; g++) sources.add((int) ((long) (g + 1) * layers / groups) - 1);
+        return new ExpansionPlan(layers, sources, "llama-pro", "the top layer of each of " + groups + " equal groups (LLaMA-Pro)");
+    }
+
+    public static ExpansionPlan explicit(int layers, List<Integer> sources) {
+        return new ExpansionPlan(layers, sources, "explicit", "layers given on the command line");
+    }
+
+    static long layerParameters(ModelConfig config) {
+        long n = 0;
+        for (long[] shape : config.layerShapes().values()) {
+            long size = 1;
+            for (long d : shape) size *= d;
+            n += size;
+        }
+        return n;
+    }
+
+    /** Inserts the copies into the model (in place) and returns the Hugging Face names of the copies' tensors. */
+    public static List<String> apply(CausalLM model, ExpansionPlan plan) {
+        if (model.layers().size() != plan.originalLayers()) {
+            throw new ExpansionException("the plan is for " + plan.originalLayers() + " layers but the model has " + model.layers().size());
+        }
+        List<Integer> copies = plan.copyIndices();
+        // Insert from the top so earlier source indices stay valid.
+        List<Integer> sources = new ArrayList<>(plan.sources());
+        for (int i = sources.size() - 1; i >= 0; i--) {
+            int source = sources.get(i);
+            model.insertLayer(source + 1, identityCopy(model.layers().get(source), model.config()));
+        }
+        List<String> trainable = new ArrayList<>();
+        for (int index : copies) {
+            for (String name : model.layers().get(index).parameters().keySet()) trainable.add(ModelConfig.layerPrefix(index) + name);
+        }
+        return trainable;
+    }
+
+    /** A copy of the layer whose o_proj and down_proj are zero: it adds nothing to the residual stream. */
+    public static DecoderLayer identityCopy(DecoderLayer source, ModelConfig config) {
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            for (var e : source.parameters().entrySet()) {
+                Tensor copy = e.getValue().detach().clone();
+                if (ZEROED.contains(e.getKey())) copy.zero();
+                tensors.put(e.getKey(), copy.keep());
+            }
+        }
+        return new DecoderLayer(config, tensors);
+    }
+}

@@ -1,0 +1,385 @@
+package adept.io.checkpoint;
+
+import adept.nn.CausalLM;
+import adept.nn.ModelConfig;
+import adept.nn.ModelException;
+import adept.tensor.DType;
+import adept.tensor.Device;
+import adept.tensor.Tensor;
+import adept.tensor.TorchException;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * A Hugging Face checkpoint folder: config.json plus either model.safetensors or shards listed by
+ * model.safetensors.index.json ({"metadata": {"total_size": N}, "weight_map": {tensor: file}}).
+ *
+ * <p>{@link #open} reads config.json and every safetensors header (validating them) and maps the files;
+ * {@link #loadModel} then builds a {@link CausalLM}, sharing the mapped memory with libtorch when the
+ * requested dtype is the stored one on the CPU, converting otherwise. {@link #save} writes a folder
+ * atomically: everything goes to a temporary sibling folder, is fsynced, and is renamed into place.
+ */
+public final class Checkpoint {
+    public static final String WEIGHTS_FILE = "model.safetensors";
+    public static final String INDEX_FILE = "model.safetensors.index.json";
+
+    private final Path dir;
+    private final ConfigJson config;
+    private final Path weightsSource;  // model.safetensors or the index: where a missing tensor should have been
+    private final Map<String, Safetensors> fileOfTensor;
+    private final List<Safetensors> files;
+    private final Map<String, String> metadata;
+
+    private Checkpoint(Path dir, ConfigJson config, Path weightsSource, Map<String, Safetensors> fileOfTensor, List<Safetensors> files) {
+        this.dir = dir;
+        this.config = config;
+        this.weightsSource = weightsSource;
+        this.fileOfTensor = Collections.unmodifiableMap(fileOfTensor);
+        this.files = List.copyOf(files);
+        Map<String, String> merged = new LinkedHashMap<>();
+        for (Safetensors f : files) for (var m : f.metadata().entrySet()) merged.putIfAbsent(m.getKey(), m.getValue());
+        this.metadata = Collections.unmodifiableMap(merged);
+    }
+
+    // ---- reading ----
+
+    /** Loads the model of the checkpoint folder dir as dtype (null: as stored) on device. */
+    public static CausalLM load(Path dir, DType dtype, Device device) {
+        return open(dir).loadModel(dtype, device);
+    }
+
+    /** Reads config.json and the safetensors headers (or the index and its shards' headers) of dir. */
+    public static Checkpoint open(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new CheckpointException(dir + ": " + (Files.exists(dir) ? "not a directory" : "no such checkpoint folder"));
+        }
+        Path configFile = dir.resolve(ConfigJson.FILE_NAME);
+        if (!Files.exists(configFile)) throw new CheckpointException(dir + ": no " + ConfigJson.FILE_NAME + " in this checkpoint folder");
+        ConfigJson config = ConfigJson.read(configFile);
+
+        Path single = dir.resolve(WEIGHTS_FILE);
+        Path index = dir.resolve(INDEX_FILE);
+        if (Files.exists(single)) {
+            Safetensors file = Safetensors.open(single);
+            Map<String, Safetensors> byName = new TreeMap<>();
+            for (String name : file.names()) byName.put(name, file);
+            return new Checkpoint(dir, config, single, byName, List.of(file));
+        }
+        if (Files.exists(index)) return openSharded(dir, config, index);
+        throw new CheckpointException(dir + ": no " + WEIGHTS_FILE + " or " + INDEX_FILE
+                + " in this checkpoint folder (adept reads safetensors weights only, not pytorch_model.bin)");
+    }
+
+    private static Checkpoint openSharded(Path dir, ConfigJson config, Path index) {
+        String where = index.toString();
+        String text;
+        try {
+            text = Files.readString(index);
+        } catch (IOException e) {
+            throw new CheckpointException(where + ": cannot read: " + e, e);
+        }
+        JsonElement root = Json.parse(text, where);
+        if (!root.isJsonObject()) throw new CheckpointException(where + ": is " + Json.describe(root) + ", not a JSON object");
+        JsonElement map = root.getAsJsonObject().get("weight_map");
+        if (map == null || !map.isJsonObject()) {
+            throw new CheckpointException(where + ": field \"weight_map\" is " + Json.describe(map) + ", expected an object of tensor -> file");
+        }
+        Map<String, String> fileNames = new TreeMap<>();
+        for (var e : map.getAsJsonObject().entrySet()) {
+            JsonElement v = e.getValue();
+            if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isString()) {
+                throw new CheckpointException(where + ": tensor " + e.getKey() + ": weight_map entry is " + Json.describe(v) + ", expected a file name");
+            }
+            String name = v.getAsString();
+            if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".") || name.equals("..")) {
+                throw new CheckpointException(where + ": tensor " + e.getKey() + ": weight_map names \"" + name
+                        + "\", which is not a file name in this folder");
+            }
+            fileNames.put(e.getKey(), name);
+        }
+        Map<String, Safetensors> opened = new TreeMap<>();
+        for (String name : new java.util.TreeSet<>(fileNames.values())) {
+            Path shard = dir.resolve(name);
+            if (!Files.exists(shard)) {
+                String example = fileNames.entrySet().stream().filter(x -> x.getValue().equals(name)).findFirst().orElseThrow().getKey();
+                throw new CheckpointException(where + ": shard " + name + " (holding tensor " + example + ", ...) does not exist");
+            }
+            opened.put(name, Safetensors.open(shard));
+        }
+        Map<String, Safetensors> byName = new TreeMap<>();
+        for (var e : fileNames.entrySet()) {
+            Safetensors shard = opened.get(e.getValue());
+            if (!shard.contains(e.getKey())) {
+                throw new CheckpointException(where + ": tensor " + e.getKey() + " is listed in shard " + e.getValue()
+                        + " but " + shard.file() + " does not contain it");
+            }
+            byName.put(e.getKey(), shard);
+        }
+        return new Checkpoint(dir, config, index, byName, new ArrayList<>(opened.values()));
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    /** The parsed config.json, with its original JSON (pass it to {@link SaveOptions#withConfig} to keep unknown fields). */
+    public ConfigJson config() {
+        return config;
+    }
+
+    /** The safetensors "__metadata__" of the weight files, merged (the first file, by name, wins on conflicts). */
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    /** The safetensors files, by name. */
+    public List<Path> files() {
+        List<Path> paths = new ArrayList<>();
+        for (Safetensors f : files) paths.add(f.file());
+        return paths;
+    }
+
+    /** Every tensor name of the checkpoint, sorted. */
+    public Set<String> tensorNames() {
+        return fileOfTensor.keySet();
+    }
+
+    /** The file holding a tensor. */
+    public Path fileOf(String tensor) {
+        return safetensorsOf(tensor).file();
+    }
+
+    /** One tensor as stored, on the CPU (zero-copy where aligned; see {@link Safetensors#tensor}). */
+    public Tensor tensor(String name) {
+        return safetensorsOf(name).tensor(name);
+    }
+
+    Safetensors safetensorsOf(String tensor) {
+        Safetensors f = fileOfTensor.get(tensor);
+        if (f == null) throw new CheckpointException(weightsSource + ": tensor " + tensor + " is missing");
+        return f;
+    }
+
+    /**
+     * Builds the model: tensors are checked against config.json first (names, shapes, dtypes; each error
+     * names the file and the tensor), then handed to {@link CausalLM#fromWeights}, which converts them to
+     * dtype (null: the stored dtype) and device. On the CPU in the stored dtype the parameters share the
+     * mapped files' memory (copy-on-write).
+     */
+    public CausalLM loadModel(DType dtype, Device device) {
+        ModelConfig mc = config.modelConfig();
+        Map<String, long[]> expected = mc.tensorShapes();
+        for (String name : fileOfTensor.keySet()) {
+            if (expected.containsKey(name)) continue;
+            if (name.equals("lm_head.weight") && mc.tieWordEmbeddings()) continue;  // some writers keep the tied copy
+            if (name.endsWith("rotary_emb.inv_freq")) continue;  // computed, not learned
+            throw new CheckpointException(fileOf(name) + ": unexpected tensor " + name + " for " + mc.architecture().className()
+                    + " with " + mc.numHiddenLayers() + " layers as " + config.source() + " describes it");
+        }
+        DType stored = null;
+        for (var e : expected.entrySet()) {
+            String name = e.getKey();
+            Safetensors f = fileOfTensor.get(name);
+            if (f == null) {
+                throw new CheckpointException(weightsSource + ": tensor " + name + " is missing (" + config.source() + " describes "
+                        + mc.architecture().className() + " with " + mc.numHiddenLayers() + " layers"
+                        + (mc.tieWordEmbeddings() ? ", tied embeddings" : ", untied embeddings") + ")");
+            }
+            Safetensors.Entry entry = f.entry(name);
+            if (!Arrays.equals(entry.shape(), e.getValue())) {
+                throw new CheckpointException(f.file() + ": tensor " + name + " has shape " + Arrays.toString(entry.shape())
+                        + " but " + config.source() + " implies " + Arrays.toString(e.getValue()));
+            }
+            if (!entry.dtype().isFloatingPoint()) {
+                throw new CheckpointException(f.file() + ": tensor " + name + " has dtype " + Safetensors.dtypeName(entry.dtype())
+                        + "; model weights must be floating-point (F32, BF16, F16 or F64)");
+            }
+            if (stored == null) stored = entry.dtype();
+        }
+        DType target = dtype != null ? dtype : (config.dtype() != null && config.dtype().isFloatingPoint() ? config.dtype() : stored);
+        if (target == null) target = DType.FLOAT32;
+        if (!target.isFloatingPoint()) {
+            throw new CheckpointException(dir + ": cannot load a model as " + target + "; use float32, bfloat16, float16 or float64");
+        }
+
+        Map<String, Tensor> weights = new LinkedHashMap<>();
+        try {
+            for (String name : expected.keySet()) {
+                try {
+                    weights.put(name, tensor(name));
+                } catch (TorchException e) {
+                    throw new CheckpointException(fileOf(name) + ": tensor " + name + ": " + e.getMessage(), e);
+                }
+            }
+            return CausalLM.fromWeights(mc, weights, target, device);
+        } catch (ModelException | TorchException e) {
+            for (Tensor t : weights.values()) t.close();
+            throw new CheckpointException(dir + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            for (Tensor t : weights.values()) t.close();
+            throw e;
+        }
+    }
+
+    // ---- writing ----
+
+    /** Saves with {@link SaveOptions#defaults()}. */
+    public static void save(CausalLM model, Path dir) {
+        save(model, dir, SaveOptions.defaults());
+    }
+
+    /**
+     * Writes model as a Hugging Face checkpoint folder dir: config.json, model.safetensors (or shards of at
+     * most options.maxShardBytes() with model.safetensors.index.json) and options.extraFiles(). Tied
+     * embeddings write no lm_head.weight. Atomic at the folder level: everything is written into a
+     * temporary sibling folder and fsynced, then an existing dir is moved aside, the new folder renamed to
+     * dir, and the old one deleted. On failure dir is unchanged and the temporary folder removed.
+     */
+    public static void save(CausalLM model, Path dir, SaveOptions options) {
+        SaveOptions opts = options != null ? options : SaveOptions.defaults();
+        DType store = opts.dtype() != null ? opts.dtype() : model.dtype();
+        if (!store.isFloatingPoint()) {
+            throw new CheckpointException(dir + ": cannot store model weights as " + store + "; use float32, bfloat16, float16 or float64");
+        }
+        Path target = dir.toAbsolutePath().normalize();
+        Path parent = target.getParent();
+        if (parent == null) throw new CheckpointException(dir + ": cannot write a checkpoint at the file system root");
+        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
+            throw new CheckpointException(dir + ": exists and is not a directory");
+        }
+        for (var e : opts.extraFiles().entrySet()) {
+            if (!Files.isRegularFile(e.getValue())) throw new CheckpointException(e.getValue() + ": extra file " + e.getKey() + " does not exist");
+        }
+        ConfigJson config = (opts.config() != null ? opts.config().with(model.config()) : ConfigJson.of(model.config(), null)).withDtype(store);
+
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put("format", "pt");  // transformers refuses safetensors files without it
+        metadata.putAll(opts.metadata());
+        List<Map<String, Tensor>> shards = shard(model.namedParameters(), store, opts.maxShardBytes(), dir.toString());
+
+        Path temp = null;
+        try {
+            Files.createDirectories(parent);
+            temp = parent.resolve("." + target.getFileName() + ".tmp-" + suffix());
+            Files.createDirectory(temp);
+            config.write(temp.resolve(ConfigJson.FILE_NAME));
+            if (shards.size() == 1) {
+                Safetensors.write(temp.resolve(WEIGHTS_FILE), shards.get(0), metadata, store);
+            } else {
+                JsonObject weightMap = new JsonObject();
+                Map<String, String> sorted = new TreeMap<>();
+                long totalSize = 0;
+                for (int i = 0; i < shards.size(); i++) {
+                    String name = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
+                    Safetensors.write(temp.resolve(name), shards.get(i), metadata, store);
+                    for (Tensor t : shards.get(i).values()) totalSize += t.numel() * store.byteSize();
+                    for (String tensor : shards.get(i).keySet()) sorted.put(tensor, name);
+                }
+                sorted.forEach(weightMap::addProperty);
+                JsonObject indexMeta = new JsonObject();
+                indexMeta.addProperty("total_size", totalSize);
+                JsonObject index = new JsonObject();
+                index.add("metadata", indexMeta);
+                index.add("weight_map", weightMap);
+                FileOps.writeStringAtomically(temp.resolve(INDEX_FILE), Json.PRETTY.toJson(index) + "\n");
+            }
+            for (var e : opts.extraFiles().entrySet()) {
+                Path copy = temp.resolve(e.getKey());
+                Files.copy(e.getValue(), copy, StandardCopyOption.COPY_ATTRIBUTES);
+                FileOps.fsyncFile(copy);
+            }
+            FileOps.fsyncDirectory(temp);
+            swapInto(temp, target);
+            temp = null;
+        } catch (IOException e) {
+            throw new CheckpointException(dir + ": cannot write checkpoint: " + e, e);
+        } finally {
+            if (temp != null) {
+                try {
+                    FileOps.deleteRecursively(temp);
+                } catch (IOException suppressed) {
+                    // leave it; the original failure matters more
+                }
+            }
+        }
+    }
+
+    /** Splits tensors, in order, into shards of at most maxBytes (stored size); 0 = one shard. */
+    static List<Map<String, Tensor>> shard(Map<String, Tensor> tensors, DType store, long maxBytes, String where) {
+        List<Map<String, Tensor>> shards = new ArrayList<>();
+        Map<String, Tensor> current = new LinkedHashMap<>();
+        long size = 0;
+        for (var e : tensors.entrySet()) {
+            long bytes;
+            try {
+                bytes = e.getValue().numel() * store.byteSize();
+            } catch (RuntimeException failure) {
+                throw new CheckpointException(where + ": tensor " + e.getKey() + ": " + failure.getMessage(), failure);
+            }
+            if (maxBytes > 0 && !current.isEmpty() && size + bytes > maxBytes) {
+                shards.add(current);
+                current = new LinkedHashMap<>();
+                size = 0;
+            }
+            current.put(e.getKey(), e.getValue());
+            size += bytes;
+        }
+        shards.add(current);
+        return shards;
+    }
+
+    /** Renames the finished temp folder to target, moving an existing target aside first and deleting it after. */
+    private static void swapInto(Path temp, Path target) throws IOException {
+        Path parent = target.getParent();
+        Path old = null;
+        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            old = parent.resolve("." + target.getFileName() + ".old-" + suffix());
+            Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
+        }
+        try {
+            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            if (old != null) {
+                try {
+                    Files.move(old, target, StandardCopyOption.ATOMIC_MOVE);
+                } catch (IOException restore) {
+                    e.addSuppressed(restore);
+                }
+            }
+            throw e;
+        }
+        FileOps.fsyncDirectory(parent);
+        if (old != null) {
+            try {
+                // Files still mapped by a loaded model stay readable: unlinking does not unmap them (POSIX).
+                FileOps.deleteRecursively(old);
+            } catch (IOException e) {
+                System.getLogger(Checkpoint.class.getName()).log(System.Logger.Level.WARNING,
+                        "saved " + target + " but could not delete the previous version moved to " + old + ": " + e);
+            }
+        }
+    }
+
+    private static String suffix() {
+        return Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE);
+    }
+
+    @Override
+    public String toString() {
+        return "Checkpoint[" + dir + ", " + files.size() + " file(s), " + fileOfTensor.size() + " tensors]";
+    }
+}

@@ -1,0 +1,102 @@
+package adept.probe;
+
+import adept.io.data.Batch;
+import adept.nn.AttentionContext;
+import adept.nn.CausalLM;
+import adept.nn.DecoderLayer;
+import adept.tensor.Scope;
+import adept.tensor.Tensor;
+import adept.tensor.Torch;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * Stage 1, step 1: how much the general-corpus loss rises when each layer is bypassed.
+ *
+ * <p>Cached probing: the hidden state entering layer l is the same in the base pass and in
+ * every pass that skips a later layer, so the base pass keeps each layer's input and the
+ * pass skipping l resumes from the input of l, running only layers l+1.. (about half the
+ * work of M+1 full passes). {@link #probePlain} runs the M+1 full passes, as a reference.
+ */
+public final class LayerProbe {
+    private final CausalLM model;
+
+    public LayerProbe(CausalLM model) {
+        this.model = model;
+    }
+
+    /** Cached probing over the batches; progress gets one call per finished batch. */
+    public LayerImportance probe(List<Batch> batches, IntConsumer progress) {
+        int layers = model.layers().size();
+        double baseSum = 0;
+        double[] skipSums = new double[layers];
+        long tokens = 0;
+        try (var noGrad = Torch.noGrad()) {
+            for (int b = 0; b < batches.size(); b++) {
+                Batch batch = batches.get(b);
+                try (Scope scope = Scope.open()) {
+                    AttentionContext context = model.attentionContext(batch.inputIds().size(1), batch.attentionMask());
+                    List<Tensor> inputs = new ArrayList<>(layers + 1);  // inputs.get(l) enters layer l
+                    Tensor hidden = model.embed(batch.inputIds());
+                    for (DecoderLayer layer : model.layers()) {
+                        inputs.add(hidden);
+                        hidden = layer.forward(hidden, context);
+                    }
+                    baseSum += lossSum(hidden, batch);
+                    for (int skipped = 0; skipped < layers; skipped++) {
+                        try (Scope pass = Scope.open()) {
+                            Tensor h = inputs.get(skipped);
+                            for (int l = skipped + 1; l < layers; l++) h = model.layers().get(l).forward(h, context);
+                            skipSums[skipped] += lossSum(h, batch);
+                        }
+                    }
+                }
+                tokens += batch.targetTokens();
+                if (progress != null) progress.accept(b + 1);
+            }
+        }
+        return result(baseSum, skipSums, tokens);
+    }
+
+    /** The reference: M+1 full forward passes per batch (base, then each layer skipped). */
+    public LayerImportance probePlain(List<Batch> batches) {
+        int layers = model.layers().size();
+        double baseSum = 0;
+        double[] skipSums = new double[layers];
+        long tokens = 0;
+        try (var noGrad = Torch.noGrad()) {
+            for (Batch batch : batches) {
+                for (int skipped = -1; skipped < layers; skipped++) {
+                    try (Scope pass = Scope.open()) {
+                        AttentionContext context = model.attentionContext(batch.inputIds().size(1), batch.attentionMask());
+                        Tensor h = model.embed(batch.inputIds());
+                        for (int l = 0; l < layers; l++) if (l != skipped) h = model.layers().get(l).forward(h, context);
+                        double sum = lossSum(h, batch);
+                        if (skipped < 0) baseSum += sum;
+                        else skipSums[skipped] += sum;
+                    }
+                }
+                tokens += batch.targetTokens();
+            }
+        }
+        return result(baseSum, skipSums, tokens);
+    }
+
+    private LayerImportance result(double baseSum, double[] skipSums, long tokens) {
+        if (tokens == 0) throw new IllegalArgumentException("the probe batches have no target tokens");
+        double[] skip = new double[skipSums.length];
+        for (int l = 0; l < skip.length; l++) skip[l] = skipSums[l] / tokens;
+        return new LayerImportance(baseSum / tokens, skip, tokens);
+    }
+
+    /** Summed next-token cross-entropy over the batch's target tokens (a token-weighted corpus mean needs sums). */
+    private double lossSum(Tensor finalHidden, Batch batch) {
+        Tensor logits = model.head(finalHidden);
+        long length = logits.size(1);
+        long vocab = logits.size(2);
+        Tensor predictions = logits.narrow(1, 0, length - 1).reshape(-1, vocab);
+        Tensor targets = batch.labels().narrow(1, 1, length - 1).reshape(-1);
+        return predictions.to(adept.tensor.DType.FLOAT32).crossEntropy(targets, CausalLM.IGNORE_INDEX, Tensor.Reduction.SUM).item();
+    }
+}
