@@ -188,8 +188,19 @@ public final class CausalLM implements AutoCloseable {
         if (inputIds.dim() != 2) throw new ModelException("input ids must be [batch, length], got " + Arrays.toString(inputIds.shape()));
         Tensor hidden = embed(inputIds);
         AttentionContext context = attentionContext(inputIds.size(1), attentionMask);
-        for (DecoderLayer layer : layers) hidden = layer.forward(hidden, context);
+        for (DecoderLayer layer : layers) hidden = forwardLayer(layer, hidden, context);
         return head(hidden);
+    }
+
+    /**
+     * One layer in a scope of its own: intermediates autograd does not need are freed as
+     * soon as the layer is done (as Python's reference counting does), only its output
+     * moves to the caller's scope. Keeps peak memory near PyTorch's.
+     */
+    public static Tensor forwardLayer(DecoderLayer layer, Tensor hidden, AttentionContext context) {
+        try (Scope scope = Scope.open()) {
+            return scope.promote(layer.forward(hidden, context));
+        }
     }
 
     /**
@@ -197,11 +208,18 @@ public final class CausalLM implements AutoCloseable {
      * {@link #IGNORE_INDEX} (padding, prompt tokens) do not count.
      */
     public static Tensor loss(Tensor logits, Tensor labels) {
-        long length = logits.size(1);
-        long vocab = logits.size(2);
-        Tensor predictions = logits.narrow(1, 0, length - 1).reshape(-1, vocab);
-        Tensor targets = labels.narrow(1, 1, length - 1).reshape(-1);
-        return predictions.crossEntropy(targets, IGNORE_INDEX, Tensor.Reduction.MEAN);
+        return logits.reshape(-1, logits.size(2)).crossEntropy(nextTokenTargets(labels).reshape(-1), IGNORE_INDEX, Tensor.Reduction.MEAN);
+    }
+
+    /**
+     * labels shifted one position left, IGNORE_INDEX appended: entry t is what logits at t
+     * predict. Lets the loss use all logits as they are, without copying [B, T-1, V].
+     */
+    public static Tensor nextTokenTargets(Tensor labels) {
+        long batch = labels.size(0);
+        long length = labels.size(1);
+        Tensor last = Tensor.full(IGNORE_INDEX, DType.INT64, labels.device(), batch, 1);
+        return Tensor.cat(List.of(labels.narrow(1, 1, length - 1), last), 1);
     }
 
     /** Labels for inputIds: the ids themselves, IGNORE_INDEX where attentionMask is 0. */

@@ -78,9 +78,11 @@ public final class DecoderLayer implements AutoCloseable {
         k = context.rope().apply(k.transpose(1, 2));
         if (kvHeads != heads) {
             // Grouped-query attention: kv head j serves query heads j*rep .. j*rep+rep-1.
+            // Expand + reshape as Hugging Face's repeat_kv: its backward is a sum, where
+            // repeat_interleave's is a slow scatter-add.
             int rep = heads / kvHeads;
-            k = k.repeatInterleave(rep, 1);
-            v = v.repeatInterleave(rep, 1);
+            k = k.unsqueeze(2).expand(batch, kvHeads, rep, length, headDim).reshape(batch, heads, length, headDim);
+            v = v.unsqueeze(2).expand(batch, kvHeads, rep, length, headDim).reshape(batch, heads, length, headDim);
         }
         Tensor scores = q.matmul(k.transpose(2, 3)).mul(1.0 / Math.sqrt(headDim)).add(context.mask());
         // Softmax in float32 at least, as Hugging Face's eager attention does.

@@ -41,13 +41,13 @@ public final class LayerProbe {
                     Tensor hidden = model.embed(batch.inputIds());
                     for (DecoderLayer layer : model.layers()) {
                         inputs.add(hidden);
-                        hidden = layer.forward(hidden, context);
+                        hidden = CausalLM.forwardLayer(layer, hidden, context);
                     }
                     baseSum += lossSum(hidden, batch);
                     for (int skipped = 0; skipped < layers; skipped++) {
                         try (Scope pass = Scope.open()) {
                             Tensor h = inputs.get(skipped);
-                            for (int l = skipped + 1; l < layers; l++) h = model.layers().get(l).forward(h, context);
+                            for (int l = skipped + 1; l < layers; l++) h = CausalLM.forwardLayer(model.layers().get(l), h, context);
                             skipSums[skipped] += lossSum(h, batch);
                         }
                     }
@@ -71,7 +71,7 @@ public final class LayerProbe {
                     try (Scope pass = Scope.open()) {
                         AttentionContext context = model.attentionContext(batch.inputIds().size(1), batch.attentionMask());
                         Tensor h = model.embed(batch.inputIds());
-                        for (int l = 0; l < layers; l++) if (l != skipped) h = model.layers().get(l).forward(h, context);
+                        for (int l = 0; l < layers; l++) if (l != skipped) h = CausalLM.forwardLayer(model.layers().get(l), h, context);
                         double sum = lossSum(h, batch);
                         if (skipped < 0) baseSum += sum;
                         else skipSums[skipped] += sum;
@@ -90,13 +90,14 @@ public final class LayerProbe {
         return new LayerImportance(baseSum / tokens, skip, tokens);
     }
 
-    /** Summed next-token cross-entropy over the batch's target tokens (a token-weighted corpus mean needs sums). */
+    /**
+     * Summed next-token cross-entropy over the batch's target tokens (a token-weighted corpus
+     * mean needs sums). Logits are computed only at positions that predict a target: the
+     * LM head costs several layers, and instruction items have few target tokens.
+     */
     private double lossSum(Tensor finalHidden, Batch batch) {
-        Tensor logits = model.head(finalHidden);
-        long length = logits.size(1);
-        long vocab = logits.size(2);
-        Tensor predictions = logits.narrow(1, 0, length - 1).reshape(-1, vocab);
-        Tensor targets = batch.labels().narrow(1, 1, length - 1).reshape(-1);
-        return predictions.to(adept.tensor.DType.FLOAT32).crossEntropy(targets, CausalLM.IGNORE_INDEX, Tensor.Reduction.SUM).item();
+        Tensor predicting = finalHidden.reshape(-1, finalHidden.size(2)).indexSelect(0, batch.predictingRows());
+        Tensor logits = model.head(predicting);
+        return logits.crossEntropy(batch.predictedIds(), CausalLM.IGNORE_INDEX, Tensor.Reduction.SUM).item();
     }
 }
