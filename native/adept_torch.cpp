@@ -459,6 +459,9 @@ UNARY(sign, at::sign)
 at_tensor at_matmul(at_tensor a, at_tensor b) { RETURN_OP(at::matmul(T(a), T(b)), T(a), T(b)) }
 at_tensor at_mm(at_tensor a, at_tensor b) { RETURN_OP(at::mm(T(a), T(b)), T(a), T(b)) }
 at_tensor at_bmm(at_tensor a, at_tensor b) { RETURN_OP(at::bmm(T(a), T(b)), T(a), T(b)) }
+at_tensor at_baddbmm(at_tensor self, at_tensor a, at_tensor b, double beta, double alpha) {
+    RETURN_OP(at::baddbmm(T(self), T(a), T(b), beta, alpha), T(self), T(a), T(b))
+}
 at_tensor at_linear(at_tensor x, at_tensor w, at_tensor b) {
     RETURN_TENSOR(at::linear(T(x), unwrap(w, "weight"), optional_tensor(b)))
 }

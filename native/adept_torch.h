@@ -179,6 +179,8 @@ at_tensor at_sign(at_tensor t);
 at_tensor at_matmul(at_tensor a, at_tensor b);
 at_tensor at_mm(at_tensor a, at_tensor b);
 at_tensor at_bmm(at_tensor a, at_tensor b);
+/* beta * self + alpha * (a @ b), batched over the first dim (self broadcasts). */
+at_tensor at_baddbmm(at_tensor self, at_tensor a, at_tensor b, double beta, double alpha);
 /* y = x W^T + b; bias may be NULL. */
 at_tensor at_linear(at_tensor x, at_tensor weight, at_tensor bias);
 at_tensor at_outer(at_tensor a, at_tensor b);

@@ -27,7 +27,7 @@ else
   cmake_config=$lib/cmake/Torch/TorchConfig.cmake
 fi
 
-flags=(-std=c++17 -O2 -fPIC -shared -fvisibility=hidden -Wall -Wno-unused-parameter)
+flags=(-O2 -fPIC -shared -fvisibility=hidden -Wall -Wno-unused-parameter)
 # libtorch builds differ in the libstdc++ string ABI; match the library's.
 abi=1
 if [ -f "$cmake_config" ] && grep -q '_GLIBCXX_USE_CXX11_ABI=0' "$cmake_config"; then abi=0; fi
@@ -50,8 +50,15 @@ fi
 
 mkdir -p "$out"
 tmp=$out/libadept_torch.so.tmp.$$
-"$cxx" "${flags[@]}" -I"$inc" -I"$inc/torch/csrc/api/include" \
-  "$root/native/adept_torch.cpp" -o "$tmp" \
-  -L"$lib" -Wl,--disable-new-dtags -Wl,-rpath,"$lib" "${libs[@]}" -ldl
+compile() {
+  "$cxx" "$1" "${flags[@]}" -I"$inc" -I"$inc/torch/csrc/api/include" \
+    "$root/native/adept_torch.cpp" -o "$tmp" \
+    -L"$lib" -Wl,--disable-new-dtags -Wl,-rpath,"$lib" "${libs[@]}" -ldl
+}
+# libtorch 1.13-2.x build as C++17; newer releases may require C++20.
+if ! compile -std=c++17 2>"$out/build-c++17.log"; then
+  echo "note: C++17 build failed (see $out/build-c++17.log); retrying as C++20" >&2
+  compile -std=c++20
+fi
 mv -f "$tmp" "$out/libadept_torch.so"
 echo "built $out/libadept_torch.so against $lib"

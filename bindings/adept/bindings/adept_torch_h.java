@@ -6064,6 +6064,68 @@ public class adept_torch_h {
         }
     }
 
+    private static class at_baddbmm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_baddbmm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_tensor at_baddbmm(at_tensor self, at_tensor a, at_tensor b, double beta, double alpha)
+     * }
+     */
+    public static FunctionDescriptor at_baddbmm$descriptor() {
+        return at_baddbmm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_tensor at_baddbmm(at_tensor self, at_tensor a, at_tensor b, double beta, double alpha)
+     * }
+     */
+    public static MethodHandle at_baddbmm$handle() {
+        return at_baddbmm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_tensor at_baddbmm(at_tensor self, at_tensor a, at_tensor b, double beta, double alpha)
+     * }
+     */
+    public static MemorySegment at_baddbmm$address() {
+        return at_baddbmm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_tensor at_baddbmm(at_tensor self, at_tensor a, at_tensor b, double beta, double alpha)
+     * }
+     */
+    public static MemorySegment at_baddbmm(MemorySegment self, MemorySegment a, MemorySegment b, double beta, double alpha) {
+        var mh$ = at_baddbmm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_baddbmm", self, a, b, beta, alpha);
+            }
+            return (MemorySegment)mh$.invokeExact(self, a, b, beta, alpha);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class at_linear {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_POINTER,

@@ -5,8 +5,9 @@ import adept.tensor.Tensor;
 
 /**
  * What every layer's attention shares for one batch: the rotary tables and the additive
- * mask [B or 1, 1, T, T] (0 where attention is allowed, the dtype's lowest value where a
- * key is in the future or padding, as Hugging Face's eager attention builds it).
+ * mask (0 where attention is allowed, the dtype's lowest value where a key is in the
+ * future or padding, as Hugging Face's eager attention builds it), shaped [B*heads or 1,
+ * T, T] to add to batched attention scores.
  */
 public final class AttentionContext {
     private final Rope rope;
@@ -23,7 +24,8 @@ public final class AttentionContext {
      * attentionMask: [B, T] with 1 for real tokens and 0 for padding, or null for none.
      * The mask tensor belongs to the current scope.
      */
-    public static AttentionContext build(Rope rope, long length, Tensor attentionMask, DType dtype, adept.tensor.Device device) {
+    public static AttentionContext build(Rope rope, long length, Tensor attentionMask, DType dtype, adept.tensor.Device device,
+                                         int heads) {
         double lowest = switch (dtype) {
             case FLOAT64 -> -Double.MAX_VALUE;
             case FLOAT32 -> -Float.MAX_VALUE;
@@ -37,8 +39,12 @@ public final class AttentionContext {
             if (attentionMask.dim() != 2 || attentionMask.size(1) != length) {
                 throw new ModelException("attention mask must be [batch, " + length + "], got " + java.util.Arrays.toString(attentionMask.shape()));
             }
+            long batch = attentionMask.size(0);
             Tensor padding = attentionMask.eq(0).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, T]
-            mask = mask.maskedFill(padding, lowest);
+            // Materialised once per batch, not per layer: [B*heads, T, T].
+            mask = mask.maskedFill(padding, lowest).expand(batch, heads, length, length).reshape(batch * heads, length, length);
+        } else {
+            mask = mask.view(1, length, length);
         }
         return new AttentionContext(rope, mask, dtype);
     }

@@ -175,7 +175,7 @@ public final class CausalLM implements AutoCloseable {
         if (length > config.maxPositionEmbeddings()) {
             throw new ModelException("sequence length " + length + " exceeds max_position_embeddings " + config.maxPositionEmbeddings());
         }
-        return AttentionContext.build(rope, length, attentionMask, dtype, device);
+        return AttentionContext.build(rope, length, attentionMask, dtype, device, config.numAttentionHeads());
     }
 
     /** Final norm and LM head: hidden [B, T, H] -> logits [B, T, V]. */

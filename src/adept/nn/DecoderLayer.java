@@ -84,13 +84,17 @@ public final class DecoderLayer implements AutoCloseable {
             k = k.unsqueeze(2).expand(batch, kvHeads, rep, length, headDim).reshape(batch, heads, length, headDim);
             v = v.unsqueeze(2).expand(batch, kvHeads, rep, length, headDim).reshape(batch, heads, length, headDim);
         }
-        Tensor scores = q.matmul(k.transpose(2, 3)).mul(1.0 / Math.sqrt(headDim)).add(context.mask());
+        // scores = mask + q k^T / sqrt(d) in one batched op over [B*heads, T, T].
+        long rows = batch * heads;
+        Tensor scores = context.mask().baddbmm(q.reshape(rows, length, headDim), k.reshape(rows, length, headDim).transpose(1, 2),
+                1.0, 1.0 / Math.sqrt(headDim));
         // Softmax in float32 at least, as Hugging Face's eager attention does.
         DType dtype = context.dtype();
         Tensor probabilities = dtype == DType.FLOAT32 || dtype == DType.FLOAT64
                 ? scores.softmax(-1)
                 : scores.to(DType.FLOAT32).softmax(-1).to(dtype);
-        Tensor out = probabilities.matmul(v).transpose(1, 2).reshape(batch, length, (long) heads * headDim);
+        Tensor out = probabilities.bmm(v.reshape(rows, length, headDim))
+                .view(batch, heads, length, headDim).transpose(1, 2).reshape(batch, length, (long) heads * headDim);
         return out.linear(oProj, oBias);
     }
 

@@ -637,6 +637,11 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_bmm(handle(), other.handle()));
     }
 
+    /** beta * this + alpha * (a @ b), batched matrix products over the first dim; this broadcasts. */
+    public Tensor baddbmm(Tensor a, Tensor b, double beta, double alpha) {
+        return wrap(at_baddbmm(handle(), a.handle(), b.handle(), beta, alpha));
+    }
+
     /** this @ weight^T + bias; bias may be null. */
     public Tensor linear(Tensor weight, Tensor bias) {
         return wrap(at_linear(handle(), weight.handle(), bias == null ? MemorySegment.NULL : bias.handle()));

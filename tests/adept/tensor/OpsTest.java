@@ -100,8 +100,8 @@ class OpsTest {
         assertArrayEquals(new double[] {58, 64, 139, 154}, a.matmul(b).toDoubleArray());
         assertArrayEquals(new double[] {58, 64, 139, 154}, a.mm(b).toDoubleArray());
         // linear(x, W, bias) = x W^T + bias
-        Tensor bias = t(new double[] {1, -1}, 2);
-        assertArrayEquals(new double[] {59, 63, 140, 153}, a.linear(b.transpose(0, 1), bias).toDoubleArray());
+        Tensor linearBias = t(new double[] {1, -1}, 2);
+        assertArrayEquals(new double[] {59, 63, 140, 153}, a.linear(b.transpose(0, 1), linearBias).toDoubleArray());
         assertArrayEquals(new double[] {58, 64, 139, 154}, a.linear(b.transpose(0, 1), null).toDoubleArray());
         // bmm = matmul per batch; matmul = sum over the shared dim of broadcast products
         Tensor x = Tensor.randn(DType.FLOAT64, Device.CPU, 4, 3, 5);
@@ -110,6 +110,9 @@ class OpsTest {
         Assert.close(viaProducts, x.bmm(y), 1e-12);
         Assert.close(x.select(0, 2).mm(y.select(0, 2)), x.matmul(y).select(0, 2), 1e-12);
         assertArrayEquals(new double[] {3, 4, 6, 8}, t(new double[] {1, 2}).outer(t(new double[] {3, 4})).toDoubleArray());
+        // baddbmm = beta * self + alpha * bmm, self broadcast over the batch
+        Tensor bias = Tensor.randn(DType.FLOAT64, Device.CPU, 1, 3, 2);
+        Assert.close(bias.mul(0.5).add(x.bmm(y).mul(0.25)), bias.baddbmm(x, y, 0.5, 0.25), 1e-12);
     }
 
     @Test
