@@ -11,23 +11,18 @@ prints one JSON object. With --serve it stays up for interleaved runs: it prints
 {"ready": ...} line, then for every line "R" read from stdin it runs R repeats of every
 op and prints one JSON line; an empty line or EOF ends it.
 
-The environment should carry OMP_WAIT_POLICY=PASSIVE, as adept's launcher sets it for the
-Java side; the value seen is reported in the output.
+The --serve protocol and the environment (OMP_WAIT_POLICY=PASSIVE, OPENBLAS_NUM_THREADS, glibc's
+malloc thresholds, as adept's launcher sets them) are bench_common.py's; the values seen are
+reported in the output.
 """
 import argparse
 import json
 import os
-import sys
 import time
 
-try:
-    import torch
-except ImportError as e:  # pragma: no cover - depends on the machine
-    sys.stderr.write(
-        "ops_reference.py: cannot import torch with %s (%s).\n"
-        "Install Debian's PyTorch: sudo apt-get install python3-torch (or run tools/setup.sh --python)\n"
-        % (sys.executable, e))
-    sys.exit(3)
+import bench_common
+
+torch = bench_common.import_torch("ops_reference.py")
 
 
 def make_ops():
@@ -80,16 +75,10 @@ def measure(ops, repeats, iterations):
 
 
 def info(args):
-    return {
-        "python": sys.version.split()[0],
-        "executable": sys.executable,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
-        "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES"),
-        "grad_enabled": torch.is_grad_enabled(),
-        "iterations": args.iterations,
-    }
+    out = bench_common.info(torch)
+    out["grad_enabled"] = torch.is_grad_enabled()
+    out["iterations"] = args.iterations
+    return out
 
 
 def main():
@@ -112,12 +101,7 @@ def main():
         print(json.dumps(result))
         return
 
-    print(json.dumps({"ready": info(args)}), flush=True)
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            break
-        print(json.dumps({"ns_per_call": measure(ops, int(line), args.iterations)}), flush=True)
+    bench_common.serve(info(args), lambda repeats: {"ns_per_call": measure(ops, repeats, args.iterations)})
 
 
 if __name__ == "__main__":

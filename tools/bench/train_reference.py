@@ -21,9 +21,9 @@ prints one JSON object. With --serve it stays up for interleaved runs: it builds
 runs the warm-up steps, prints a {"ready": ...} line, then for every line "N" read from
 stdin runs N timed steps and prints one JSON line; an empty line or EOF ends it.
 
-The environment should carry OMP_WAIT_POLICY=PASSIVE and glibc's malloc settings
-MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=536870912 (what adept's shim sets with
-mallopt); the values seen are reported.
+The --serve protocol and the environment (OMP_WAIT_POLICY=PASSIVE, OPENBLAS_NUM_THREADS and
+glibc's malloc settings MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=536870912, what
+adept's shim sets with mallopt) are bench_common.py's; the values seen are reported.
 """
 import argparse
 import json
@@ -32,14 +32,9 @@ import resource
 import sys
 import time
 
-try:
-    import torch
-except ImportError as e:  # pragma: no cover - depends on the machine
-    sys.stderr.write(
-        "train_reference.py: cannot import torch with %s (%s).\n"
-        "Install Debian's PyTorch: sudo apt-get install python3-torch (or run tools/setup.sh --python)\n"
-        % (sys.executable, e))
-    sys.exit(3)
+import bench_common
+
+torch = bench_common.import_torch("train_reference.py")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
@@ -112,20 +107,11 @@ def matmul_gflops(n, repeats):
 
 
 def info(args, model):
-    return {
-        "python": sys.version.split()[0],
-        "executable": sys.executable,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
-        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
-        "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
-        "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-        "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES"),
-        "foreach": bool(args.foreach),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "warmup": args.warmup,
-    }
+    out = bench_common.info(torch)
+    out["foreach"] = bool(args.foreach)
+    out["parameters"] = sum(p.numel() for p in model.parameters())
+    out["warmup"] = args.warmup
+    return out
 
 
 def main():
@@ -160,12 +146,7 @@ def main():
         print(json.dumps(head))
         return
 
-    print(json.dumps({"ready": head}), flush=True)
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            break
-        print(json.dumps({"ms": measure(model, opt, ids, int(line))}), flush=True)
+    bench_common.serve(head, lambda n: {"ms": measure(model, opt, ids, n)})
 
 
 if __name__ == "__main__":

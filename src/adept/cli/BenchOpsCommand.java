@@ -6,31 +6,24 @@ import adept.tensor.Device;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
-import java.io.BufferedReader;
-import java.io.BufferedWriter;
-import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.OutputStreamWriter;
+import static adept.cli.BenchSupport.median;
+import static adept.cli.BenchSupport.range;
+
 import java.lang.foreign.MemorySegment;
-import java.net.URISyntaxException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
  * Per-call cost of a trivial shim call and of a small op (adding two 16-element float32
  * tensors) through adept, against the same calls through PyTorch-Python (Debian's
  * python3-torch, the same libtorch) measured in the same run: Java rounds and Python rounds
- * alternate, and the table shows medians over all repeats.
+ * alternate, and the table shows medians over all repeats. The Python side is
+ * tools/bench/ops_reference.py, started through {@link PythonReference}.
  */
 @Command(name = "ops", mixinStandardHelpOptions = true,
         description = {"Per-call cost of a trivial shim call and of a 16-element add, adept (Java) vs PyTorch (Python), "
@@ -38,7 +31,7 @@ import picocli.CommandLine.Option;
                 "Needs Debian's python3-torch for /usr/bin/python3 (sudo apt-get install python3-torch, or tools/setup.sh --python)."})
 public final class BenchOpsCommand implements Callable<Integer> {
     static final double TARGET = 0.5;
-    private static final String SCRIPT = "tools/bench/ops_reference.py";
+    private static final String WHO = "adept bench ops";
 
     @Option(names = "--rounds", defaultValue = "7", description = "interleaved rounds, each: Java repeats then Python repeats (default: ${DEFAULT-VALUE})")
     int rounds;
@@ -55,14 +48,11 @@ public final class BenchOpsCommand implements Callable<Integer> {
     @Option(names = "--scope-ops", defaultValue = "64", description = "ops per Scope: the scope is closed (results freed) every N ops, inside the timing (default: ${DEFAULT-VALUE})")
     int scopeOps;
 
-    @Option(names = "--threads", description = "libtorch intra-op threads, both sides (default: all cores)")
-    Integer threads;
-
     @Option(names = "--breakdown", description = "also time where the add's cost goes: raw calls freed in batches, Tensor.add + close() without a scope")
     boolean breakdown;
 
-    @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "interpreter with Debian's torch (default: ${DEFAULT-VALUE})")
-    String python;
+    @Mixin
+    PythonReference.Options reference;
 
     // Java-side ops, in table order.
     static final String RAW_TRIVIAL = "raw at_is_grad_enabled()";
@@ -77,18 +67,11 @@ public final class BenchOpsCommand implements Callable<Integer> {
 
     private volatile long sink;
 
-    /** A setup problem (no Python torch, no script): printed as one line, exit status 2. */
-    static final class BenchSetupException extends RuntimeException {
-        BenchSetupException(String message) {
-            super(message);
-        }
-    }
-
     @Override
     public Integer call() throws Exception {
         try {
             return measure();
-        } catch (BenchSetupException e) {
+        } catch (PythonReference.SetupException e) {
             System.err.println(e.getMessage());
             return 2;
         }
@@ -96,30 +79,27 @@ public final class BenchOpsCommand implements Callable<Integer> {
 
     private int measure() throws Exception {
         if (rounds < 1 || repeats < 1 || iterations < 1 || scopeOps < 1 || warmup < 0) {
-            System.err.println("adept bench ops: --rounds, --repeats, --iterations and --scope-ops must be >= 1");
+            System.err.println(WHO + ": --rounds, --repeats, --iterations and --scope-ops must be >= 1");
             return 2;
         }
-        int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        Path script = findScript();
+        int threadCount = reference.threadCount();
+        Path script = PythonReference.findScript(WHO, "ops_reference.py");
         Torch.setNumThreads(threadCount);
 
         Tensor a = Tensor.rand(DType.FLOAT32, Device.CPU, 16).keep();
         Tensor b = Tensor.rand(DType.FLOAT32, Device.CPU, 16).keep();
-        try (PythonReference py = PythonReference.start(python, script, threadCount, iterations, warmup)) {
+        List<String> pyArgs = List.of("--iterations", Integer.toString(iterations), "--warmup", Integer.toString(warmup));
+        try (PythonReference py = PythonReference.start(WHO, reference.python, script, threadCount, pyArgs)) {
             checkAdd(a, b);
-            System.out.printf("adept bench ops: %d-element float32 add and a trivial call, %d rounds x %d repeats x %d calls per side, "
+            System.out.printf(WHO + ": %d-element float32 add and a trivial call, %d rounds x %d repeats x %d calls per side, "
                     + "scope closed every %d ops%n", 16, rounds, repeats, iterations, scopeOps);
-            String tunables = System.getenv("GLIBC_TUNABLES");
-            System.out.printf("  adept:   JDK %s, libtorch %s, threads %d, OMP_WAIT_POLICY=%s, grad mode %s%s%n",
-                    Runtime.version(), Torch.runtimeVersion(), Torch.numThreads(), System.getenv("OMP_WAIT_POLICY"),
-                    Torch.isGradEnabled() ? "on" : "off", tunables == null ? "" : ", GLIBC_TUNABLES=" + tunables);
-            System.out.printf("  PyTorch: %s%n", py.info);
+            System.out.printf("  adept:   %s, grad mode %s%n", BenchSupport.adeptEnvironment(), Torch.isGradEnabled() ? "on" : "off");
+            System.out.printf("  PyTorch: %s, grad mode %s%n", py.describe(),
+                    "true".equals(PythonReference.value(py.ready, "grad_enabled")) ? "on" : "off");
 
             warmUp(a, b);
-            Map<String, List<Double>> java = new LinkedHashMap<>();
-            Map<String, List<Double>> pyt = new LinkedHashMap<>();
-            for (String op : JAVA_OPS) java.put(op, new ArrayList<>());
-            for (String op : PY_OPS) pyt.put(op, new ArrayList<>());
+            Map<String, List<Double>> java = BenchSupport.series(JAVA_OPS);
+            Map<String, List<Double>> pyt = BenchSupport.series(PY_OPS);
             for (int round = 0; round < rounds; round++) {
                 for (int r = 0; r < repeats; r++) {
                     java.get(RAW_TRIVIAL).add(perCall(rawTrivial(iterations)));
@@ -131,8 +111,7 @@ public final class BenchOpsCommand implements Callable<Integer> {
                         java.get(API_ADD_CLOSE).add(perCall(apiAddClose(a, b, iterations)));
                     }
                 }
-                Map<String, List<Double>> got = py.run(repeats);
-                for (String op : PY_OPS) pyt.get(op).addAll(got.get(op));
+                PythonReference.addNumbers(py.request(Integer.toString(repeats)), pyt);
                 System.err.printf("\r  round %d/%d ", round + 1, rounds);
             }
             System.err.print("\r" + " ".repeat(24) + "\r");
@@ -264,7 +243,7 @@ public final class BenchOpsCommand implements Callable<Integer> {
         System.out.printf("%nPyTorch-Python, other spellings (median ns/call): a.add(b) %.1f, a + b %.1f, empty for-loop %.1f (not subtracted)%n",
                 median(pyt.get("a.add(b)")), median(pyt.get("a + b")), median(pyt.get("empty_loop")));
         System.out.printf("spread (min..max ns/call over %d repeats): adept add %s, PyTorch add %s%n",
-                java.get(API_ADD).size(), range(java.get(API_ADD)), range(pyt.get("torch.add")));
+                java.get(API_ADD).size(), range(java.get(API_ADD), 1), range(pyt.get("torch.add"), 1));
         System.out.println("ratio = adept / PyTorch per-call time (medians); target rows are the Java API paths, raw rows show the shim + libtorch floor.");
     }
 
@@ -272,157 +251,5 @@ public final class BenchOpsCommand implements Callable<Integer> {
         double ratio = ns / pyNs;
         String verdict = target ? (ratio <= TARGET ? "PASS" : "MISS") : "(floor)";
         System.out.printf(format, op, String.format("%.1f", ns), pyOp, String.format("%.1f", pyNs), String.format("%.3f", ratio), verdict);
-    }
-
-    static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        if (v.length == 0) return Double.NaN;
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
-    private static String range(List<Double> values) {
-        return String.format("%.1f..%.1f", values.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN),
-                values.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN));
-    }
-
-    // ---- the Python reference ----
-
-    /** tools/bench/ops_reference.py: via adept.home, the repository around adept.native.dir or the jar, or the current directory. */
-    static Path findScript() {
-        List<Path> candidates = new ArrayList<>();
-        String home = System.getProperty("adept.home", System.getenv("ADEPT_HOME"));
-        if (home != null && !home.isBlank()) candidates.add(Path.of(home, SCRIPT));
-        String nativeDir = System.getProperty("adept.native.dir");
-        if (nativeDir != null && !nativeDir.isBlank()) {
-            // <repo>/build/native -> <repo>
-            Path root = Path.of(nativeDir).toAbsolutePath().normalize().getParent();
-            if (root != null && root.getParent() != null) candidates.add(root.getParent().resolve(SCRIPT));
-        }
-        try {
-            var source = BenchOpsCommand.class.getProtectionDomain().getCodeSource();
-            if (source != null) {
-                // <repo>/target/adept.jar or <repo>/target/classes -> <repo>
-                Path code = Path.of(source.getLocation().toURI()).toAbsolutePath().normalize();
-                if (code.getParent() != null && code.getParent().getParent() != null) {
-                    candidates.add(code.getParent().getParent().resolve(SCRIPT));
-                }
-            }
-        } catch (URISyntaxException | SecurityException ignored) {
-            // fall through to the current directory
-        }
-        candidates.add(Path.of(SCRIPT).toAbsolutePath());
-        for (Path p : candidates) {
-            if (Files.isRegularFile(p)) return p;
-        }
-        throw new BenchSetupException("adept bench ops: the PyTorch reference script was not found; looked at " + candidates
-                + ". Run from the adept repository or set -Dadept.home=<repo>.");
-    }
-
-    /** A long-lived ops_reference.py --serve process: one line "R" in, one JSON line of R repeats out. */
-    static final class PythonReference implements AutoCloseable {
-        private final Process process;
-        private final BufferedReader out;
-        private final BufferedWriter in;
-        private final Path stderr;
-        final String info;
-
-        private PythonReference(Process process, Path stderr, String info, BufferedReader out, BufferedWriter in) {
-            this.process = process;
-            this.stderr = stderr;
-            this.info = info;
-            this.out = out;
-            this.in = in;
-        }
-
-        static PythonReference start(String python, Path script, int threads, int iterations, int warmup) throws IOException {
-            if (!Files.isExecutable(Path.of(python))) {
-                throw new BenchSetupException("adept bench ops: " + python + " not found; the PyTorch reference needs Debian's python3 "
-                        + "with python3-torch: sudo apt-get install python3-torch (or run tools/setup.sh --python)");
-            }
-            Path stderr = Files.createTempFile("adept-bench-ops", ".stderr");
-            ProcessBuilder pb = new ProcessBuilder(python, script.toString(), "--serve", "--threads", Integer.toString(threads),
-                    "--iterations", Integer.toString(iterations), "--warmup", Integer.toString(warmup));
-            pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
-            pb.redirectError(stderr.toFile());
-            Process process = pb.start();
-            var out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-            var in = new BufferedWriter(new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8));
-            String ready = out.readLine();
-            if (ready == null || !ready.startsWith("{\"ready\"")) {
-                int code = waitFor(process);
-                String err = Files.readString(stderr).strip();
-                Files.deleteIfExists(stderr);
-                if (code == 3 || err.contains("No module named 'torch'")) {
-                    throw new BenchSetupException("adept bench ops: " + python + " cannot import torch; install Debian's PyTorch "
-                            + "(same libtorch as adept): sudo apt-get install python3-torch (or run tools/setup.sh --python)");
-                }
-                throw new BenchSetupException("adept bench ops: the PyTorch reference (" + python + " " + script + ") failed"
-                        + " (exit " + code + ")" + (err.isEmpty() ? "" : ":\n" + err));
-            }
-            return new PythonReference(process, stderr, describe(ready), out, in);
-        }
-
-        Map<String, List<Double>> run(int repeats) throws IOException {
-            in.write(repeats + "\n");
-            in.flush();
-            String line = out.readLine();
-            if (line == null) {
-                throw new BenchSetupException("adept bench ops: the PyTorch reference exited early:\n" + Files.readString(stderr).strip());
-            }
-            Map<String, List<Double>> result = new LinkedHashMap<>();
-            for (String op : PY_OPS) result.put(op, numbers(line, op));
-            return result;
-        }
-
-        /** The list after "op": in the one-level JSON the script prints. */
-        static List<Double> numbers(String json, String op) {
-            String key = "\"" + op + "\": [";
-            int start = json.indexOf(key);
-            if (start < 0) throw new BenchSetupException("adept bench ops: no '" + op + "' in the reference's output: " + json);
-            start += key.length();
-            int end = json.indexOf(']', start);
-            return Arrays.stream(json.substring(start, end).split(",")).map(String::strip).map(Double::valueOf).toList();
-        }
-
-        private static String describe(String ready) {
-            String[] keys = {"python", "torch", "threads", "OMP_WAIT_POLICY", "grad_enabled", "GLIBC_TUNABLES"};
-            StringBuilder s = new StringBuilder();
-            for (String k : keys) {
-                String key = "\"" + k + "\": ";
-                int at = ready.indexOf(key);
-                if (at < 0 || ready.startsWith("null", at + key.length())) continue;
-                int from = at + key.length();
-                int to = from;
-                while (to < ready.length() && ready.charAt(to) != ',' && ready.charAt(to) != '}') to++;
-                String value = ready.substring(from, to).replace("\"", "");
-                s.append(s.isEmpty() ? "" : ", ").append(k.equals("grad_enabled") ? "grad mode" : k).append(k.equals("OMP_WAIT_POLICY") || k.equals("GLIBC_TUNABLES") ? "=" : " ")
-                        .append(k.equals("grad_enabled") ? (value.equals("true") ? "on" : "off") : value);
-            }
-            return s.toString();
-        }
-
-        private static int waitFor(Process process) {
-            try {
-                if (!process.waitFor(10, TimeUnit.SECONDS)) process.destroy();
-                return process.isAlive() ? -1 : process.exitValue();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return -1;
-            }
-        }
-
-        @Override
-        public void close() throws IOException {
-            try {
-                in.write("\n");
-                in.flush();
-                in.close();
-            } catch (IOException ignored) {
-                // already gone
-            }
-            waitFor(process);
-            if (process.isAlive()) process.destroyForcibly();
-            Files.deleteIfExists(stderr);
-        }
     }
 }

@@ -1,5 +1,10 @@
 package adept.cli;
 
+import static adept.cli.BenchSupport.max;
+import static adept.cli.BenchSupport.median;
+import static adept.cli.BenchSupport.min;
+import static adept.cli.BenchSupport.range;
+
 import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
@@ -13,11 +18,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -45,9 +50,6 @@ public final class BenchTrainCommand implements Callable<Integer> {
 
     @Option(names = "--warmup", defaultValue = "2", description = "untimed steps per side before the rounds (default: ${DEFAULT-VALUE})")
     int warmup;
-
-    @Option(names = "--threads", description = "libtorch intra-op threads, both sides (default: all cores)")
-    Integer threads;
 
     @Option(names = "--batch", defaultValue = "8", description = "sequences per batch (default: ${DEFAULT-VALUE})")
     int batch;
@@ -79,8 +81,8 @@ public final class BenchTrainCommand implements Callable<Integer> {
     @Option(names = "--python-foreach", description = "PyTorch AdamW with foreach=True (multi-tensor, as adept's); default foreach=False, torch 1.13's CPU default")
     boolean pythonForeach;
 
-    @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "interpreter with Debian's torch (default: ${DEFAULT-VALUE})")
-    String python;
+    @Mixin
+    PythonReference.Options reference;
 
     @Override
     public Integer call() throws Exception {
@@ -120,7 +122,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
             return 2;
         }
         ModelConfig config = config();
-        int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        int threadCount = reference.threadCount();
         Path script = PythonReference.findScript(WHO, "train_reference.py");
         Torch.setNumThreads(threadCount);
         double flops = 3 * forwardFlops(config, batch, seq);
@@ -134,7 +136,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
         // The reference builds its model, warms up and measures its matmul before answering
         // "ready": nothing of ours runs meanwhile.
         System.err.println(WHO + ": starting the PyTorch reference (model, " + warmup + " warm-up steps)...");
-        try (PythonReference py = PythonReference.start(WHO, python, script, threadCount, pyArgs);
+        try (PythonReference py = PythonReference.start(WHO, reference.python, script, threadCount, pyArgs);
              CausalLM model = CausalLM.random(config, 1234, 0.02, DType.FLOAT32, Device.CPU)) {
             model.requiresGrad(true);
             List<Tensor> params = new ArrayList<>(model.namedParameters().values());
@@ -156,12 +158,8 @@ public final class BenchTrainCommand implements Callable<Integer> {
         for (int i = 0; i < warmup; i++) javaLosses.add(step(model, adam, ids, null));
         List<Double> matmul = new ArrayList<>(matmulGflops(matmulSize, 5));
 
-        Map<String, List<Double>> java = new LinkedHashMap<>();
-        Map<String, List<Double>> pyt = new LinkedHashMap<>();
-        for (String p : PHASES) {
-            java.put(p, new ArrayList<>());
-            pyt.put(p, new ArrayList<>());
-        }
+        Map<String, List<Double>> java = BenchSupport.series(PHASES);
+        Map<String, List<Double>> pyt = BenchSupport.series(PHASES);
         List<Double> pyLosses = new ArrayList<>();
         double pyRss = Double.NaN;
         ProgressBar bar = new ProgressBar("  rounds", rounds);
@@ -169,7 +167,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
             boolean javaFirst = round % 2 == 0;
             if (javaFirst) runJava(model, adam, ids, java, javaLosses);
             String answer = py.request(Integer.toString(steps));
-            for (String p : PHASES) pyt.get(p).addAll(PythonReference.numbers(answer, p));
+            PythonReference.addNumbers(answer, pyt);
             pyLosses.addAll(PythonReference.numbers(answer, "loss_value"));
             pyRss = Double.parseDouble(PythonReference.value(answer, "peak_rss_mb"));
             if (!javaFirst) runJava(model, adam, ids, java, javaLosses);
@@ -262,17 +260,8 @@ public final class BenchTrainCommand implements Callable<Integer> {
                 + "QK^T and PV)%n", c.parameterCount(), flops / 1e9, flops / 3e9);
         System.out.printf("  %d rounds x %d timed steps per side (after %d warm-up steps each), sides alternate which goes first%n",
                 rounds, steps, warmup);
-        String tunables = System.getenv("GLIBC_TUNABLES");
-        System.out.printf("  adept:   JDK %s, libtorch %s, threads %d, OMP_WAIT_POLICY=%s, malloc: shim mallopt M_MMAP_THRESHOLD=32 MiB, "
-                        + "M_TRIM_THRESHOLD=512 MiB%s; AdamW multi-tensor (_foreach)%n",
-                Runtime.version(), Torch.runtimeVersion(), Torch.numThreads(), System.getenv("OMP_WAIT_POLICY"),
-                tunables == null ? "" : ", GLIBC_TUNABLES=" + tunables);
-        System.out.printf("  PyTorch: Python %s, torch %s, threads %s, OMP_WAIT_POLICY=%s, OPENBLAS_NUM_THREADS=%s, "
-                        + "MALLOC_MMAP_THRESHOLD_=%s, MALLOC_TRIM_THRESHOLD_=%s%s; torch.optim.AdamW foreach=%s%n",
-                PythonReference.value(ready, "python"), PythonReference.value(ready, "torch"), PythonReference.value(ready, "threads"),
-                PythonReference.value(ready, "OMP_WAIT_POLICY"), PythonReference.value(ready, "OPENBLAS_NUM_THREADS"),
-                PythonReference.value(ready, "MALLOC_MMAP_THRESHOLD_"), PythonReference.value(ready, "MALLOC_TRIM_THRESHOLD_"),
-                PythonReference.value(ready, "GLIBC_TUNABLES") == null ? "" : ", GLIBC_TUNABLES=" + PythonReference.value(ready, "GLIBC_TUNABLES"),
+        System.out.printf("  adept:   %s; AdamW multi-tensor (_foreach)%n", BenchSupport.adeptEnvironment());
+        System.out.printf("  PyTorch: %s; torch.optim.AdamW foreach=%s%n", py.describe(),
                 "true".equals(PythonReference.value(ready, "foreach")) ? "True (multi-tensor)" : "False (single-tensor, 1.13's CPU default)");
         System.out.printf("  fp32 matmul %d^3: adept %.1f GFLOP/s (median of %d, %.1f..%.1f), PyTorch %.1f GFLOP/s (median of 5, at its start)%n",
                 matmulSize, machine, matmul.size(), min(matmul), max(matmul), pyMatmul);
@@ -294,7 +283,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
         System.out.printf("%-34s %12.1f %12.1f%n", "achieved GFLOP/s (model FLOPs)", flops / jStep / 1e6, flops / pStep / 1e6);
         System.out.printf("%-34s %11.1f%% %11.1f%%%n", "fraction of measured matmul", 100 * flops / jStep / 1e6 / machine,
                 100 * flops / pStep / 1e6 / machine);
-        System.out.printf("%-34s %12s %12s%n", "step spread ms (min..max)", range(java.get("step")), range(pyt.get("step")));
+        System.out.printf("%-34s %12s %12s%n", "step spread ms (min..max)", range(java.get("step"), 0), range(pyt.get("step"), 0));
         System.out.printf("%-34s %12.0f %12.0f%n", "peak RSS MiB (VmHWM / ru_maxrss)", peakRssMb(), pyRss);
         System.out.printf("%-34s %12s %12s%n", "loss first..last step", lossRange(javaLosses), lossRange(pyLosses));
         System.out.println("ratio = adept / PyTorch (medians over all timed steps); step (total) also counts loss.item() and freeing "
@@ -303,26 +292,8 @@ public final class BenchTrainCommand implements Callable<Integer> {
                 + "through adept in this run (before and after the rounds).");
     }
 
-    static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        if (v.length == 0) return Double.NaN;
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
     private static double parse(String s) {
         return s == null ? Double.NaN : Double.parseDouble(s);
-    }
-
-    private static double min(List<Double> v) {
-        return v.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN);
-    }
-
-    private static double max(List<Double> v) {
-        return v.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
-    }
-
-    private static String range(List<Double> v) {
-        return String.format("%.0f..%.0f", min(v), max(v));
     }
 
     private static String lossRange(List<Double> v) {

@@ -14,12 +14,14 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Option;
 
 /**
  * A long-lived PyTorch-Python reference process for the benchmarks (tools/bench/*.py run
  * with Debian's /usr/bin/python3 and python3-torch, the same libtorch as adept): it starts
- * the script with "--serve", waits for its one {"ready": ...} JSON line, then answers one
- * JSON line for every request line; an empty line ends it.
+ * the script with "--serve --threads N", waits for its one {"ready": ...} JSON line, then
+ * answers one JSON line for every request line "N" (repeats or steps); an empty line ends it.
+ * tools/bench/bench_common.py is the scripts' side of this protocol.
  *
  * <p>The child's environment carries the settings adept runs under: OMP_WAIT_POLICY=PASSIVE
  * (as tools/env.sh exports for the launcher) and glibc's malloc thresholds that the shim sets
@@ -31,6 +33,20 @@ final class PythonReference implements AutoCloseable {
     static final Map<String, String> MALLOC_ENV = Map.of(
             "MALLOC_MMAP_THRESHOLD_", Long.toString(32L * 1024 * 1024),
             "MALLOC_TRIM_THRESHOLD_", Long.toString(512L * 1024 * 1024));
+
+    /** The options of a bench command with a Python reference: a picocli mixin. */
+    static final class Options {
+        @Option(names = "--threads", description = "libtorch intra-op threads, both sides (default: all cores)")
+        Integer threads;
+
+        @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "interpreter with Debian's torch (default: ${DEFAULT-VALUE})")
+        String python;
+
+        /** --threads, or all cores. */
+        int threadCount() {
+            return threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        }
+    }
 
     /** A setup problem (no Python torch, no script, the reference died): print as one line, exit status 2. */
     static final class SetupException extends RuntimeException {
@@ -134,7 +150,25 @@ final class PythonReference implements AutoCloseable {
         return answer;
     }
 
+    /**
+     * The reference's settings from its ready line: Python, torch, threads and the environment
+     * it was started with (bench_common.info).
+     */
+    String describe() {
+        String tunables = value(ready, "GLIBC_TUNABLES");
+        return String.format("Python %s, torch %s, threads %s, OMP_WAIT_POLICY=%s, OPENBLAS_NUM_THREADS=%s, "
+                        + "MALLOC_MMAP_THRESHOLD_=%s, MALLOC_TRIM_THRESHOLD_=%s%s",
+                value(ready, "python"), value(ready, "torch"), value(ready, "threads"), value(ready, "OMP_WAIT_POLICY"),
+                value(ready, "OPENBLAS_NUM_THREADS"), value(ready, "MALLOC_MMAP_THRESHOLD_"), value(ready, "MALLOC_TRIM_THRESHOLD_"),
+                tunables == null ? "" : ", GLIBC_TUNABLES=" + tunables);
+    }
+
     // ---- the one-level JSON the scripts print ----
+
+    /** Adds the number list of every key of series from json to that key's series. */
+    static void addNumbers(String json, Map<String, List<Double>> series) {
+        series.forEach((key, values) -> values.addAll(numbers(json, key)));
+    }
 
     /** The number list after "key": in json. */
     static List<Double> numbers(String json, String key) {

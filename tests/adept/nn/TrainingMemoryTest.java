@@ -56,7 +56,7 @@ class TrainingMemoryTest {
                 // The JVM mallocs too (JIT, GC): a few MB of noise; a per-step leak of one small tensor would exceed it.
                 assertTrue(mallocGrowth < 4 * 1024 * 1024, "native heap in use grew by " + mallocGrowth + " bytes");
                 assertEquals(liveWithModel, Torch.liveTensors(), "every step's tensors are freed");
-                assertTrue(growth < 16 * 1024, "resident memory grew by " + growth + " KiB over 1000 steps");
+                assertTrue(growth < 8 * 1024, "resident memory grew by " + growth + " KiB over 1000 steps");
             }
         }
         assertEquals(liveAtStart, Torch.liveTensors(), "closing the model and optimizer frees everything");
