@@ -36,7 +36,7 @@ import java.util.Map;
  * <pre>
  * {"format": "adept.probe/1", "adept_version": ..., "created": ISO-8601,
  *  "model": {"path", "name", "architecture", "num_hidden_layers", "dtype", "device"},
- *  "corpus": {"path", "items", "examples", "target_tokens", "batch_size", "batches", "max_length", "token_budget"},
+ *  "corpus": {"path", "items" (in the file), "examples" (items probed, after the token budget), "target_tokens", "batch_size", "batches", "max_length", "token_budget"},
  *  "base_loss": L, "skip_loss": [M], "delta": [M] (dL = skip - base, sign kept), "normalized": [M] (min-max of dL),
  *  "highlight_k": K, "lowest": [K layer indices], "timings_s": {...}}
  * </pre>

@@ -60,10 +60,14 @@ public final class CorpusReader {
     private static CorpusItem parse(Path file, long number, String line) {
         JsonObject object;
         try {
-            JsonElement element = JsonParser.parseString(line);
+            // Strict: Gson's default parser is lenient and would take {"text": oops} (unquoted) or trailing garbage.
+            com.google.gson.stream.JsonReader reader = new com.google.gson.stream.JsonReader(new java.io.StringReader(line));
+            reader.setStrictness(com.google.gson.Strictness.STRICT);
+            JsonElement element = JsonParser.parseReader(reader);
+            if (reader.peek() != com.google.gson.stream.JsonToken.END_DOCUMENT) throw new JsonParseException("unexpected data after the JSON value");
             if (!element.isJsonObject()) throw new DataException(file + ":" + number + ": expected a JSON object, got " + abbreviate(line));
             object = element.getAsJsonObject();
-        } catch (JsonParseException e) {
+        } catch (JsonParseException | IOException | IllegalStateException e) {
             throw new DataException(file + ":" + number + ": malformed JSON: " + rootMessage(e));
         }
         if (object.has("text")) return new CorpusItem.Text(string(file, number, object, "text"), number);
