@@ -1,5 +1,10 @@
 package adept.io.tokenizer;
 
+import adept.tensor.DType;
+import adept.tensor.Device;
+import adept.tensor.Scope;
+import adept.tensor.Tensor;
+import adept.tensor.Torch;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.google.gson.JsonArray;
@@ -273,6 +278,17 @@ public final class Tokenizer implements AutoCloseable {
         String env = System.getenv("RUST_FLAVOR");
         if ((env == null || env.isEmpty()) && System.getProperty("RUST_FLAVOR") == null) {
             System.setProperty("RUST_FLAVOR", "cpu");
+        }
+        // DJL probes for CUDA by loading a CUDA runtime into this process through JNA. Seen on
+        // an H200 with pip torch 2.11: when that happens before libtorch has its CUDA context,
+        // libtorch crashes or fails with "invalid resource handle". So DJL probes in a child
+        // process, and libtorch (and its CUDA context, when there is a GPU) comes first.
+        if (System.getProperty("ai.djl.util.cuda.fork") == null) System.setProperty("ai.djl.util.cuda.fork", "true");
+        Torch.init();
+        if (Torch.cudaAvailable()) {
+            try (Scope scope = Scope.open()) {
+                Tensor.zeros(DType.FLOAT32, Device.cuda(0), 1).toFloatArray();
+            }
         }
     }
 
