@@ -115,10 +115,10 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "cuda available", 
     return 1
   fi
   "$java" -version 2>&1
-  export OMP_WAIT_POLICY=PASSIVE
+  . "$root/tools/env.sh"  # OMP_WAIT_POLICY, GLIBC_TUNABLES as every adept run
   : "${ADEPT_REQUIRE_CUDA=1}"
   if [ -n "$ADEPT_REQUIRE_CUDA" ]; then export ADEPT_REQUIRE_CUDA; else unset ADEPT_REQUIRE_CUDA; fi
-  echo "OMP_WAIT_POLICY=$OMP_WAIT_POLICY ADEPT_REQUIRE_CUDA=${ADEPT_REQUIRE_CUDA-(unset)} LD_LIBRARY_PATH=${LD_LIBRARY_PATH-}"
+  echo "OMP_WAIT_POLICY=$OMP_WAIT_POLICY GLIBC_TUNABLES=$GLIBC_TUNABLES ADEPT_REQUIRE_CUDA=${ADEPT_REQUIRE_CUDA-(unset)} LD_LIBRARY_PATH=${LD_LIBRARY_PATH-}"
   local jvm=("$java" --enable-native-access=ALL-UNNAMED -Xss4m -Dadept.native.dir="$ADEPT_NATIVE_DIR")
 
   section "JUnit suite"
