@@ -32,7 +32,7 @@ class MemoryTest {
         }
         try (Tensor weight = initial) {
             weight.requiresGrad(true);
-            for (int i = 0; i < 200; i++) step(weight);  // warm up allocator caches and the JIT
+            for (int i = 0; i < 1000; i++) step(weight);  // warm up allocator caches and the JIT (it mallocs too)
             System.gc();
             long rssBefore = ProcessMemory.residentKiB();
             long mallocBefore = ProcessMemory.mallocInUseBytes();
