@@ -1,6 +1,20 @@
 package adept.cli;
 
+import adept.expand.ExpansionException;
+import adept.io.checkpoint.CheckpointException;
+import adept.io.data.DataException;
+import adept.io.tokenizer.TokenizerException;
+import adept.nn.ModelException;
 import adept.tensor.TorchException;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -13,6 +27,16 @@ import picocli.CommandLine.Command;
         subcommands = {ProbeCommand.class, ExpandCommand.class, GenerateCommand.class, EvalCommand.class,
                 CheckCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class AdeptCommand implements Runnable {
+    /** Exit code of a command that failed on a user error (the same as picocli's for bad options). */
+    public static final int EXIT_USER_ERROR = 2;
+
+    /**
+     * Errors the user can fix: libtorch errors (bad shapes, devices), bad inputs (corpora, checkpoints, tokenizers,
+     * expansions) and files that cannot be read or written. They print as one line, not a stack trace.
+     */
+    static final List<Class<? extends RuntimeException>> USER_ERRORS = List.of(TorchException.class, DataException.class,
+            ExpansionException.class, CheckpointException.class, ModelException.class, TokenizerException.class, UncheckedIOException.class);
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -22,18 +46,57 @@ public final class AdeptCommand implements Runnable {
     }
 
     public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /**
+     * The adept command line as {@link #main} runs it: a user error (see {@link #USER_ERRORS}) thrown by a command
+     * prints as the one line {@code adept: message} (the message's first line) on the error stream and exits with {@value #EXIT_USER_ERROR};
+     * any other exception is a bug and keeps its stack trace.
+     */
+    public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new AdeptCommand());
-        // libtorch errors (bad shapes, devices) and bad inputs (corpora, checkpoints, tokenizers, expansions) are user
-        // errors: print the message, not a stack trace.
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-            if (e instanceof TorchException || e instanceof adept.io.data.DataException || e instanceof adept.expand.ExpansionException
-                    || e instanceof adept.io.checkpoint.CheckpointException || e instanceof adept.nn.ModelException
-                    || e instanceof adept.io.tokenizer.TokenizerException) {
-                commandLine.getErr().println("adept: " + e.getMessage());
-                return 2;
-            }
-            throw e;
+            if (USER_ERRORS.stream().noneMatch(type -> type.isInstance(e))) throw e;
+            PrintWriter err = commandLine.getErr();
+            err.println("adept: " + firstLine(e.getMessage()));
+            err.flush();
+            return EXIT_USER_ERROR;
         });
-        System.exit(cli.execute(args));
+        return cli;
+    }
+
+    /** The first line of a message: parsers and libtorch append troubleshooting links and native backtraces to theirs. */
+    static String firstLine(String message) {
+        if (message == null) return "(no message)";
+        String m = message.strip();
+        int end = m.indexOf('\n');
+        return (end < 0 ? m : m.substring(0, end)).strip();
+    }
+
+    /** An I/O failure as a user error naming the file: "cannot {action} {file}: {reason}". */
+    static UncheckedIOException ioError(String action, Path file, IOException e) {
+        return new UncheckedIOException("cannot " + action + " " + file + ": " + reason(e), e);
+    }
+
+    /** Deletes path if it exists, ignoring a failure: for clean-up on a path where another error is being reported. */
+    static void deleteQuietly(Path path) {
+        try {
+            Files.deleteIfExists(path);
+        } catch (IOException ignored) {
+            // best effort: the error being reported matters more
+        }
+    }
+
+    private static String reason(IOException e) {
+        if (e instanceof FileSystemException f) {
+            String why = f.getReason() != null ? f.getReason()
+                    : f instanceof AccessDeniedException ? "permission denied"
+                    : f instanceof NoSuchFileException ? "no such file or folder"
+                    : f.getClass().getSimpleName();
+            String other = f.getOtherFile() != null ? " -> " + f.getOtherFile() : "";
+            return f.getFile() != null ? f.getFile() + other + ": " + why : why;
+        }
+        return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
     }
 }

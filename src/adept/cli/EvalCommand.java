@@ -14,7 +14,6 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -124,7 +123,7 @@ public final class EvalCommand implements Callable<Integer> {
         try {
             writeAtomically(json, text);
         } catch (IOException e) {
-            throw new UncheckedIOException(json + ": cannot write: " + e.getMessage(), e);
+            throw AdeptCommand.ioError("write", json, e);
         }
     }
 

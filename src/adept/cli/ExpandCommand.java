@@ -1,21 +1,16 @@
 package adept.cli;
 
-import adept.expand.ExpansionException;
 import adept.expand.ExpansionMetadata;
 import adept.expand.ExpansionPlan;
 import adept.expand.LayerExpansion;
 import adept.io.checkpoint.Checkpoint;
-import adept.io.checkpoint.CheckpointException;
 import adept.io.checkpoint.ConfigJson;
 import adept.io.checkpoint.SaveOptions;
 import adept.io.data.DataException;
-import adept.io.tokenizer.TokenizerException;
 import adept.nn.CausalLM;
-import adept.nn.ModelException;
 import adept.probe.ProbeReport;
 import adept.tensor.DType;
 import adept.tensor.Device;
-import adept.tensor.TorchException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -83,18 +78,12 @@ public final class ExpandCommand implements Callable<Integer> {
     @Option(names = "--force", description = "replace --out if it exists")
     boolean force;
 
+    /**
+     * Bad inputs throw the user errors of {@link AdeptCommand#USER_ERRORS}. {@link Checkpoint#save} writes --out atomically:
+     * on any failure --out is left as it was.
+     */
     @Override
     public Integer call() {
-        try {
-            return run();
-        } catch (DataException | ExpansionException | CheckpointException | ModelException | TokenizerException | TorchException e) {
-            return ProbeCommand.fail(spec, e.getMessage());
-        } catch (IOException e) {
-            return ProbeCommand.fail(spec, "cannot write " + out + ": " + e.getMessage());
-        }
-    }
-
-    private int run() throws IOException {
         int chosen = (k != null ? 1 : 0) + (layers != null ? 1 : 0) + (uniform != null ? 1 : 0);
         if (chosen != 1) {
             throw usage(chosen == 0 ? "say which layers to copy: one of --k K (with --importance), --layers L1,L2,... or --uniform P"
@@ -153,13 +142,13 @@ public final class ExpandCommand implements Callable<Integer> {
         }
 
         double[] scores = report == null ? null : report.importance().deltas();
-        Path sidecar = Files.createTempFile("adept_expansion", ".json");
+        Path sidecar = null;
         try (CausalLM lm = checkpoint.loadModel(null, Device.CPU)) {
             DType stored = storeAs != null ? storeAs : lm.dtype();
             List<String> trainable = LayerExpansion.apply(lm, plan);
             ExpansionMetadata metadata = ExpansionMetadata.of(plan, trainable, scores,
                     importance == null ? null : importance.toAbsolutePath().normalize().toString(), source.toString(), ProbeCommand.version());
-            Files.writeString(sidecar, metadata.toPrettyJson(), StandardCharsets.UTF_8);
+            sidecar = writeTemporary(metadata.toPrettyJson());
             ConfigJson config = checkpoint.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer());
             SaveOptions options = SaveOptions.defaults().withDtype(stored).withConfig(config)
                     .withMetadata(Map.of(ExpansionMetadata.METADATA_KEY, metadata.toJson()))
@@ -187,9 +176,25 @@ public final class ExpandCommand implements Callable<Integer> {
                     copied.isEmpty() ? "no tokenizer files found to copy" : "copied " + String.join(", ", copied));
             stdout.flush();
         } finally {
-            Files.deleteIfExists(sidecar);
+            if (sidecar != null) AdeptCommand.deleteQuietly(sidecar);
         }
         return 0;
+    }
+
+    /** The expansion sidecar in a temporary file, for {@link SaveOptions#withExtraFile}. */
+    private static Path writeTemporary(String json) {
+        Path file;
+        try {
+            file = Files.createTempFile("adept_expansion", ".json");
+        } catch (IOException e) {
+            throw AdeptCommand.ioError("create a temporary file in", Path.of(System.getProperty("java.io.tmpdir")), e);
+        }
+        try {
+            return Files.writeString(file, json, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            AdeptCommand.deleteQuietly(file);
+            throw AdeptCommand.ioError("write", file, e);
+        }
     }
 
     private static void printTable(PrintWriter out, ExpansionMetadata metadata, List<String> trainable, CausalLM lm) {
@@ -219,10 +224,12 @@ public final class ExpandCommand implements Callable<Integer> {
         return out;
     }
 
-    private static boolean isEmptyDir(Path dir) throws IOException {
+    private static boolean isEmptyDir(Path dir) {
         if (!Files.isDirectory(dir)) return false;
         try (var entries = Files.list(dir)) {
             return entries.findAny().isEmpty();
+        } catch (IOException e) {
+            throw AdeptCommand.ioError("read", dir, e);
         }
     }
 

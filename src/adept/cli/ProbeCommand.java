@@ -4,7 +4,6 @@ import adept.expand.ExpansionException;
 import adept.expand.ExpansionPlan;
 import adept.expand.LayerExpansion;
 import adept.io.checkpoint.Checkpoint;
-import adept.io.checkpoint.CheckpointException;
 import adept.io.data.Batch;
 import adept.io.data.CorpusItem;
 import adept.io.data.CorpusReader;
@@ -12,7 +11,6 @@ import adept.io.data.DataException;
 import adept.io.data.Example;
 import adept.io.data.Examples;
 import adept.io.tokenizer.Tokenizer;
-import adept.io.tokenizer.TokenizerException;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.nn.ModelException;
@@ -20,7 +18,6 @@ import adept.probe.LayerImportance;
 import adept.probe.LayerProbe;
 import adept.probe.ProbeReport;
 import adept.tensor.Scope;
-import adept.tensor.TorchException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -92,18 +89,9 @@ public final class ProbeCommand implements Callable<Integer> {
             description = "mark the K layers with the smallest dL in the table and plot; 0 = none (default: ${DEFAULT-VALUE})")
     int highlight;
 
+    /** Bad inputs throw the user errors of {@link AdeptCommand#USER_ERRORS}; nothing is written unless the probe succeeds. */
     @Override
     public Integer call() {
-        try {
-            return run();
-        } catch (DataException | ExpansionException | CheckpointException | ModelException | TokenizerException | TorchException e) {
-            return fail(spec, e.getMessage());
-        } catch (IOException e) {
-            return fail(spec, "cannot write results: " + e.getMessage());
-        }
-    }
-
-    private int run() throws IOException {
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (tokenBudget < 0) throw usage("--token-budget must be >= 0, got " + tokenBudget);
         if (highlight < 0) throw usage("--highlight must be >= 0, got " + highlight);
@@ -174,7 +162,12 @@ public final class ProbeCommand implements Callable<Integer> {
             throw new IllegalStateException("target tokens disagree: " + targetCount + " in the examples, " + importance.targetTokens() + " probed");
         }
 
-        byte[] png = chart(report).png();
+        byte[] png;
+        try {
+            png = chart(report).png();
+        } catch (IOException e) {
+            throw AdeptCommand.ioError("encode", Path.of("importance.png"), e);
+        }
         writeOutputs(outDir, Map.of(ProbeReport.FILE_NAME, report.toJson().getBytes(java.nio.charset.StandardCharsets.UTF_8), "importance.png", png));
         printSummary(stdout, report, config, outDir);
         return 0;
@@ -190,27 +183,30 @@ public final class ProbeCommand implements Callable<Integer> {
                 "\u0394L (higher = more important)", "lowest " + report.lowest().size() + " (expansion candidates)");
     }
 
-    /** Writes every file atomically into dir; on failure removes what this call wrote (and dir, when it created it). */
-    static void writeOutputs(Path dir, Map<String, byte[]> files) throws IOException {
+    /**
+     * Writes every file atomically into dir; on failure removes what this call wrote (and dir, when it created it)
+     * and throws an {@link java.io.UncheckedIOException} naming the file that could not be written.
+     */
+    static void writeOutputs(Path dir, Map<String, byte[]> files) {
         boolean created = !Files.exists(dir);
         List<Path> written = new ArrayList<>();
+        Path current = dir;
+        boolean complete = false;
         try {
             Files.createDirectories(dir);
             for (var e : new java.util.TreeMap<>(files).entrySet()) {
-                Path target = dir.resolve(e.getKey());
-                ProbeReport.writeAtomically(target, e.getValue());
-                written.add(target);
+                current = dir.resolve(e.getKey());
+                ProbeReport.writeAtomically(current, e.getValue());
+                written.add(current);
             }
-        } catch (IOException | RuntimeException e) {
-            for (Path p : written) Files.deleteIfExists(p);
-            if (created) {
-                try {
-                    Files.deleteIfExists(dir);
-                } catch (IOException ignored) {
-                    // not empty: something else wrote there meanwhile; leave it
-                }
+            complete = true;
+        } catch (IOException e) {
+            throw AdeptCommand.ioError("write", current, e);
+        } finally {
+            if (!complete) {
+                for (Path p : written) AdeptCommand.deleteQuietly(p);
+                if (created) AdeptCommand.deleteQuietly(dir);  // fails when not empty: something else wrote there meanwhile; then it stays
             }
-            throw e;
         }
     }
 
@@ -261,13 +257,5 @@ public final class ProbeCommand implements Callable<Integer> {
 
     CommandLine.ParameterException usage(String message) {
         return new CommandLine.ParameterException(spec.commandLine(), message);
-    }
-
-    /** Prints "adept <command>: message" to the command's error stream; the exit code for a bad input. */
-    static int fail(CommandSpec spec, String message) {
-        PrintWriter err = spec.commandLine().getErr();
-        err.println("adept " + spec.name() + ": " + message);
-        err.flush();
-        return 1;
     }
 }

@@ -294,11 +294,9 @@ public final class Tensor implements AutoCloseable {
 
     /** The value of a one-element tensor. */
     public double item() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(ValueLayout.JAVA_DOUBLE);
-            Check.status(at_item(handle(), out));
-            return out.get(ValueLayout.JAVA_DOUBLE, 0);
-        }
+        MemorySegment out = Scratch.get().longsOut(1);
+        Check.status(at_item(handle(), out));
+        return out.get(ValueLayout.JAVA_DOUBLE, 0);
     }
 
     /** One element, as double; reads device memory in place on CPU. */

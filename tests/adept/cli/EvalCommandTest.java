@@ -1,20 +1,20 @@
 package adept.cli;
 
-import static adept.eval.TinyModel.adept;
+import static adept.testing.TinyModel.adept;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import adept.eval.TinyModel;
-import adept.eval.TinyModel.Run;
 import adept.io.checkpoint.Checkpoint;
+import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.tensor.DType;
 import adept.tensor.Device;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
+import adept.testing.TinyModel;
+import adept.testing.TinyModel.Run;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.io.IOException;
@@ -35,7 +35,7 @@ class EvalCommandTest {
 
     @BeforeAll
     static void writeModel() throws IOException {
-        model = TinyModel.write(temp.resolve("tiny"), 5);
+        model = TinyModel.write(temp.resolve("tiny"), Architecture.LLAMA, 5);
     }
 
     static JsonObject evalJson(Path data, String... extra) throws IOException {
@@ -154,26 +154,27 @@ class EvalCommandTest {
 
     @Test
     void badInputsAreCleanErrors(@TempDir Path dir) throws IOException {
-        Run missing = adept("eval", "--model", model.toString(), "--data", dir.resolve("absent.txt").toString());
-        assertNotEquals(0, missing.exit());
-        assertTrue(missing.err().contains("absent.txt: no such file"), missing.err());
+        adept("eval", "--model", model.toString(), "--data", dir.resolve("absent.txt").toString()).assertUserError("absent.txt: no such file");
 
         Path malformed = Files.writeString(dir.resolve("bad.jsonl"), "{\"text\": \"the cat\"}\n{\"text\": \"the\n");
-        Run bad = adept("eval", "--model", model.toString(), "--data", malformed.toString());
-        assertNotEquals(0, bad.exit());
-        assertTrue(bad.err().contains("bad.jsonl:2: malformed JSON"), bad.err());
+        adept("eval", "--model", model.toString(), "--data", malformed.toString()).assertUserError("bad.jsonl:2: malformed JSON");
 
         Path empty = Files.writeString(dir.resolve("empty.txt"), "\n  \n");
-        Run none = adept("eval", "--model", model.toString(), "--data", empty.toString());
-        assertNotEquals(0, none.exit());
-        assertTrue(none.err().contains("the corpus is empty"), none.err());
+        adept("eval", "--model", model.toString(), "--data", empty.toString()).assertUserError("the corpus is empty");
 
         Path fine = Files.writeString(dir.resolve("fine.txt"), "the cat");
-        Run tooLong = adept("eval", "--model", model.toString(), "--data", fine.toString(), "--max-length", "65");
-        assertEquals(2, tooLong.exit());
-        assertTrue(tooLong.err().contains("exceeds the model's max_position_embeddings 64"), tooLong.err());
-        Run batch = adept("eval", "--model", model.toString(), "--data", fine.toString(), "--batch-size", "0");
-        assertEquals(2, batch.exit());
-        assertTrue(batch.err().contains("--batch-size must be >= 1"), batch.err());
+        adept("eval", "--model", model.toString(), "--data", fine.toString(), "--max-length", "65")
+                .assertUsageError("exceeds the model's max_position_embeddings 64");
+        adept("eval", "--model", model.toString(), "--data", fine.toString(), "--batch-size", "0").assertUsageError("--batch-size must be >= 1");
+    }
+
+    @Test
+    void unwritableJsonIsACleanErrorNamingTheFile(@TempDir Path dir) throws IOException {
+        Path fine = Files.writeString(dir.resolve("fine.txt"), "the cat");
+        Path blocker = Files.writeString(dir.resolve("blocker"), "a file, not a folder");
+        Path json = blocker.resolve("result.json");
+        Run run = adept("eval", "--model", model.toString(), "--data", fine.toString(), "--json", json.toString());
+        run.assertUserError("cannot write " + json + ": ");
+        assertTrue(run.out().contains("perplexity"), "the results were printed before the JSON was written: " + run.out());
     }
 }

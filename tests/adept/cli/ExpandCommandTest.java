@@ -1,5 +1,6 @@
 package adept.cli;
 
+import static adept.testing.TinyModel.adept;
 import static org.junit.jupiter.api.Assertions.*;
 
 import adept.expand.ExpansionMetadata;
@@ -13,7 +14,10 @@ import adept.tensor.Device;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
+import adept.testing.TinyModel;
+import adept.testing.TinyModel.Run;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,13 +40,13 @@ class ExpandCommandTest {
     @BeforeAll
     static void setUp() throws IOException {
         model = shared.resolve("tiny-qwen3");
-        TinyModel.write(model);
-        Files.writeString(model.resolve("generation_config.json"), "{\"eos_token_id\": 1}\n");
+        TinyModel.write(model, 11);
+        Files.writeString(model.resolve("generation_config.json"), "{\"eos_token_id\": " + TinyModel.EOS + "}\n");
         Path probe = shared.resolve("probe.jsonl");
         TinyModel.writeProbe(probe);
-        TinyModel.Result r = TinyModel.run("probe", "--model", model.toString(), "--probe", probe.toString(), "--out",
+        Run r = adept("probe", "--model", model.toString(), "--probe", probe.toString(), "--out",
                 shared.resolve("probe").toString());
-        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(0, r.exit(), r.err());
         importance = shared.resolve("probe").resolve("importance.json");
     }
 
@@ -55,9 +59,9 @@ class ExpandCommandTest {
     @Test
     void lowestKExpandsWithIdenticalLogitsAndRecordsTheExpansion() throws IOException {
         Path out = tmp.resolve("expanded");
-        TinyModel.Result r = TinyModel.run("expand", "--model", model.toString(), "--k", "2", "--importance", importance.toString(), "--out",
+        Run r = adept("expand", "--model", model.toString(), "--k", "2", "--importance", importance.toString(), "--out",
                 out.toString());
-        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("new  source  copy  trainable"), r.out());
 
         LayerImportance scores = ProbeReport.read(importance).importance();
@@ -102,102 +106,105 @@ class ExpandCommandTest {
     @Test
     void explicitUniformAndAutoPlans() throws IOException {
         Path a = tmp.resolve("explicit");
-        TinyModel.Result r = TinyModel.run("expand", "--model", model.toString(), "--layers", "3,1", "--out", a.toString());
-        assertEquals(0, r.exitCode(), r.err());
+        Run r = adept("expand", "--model", model.toString(), "--layers", "3,1", "--out", a.toString());
+        assertEquals(0, r.exit(), r.err());
         ExpansionMetadata m = ExpansionMetadata.from(Checkpoint.open(a).metadata(), "a").orElseThrow();
         assertEquals(List.of(1, 3), m.sources());
         assertEquals(List.of(2, 5), m.copyIndices());
         assertNull(m.scores());
 
         Path b = tmp.resolve("uniform");
-        r = TinyModel.run("expand", "--model", model.toString(), "--uniform", "2", "--out", b.toString(), "--dtype", "bfloat16");
-        assertEquals(0, r.exitCode(), r.err());
+        r = adept("expand", "--model", model.toString(), "--uniform", "2", "--out", b.toString(), "--dtype", "bfloat16");
+        assertEquals(0, r.exit(), r.err());
         Checkpoint cb = Checkpoint.open(b);
         assertEquals(List.of(1, 3), ExpansionMetadata.from(cb.metadata(), "b").orElseThrow().sources());
         assertEquals(DType.BFLOAT16, ConfigJson.read(b.resolve("config.json")).dtype());
 
         Path c = tmp.resolve("auto");
-        r = TinyModel.run("expand", "--model", model.toString(), "--k", "auto", "--budget", "0.3", "--importance", importance.toString(), "--out",
+        r = adept("expand", "--model", model.toString(), "--k", "auto", "--budget", "0.3", "--importance", importance.toString(), "--out",
                 c.toString());
-        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("within 30.0%"), r.out());
         ExpansionMetadata mc = ExpansionMetadata.from(Checkpoint.open(c).metadata(), "c").orElseThrow();
         assertEquals(ProbeReport.read(importance).importance().lowest(mc.k()), mc.sources());
 
         // an existing output folder is replaced only with --force
-        r = TinyModel.run("expand", "--model", model.toString(), "--layers", "0", "--out", a.toString());
-        assertNotEquals(0, r.exitCode());
-        assertTrue(r.err().contains("exists; pass --force"), r.err());
-        r = TinyModel.run("expand", "--model", model.toString(), "--layers", "0", "--out", a.toString(), "--force");
-        assertEquals(0, r.exitCode(), r.err());
+        adept("expand", "--model", model.toString(), "--layers", "0", "--out", a.toString()).assertUsageError("exists; pass --force");
+        r = adept("expand", "--model", model.toString(), "--layers", "0", "--out", a.toString(), "--force");
+        assertEquals(0, r.exit(), r.err());
         assertEquals(List.of(0), ExpansionMetadata.from(Checkpoint.open(a).metadata(), "a").orElseThrow().sources());
     }
 
-    private void assertFails(String expected, String... args) {
+    /** Runs expand into tmp/never with args, expecting it to fail without leaving the output folder or a temporary one behind. */
+    private Run expandFails(String... args) {
         Path out = tmp.resolve("never");
         List<String> all = new ArrayList<>(List.of("expand", "--model", model.toString(), "--out", out.toString()));
         all.addAll(List.of(args));
-        TinyModel.Result r = TinyModel.run(all.toArray(String[]::new));
-        assertNotEquals(0, r.exitCode());
-        assertTrue(r.err().contains(expected), "expected '" + expected + "' in: " + r.err());
-        assertFalse(r.err().contains("\tat "), "stack trace printed: " + r.err());
+        Run r = adept(all.toArray(String[]::new));
+        assertNotEquals(0, r.exit(), r.out());
         assertFalse(Files.exists(out), "output folder left behind");
         try (var siblings = Files.list(tmp)) {
             assertEquals(List.of(), siblings.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".never")).toList());
         } catch (IOException e) {
-            throw new RuntimeException(e);
+            throw new UncheckedIOException(e);
         }
+        return r;
     }
 
     @Test
     void badK() {
-        assertFails("K must be in 1..4, got 0", "--k", "0", "--importance", importance.toString());
-        assertFails("K must be in 1..4, got 5", "--k", "5", "--importance", importance.toString());
-        assertFails("--k must be a whole number or auto", "--k", "two", "--importance", importance.toString());
-        assertFails("--k needs --importance", "--k", "2");
-        assertFails("--budget applies only with --k auto", "--k", "2", "--importance", importance.toString(), "--budget", "0.2");
-        assertFails("parameter budget must be in (0, 1)", "--k", "auto", "--importance", importance.toString(), "--budget", "1.5");
+        expandFails("--k", "0", "--importance", importance.toString()).assertUserError("K must be in 1..4, got 0");
+        expandFails("--k", "5", "--importance", importance.toString()).assertUserError("K must be in 1..4, got 5");
+        expandFails("--k", "two", "--importance", importance.toString()).assertUsageError("--k must be a whole number or auto");
+        expandFails("--k", "2").assertUsageError("--k needs --importance");
+        expandFails("--k", "2", "--importance", importance.toString(), "--budget", "0.2").assertUsageError("--budget applies only with --k auto");
+        expandFails("--k", "auto", "--importance", importance.toString(), "--budget", "1.5").assertUserError("parameter budget must be in (0, 1)");
     }
 
     @Test
     void badLayers() {
-        assertFails("layer 1 is listed twice", "--layers", "1,3,1");
-        assertFails("layer 4 is out of range 0..3", "--layers", "0,4");
-        assertFails("layer -1 is out of range 0..3", "--layers", "-1");
-        assertFails("'x' is not a layer number", "--layers", "1,x");
+        expandFails("--layers", "1,3,1").assertUserError("layer 1 is listed twice");
+        expandFails("--layers", "0,4").assertUserError("layer 4 is out of range 0..3");
+        expandFails("--layers", "-1").assertUserError("layer -1 is out of range 0..3");
+        expandFails("--layers", "1,x").assertUsageError("'x' is not a layer number");
     }
 
     @Test
     void badUniform() {
-        assertFails("P must be in 1..4, got 0", "--uniform", "0");
-        assertFails("P must be in 1..4, got 5", "--uniform", "5");
+        expandFails("--uniform", "0").assertUserError("P must be in 1..4, got 0");
+        expandFails("--uniform", "5").assertUserError("P must be in 1..4, got 5");
     }
 
     @Test
     void selectionOptionsAreExclusive() {
-        assertFails("one of --k K", new String[0]);
-        assertFails("mutually exclusive", "--layers", "1", "--uniform", "2");
-        assertFails("mutually exclusive", "--k", "2", "--importance", importance.toString(), "--layers", "1");
+        expandFails().assertUsageError("one of --k K");
+        expandFails("--layers", "1", "--uniform", "2").assertUsageError("mutually exclusive");
+        expandFails("--k", "2", "--importance", importance.toString(), "--layers", "1").assertUsageError("mutually exclusive");
     }
 
     @Test
     void badImportanceFiles() throws IOException {
-        assertFails("no such importance file", "--k", "2", "--importance", tmp.resolve("missing.json").toString());
+        expandFails("--k", "2", "--importance", tmp.resolve("missing.json").toString()).assertUserError("no such importance file");
         Path garbled = tmp.resolve("garbled.json");
         Files.writeString(garbled, "{\"format\": \"adept.probe/1\", \"base_loss\": 1.0, ", StandardCharsets.UTF_8);
-        assertFails(garbled + ": malformed JSON", "--k", "2", "--importance", garbled.toString());
+        expandFails("--k", "2", "--importance", garbled.toString()).assertUserError(garbled + ": malformed JSON");
         Path other = tmp.resolve("other.json");
         ProbeReport three = new ProbeReport("x", "now", "/m", "m", "Qwen3ForCausalLM", "float32", "cpu", "/p", 1, 1, 1, 1, 8, 0,
                 new LayerImportance(1.0, new double[] {1.1, 1.2, 1.3}, 5), 2, Map.of());
         three.write(other);
-        assertFails("has scores for 3 layers but", "--k", "2", "--importance", other.toString());
+        expandFails("--k", "2", "--importance", other.toString()).assertUserError("has scores for 3 layers but");
+    }
+
+    @Test
+    void unwritableOutputIsACleanError() throws IOException {
+        Path blocker = Files.writeString(tmp.resolve("blocker"), "a file, not a folder");
+        adept("expand", "--model", model.toString(), "--layers", "1", "--out", blocker.resolve("expanded").toString())
+                .assertUserError(blocker.resolve("expanded").toString());
     }
 
     @Test
     void outMustNotBeTheModel() {
-        TinyModel.Result r = TinyModel.run("expand", "--model", model.toString(), "--layers", "1", "--out", model.toString(), "--force");
-        assertNotEquals(0, r.exitCode());
-        assertTrue(r.err().contains("must not be the model folder"), r.err());
+        adept("expand", "--model", model.toString(), "--layers", "1", "--out", model.toString(), "--force").assertUsageError("must not be the model folder");
         assertTrue(Files.exists(model.resolve("model.safetensors")));
     }
 }

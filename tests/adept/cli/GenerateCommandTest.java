@@ -1,14 +1,12 @@
 package adept.cli;
 
-import static adept.eval.TinyModel.adept;
+import static adept.testing.TinyModel.adept;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import adept.eval.TinyModel;
-import adept.eval.TinyModel.Run;
 import adept.io.checkpoint.Checkpoint;
+import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.nn.Generator;
 import adept.nn.Sampler;
@@ -17,6 +15,8 @@ import adept.tensor.Device;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
+import adept.testing.TinyModel;
+import adept.testing.TinyModel.Run;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -35,7 +35,7 @@ class GenerateCommandTest {
 
     @BeforeAll
     static void writeModel() throws IOException {
-        model = TinyModel.write(temp.resolve("tiny"), 11);
+        model = TinyModel.write(temp.resolve("tiny"), Architecture.LLAMA, 11);
     }
 
     /** An independent generation loop: full forward each step, the given sampler, stop after EOS. */
@@ -119,7 +119,7 @@ class GenerateCommandTest {
     @Test
     void stopsAtEos(@TempDir Path dir) throws IOException {
         // Dimension 0 of the residual stream is large and positive for every token, and only EOS's head row reads it.
-        Path eosModel = TinyModel.write(dir.resolve("eos"), 3, m -> {
+        Path eosModel = TinyModel.write(dir.resolve("eos"), Architecture.LLAMA, 3, m -> {
             m.namedParameters().get("model.embed_tokens.weight").narrow(1, 0, 1).fill(100);
             Tensor head = m.namedParameters().get("lm_head.weight");
             head.narrow(1, 0, 1).fill(0);
@@ -174,17 +174,9 @@ class GenerateCommandTest {
 
     @Test
     void badOptionsAreCleanErrors() {
-        Run topP = adept("generate", "--model", model.toString(), "--prompt", "the", "--top-p", "0");
-        assertEquals(2, topP.exit());
-        assertTrue(topP.err().contains("--top-p must be in (0, 1]"), topP.err());
-        Run temperature = adept("generate", "--model", model.toString(), "--prompt", "the", "--temperature", "-1");
-        assertEquals(2, temperature.exit());
-        assertTrue(temperature.err().contains("--temperature"), temperature.err());
-        Run empty = adept("generate", "--model", model.toString(), "--prompt", "  ", "--no-bos");
-        assertEquals(2, empty.exit());
-        assertTrue(empty.err().contains("the prompt has no tokens"), empty.err());
-        Run missing = adept("generate", "--model", temp.resolve("nothing").toString(), "--prompt", "the");
-        assertNotEquals(0, missing.exit());
-        assertTrue(missing.err().contains("nothing"), missing.err());
+        adept("generate", "--model", model.toString(), "--prompt", "the", "--top-p", "0").assertUsageError("--top-p must be in (0, 1]");
+        adept("generate", "--model", model.toString(), "--prompt", "the", "--temperature", "-1").assertUsageError("--temperature");
+        adept("generate", "--model", model.toString(), "--prompt", "  ", "--no-bos").assertUsageError("the prompt has no tokens");
+        adept("generate", "--model", temp.resolve("nothing").toString(), "--prompt", "the").assertUserError(temp.resolve("nothing").toString());
     }
 }

@@ -1,5 +1,6 @@
 package adept.cli;
 
+import static adept.testing.TinyModel.adept;
 import static org.junit.jupiter.api.Assertions.*;
 
 import adept.io.checkpoint.Checkpoint;
@@ -15,13 +16,17 @@ import adept.probe.ProbeReport;
 import adept.tensor.DType;
 import adept.tensor.Device;
 import adept.tensor.Scope;
+import adept.testing.TinyModel;
+import adept.testing.TinyModel.Run;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
@@ -40,7 +45,7 @@ class ProbeCommandTest {
     @BeforeAll
     static void setUp() throws IOException {
         model = shared.resolve("tiny-qwen3");
-        TinyModel.write(model);
+        TinyModel.write(model, 11);
         probe = shared.resolve("probe.jsonl");
         TinyModel.writeProbe(probe);
     }
@@ -48,9 +53,9 @@ class ProbeCommandTest {
     @Test
     void writesReportAndPlotMatchingTheReferenceProbe() throws IOException {
         Path out = tmp.resolve("probe-out");
-        TinyModel.Result r = TinyModel.run("probe", "--model", model.toString(), "--probe", probe.toString(), "--out", out.toString(),
+        Run r = adept("probe", "--model", model.toString(), "--probe", probe.toString(), "--out", out.toString(),
                 "--batch-size", "3", "--highlight", "2");
-        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("layer          dL  normalised"), r.out());
         assertTrue(r.out().contains("<- lowest 2"), r.out());
 
@@ -87,59 +92,75 @@ class ProbeCommandTest {
     @Test
     void tokenBudgetStopsReadingEarly() throws IOException {
         Path out = tmp.resolve("budget");
-        TinyModel.Result r = TinyModel.run("probe", "--model", model.toString(), "--probe", probe.toString(), "--out", out.toString(),
+        Run r = adept("probe", "--model", model.toString(), "--probe", probe.toString(), "--out", out.toString(),
                 "--token-budget", "10");
-        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(0, r.exit(), r.err());
         ProbeReport report = ProbeReport.read(out.resolve("importance.json"));
-        assertEquals(2, report.examples());  // 6 + 10 targets: stops after the second item
+        assertEquals(2, report.examples());  // 7 + 13 targets (BOS is not a target): stops after the second item
         assertEquals(10, report.tokenBudget());
     }
 
-    private void assertFails(String expected, String... args) {
+    /** Runs probe into tmp/never with args, expecting it to fail without leaving the output folder behind. */
+    private Run probeFails(String... args) {
         Path out = tmp.resolve("never");
         List<String> all = new ArrayList<>(List.of("probe", "--model", model.toString(), "--out", out.toString()));
         all.addAll(List.of(args));
-        TinyModel.Result r = TinyModel.run(all.toArray(String[]::new));
-        assertNotEquals(0, r.exitCode());
-        assertTrue(r.err().contains(expected), "expected '" + expected + "' in: " + r.err());
-        assertFalse(r.err().contains("\tat "), "stack trace printed: " + r.err());
+        Run r = adept(all.toArray(String[]::new));
+        assertNotEquals(0, r.exit(), r.out());
         assertFalse(Files.exists(out), "output folder left behind");
+        return r;
     }
 
     @Test
     void emptyProbeFile() throws IOException {
         Path empty = tmp.resolve("empty.jsonl");
         Files.writeString(empty, "\n\n");
-        assertFails("the corpus is empty", "--probe", empty.toString());
+        probeFails("--probe", empty.toString()).assertUserError("the corpus is empty");
     }
 
     @Test
     void malformedLineIsReportedWithItsNumber() throws IOException {
         Path bad = tmp.resolve("bad.jsonl");
         Files.writeString(bad, "{\"text\": \"the cat\"}\n{\"text\": \"the dog\"}\n{\"text\": oops}\n", StandardCharsets.UTF_8);
-        assertFails(bad + ":3: malformed JSON", "--probe", bad.toString());
+        probeFails("--probe", bad.toString()).assertUserError(bad + ":3: malformed JSON");
     }
 
     @Test
-    void itemLongerThanTheContext() throws IOException {
-        assertFails(probe + ":2: item has 13 tokens, more than the context length 8", "--probe", probe.toString(), "--max-length", "8");
+    void itemLongerThanTheContext() {
+        // 13 words and BOS
+        probeFails("--probe", probe.toString(), "--max-length", "8").assertUserError(probe + ":2: item has 14 tokens, more than the context length 8");
     }
 
     @Test
     void maxLengthBeyondThePositions() {
-        assertFails("exceeds the model's max_position_embeddings 64", "--probe", probe.toString(), "--max-length", "65");
+        probeFails("--probe", probe.toString(), "--max-length", "65").assertUsageError("exceeds the model's max_position_embeddings 64");
     }
 
     @Test
     void missingProbeFileAndModel() {
-        assertFails("no such file", "--probe", tmp.resolve("nope.jsonl").toString());
-        TinyModel.Result r = TinyModel.run("probe", "--model", tmp.resolve("nomodel").toString(), "--probe", probe.toString());
-        assertNotEquals(0, r.exitCode());
-        assertTrue(r.err().contains("no such checkpoint folder"), r.err());
+        probeFails("--probe", tmp.resolve("nope.jsonl").toString()).assertUserError("no such file");
+        adept("probe", "--model", tmp.resolve("nomodel").toString(), "--probe", probe.toString()).assertUserError("no such checkpoint folder");
     }
 
     @Test
     void badBatchSize() {
-        assertFails("--batch-size must be >= 1", "--probe", probe.toString(), "--batch-size", "0");
+        probeFails("--probe", probe.toString(), "--batch-size", "0").assertUsageError("--batch-size must be >= 1");
+    }
+
+    @Test
+    void unwritableOutputIsACleanErrorNamingTheFolder() throws IOException {
+        Path blocker = Files.writeString(tmp.resolve("blocker"), "a file, not a folder");
+        Path out = blocker.resolve("probe-out");
+        adept("probe", "--model", model.toString(), "--probe", probe.toString(), "--out", out.toString()).assertUserError("cannot write " + out + ": ");
+    }
+
+    @Test
+    void writeOutputsRemovesWhatItWroteWhenAFileFails() {
+        Path dir = tmp.resolve("partial");
+        // a.json is written first; b/c.png cannot be (no folder b)
+        Map<String, byte[]> files = Map.of("a.json", new byte[] {1}, "b/c.png", new byte[] {2});
+        UncheckedIOException e = assertThrows(UncheckedIOException.class, () -> ProbeCommand.writeOutputs(dir, files));
+        assertTrue(e.getMessage().startsWith("cannot write " + dir.resolve("b/c.png") + ": "), e.getMessage());
+        assertFalse(Files.exists(dir), "the folder it created is removed");
     }
 }

@@ -52,8 +52,11 @@ class AdamWTest {
                     }
                 }
             }
+            List<Tensor> initial = params(3);
             try (Scope scope = Scope.open()) {
-                assertTrue(ours.get(0).sub(params(3).get(0)).abs().max().item() > 0.1, "parameters moved");
+                assertTrue(ours.get(0).sub(initial.get(0)).abs().max().item() > 0.1, "parameters moved");
+            } finally {
+                initial.forEach(Tensor::close);
             }
         } finally {
             ours.forEach(Tensor::close);
@@ -65,7 +68,9 @@ class AdamWTest {
     void groupsKeepTheirOwnRates() {
         List<Tensor> ps = params(5);
         List<Tensor> before = new ArrayList<>();
-        for (Tensor p : ps) before.add(p.detach().clone().keep());
+        try (Scope scope = Scope.open()) {
+            for (Tensor p : ps) before.add(p.detach().clone().keep());
+        }
         try (AdamW adam = new AdamW(List.of(new AdamW.Group(List.of(ps.get(0)), 0.01, 0), new AdamW.Group(List.of(ps.get(1)), 0, 0)),
                 0.9, 0.999, 1e-8)) {
             backward(ps, 0);
