@@ -13,11 +13,34 @@ public final class AttentionContext {
     private final Rope rope;
     private final Tensor mask;
     private final DType dtype;
+    private final long positionOffset;
 
-    private AttentionContext(Rope rope, Tensor mask, DType dtype) {
+    private AttentionContext(Rope rope, Tensor mask, DType dtype, long positionOffset) {
         this.rope = rope;
         this.mask = mask;
         this.dtype = dtype;
+        this.positionOffset = positionOffset;
+    }
+
+    private static double lowest(DType dtype) {
+        return switch (dtype) {
+            case FLOAT64 -> -Double.MAX_VALUE;
+            case FLOAT32 -> -Float.MAX_VALUE;
+            case BFLOAT16 -> -3.3895313892515355e38;
+            case FLOAT16 -> -65504.0;
+            default -> throw new ModelException("compute dtype must be floating point, got " + dtype);
+        };
+    }
+
+    /**
+     * For newLength tokens following `past` cached ones (incremental decoding, one
+     * sequence): new token i may attend to every cached token and to new tokens up to i.
+     */
+    public static AttentionContext incremental(Rope rope, long past, long newLength, DType dtype, adept.tensor.Device device) {
+        long total = past + newLength;
+        Tensor future = Tensor.ones(DType.BOOL, device, newLength, total).triu(past + 1);
+        Tensor mask = Tensor.zeros(dtype, device, 1, newLength, total).maskedFill(future, lowest(dtype));
+        return new AttentionContext(rope, mask, dtype, past);
     }
 
     /**
@@ -26,13 +49,7 @@ public final class AttentionContext {
      */
     public static AttentionContext build(Rope rope, long length, Tensor attentionMask, DType dtype, adept.tensor.Device device,
                                          int heads) {
-        double lowest = switch (dtype) {
-            case FLOAT64 -> -Double.MAX_VALUE;
-            case FLOAT32 -> -Float.MAX_VALUE;
-            case BFLOAT16 -> -3.3895313892515355e38;
-            case FLOAT16 -> -65504.0;
-            default -> throw new ModelException("compute dtype must be floating point, got " + dtype);
-        };
+        double lowest = lowest(dtype);
         Tensor future = Tensor.ones(DType.BOOL, device, length, length).triu(1);
         Tensor mask = Tensor.zeros(dtype, device, 1, 1, length, length).maskedFill(future, lowest);
         if (attentionMask != null) {
@@ -46,7 +63,12 @@ public final class AttentionContext {
         } else {
             mask = mask.view(1, length, length);
         }
-        return new AttentionContext(rope, mask, dtype);
+        return new AttentionContext(rope, mask, dtype, 0);
+    }
+
+    /** Position of the first token of this pass (0 unless decoding incrementally). */
+    public long positionOffset() {
+        return positionOffset;
     }
 
     public Rope rope() {

@@ -193,6 +193,30 @@ public final class CausalLM implements AutoCloseable {
     }
 
     /**
+     * Logits [1, T, V] for the next tokens of one sequence whose earlier tokens are in the
+     * cache (empty at first); the cache is extended by these tokens. Incremental decoding.
+     */
+    public Tensor forwardCached(Tensor inputIds, KvCache cache) {
+        if (inputIds.dim() != 2 || inputIds.size(0) != 1) {
+            throw new ModelException("cached decoding takes one sequence [1, length], got " + Arrays.toString(inputIds.shape()));
+        }
+        long length = inputIds.size(1);
+        if (cache.length() + length > config.maxPositionEmbeddings()) {
+            throw new ModelException("sequence length " + (cache.length() + length) + " exceeds max_position_embeddings "
+                    + config.maxPositionEmbeddings());
+        }
+        Tensor hidden = embed(inputIds);
+        AttentionContext context = AttentionContext.incremental(rope, cache.length(), length, dtype, device);
+        for (int i = 0; i < layers.size(); i++) {
+            try (Scope scope = Scope.open()) {
+                hidden = scope.promote(layers.get(i).forward(hidden, context, cache.slot(i)));
+            }
+        }
+        cache.advance(length);
+        return head(hidden);
+    }
+
+    /**
      * One layer in a scope of its own: intermediates autograd does not need are freed as
      * soon as the layer is done (as Python's reference counting does), only its output
      * moves to the caller's scope. Keeps peak memory near PyTorch's.

@@ -54,14 +54,19 @@ public final class DecoderLayer implements AutoCloseable {
 
     /** hidden [B, T, H] -> [B, T, H]. */
     public Tensor forward(Tensor hidden, AttentionContext context) {
-        Tensor attended = attention(hidden.rmsNorm(inputNorm, config.rmsNormEps()), context);
+        return forward(hidden, context, null);
+    }
+
+    /** As {@link #forward(Tensor, AttentionContext)}, attending also to (and extending) a cache slot when not null. */
+    public Tensor forward(Tensor hidden, AttentionContext context, KvCache.Slot cache) {
+        Tensor attended = attention(hidden.rmsNorm(inputNorm, config.rmsNormEps()), context, cache);
         hidden = hidden.add(attended);
         Tensor x = hidden.rmsNorm(postNorm, config.rmsNormEps());
         Tensor gated = x.linear(gateProj, gateBias).silu().mul(x.linear(upProj, upBias));
         return hidden.add(gated.linear(downProj, downBias));
     }
 
-    private Tensor attention(Tensor x, AttentionContext context) {
+    private Tensor attention(Tensor x, AttentionContext context, KvCache.Slot cache) {
         long batch = x.size(0);
         long length = x.size(1);
         int heads = config.numAttentionHeads();
@@ -74,26 +79,33 @@ public final class DecoderLayer implements AutoCloseable {
             q = q.rmsNorm(qNorm, config.rmsNormEps());
             k = k.rmsNorm(kNorm, config.rmsNormEps());
         }
-        q = context.rope().apply(q.transpose(1, 2));
-        k = context.rope().apply(k.transpose(1, 2));
+        q = context.rope().apply(q.transpose(1, 2), context.positionOffset());
+        k = context.rope().apply(k.transpose(1, 2), context.positionOffset());
+        long keyLength = length;
+        if (cache != null) {
+            Tensor[] all = cache.append(k, v);
+            k = all[0];
+            v = all[1];
+            keyLength = k.size(2);
+        }
         if (kvHeads != heads) {
             // Grouped-query attention: kv head j serves query heads j*rep .. j*rep+rep-1.
             // Expand + reshape as Hugging Face's repeat_kv: its backward is a sum, where
             // repeat_interleave's is a slow scatter-add.
             int rep = heads / kvHeads;
-            k = k.unsqueeze(2).expand(batch, kvHeads, rep, length, headDim).reshape(batch, heads, length, headDim);
-            v = v.unsqueeze(2).expand(batch, kvHeads, rep, length, headDim).reshape(batch, heads, length, headDim);
+            k = k.unsqueeze(2).expand(batch, kvHeads, rep, keyLength, headDim).reshape(batch, heads, keyLength, headDim);
+            v = v.unsqueeze(2).expand(batch, kvHeads, rep, keyLength, headDim).reshape(batch, heads, keyLength, headDim);
         }
         // scores = mask + q k^T / sqrt(d) in one batched op over [B*heads, T, T].
         long rows = batch * heads;
-        Tensor scores = context.mask().baddbmm(q.reshape(rows, length, headDim), k.reshape(rows, length, headDim).transpose(1, 2),
+        Tensor scores = context.mask().baddbmm(q.reshape(rows, length, headDim), k.reshape(rows, keyLength, headDim).transpose(1, 2),
                 1.0, 1.0 / Math.sqrt(headDim));
         // Softmax in float32 at least, as Hugging Face's eager attention does.
         DType dtype = context.dtype();
         Tensor probabilities = dtype == DType.FLOAT32 || dtype == DType.FLOAT64
                 ? scores.softmax(-1)
                 : scores.to(DType.FLOAT32).softmax(-1).to(dtype);
-        Tensor out = probabilities.bmm(v.reshape(rows, length, headDim))
+        Tensor out = probabilities.bmm(v.reshape(rows, keyLength, headDim))
                 .view(batch, heads, length, headDim).transpose(1, 2).reshape(batch, length, (long) heads * headDim);
         return out.linear(oProj, oBias);
     }

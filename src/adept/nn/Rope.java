@@ -47,10 +47,15 @@ public final class Rope implements AutoCloseable {
 
     /** Rotates x [B, heads, T, headDim] by positions 0..T-1. */
     public Tensor apply(Tensor x) {
+        return apply(x, 0);
+    }
+
+    /** Rotates x [B, heads, T, headDim] by positions offset..offset+T-1. */
+    public Tensor apply(Tensor x, long offset) {
         long length = x.size(2);
-        ensureTables(length, x.dtype(), x.device());
-        Tensor c = cos.narrow(0, 0, length);
-        Tensor s = sin.narrow(0, 0, length);
+        ensureTables(offset + length, x.dtype(), x.device());
+        Tensor c = cos.narrow(0, offset, length);
+        Tensor s = sin.narrow(0, offset, length);
         long half = headDim / 2;
         Tensor rotated = Tensor.cat(java.util.List.of(x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)), -1);
         return x.mul(c).add(rotated.mul(s));
