@@ -1,8 +1,6 @@
 package adept.nn;
 
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -106,12 +104,5 @@ public record ModelConfig(
             n += size;
         }
         return n;
-    }
-
-    /** Names of the 1-D tensors (norms and biases), which AdamW does not decay. */
-    public List<String> noDecayNames() {
-        List<String> names = new ArrayList<>();
-        for (var e : tensorShapes().entrySet()) if (e.getValue().length == 1) names.add(e.getKey());
-        return names;
     }
 }

@@ -7,7 +7,6 @@ import adept.io.checkpoint.Safetensors;
 import adept.io.data.Batch;
 import adept.io.data.Example;
 import adept.nn.CausalLM;
-import adept.nn.ModelConfig;
 import adept.tensor.DType;
 import adept.tensor.Device;
 import adept.tensor.Scope;
@@ -84,7 +83,4 @@ class LayerProbeTest {
         assertThrows(IllegalArgumentException.class, () -> imp.lowest(6));
     }
 
-    static int layers(ModelConfig c) {
-        return c.numHiddenLayers();
-    }
 }
