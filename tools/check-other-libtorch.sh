@@ -16,8 +16,8 @@ printf 'Types: deb\n%s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyr
 o=(-o "Dir::State::Lists=$d/lists" -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$d/parts")
 apt-get "${o[@]}" update >/dev/null
 (cd "$d" && apt-get "${o[@]}" download libtorch-dev >/dev/null 2>&1)
-dpkg-deb -x "$d"/libtorch-dev_*.deb "$d/root"
-version=$(grep -h 'define TORCH_VERSION_M[AI]' "$d/root/usr/include/torch/csrc/api/include/torch/version.h" | awk '{print $3}' | paste -sd.)
+dpkg-deb -x "$d"/libtorch-dev_*.deb "$d/pkg"
+version=$(grep -h 'define TORCH_VERSION_M[AI]' "$d/pkg/usr/include/torch/csrc/api/include/torch/version.h" | awk '{print $3}' | paste -sd.)
 g++ -std=c++17 -fsyntax-only -Wall -Wno-unused-parameter -Werror \
-  -I"$d/root/usr/include" -I"$d/root/usr/include/torch/csrc/api/include" "$root/native/adept_torch.cpp"
+  -I"$d/pkg/usr/include" -I"$d/pkg/usr/include/torch/csrc/api/include" "$root/native/adept_torch.cpp"
 echo "native/adept_torch.cpp compiles against Debian $suite's libtorch $version headers"

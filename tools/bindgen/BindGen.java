@@ -550,6 +550,20 @@ public class BindGen {
                 + "// Do not edit by hand: change the header and run tools/bindgen/generate.sh.\n";
     }
 
+    /** jextract's NAME$suffix() accessor of one field of a function's holder class, with its doc comment. */
+    private static void holderAccessor(Out o, String title, String cDecl, String type, String name, String suffix, String field) {
+        o.line("    /**");
+        o.line("     * " + title);
+        o.line("     * {@snippet lang=c :");
+        o.line("     * " + cDecl);
+        o.line("     * }");
+        o.line("     */");
+        o.line("    public static " + type + " " + name + "$" + suffix + "() {");
+        o.line("        return " + name + "." + field + ";");
+        o.line("    }");
+        o.line();
+    }
+
     static void doc(Out o, String indent, String cText) {
         o.line(indent + "/**");
         o.line(indent + " * {@snippet lang=c :");
@@ -702,36 +716,9 @@ public class BindGen {
         o.line("        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);");
         o.line("    }");
         o.line();
-        o.line("    /**");
-        o.line("     * Function descriptor for:");
-        o.line("     * {@snippet lang=c :");
-        o.line("     * " + f.cDecl());
-        o.line("     * }");
-        o.line("     */");
-        o.line("    public static FunctionDescriptor " + n + "$descriptor() {");
-        o.line("        return " + n + ".DESC;");
-        o.line("    }");
-        o.line();
-        o.line("    /**");
-        o.line("     * Downcall method handle for:");
-        o.line("     * {@snippet lang=c :");
-        o.line("     * " + f.cDecl());
-        o.line("     * }");
-        o.line("     */");
-        o.line("    public static MethodHandle " + n + "$handle() {");
-        o.line("        return " + n + ".HANDLE;");
-        o.line("    }");
-        o.line();
-        o.line("    /**");
-        o.line("     * Address for:");
-        o.line("     * {@snippet lang=c :");
-        o.line("     * " + f.cDecl());
-        o.line("     * }");
-        o.line("     */");
-        o.line("    public static MemorySegment " + n + "$address() {");
-        o.line("        return " + n + ".ADDR;");
-        o.line("    }");
-        o.line();
+        holderAccessor(o, "Function descriptor for:", f.cDecl(), "FunctionDescriptor", n, "descriptor", "DESC");
+        holderAccessor(o, "Downcall method handle for:", f.cDecl(), "MethodHandle", n, "handle", "HANDLE");
+        holderAccessor(o, "Address for:", f.cDecl(), "MemorySegment", n, "address", "ADDR");
         doc(o, "    ", f.cDecl());
         String ret = f.result().carrier();
         o.line("    public static " + ret + " " + n + "(" + paramList(f.params()) + ") {");
