@@ -3,7 +3,6 @@ package adept.eval;
 import adept.io.data.Batch;
 import adept.io.data.Example;
 import adept.nn.CausalLM;
-import adept.tensor.DType;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
@@ -35,8 +34,9 @@ public final class Perplexity {
     }
 
     /**
-     * Evaluates examples in order, batchSize at a time (right-padded with padId). Logits are upcast
-     * to float32 before the cross-entropy; the per-batch sums are accumulated in double precision.
+     * Evaluates examples in order, batchSize at a time (right-padded with padId). Logits, computed
+     * only where a target is predicted, are upcast to float32 for the cross-entropy; the per-batch
+     * sums are accumulated in double precision.
      */
     public static Result evaluate(CausalLM model, List<Example> examples, int batchSize, long padId, Progress progress) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
@@ -50,8 +50,8 @@ public final class Perplexity {
                 try (Scope scope = Scope.open()) {
                     Batch batch = Batch.of(slice, padId, model.device());
                     if (batch.targetTokens() > 0) {
-                        Tensor logits = model.forward(batch.inputIds(), batch.attentionMask());
-                        lossSum += sumLoss(logits, batch.labels());
+                        Tensor hidden = model.hidden(batch.inputIds(), batch.attentionMask());
+                        lossSum += model.targetLossSum(hidden, batch.predictingRows(), batch.predictedIds()).item();
                         tokens += batch.targetTokens();
                     }
                 }
@@ -60,16 +60,5 @@ public final class Perplexity {
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         return new Result(tokens == 0 ? Double.NaN : lossSum / tokens, tokens, examples.size(), batches, seconds);
-    }
-
-    /** The summed next-token cross-entropy of logits [B, T, V] against labels [B, T] (ignoring {@link Batch#IGNORE}). */
-    public static double sumLoss(Tensor logits, Tensor labels) {
-        long length = logits.size(1);
-        if (length < 2) return 0;
-        long vocab = logits.size(2);
-        Tensor predictions = logits.narrow(1, 0, length - 1).reshape(-1, vocab);
-        if (predictions.dtype() != DType.FLOAT32 && predictions.dtype() != DType.FLOAT64) predictions = predictions.to(DType.FLOAT32);
-        Tensor targets = labels.narrow(1, 1, length - 1).reshape(-1);
-        return predictions.crossEntropy(targets, Batch.IGNORE, Tensor.Reduction.SUM).item();
     }
 }

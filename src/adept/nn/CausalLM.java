@@ -185,11 +185,41 @@ public final class CausalLM implements AutoCloseable {
 
     /** Logits [B, T, V] for inputIds [B, T]; attentionMask [B, T] or null. */
     public Tensor forward(Tensor inputIds, Tensor attentionMask) {
+        return head(hidden(inputIds, attentionMask));
+    }
+
+    /** The last layer's output [B, T, H] for inputIds [B, T] (before the final norm and LM head). */
+    public Tensor hidden(Tensor inputIds, Tensor attentionMask) {
         if (inputIds.dim() != 2) throw new ModelException("input ids must be [batch, length], got " + Arrays.toString(inputIds.shape()));
         Tensor hidden = embed(inputIds);
         AttentionContext context = attentionContext(inputIds.size(1), attentionMask);
         for (DecoderLayer layer : layers) hidden = forwardLayer(layer, hidden, context);
-        return head(hidden);
+        return hidden;
+    }
+
+    /** Logits of one chunk stay below this: larger buffers are mapped and page-faulted afresh on every call. */
+    static final long LOSS_CHUNK_BYTES = 16L << 20;
+
+    /**
+     * Summed cross-entropy (float32 at least) of the predictions made at predictingRows of the
+     * last layer's output [B, T, H] flattened to [B*T, H] against predictedIds, as a 0-dim
+     * tensor. Logits are computed only at those rows, a chunk of rows at a time: with a 150k
+     * vocabulary, full logits of a batch take hundreds of MB. For evaluation (no gradients needed).
+     */
+    public Tensor targetLossSum(Tensor lastHidden, Tensor predictingRows, Tensor predictedIds) {
+        Tensor rows = lastHidden.reshape(-1, lastHidden.size(-1)).indexSelect(0, predictingRows);
+        long count = rows.size(0);
+        long chunk = Math.max(1, LOSS_CHUNK_BYTES / (4L * config.vocabSize()));
+        Tensor total = Tensor.zeros(DType.FLOAT32, device);
+        for (long start = 0; start < count; start += chunk) {
+            try (Scope scope = Scope.open()) {
+                long n = Math.min(chunk, count - start);
+                Tensor logits = head(rows.narrow(0, start, n));
+                if (logits.dtype() != DType.FLOAT32 && logits.dtype() != DType.FLOAT64) logits = logits.to(DType.FLOAT32);
+                total.addInPlace(logits.crossEntropy(predictedIds.narrow(0, start, n), IGNORE_INDEX, Tensor.Reduction.SUM), 1);
+            }
+        }
+        return total;
     }
 
     /**

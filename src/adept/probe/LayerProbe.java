@@ -90,14 +90,8 @@ public final class LayerProbe {
         return new LayerImportance(baseSum / tokens, skip, tokens);
     }
 
-    /**
-     * Summed next-token cross-entropy over the batch's target tokens (a token-weighted corpus
-     * mean needs sums). Logits are computed only at positions that predict a target: the
-     * LM head costs several layers, and instruction items have few target tokens.
-     */
+    /** Summed next-token cross-entropy over the batch's target tokens (a token-weighted corpus mean needs sums). */
     private double lossSum(Tensor finalHidden, Batch batch) {
-        Tensor predicting = finalHidden.reshape(-1, finalHidden.size(2)).indexSelect(0, batch.predictingRows());
-        Tensor logits = model.head(predicting);
-        return logits.crossEntropy(batch.predictedIds(), CausalLM.IGNORE_INDEX, Tensor.Reduction.SUM).item();
+        return model.targetLossSum(finalHidden, batch.predictingRows(), batch.predictedIds()).item();
     }
 }
