@@ -11,7 +11,7 @@
 # The GPU machine then runs tools/gpu/check.sh (it builds the shim there, against its torch).
 #   --no-pack              leave the runtime as a folder (about 20 MiB more to carry)
 #   ADEPT_GPU_SKIP_MVN=1   reuse target/ as it is (no mvn package)
-#   ADEPT_GPU_DROP_MODULES modules jdeps finds but the runtime leaves out (default java.desktop)
+#   ADEPT_GPU_DROP_MODULES modules jdeps finds but the runtime leaves out (default: none)
 set -euo pipefail
 pack=1
 case "${1:-}" in
@@ -44,6 +44,8 @@ mkdir -p "$out/lib"
 cp -a target/classes "$out/classes"
 cp -a target/test-classes "$out/test-classes"
 cp -a target/lib/*.jar "$out/lib/" 2>/dev/null || true
+# Test-only libraries the suite needs beside JUnit (the console launcher brings JUnit itself).
+mvn -B -q -ntp dependency:copy-dependencies -DincludeScope=test -DincludeArtifactIds=jtokkit -DoutputDirectory="$out/lib"
 
 # Native libraries for other systems than linux x86-64 are dead weight there (DJL tokenizers
 # bundles 40 MiB of them): delete them from the copies.
@@ -96,9 +98,8 @@ for item in "${scan[@]}"; do
   fi
   found+=",$deps"
 done
-# Modules referenced only by code adept never runs (DJL's image/audio factories, JNA's AWT
-# helpers need java.desktop, 12 MiB): left out; the suite run by check.sh would show a miss.
-drop=" ${ADEPT_GPU_DROP_MODULES-java.desktop} "
+# Modules to leave out (none by default: java.desktop, 12 MiB, draws adept probe's chart).
+drop=" ${ADEPT_GPU_DROP_MODULES-} "
 modules=$(printf '%s\n' ${found//,/ } java.base java.logging jdk.jfr java.management jdk.unsupported | sort -u |
   while read -r m; do [[ "$drop" == *" $m "* ]] || echo "$m"; done | paste -sd, -)
 [ -z "${drop// /}" ] || echo "prepare: leaving out modules:${drop% }"
