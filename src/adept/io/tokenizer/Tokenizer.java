@@ -5,6 +5,7 @@ import adept.tensor.Device;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
+import adept.tensor.TorchException;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.google.gson.JsonArray;
@@ -284,7 +285,11 @@ public final class Tokenizer implements AutoCloseable {
         // libtorch crashes or fails with "invalid resource handle". So DJL probes in a child
         // process, and libtorch (and its CUDA context, when there is a GPU) comes first.
         if (System.getProperty("ai.djl.util.cuda.fork") == null) System.setProperty("ai.djl.util.cuda.fork", "true");
-        Torch.init();
+        try {
+            Torch.init();
+        } catch (TorchException noLibtorch) {
+            return;  // tokenizing alone works without libtorch, and then there is no order to keep
+        }
         if (Torch.cudaAvailable()) {
             try (Scope scope = Scope.open()) {
                 Tensor.zeros(DType.FLOAT32, Device.cuda(0), 1).toFloatArray();
