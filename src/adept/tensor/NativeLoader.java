@@ -44,11 +44,16 @@ final class NativeLoader {
     private static void load() {
         // OpenMP reads this when libtorch loads; spinning OpenMP and OpenBLAS pools fight on few cores.
         setEnvIfAbsent("OMP_WAIT_POLICY", "PASSIVE");
+        // UCX (a dependency of some libtorch builds, e.g. Debian 13's) would take over the signals the JVM needs.
+        setEnvIfAbsent("UCX_ERROR_SIGNALS", "");
         Path library = find();
+        JvmSignalHandlers jvmHandlers = JvmSignalHandlers.save();
         try {
             System.load(library.toString());
         } catch (UnsatisfiedLinkError e) {
             throw new TorchException("cannot load " + library + ": " + e.getMessage() + ". " + INSTALL_HINT, e);
+        } finally {
+            jvmHandlers.restore();
         }
         at_init();
         String compiled = Check.cString(at_compiled_version());
