@@ -17,6 +17,10 @@ if ! ls /usr/lib/llvm-*/lib/libclang.so.1 >/dev/null 2>&1; then
   if [ "$(debian_major)" -ge 13 ]; then packages+=(libclang1-19); else packages+=(libclang1-16); fi
 fi
 command -v g++ >/dev/null || packages+=(g++)
+# Java2D text for adept probe's chart: a headless JDK from Debian needs these for its font manager.
+for p in libfreetype6 libharfbuzz0b fontconfig fonts-dejavu-core; do
+  dpkg -s "$p" >/dev/null 2>&1 || packages+=("$p")
+done
 command -v mvn >/dev/null || packages+=(maven)
 if ! find_java_home >/dev/null; then
   if [ "$(debian_major)" -ge 13 ]; then
