@@ -13,7 +13,13 @@ multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 packages=()
 if [ -z "${LIBTORCH_HOME:-}" ] && [ ! -e "/usr/lib/$multiarch/libtorch.so" ]; then packages+=(libtorch-dev); fi
 [ -e "/usr/lib/$multiarch/openblas-pthread/libblas.so.3" ] || packages+=(libopenblas0-pthread)
-if ! ls /usr/lib/llvm-*/lib/libclang.so.1 >/dev/null 2>&1; then
+# Where tools/bindgen looks for libclang (Debian 13's libclang1-19 ships only libclang-19.so.1).
+have_libclang() {
+  local f
+  for f in /usr/lib/llvm-*/lib/libclang.so.1 /usr/lib/*-linux-gnu/libclang-*.so.1; do [ -e "$f" ] && return 0; done
+  return 1
+}
+if ! have_libclang; then
   if [ "$(debian_major)" -ge 13 ]; then packages+=(libclang1-19); else packages+=(libclang1-16); fi
 fi
 command -v g++ >/dev/null || packages+=(g++)
