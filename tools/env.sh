@@ -21,6 +21,15 @@ find_java_home() {
   return 1
 }
 
+# Exports JAVA_HOME (JDK 22+) for Maven and java; quiets Maven's own sun.misc.Unsafe warning on JDK 23+.
+use_java_home() {
+  JAVA_HOME="$(find_java_home)" || { echo "no JDK 22+ found: run tools/setup.sh or set JAVA_HOME" >&2; return 1; }
+  export JAVA_HOME
+  if [ "$(java_feature "$JAVA_HOME/bin/java")" -ge 23 ]; then
+    case " ${MAVEN_OPTS:-} " in *sun-misc-unsafe*) ;; *) export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow" ;; esac
+  fi
+}
+
 # Runs apt-get as root (directly or through sudo), non-interactively.
 apt_install() {
   local sudo=""

@@ -3,8 +3,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$ADEPT_ROOT/tools/setup.sh"
-JAVA_HOME="$(find_java_home)"
-export JAVA_HOME
+use_java_home
 "$ADEPT_ROOT/tools/bindgen/check.sh"
 cd "$ADEPT_ROOT"
 mvn -B -ntp test "$@"
