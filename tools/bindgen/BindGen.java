@@ -607,8 +607,8 @@ public class BindGen {
         return String.join(", ", out);
     }
 
-    String emitHeaderClass(String pkg, String hc, String headerPath) {
-        Out o = new Out();
+    /** The generated-file comment, package and jextract's imports, as every generated file starts. */
+    private void preamble(Out o, String pkg, String headerPath) {
         o.sb.append(header(headerPath));
         o.line();
         o.line("package " + pkg + ";");
@@ -623,6 +623,11 @@ public class BindGen {
         o.line("import static java.lang.foreign.ValueLayout.*;");
         o.line("import static java.lang.foreign.MemoryLayout.PathElement.*;");
         o.line();
+    }
+
+    String emitHeaderClass(String pkg, String hc, String headerPath) {
+        Out o = new Out();
+        preamble(o, pkg, headerPath);
         o.line("public class " + hc + " {");
         o.line();
         o.line("    " + hc + "() {");
@@ -742,20 +747,7 @@ public class BindGen {
     String emitFunctionPointerClass(String pkg, String hc, String headerPath, FunctionPointerTypedef t) {
         String n = t.name();
         Out o = new Out();
-        o.sb.append(header(headerPath));
-        o.line();
-        o.line("package " + pkg + ";");
-        o.line();
-        o.line("import java.lang.invoke.*;");
-        o.line("import java.lang.foreign.*;");
-        o.line("import java.nio.ByteOrder;");
-        o.line("import java.util.*;");
-        o.line("import java.util.function.*;");
-        o.line("import java.util.stream.*;");
-        o.line();
-        o.line("import static java.lang.foreign.ValueLayout.*;");
-        o.line("import static java.lang.foreign.MemoryLayout.PathElement.*;");
-        o.line();
+        preamble(o, pkg, headerPath);
         doc(o, "", t.cDecl());
         o.line("public class " + n + " {");
         o.line();

@@ -76,8 +76,8 @@ public final class BenchProbeCommand implements Callable<Integer> {
             }
             double maxDifference = 0;
             for (int l = 0; l < layers; l++) maxDifference = Math.max(maxDifference, Math.abs(cached.deltas()[l] - plain.deltas()[l]));
-            double c = median(cachedSeconds);
-            double p = median(plainSeconds);
+            double c = BenchSupport.median(java.util.Arrays.stream(cachedSeconds).boxed().toList());
+            double p = BenchSupport.median(java.util.Arrays.stream(plainSeconds).boxed().toList());
             System.out.printf("%ncached probing  %8.2f s (median)%nplain M+1 passes %7.2f s (median)%nratio cached/plain %.3f  target <= 0.6  %s%n",
                     c, p, c / p, c / p <= 0.6 ? "PASS" : "MISS");
             System.out.printf("max |dL cached - dL plain| = %.2e over %d layers (base loss %.4f)%n", maxDifference, layers, cached.baseLoss());
@@ -103,12 +103,5 @@ public final class BenchProbeCommand implements Callable<Integer> {
             out.add(Batch.of(rows, 0, dev));
         }
         return out;
-    }
-
-    private static double median(double[] values) {
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        int n = sorted.length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 }
