@@ -12,6 +12,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <malloc.h>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -218,6 +219,23 @@ int at_set_num_threads(int threads) {
 int at_get_num_threads(void) { GUARD_BEGIN return at::get_num_threads(); GUARD_END(-1) }
 
 int at_manual_seed(uint64_t seed) { RETURN_STATUS(torch::manual_seed(seed)) }
+
+at_tensor at_cpu_rng_state(void) {
+    GUARD_BEGIN
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return wrap(gen.get_state());
+    GUARD_END(nullptr)
+}
+
+int at_set_cpu_rng_state(at_tensor state) {
+    GUARD_BEGIN
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(unwrap(state, "state"));
+    return 0;
+    GUARD_END(-1)
+}
 
 int64_t at_live_tensors(void) { return live_tensors.load(std::memory_order_relaxed); }
 
@@ -632,6 +650,37 @@ struct at_optimizer_s {
     std::unique_ptr<torch::optim::Optimizer> optimizer;
 };
 
+int at_has_fused_adamw(int device_type) {
+#if ADEPT_TORCH_AT_LEAST(2, 4)
+    return device_type == AT_DEVICE_CPU || device_type == AT_DEVICE_CUDA ? 1 : 0;
+#elif ADEPT_TORCH_AT_LEAST(2, 2)
+    return device_type == AT_DEVICE_CUDA ? 1 : 0;
+#else
+    (void)device_type;
+    return 0;
+#endif
+}
+
+int at_fused_adamw_(const at_tensor *params, const at_tensor *grads, const at_tensor *exp_avgs, const at_tensor *exp_avg_sqs,
+                    const at_tensor *state_steps, int n, double lr, double beta1, double beta2, double weight_decay, double eps) {
+    GUARD_BEGIN
+#if ADEPT_TORCH_AT_LEAST(2, 2)
+    auto ps = unwrap_list(params, n);
+    auto gs = unwrap_list(grads, n);
+    auto ms = unwrap_list(exp_avgs, n);
+    auto vs = unwrap_list(exp_avg_sqs, n);
+    auto steps = unwrap_list(state_steps, n);
+    std::vector<at::Tensor> none;
+    at::_fused_adamw_(ps, gs, ms, vs, none, steps, lr, beta1, beta2, weight_decay, eps, false, false);
+    return 0;
+#else
+    (void)params; (void)grads; (void)exp_avgs; (void)exp_avg_sqs; (void)state_steps; (void)n;
+    (void)lr; (void)beta1; (void)beta2; (void)weight_decay; (void)eps;
+    throw std::runtime_error("fused AdamW needs libtorch >= 2.2 (this shim was compiled against " TORCH_VERSION ")");
+#endif
+    GUARD_END(-1)
+}
+
 at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps,
                           double weight_decay) {
     GUARD_BEGIN
@@ -680,6 +729,13 @@ at_tensor at_grad(at_tensor t) {
     const auto &g = T(t).grad();
     return g.defined() ? wrap(g) : nullptr;
     GUARD_END(nullptr)
+}
+
+int at_set_data(at_tensor t, at_tensor data) {
+    GUARD_BEGIN
+    T(t).set_data(unwrap(data, "data"));
+    return 0;
+    GUARD_END(-1)
 }
 
 int at_set_grad(at_tensor t, at_tensor grad) {

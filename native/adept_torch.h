@@ -65,6 +65,9 @@ int at_init(void);
 int at_set_num_threads(int threads);
 int at_get_num_threads(void);
 int at_manual_seed(uint64_t seed);
+/* State of libtorch's default CPU generator as a uint8 tensor (for exact resume), and its restore. */
+at_tensor at_cpu_rng_state(void);
+int at_set_cpu_rng_state(at_tensor state);
 /* Number of tensor handles allocated and not yet freed (for leak checks). */
 int64_t at_live_tensors(void);
 int at_cuda_is_available(void);
@@ -242,6 +245,14 @@ int at_foreach_sqrt(const at_tensor *ts, int n, at_tensor *out);
 /* out[i] = ||ts[i]||_2 as new 0-dim tensors. */
 int at_foreach_norm(const at_tensor *ts, int n, at_tensor *out);
 
+/* libtorch's fused AdamW kernel (torch.optim.AdamW fused=True) over lists of parameters, gradients,
+ * moments and float step counts (each incremented by the kernel); returns 0, or -1 with an error when
+ * this libtorch has no such kernel for the tensors' device (at_has_fused_adamw tells beforehand). */
+int at_fused_adamw_(const at_tensor *params, const at_tensor *grads, const at_tensor *exp_avgs, const at_tensor *exp_avg_sqs,
+                    const at_tensor *state_steps, int n, double lr, double beta1, double beta2, double weight_decay, double eps);
+/* 1 when at_fused_adamw_ can run on the device type (libtorch >= 2.4 on CPU, >= 2.2 on CUDA), else 0. */
+int at_has_fused_adamw(int device_type);
+
 /* ---- libtorch's own optimizers (references for adept's) ---- */
 /* torch::optim::AdamW over params (their .grad is read at each step). */
 at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps,
@@ -258,6 +269,9 @@ int at_is_leaf(at_tensor t);
 int at_backward(at_tensor t, at_tensor grad_output, int retain_graph, int create_graph);
 /* New handle to t.grad, or NULL with no error set when t has no gradient. */
 at_tensor at_grad(at_tensor t);
+/* Points t (a parameter, kept as the same handle) at data's storage, as Python's `p.data = data`:
+ * lets an optimizer keep parameters as views of one flat buffer. Shape and dtype become data's. */
+int at_set_data(at_tensor t, at_tensor data);
 /* Sets t.grad; grad may be NULL to drop it. */
 int at_set_grad(at_tensor t, at_tensor grad);
 /* Gradients of outputs w.r.t. inputs into out[n_inputs] (NULL where unused and

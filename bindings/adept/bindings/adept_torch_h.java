@@ -673,6 +673,121 @@ public class adept_torch_h {
         }
     }
 
+    private static class at_cpu_rng_state {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_cpu_rng_state");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_tensor at_cpu_rng_state()
+     * }
+     */
+    public static FunctionDescriptor at_cpu_rng_state$descriptor() {
+        return at_cpu_rng_state.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_tensor at_cpu_rng_state()
+     * }
+     */
+    public static MethodHandle at_cpu_rng_state$handle() {
+        return at_cpu_rng_state.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_tensor at_cpu_rng_state()
+     * }
+     */
+    public static MemorySegment at_cpu_rng_state$address() {
+        return at_cpu_rng_state.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_tensor at_cpu_rng_state()
+     * }
+     */
+    public static MemorySegment at_cpu_rng_state() {
+        var mh$ = at_cpu_rng_state.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_cpu_rng_state");
+            }
+            return (MemorySegment)mh$.invokeExact();
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_set_cpu_rng_state {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_set_cpu_rng_state");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_set_cpu_rng_state(at_tensor state)
+     * }
+     */
+    public static FunctionDescriptor at_set_cpu_rng_state$descriptor() {
+        return at_set_cpu_rng_state.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_set_cpu_rng_state(at_tensor state)
+     * }
+     */
+    public static MethodHandle at_set_cpu_rng_state$handle() {
+        return at_set_cpu_rng_state.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_set_cpu_rng_state(at_tensor state)
+     * }
+     */
+    public static MemorySegment at_set_cpu_rng_state$address() {
+        return at_set_cpu_rng_state.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_set_cpu_rng_state(at_tensor state)
+     * }
+     */
+    public static int at_set_cpu_rng_state(MemorySegment state) {
+        var mh$ = at_set_cpu_rng_state.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_set_cpu_rng_state", state);
+            }
+            return (int)mh$.invokeExact(state);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class at_live_tensors {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_LONG
@@ -8638,6 +8753,132 @@ public class adept_torch_h {
         }
     }
 
+    private static class at_fused_adamw_ {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_fused_adamw_");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_fused_adamw_(const at_tensor *params, const at_tensor *grads, const at_tensor *exp_avgs, const at_tensor *exp_avg_sqs, const at_tensor *state_steps, int n, double lr, double beta1, double beta2, double weight_decay, double eps)
+     * }
+     */
+    public static FunctionDescriptor at_fused_adamw_$descriptor() {
+        return at_fused_adamw_.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_fused_adamw_(const at_tensor *params, const at_tensor *grads, const at_tensor *exp_avgs, const at_tensor *exp_avg_sqs, const at_tensor *state_steps, int n, double lr, double beta1, double beta2, double weight_decay, double eps)
+     * }
+     */
+    public static MethodHandle at_fused_adamw_$handle() {
+        return at_fused_adamw_.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_fused_adamw_(const at_tensor *params, const at_tensor *grads, const at_tensor *exp_avgs, const at_tensor *exp_avg_sqs, const at_tensor *state_steps, int n, double lr, double beta1, double beta2, double weight_decay, double eps)
+     * }
+     */
+    public static MemorySegment at_fused_adamw_$address() {
+        return at_fused_adamw_.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_fused_adamw_(const at_tensor *params, const at_tensor *grads, const at_tensor *exp_avgs, const at_tensor *exp_avg_sqs, const at_tensor *state_steps, int n, double lr, double beta1, double beta2, double weight_decay, double eps)
+     * }
+     */
+    public static int at_fused_adamw_(MemorySegment params, MemorySegment grads, MemorySegment exp_avgs, MemorySegment exp_avg_sqs, MemorySegment state_steps, int n, double lr, double beta1, double beta2, double weight_decay, double eps) {
+        var mh$ = at_fused_adamw_.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_fused_adamw_", params, grads, exp_avgs, exp_avg_sqs, state_steps, n, lr, beta1, beta2, weight_decay, eps);
+            }
+            return (int)mh$.invokeExact(params, grads, exp_avgs, exp_avg_sqs, state_steps, n, lr, beta1, beta2, weight_decay, eps);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_has_fused_adamw {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_has_fused_adamw");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_has_fused_adamw(int device_type)
+     * }
+     */
+    public static FunctionDescriptor at_has_fused_adamw$descriptor() {
+        return at_has_fused_adamw.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_has_fused_adamw(int device_type)
+     * }
+     */
+    public static MethodHandle at_has_fused_adamw$handle() {
+        return at_has_fused_adamw.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_has_fused_adamw(int device_type)
+     * }
+     */
+    public static MemorySegment at_has_fused_adamw$address() {
+        return at_has_fused_adamw.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_has_fused_adamw(int device_type)
+     * }
+     */
+    public static int at_has_fused_adamw(int device_type) {
+        var mh$ = at_has_fused_adamw.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_has_fused_adamw", device_type);
+            }
+            return (int)mh$.invokeExact(device_type);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class at_adamw_new {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_POINTER,
@@ -9165,6 +9406,65 @@ public class adept_torch_h {
                 traceDowncall("at_grad", t);
             }
             return (MemorySegment)mh$.invokeExact(t);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_set_data {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_set_data");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_set_data(at_tensor t, at_tensor data)
+     * }
+     */
+    public static FunctionDescriptor at_set_data$descriptor() {
+        return at_set_data.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_set_data(at_tensor t, at_tensor data)
+     * }
+     */
+    public static MethodHandle at_set_data$handle() {
+        return at_set_data.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_set_data(at_tensor t, at_tensor data)
+     * }
+     */
+    public static MemorySegment at_set_data$address() {
+        return at_set_data.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_set_data(at_tensor t, at_tensor data)
+     * }
+     */
+    public static int at_set_data(MemorySegment t, MemorySegment data) {
+        var mh$ = at_set_data.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_set_data", t, data);
+            }
+            return (int)mh$.invokeExact(t, data);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

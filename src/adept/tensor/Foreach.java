@@ -83,6 +83,22 @@ public final class Foreach {
         return collect(out, ts.size());
     }
 
+    /**
+     * libtorch's fused AdamW kernel over the lists (steps: float step counts, incremented by the kernel);
+     * only where {@link Torch#hasFusedAdamW} says it exists.
+     */
+    public static void fusedAdamW(List<Tensor> params, List<Tensor> grads, List<Tensor> expAvgs, List<Tensor> expAvgSqs,
+                                  List<Tensor> steps, double lr, double beta1, double beta2, double weightDecay, double eps) {
+        sameLength(params, grads);
+        sameLength(params, expAvgs);
+        sameLength(params, expAvgSqs);
+        sameLength(params, steps);
+        Scratch s = Scratch.get();
+        MemorySegment stepHandles = s.handles(4, steps);
+        Check.status(at_fused_adamw_(s.handles(0, params), s.handles(1, grads), s.handles(2, expAvgs), s.handles(3, expAvgSqs),
+                stepHandles, params.size(), lr, beta1, beta2, weightDecay, eps));
+    }
+
     private static List<Tensor> collect(MemorySegment handles, int n) {
         List<Tensor> result = new ArrayList<>(n);
         for (int i = 0; i < n; i++) result.add(Tensor.wrap(handles.getAtIndex(ValueLayout.ADDRESS, i)));

@@ -11,7 +11,7 @@ final class Scratch {
 
     private final Arena arena = Arena.ofAuto();
     private MemorySegment longs = arena.allocate(ValueLayout.JAVA_LONG, 16);
-    private MemorySegment[] pointerLists = new MemorySegment[4];
+    private MemorySegment[] pointerLists = new MemorySegment[5];
 
     static Scratch get() {
         return CURRENT.get();

@@ -840,6 +840,14 @@ public final class Tensor implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Points this tensor (same handle, same autograd identity) at data's storage, as Python's
+     * {@code p.data = data}: an optimizer keeps parameters as views of one flat buffer this way.
+     */
+    public void setData(Tensor data) {
+        Check.status(at_set_data(handle(), data.handle()));
+    }
+
     /** Sets .grad (null drops it). */
     public void setGrad(Tensor grad) {
         Check.status(at_set_grad(handle(), grad == null ? MemorySegment.NULL : grad.handle()));

@@ -40,6 +40,23 @@ public final class Torch {
     }
 
     /** Native tensor handles alive now, across all threads (for leak checks). */
+    /** The default CPU generator's state (uint8 tensor, caller owns it), for exact resume. */
+    public static Tensor cpuRngState() {
+        init();
+        return Tensor.wrapNullable(Check.handle(at_cpu_rng_state()));
+    }
+
+    public static void setCpuRngState(Tensor state) {
+        init();
+        Check.status(at_set_cpu_rng_state(state.handle()));
+    }
+
+    /** Whether libtorch's fused AdamW kernel exists here for tensors on device (libtorch >= 2.4 on CPU). */
+    public static boolean hasFusedAdamW(Device device) {
+        init();
+        return at_has_fused_adamw(device.isCuda() ? AT_DEVICE_CUDA() : AT_DEVICE_CPU()) == 1;
+    }
+
     public static long liveTensors() {
         init();
         return at_live_tensors();
