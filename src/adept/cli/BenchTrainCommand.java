@@ -140,7 +140,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
              CausalLM model = CausalLM.random(config, 1234, 0.02, DType.FLOAT32, Device.CPU)) {
             model.requiresGrad(true);
             List<Tensor> params = new ArrayList<>(model.namedParameters().values());
-            try (AdamW adam = AdamW.of(params, 1e-4, 0.1)) {
+            try (AdamW adam = AdamW.of(params, 0.1)) {
                 Tensor ids = Tensor.randint(0, vocab, DType.INT64, Device.CPU, batch, seq).keep();
                 try {
                     return run(config, model, adam, ids, py, flops, threadCount);
@@ -197,7 +197,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
             t2 = System.nanoTime();
             l.backward();
             t3 = System.nanoTime();
-            adam.step();
+            adam.step(1e-4);
             adam.zeroGrad();
             t4 = System.nanoTime();
             loss = l.item();

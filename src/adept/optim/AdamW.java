@@ -1,151 +1,361 @@
 package adept.optim;
 
+import adept.tensor.DType;
+import adept.tensor.Device;
 import adept.tensor.Foreach;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * AdamW (decoupled weight decay, bias correction) as PyTorch defines it, over parameter
- * groups that each have their own learning rate and weight decay. The step runs as
- * multi-tensor (_foreach) ops on the tensors' own device: no per-element host work.
+ * Split-rate AdamW (decoupled weight decay, bias correction, clipping by the global gradient norm), fast.
+ *
+ * <p>The parameters are moved into one flat buffer and left as views of it ({@link Tensor#setData}, as
+ * Apex's flat optimizers do), so a step is a dozen elementwise ops over one tensor whatever the number of
+ * units, all on the parameters' device with no host round trip. Per-unit rates are a per-element
+ * multiplier vector on the device (per-row and per-column units are ranges of it), written at each
+ * importance refresh, never per step. Step counts are per element: a frozen element, or a parameter that
+ * got no gradient, does not advance (one host counter stands for all of them until they first diverge).
+ * Moments (and master weights for 16-bit parameters) are float32 at least. On libtorch 2.x with every
+ * multiplier 1, nothing frozen and equal step counts, the step is libtorch's fused AdamW kernel over the
+ * decayed and the undecayed region (two calls). {@link ReferenceAdamW} is the plain loop this is tested against.
  */
-public final class AdamW implements AutoCloseable {
-    /** Parameters sharing a learning rate and weight decay. */
-    public static final class Group {
-        final List<Tensor> params;
-        double learningRate;
-        final double weightDecay;
-        final List<Tensor> expAvg = new ArrayList<>();
-        final List<Tensor> expAvgSq = new ArrayList<>();
+public final class AdamW implements SplitRateOptimizer {
+    /** CPU: elements per slice of the update, so a slice's p, g, m, v stay in cache across its passes. */
+    static final long CPU_CHUNK = 1 << 18;
 
-        public Group(List<Tensor> params, double learningRate, double weightDecay) {
-            this.params = List.copyOf(params);
-            this.learningRate = learningRate;
-            this.weightDecay = weightDecay;
-        }
+    private final List<Parameter> parameters;  // decayed ones first: two contiguous regions
+    private final long[] offsets;
+    private final long total;
+    private final long decayedElements;
+    private final AdamWSettings settings;
+    private final DType stateType;
+    private final Device device;
+    private final Tensor flat;       // the parameters' storage, in their dtype
+    private final Tensor master;     // float32 master weights when the parameters are 16-bit, else flat itself
+    private final Tensor expAvg;
+    private final Tensor expAvgSq;
+    private final Tensor multiplier;
+    private Tensor frozen;           // bool, null when nothing was ever frozen
+    private Tensor stepCount;        // per element, null while every element has taken uniformSteps steps
+    private long uniformSteps;
+    private boolean multipliersAreOne = true;
+    private boolean anyFrozen;
+    private boolean useFused;
+    private Tensor fusedSteps;       // float step counters for the fused kernel, one per region
+    private Tensor lastGradNorm;
 
-        public double learningRate() {
-            return learningRate;
-        }
-
-        public List<Tensor> params() {
-            return params;
-        }
-    }
-
-    private final List<Group> groups;
-    private final double beta1;
-    private final double beta2;
-    private final double eps;
-    private long steps;
-
-    public AdamW(List<Group> groups, double beta1, double beta2, double eps) {
-        this.groups = List.copyOf(groups);
-        this.beta1 = beta1;
-        this.beta2 = beta2;
-        this.eps = eps;
-        // Moment buffers live as long as the optimizer: kept out of any scope.
-        try (Scope scope = Scope.open()) {
-            for (Group g : this.groups) {
-                for (Tensor p : g.params) {
-                    g.expAvg.add(zerosLike(p).keep());
-                    g.expAvgSq.add(zerosLike(p).keep());
-                }
+    public AdamW(List<Parameter> parameters, AdamWSettings settings) {
+        if (parameters.isEmpty()) throw new IllegalArgumentException("AdamW needs at least one parameter");
+        List<Parameter> ordered = new ArrayList<>();
+        for (Parameter p : parameters) if (p.decay()) ordered.add(p);
+        for (Parameter p : parameters) if (!p.decay()) ordered.add(p);
+        this.parameters = List.copyOf(ordered);
+        this.settings = settings;
+        Tensor first = this.parameters.get(0).tensor();
+        DType dtype = first.dtype();
+        this.device = first.device();
+        this.stateType = stateType(dtype);
+        offsets = new long[this.parameters.size() + 1];
+        long decayed = 0;
+        for (int i = 0; i < this.parameters.size(); i++) {
+            Tensor t = this.parameters.get(i).tensor();
+            if (t.dtype() != dtype || !t.device().equals(device)) {
+                throw new IllegalArgumentException("AdamW: parameter " + this.parameters.get(i).name() + " is " + t.dtype() + " on "
+                        + t.device() + ", the others " + dtype + " on " + device);
             }
+            offsets[i + 1] = offsets[i] + t.numel();
+            if (this.parameters.get(i).decay()) decayed = offsets[i + 1];
         }
-    }
-
-    public static AdamW of(List<Tensor> params, double learningRate, double weightDecay) {
-        return new AdamW(List.of(new Group(params, learningRate, weightDecay)), 0.9, 0.999, 1e-8);
-    }
-
-    private static Tensor zerosLike(Tensor p) {
-        return Tensor.zeros(p.dtype(), p.device(), p.shape());
-    }
-
-    public List<Group> groups() {
-        return groups;
-    }
-
-    public long steps() {
-        return steps;
-    }
-
-    /** One update from the parameters' current .grad; parameters without a gradient are skipped. */
-    public void step() {
-        steps++;
-        double bias1 = 1 - Math.pow(beta1, steps);
-        double bias2Sqrt = Math.sqrt(1 - Math.pow(beta2, steps));
+        total = offsets[offsets.length - 1];
+        decayedElements = decayed;
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
-            for (Group g : groups) {
-                List<Tensor> params = new ArrayList<>();
-                List<Tensor> grads = new ArrayList<>();
-                List<Tensor> m = new ArrayList<>();
-                List<Tensor> v = new ArrayList<>();
-                for (int i = 0; i < g.params.size(); i++) {
-                    Tensor grad = g.params.get(i).grad();
-                    if (grad == null) continue;
-                    params.add(g.params.get(i));
-                    grads.add(grad);
-                    m.add(g.expAvg.get(i));
-                    v.add(g.expAvgSq.get(i));
+            flat = Tensor.empty(dtype, device, total).keep();
+            for (int i = 0; i < this.parameters.size(); i++) {
+                Tensor p = this.parameters.get(i).tensor();
+                Tensor view = flat.narrow(0, offsets[i], p.numel()).view(p.shape());
+                view.copyFrom(p);
+                p.setData(view);
+            }
+            master = stateType == dtype ? flat : flat.to(stateType).keep();
+            expAvg = Tensor.zeros(stateType, device, total).keep();
+            expAvgSq = Tensor.zeros(stateType, device, total).keep();
+            multiplier = Tensor.ones(stateType, device, total).keep();
+        }
+        useFused = stateType == dtype && Torch.hasFusedAdamW(device);
+    }
+
+    /** Moments and master weights: float32 for 16-bit parameters, the parameters' own type otherwise. */
+    static DType stateType(DType dtype) {
+        return dtype == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+    }
+
+    /** As PyTorch's adamw: every parameter at one rate multiplier of 1, weight decay on all of them. */
+    public static AdamW of(List<Tensor> tensors, double weightDecay) {
+        List<Parameter> ps = new ArrayList<>();
+        for (int i = 0; i < tensors.size(); i++) ps.add(new Parameter("p" + i, tensors.get(i), true));
+        return new AdamW(ps, AdamWSettings.DEFAULT.withWeightDecay(weightDecay).withMaxGradNorm(0));
+    }
+
+    /** Turns libtorch's fused kernel off (for tests that compare paths) or back on where it exists. */
+    public void useFusedKernel(boolean use) {
+        useFused = use && stateType == flat.dtype() && Torch.hasFusedAdamW(device);
+    }
+
+    @Override
+    public List<Parameter> parameters() {
+        return parameters;
+    }
+
+    public int indexOf(String name) {
+        for (int i = 0; i < parameters.size(); i++) if (parameters.get(i).name().equals(name)) return i;
+        throw new IllegalArgumentException("no parameter " + name + " in the optimizer");
+    }
+
+    public long trainableElements() {
+        return total;
+    }
+
+    private Tensor shaped(Tensor flatVector, int index) {
+        Tensor p = parameters.get(index).tensor();
+        return flatVector.narrow(0, offsets[index], p.numel()).view(p.shape());
+    }
+
+    @Override
+    public void setMultiplier(int index, int dim, long start, long length, double value) {
+        if (!(value >= 0) || Double.isInfinite(value)) throw new IllegalArgumentException("rate multiplier must be finite and >= 0, got " + value);
+        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            SplitRateOptimizer.unitView(shaped(multiplier, index), dim, start, length).fill(value);
+        }
+        if (value != 1) multipliersAreOne = false;
+    }
+
+    @Override
+    public void setFrozen(int index, int dim, long start, long length, boolean isFrozen) {
+        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            if (frozen == null) {
+                if (!isFrozen) return;
+                frozen = Tensor.zeros(DType.BOOL, device, total).keep();
+            }
+            SplitRateOptimizer.unitView(shaped(frozen, index), dim, start, length).fill(isFrozen ? 1 : 0);
+        }
+        if (isFrozen) anyFrozen = true;
+    }
+
+    @Override
+    public void resetRates(double value) {
+        try (var noGrad = Torch.noGrad()) {
+            multiplier.fill(value);
+            if (frozen != null) frozen.fill(0);
+        }
+        multipliersAreOne = value == 1;
+        anyFrozen = false;
+    }
+
+    @Override
+    public void step(double lr) {
+        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            List<Tensor> pieces = new ArrayList<>(parameters.size());
+            List<Integer> missing = new ArrayList<>();
+            for (int i = 0; i < parameters.size(); i++) {
+                Tensor g = parameters.get(i).tensor().grad();
+                if (g == null) {
+                    missing.add(i);
+                    g = Tensor.zeros(flat.dtype(), device, parameters.get(i).tensor().numel());
                 }
-                updateInChunks(params, grads, m, v, g.learningRate, g.weightDecay, bias1, bias2Sqrt);
+                pieces.add(g.reshape(-1));
+            }
+            if (missing.size() == parameters.size()) return;  // nothing has a gradient: no step, as torch.optim
+            Tensor grad = Tensor.cat(pieces, 0);
+            if (grad.dtype() != stateType) grad = grad.to(stateType);
+            Tensor norm = grad.norm(2);
+            if (lastGradNorm != null) lastGradNorm.close();
+            lastGradNorm = norm.keep();
+            if (settings.maxGradNorm() > 0) {
+                // min(1, max_norm / (norm + 1e-6)) on the device, as torch.nn.utils.clip_grad_norm_
+                grad.mulInPlace(norm.add(1e-6).reciprocal().mul(settings.maxGradNorm()).clamp(0, 1));
+            }
+            boolean uniform = stepCount == null && missing.isEmpty() && !anyFrozen;
+            if (uniform) {
+                uniformSteps++;
+                if (useFused && multipliersAreOne) fusedStep(grad, lr);
+                else uniformStep(grad, lr);
+            } else {
+                generalStep(grad, lr, missing);
+            }
+            if (master != flat) flat.copyFrom(master);
+        }
+    }
+
+    /** Every element at step uniformSteps: scalar bias corrections, cache-sized slices on the CPU. */
+    private void uniformStep(Tensor grad, double lr) {
+        double b1 = settings.beta1();
+        double b2 = settings.beta2();
+        double bias1 = 1 - Math.pow(b1, uniformSteps);
+        double bias2Sqrt = Math.sqrt(1 - Math.pow(b2, uniformSteps));
+        long chunk = device.isCuda() ? total : CPU_CHUNK;
+        for (long start = 0; start < total; start += chunk) {
+            try (Scope slice = Scope.open()) {
+                long n = Math.min(chunk, total - start);
+                Tensor p = master.narrow(0, start, n);
+                Tensor g = grad.narrow(0, start, n);
+                Tensor m = expAvg.narrow(0, start, n);
+                Tensor v = expAvgSq.narrow(0, start, n);
+                Tensor r = multiplier.narrow(0, start, n);
+                long decayedHere = Math.max(0, Math.min(n, decayedElements - start));
+                if (settings.weightDecay() != 0 && decayedHere > 0) {
+                    Tensor pd = p.narrow(0, 0, decayedHere);
+                    if (multipliersAreOne) pd.mulInPlace(1 - lr * settings.weightDecay());
+                    else pd.addcmulInPlace(pd, r.narrow(0, 0, decayedHere), -lr * settings.weightDecay());
+                }
+                m.lerpInPlace(g, 1 - b1);
+                v.mulInPlace(b2);
+                v.addcmulInPlace(g, g, 1 - b2);
+                Tensor denominator = v.sqrt();
+                denominator.mulInPlace(1 / bias2Sqrt);
+                denominator.addInPlace(settings.eps());
+                if (multipliersAreOne) p.addcdivInPlace(m, denominator, -lr / bias1);
+                else p.addcmulInPlace(m.div(denominator), r, -lr / bias1);
             }
         }
     }
 
-    /**
-     * Cache-sized slices of the parameter list: each slice's p, g, m, v stay in cache across
-     * the update's passes, and its temporaries are freed before the next slice (measured:
-     * optimizer 19.5 -> 16.6 ms on a 13M-parameter model).
-     */
-    static final long CHUNK_ELEMENTS = 1 << 18;
-
-    private void updateInChunks(List<Tensor> params, List<Tensor> grads, List<Tensor> m, List<Tensor> v,
-                                double lr, double weightDecay, double bias1, double bias2Sqrt) {
-        int start = 0;
-        while (start < params.size()) {
-            int end = start;
-            long elements = 0;
-            do {
-                elements += params.get(end).numel();
-                end++;
-            } while (end < params.size() && elements + params.get(end).numel() <= CHUNK_ELEMENTS);
-            try (Scope chunk = Scope.open()) {
-                update(params.subList(start, end), grads.subList(start, end), m.subList(start, end), v.subList(start, end),
-                        lr, weightDecay, bias1, bias2Sqrt);
+    /** libtorch's fused kernel, one call per region (decayed, undecayed). */
+    private void fusedStep(Tensor grad, double lr) {
+        if (fusedSteps == null) {
+            try (Scope scope = Scope.open()) {
+                fusedSteps = Tensor.zeros(DType.FLOAT32, device, 2).keep();
             }
-            start = end;
+        }
+        fusedSteps.fill(uniformSteps - 1);  // the kernel adds one before using it
+        long[][] regions = {{0, decayedElements}, {decayedElements, total - decayedElements}};
+        double[] decay = {settings.weightDecay(), 0};
+        for (int r = 0; r < 2; r++) {
+            if (regions[r][1] == 0) continue;
+            try (Scope scope = Scope.open()) {
+                long s = regions[r][0];
+                long n = regions[r][1];
+                Foreach.fusedAdamW(List.of(master.narrow(0, s, n)), List.of(grad.narrow(0, s, n)), List.of(expAvg.narrow(0, s, n)),
+                        List.of(expAvgSq.narrow(0, s, n)), List.of(fusedSteps.select(0, r)), lr, settings.beta1(), settings.beta2(),
+                        decay[r], settings.eps());
+            }
         }
     }
 
-    /** The functional core: one AdamW update of params in place (torch.optim.AdamW, non-amsgrad). */
-    void update(List<Tensor> params, List<Tensor> grads, List<Tensor> m, List<Tensor> v,
-                double lr, double weightDecay, double bias1, double bias2Sqrt) {
-        if (weightDecay != 0) Foreach.mulInPlace(params, 1 - lr * weightDecay);
-        Foreach.lerpInPlace(m, grads, 1 - beta1);
-        Foreach.mulInPlace(v, beta2);
-        Foreach.addcmulInPlace(v, grads, grads, 1 - beta2);
-        List<Tensor> denominators = Foreach.sqrt(v);
-        Foreach.mulInPlace(denominators, 1 / bias2Sqrt);
-        Foreach.addInPlace(denominators, eps);
-        Foreach.addcdivInPlace(params, m, denominators, -lr / bias1);
+    /** Per-element step counts (frozen elements or gradient-less parameters fell behind): masked by where. */
+    private void generalStep(Tensor grad, double lr, List<Integer> missing) {
+        // Step counts and the per-element scalars derived from them in float64 (rounded once to the state
+        // type), so a float32 step rounds as torch's, whose scalars are doubles.
+        if (stepCount == null) stepCount = Tensor.full(uniformSteps, DType.FLOAT64, device, total).keep();
+        double b1 = settings.beta1();
+        double b2 = settings.beta2();
+        Tensor active = frozen == null ? Tensor.ones(DType.BOOL, device, total) : frozen.eq(0);
+        if (!missing.isEmpty()) {
+            if (frozen == null) active = active.clone();
+            for (int i : missing) active.narrow(0, offsets[i], parameters.get(i).tensor().numel()).fill(0);
+        }
+        stepCount.addInPlace(active.to(DType.FLOAT64), 1);
+        Tensor counted = stepCount.clamp(1, 1e30);
+        Tensor bias1 = Tensor.scalar(b1, DType.FLOAT64, device).pow(counted).neg().add(1);
+        Tensor bias2Sqrt = Tensor.scalar(b2, DType.FLOAT64, device).pow(counted).neg().add(1).sqrt().to(stateType);
+        Tensor rate = multiplier.to(DType.FLOAT64).mul(lr);
+        Tensor stepSize = rate.div(bias1).to(stateType);
+        Tensor p = master;
+        Tensor decayed = p;
+        if (settings.weightDecay() != 0 && decayedElements > 0) {
+            decayed = p.clone();
+            Tensor pd = decayed.narrow(0, 0, decayedElements);
+            pd.mulInPlace(rate.narrow(0, 0, decayedElements).mul(-settings.weightDecay()).add(1).to(stateType));
+        }
+        Tensor mNew = expAvg.mul(b1);
+        mNew.addInPlace(grad, 1 - b1);
+        Tensor vNew = expAvgSq.mul(b2);
+        vNew.addcmulInPlace(grad, grad, 1 - b2);
+        Tensor denominator = vNew.sqrt().div(bias2Sqrt).add(settings.eps());
+        Tensor updated = decayed.sub(stepSize.mul(mNew.div(denominator)));
+        p.copyFrom(Tensor.where(active, updated, p));
+        expAvg.copyFrom(Tensor.where(active, mNew, expAvg));
+        expAvgSq.copyFrom(Tensor.where(active, vNew, expAvgSq));
     }
 
-    /** Sets every parameter's gradient to none (frees the buffers, as set_to_none does). */
+    @Override
+    public Tensor lastGradNorm() {
+        return lastGradNorm;
+    }
+
+    @Override
     public void zeroGrad() {
-        for (Group g : groups) for (Tensor p : g.params) p.setGrad(null);
+        for (Parameter p : parameters) p.tensor().setGrad(null);
+    }
+
+    /** Layout check for {@link #importState}: names and sizes in flat order. */
+    private String layout() {
+        StringBuilder s = new StringBuilder();
+        for (int i = 0; i < parameters.size(); i++) {
+            s.append(parameters.get(i).name()).append(':').append(Arrays.toString(parameters.get(i).tensor().shape())).append(';');
+        }
+        return s.toString();
+    }
+
+    @Override
+    public Map<String, Tensor> exportState() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        try (Scope scope = Scope.open()) {
+            out.put("exp_avg", expAvg.clone().keep());
+            out.put("exp_avg_sq", expAvgSq.clone().keep());
+            out.put("multiplier", multiplier.clone().keep());
+            out.put("frozen", (frozen != null ? frozen.clone() : Tensor.zeros(DType.BOOL, device, total)).to(DType.UINT8).keep());
+            out.put("step", (stepCount != null ? stepCount.clone() : Tensor.full(uniformSteps, DType.FLOAT64, device, total)).keep());
+            out.put("uniform_steps", Tensor.of(new long[] {stepCount == null ? uniformSteps : -1}, 1).keep());
+            if (master != flat) out.put("master", master.clone().keep());
+        }
+        return out;
+    }
+
+    /** The parameters' names and shapes in the order of the flat state, for a checkpoint's metadata. */
+    public String stateLayout() {
+        return layout();
+    }
+
+    @Override
+    public void importState(Map<String, Tensor> state) {
+        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            for (String key : List.of("exp_avg", "exp_avg_sq", "multiplier", "frozen", "step")) {
+                Tensor t = require(state, key);
+                if (t.numel() != total) throw new IllegalArgumentException("optimizer state " + key + " has " + t.numel() + " elements, expected " + total);
+            }
+            expAvg.copyFrom(state.get("exp_avg"));
+            expAvgSq.copyFrom(state.get("exp_avg_sq"));
+            multiplier.copyFrom(state.get("multiplier"));
+            multipliersAreOne = multiplier.eq(1).to(DType.FLOAT32).min().item() == 1;
+            Tensor f = state.get("frozen").to(DType.BOOL, device);
+            anyFrozen = f.to(DType.FLOAT32).max().item() > 0;
+            if (frozen != null) frozen.close();
+            frozen = anyFrozen ? f.clone().keep() : null;
+            long uniform = (long) require(state, "uniform_steps").item();
+            if (stepCount != null) stepCount.close();
+            stepCount = null;
+            if (uniform >= 0) uniformSteps = uniform;
+            else stepCount = state.get("step").to(DType.FLOAT64, device).clone().keep();
+            if (master != flat) master.copyFrom(require(state, "master"));
+        }
+    }
+
+    static Tensor require(Map<String, Tensor> state, String key) {
+        Tensor t = state.get(key);
+        if (t == null) throw new IllegalArgumentException("optimizer state lacks " + key);
+        return t;
     }
 
     @Override
     public void close() {
-        for (Group g : groups) {
-            g.expAvg.forEach(Tensor::close);
-            g.expAvgSq.forEach(Tensor::close);
-        }
+        for (Tensor t : new Tensor[] {expAvg, expAvgSq, multiplier, frozen, stepCount, fusedSteps, lastGradNorm}) if (t != null) t.close();
+        if (master != flat) master.close();
+        flat.close();
     }
 }

@@ -27,7 +27,7 @@ class TrainingMemoryTest {
         long liveAtStart = Torch.liveTensors();
         try (CausalLM model = CausalLM.random(tiny(), 1, 0.02, DType.FLOAT32, Device.CPU)) {
             model.requiresGrad(true);
-            try (AdamW adam = AdamW.of(model.namedParameters().values().stream().toList(), 1e-3, 0.1)) {
+            try (AdamW adam = AdamW.of(model.namedParameters().values().stream().toList(), 0.1)) {
                 long liveWithModel = 0;
                 double first = 0;
                 double last = 0;
@@ -45,7 +45,7 @@ class TrainingMemoryTest {
                         Tensor mask = Tensor.ones(DType.INT64, Device.CPU, 2, 16);
                         Tensor loss = CausalLM.loss(model.forward(ids, mask), CausalLM.labels(ids, mask));
                         loss.backward();
-                        adam.step();
+                        adam.step(1e-3);
                         adam.zeroGrad();
                         last = loss.item();
                         if (step == 0) first = last;

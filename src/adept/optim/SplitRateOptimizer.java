@@ -1,0 +1,49 @@
+package adept.optim;
+
+import adept.tensor.Tensor;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * An optimizer whose rate is the scheduled base rate times a per-element multiplier, set per unit: a whole
+ * tensor, or a range of rows (dim 0) or columns (dim 1) of one. Frozen (masked) elements do not move at
+ * all: no update, no moment change, no weight decay, and their step count does not advance.
+ */
+public interface SplitRateOptimizer extends AutoCloseable {
+    List<Parameter> parameters();
+
+    /** Multiplier of the base rate for elements [start, start + length) along dim of parameter index. */
+    void setMultiplier(int index, int dim, long start, long length, double multiplier);
+
+    /** Freezes (or thaws) elements [start, start + length) along dim of parameter index. */
+    void setFrozen(int index, int dim, long start, long length, boolean frozen);
+
+    /** Every multiplier back to value and nothing frozen. */
+    void resetRates(double value);
+
+    /** One update from the parameters' .grad (a parameter without one is skipped) at base rate lr. */
+    void step(double lr);
+
+    /** The global gradient norm (before clipping) of the last step, as a 0-dim device tensor (null before any step). */
+    Tensor lastGradNorm();
+
+    /** Drops every parameter's .grad (as set_to_none does). */
+    void zeroGrad();
+
+    /** Optimizer state as named tensors (owned by the caller) for a checkpoint. */
+    Map<String, Tensor> exportState();
+
+    /** Restores what {@link #exportState} gave; shapes and names must match. */
+    void importState(Map<String, Tensor> state);
+
+    @Override
+    void close();
+
+    /** The view of whole-parameter-shaped data narrowed to a unit: dim 0 rows or dim 1 columns. */
+    static Tensor unitView(Tensor shaped, int dim, long start, long length) {
+        if (dim < 0 || dim >= shaped.dim()) {
+            throw new IllegalArgumentException("dim " + dim + " out of range for a " + shaped.dim() + "-d parameter");
+        }
+        return shaped.narrow(dim, start, length);
+    }
+}
