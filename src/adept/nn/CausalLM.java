@@ -197,6 +197,24 @@ public final class CausalLM implements AutoCloseable {
         return hidden;
     }
 
+    /**
+     * As {@link #hidden(Tensor, Tensor)}, but the embedding and layers below firstRecorded run without
+     * autograd history (nothing below the lowest trainable layer needs it); -1 records everything.
+     */
+    public Tensor hidden(Tensor inputIds, Tensor attentionMask, int firstRecorded) {
+        if (inputIds.dim() != 2) throw new ModelException("input ids must be [batch, length], got " + Arrays.toString(inputIds.shape()));
+        Tensor hidden;
+        AttentionContext context;
+        int start = Math.max(0, firstRecorded);
+        try (var noGrad = firstRecorded > 0 ? Torch.noGrad() : null) {
+            hidden = embed(inputIds);
+            context = attentionContext(inputIds.size(1), attentionMask);
+            for (int l = 0; l < start && l < layers.size(); l++) hidden = forwardLayer(layers.get(l), hidden, context);
+        }
+        for (int l = start; l < layers.size(); l++) hidden = forwardLayer(layers.get(l), hidden, context);
+        return hidden;
+    }
+
     /** Logits of one chunk stay below this: larger buffers are mapped and page-faulted afresh on every call. */
     static final long LOSS_CHUNK_BYTES = 16L << 20;
 

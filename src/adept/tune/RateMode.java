@@ -1,0 +1,25 @@
+package adept.tune;
+
+import java.util.Locale;
+
+/** How unit importance becomes a rate multiplier (see {@link RatePolicy}). */
+public enum RateMode {
+    /** The paper's: w = 2 (Imax - I) / (Imax - Imin). */
+    CONTINUOUS,
+    /** Two rates: units at or above the importance quantile get lr_low, the rest lr_high. */
+    SPLIT,
+    /** Hard: units at or above the quantile are frozen, the rest train at the base rate. */
+    MASK;
+
+    public static RateMode parse(String name) {
+        try {
+            return valueOf(name.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("unknown rate mode \"" + name + "\" (continuous, split or mask)");
+        }
+    }
+
+    public String label() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+}
