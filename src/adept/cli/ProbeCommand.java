@@ -17,6 +17,7 @@ import adept.nn.ModelException;
 import adept.probe.LayerImportance;
 import adept.probe.LayerProbe;
 import adept.probe.ProbeReport;
+import adept.report.BarChart;
 import adept.tensor.Scope;
 import java.io.IOException;
 import java.io.PrintWriter;
