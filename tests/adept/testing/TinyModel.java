@@ -69,6 +69,11 @@ public final class TinyModel {
             }
             Checkpoint.save(model, dir);
         }
+        return writeTokenizer(dir);
+    }
+
+    /** Writes only the tokenizer (tokenizer.json, tokenizer_config.json) into dir, no model (no libtorch needed); returns dir. */
+    public static Path writeTokenizer(Path dir) throws IOException {
         Files.writeString(dir.resolve("tokenizer.json"), tokenizerJson(), StandardCharsets.UTF_8);
         Files.writeString(dir.resolve("tokenizer_config.json"), """
                 {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>", "add_bos_token": true, "add_eos_token": false}

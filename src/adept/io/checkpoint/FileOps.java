@@ -14,12 +14,16 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 
-/** Durable, atomic file writes: temp file in the same directory, fsync, rename, fsync the directory. */
-final class FileOps {
+/**
+ * Durable, atomic file writes: temp file in the same directory, fsync, rename, fsync the directory. Public so that
+ * other packages (adept.io.data's token cache) write files the same way. A temporary file is named
+ * {@code .<target name>.<random>.tmp}.
+ */
+public final class FileOps {
     private FileOps() {}
 
     @FunctionalInterface
-    interface ChannelWriter {
+    public interface ChannelWriter {
         void write(FileChannel channel) throws IOException;
     }
 
@@ -27,7 +31,7 @@ final class FileOps {
      * Writes target through a temporary sibling that is fsynced and then renamed over target, so readers
      * see either the old file or the complete new one. On failure the temporary file is removed.
      */
-    static void writeAtomically(Path target, ChannelWriter body) throws IOException {
+    public static void writeAtomically(Path target, ChannelWriter body) throws IOException {
         Path dir = parentOf(target);
         Path temp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
         boolean moved = false;
@@ -44,17 +48,17 @@ final class FileOps {
         }
     }
 
-    static void writeStringAtomically(Path target, String text) throws IOException {
+    public static void writeStringAtomically(Path target, String text) throws IOException {
         byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
         writeAtomically(target, channel -> writeFully(channel, ByteBuffer.wrap(bytes)));
     }
 
-    static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
+    public static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
         while (buffer.hasRemaining()) channel.write(buffer);
     }
 
     /** Atomic rename, replacing target; falls back to a plain replace where the file system cannot rename atomically. */
-    static void move(Path source, Path target) throws IOException {
+    public static void move(Path source, Path target) throws IOException {
         try {
             Files.move(source, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
@@ -63,7 +67,7 @@ final class FileOps {
     }
 
     /** Makes a rename or a new file in dir durable. Best effort: some platforms (Windows) cannot open a directory. */
-    static void fsyncDirectory(Path dir) {
+    public static void fsyncDirectory(Path dir) {
         try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
             channel.force(true);
         } catch (IOException | UnsupportedOperationException e) {
@@ -71,7 +75,7 @@ final class FileOps {
         }
     }
 
-    static void fsyncFile(Path file) throws IOException {
+    public static void fsyncFile(Path file) throws IOException {
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
             channel.force(true);
         }

@@ -58,18 +58,7 @@ public final class CorpusReader {
     }
 
     private static CorpusItem parse(Path file, long number, String line) {
-        JsonObject object;
-        try {
-            // Strict: Gson's default parser is lenient and would take {"text": oops} (unquoted) or trailing garbage.
-            com.google.gson.stream.JsonReader reader = new com.google.gson.stream.JsonReader(new java.io.StringReader(line));
-            reader.setStrictness(com.google.gson.Strictness.STRICT);
-            JsonElement element = JsonParser.parseReader(reader);
-            if (reader.peek() != com.google.gson.stream.JsonToken.END_DOCUMENT) throw new JsonParseException("unexpected data after the JSON value");
-            if (!element.isJsonObject()) throw new DataException(file + ":" + number + ": expected a JSON object, got " + abbreviate(line));
-            object = element.getAsJsonObject();
-        } catch (JsonParseException | IOException | IllegalStateException e) {
-            throw new DataException(file + ":" + number + ": malformed JSON: " + rootMessage(e));
-        }
+        JsonObject object = parseObject(file, number, line);
         if (object.has("text")) return new CorpusItem.Text(string(file, number, object, "text"), number);
         if (object.has("instruction") && object.has("output")) {
             return new CorpusItem.Instruction(string(file, number, object, "instruction"), string(file, number, object, "output"), number);
@@ -77,7 +66,22 @@ public final class CorpusReader {
         throw new DataException(file + ":" + number + ": expected a \"text\" field or \"instruction\" and \"output\" fields");
     }
 
-    private static String string(Path file, long number, JsonObject object, String field) {
+    /** One line of JSON Lines as a JSON object, parsed strictly; errors name file:number. */
+    static JsonObject parseObject(Path file, long number, String line) {
+        try {
+            // Strict: Gson's default parser is lenient and would take {"text": oops} (unquoted) or trailing garbage.
+            com.google.gson.stream.JsonReader reader = new com.google.gson.stream.JsonReader(new java.io.StringReader(line));
+            reader.setStrictness(com.google.gson.Strictness.STRICT);
+            JsonElement element = JsonParser.parseReader(reader);
+            if (reader.peek() != com.google.gson.stream.JsonToken.END_DOCUMENT) throw new JsonParseException("unexpected data after the JSON value");
+            if (!element.isJsonObject()) throw new DataException(file + ":" + number + ": expected a JSON object, got " + abbreviate(line));
+            return element.getAsJsonObject();
+        } catch (JsonParseException | IOException | IllegalStateException e) {
+            throw new DataException(file + ":" + number + ": malformed JSON: " + rootMessage(e));
+        }
+    }
+
+    static String string(Path file, long number, JsonObject object, String field) {
         JsonElement value = object.get(field);
         if (value == null || !value.isJsonPrimitive() || !value.getAsJsonPrimitive().isString()) {
             throw new DataException(file + ":" + number + ": field \"" + field + "\" must be a string");
