@@ -24,7 +24,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = VersionInfo.class,
         description = "Adapt pretrained LLMs to new domains with ADEPT (selective layer expansion + unit-wise decoupled tuning), on libtorch.",
-        subcommands = {ProbeCommand.class, ExpandCommand.class, GenerateCommand.class, EvalCommand.class,
+        subcommands = {ProbeCommand.class, ExpandCommand.class, TrainCommand.class, GenerateCommand.class, EvalCommand.class,
                 CheckCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class AdeptCommand implements Runnable {
     /** Exit code of a command that failed on a user error (the same as picocli's for bad options). */
@@ -35,7 +35,8 @@ public final class AdeptCommand implements Runnable {
      * expansions) and files that cannot be read or written. They print as one line, not a stack trace.
      */
     static final List<Class<? extends RuntimeException>> USER_ERRORS = List.of(TorchException.class, DataException.class,
-            ExpansionException.class, CheckpointException.class, ModelException.class, TokenizerException.class, UncheckedIOException.class);
+            ExpansionException.class, CheckpointException.class, ModelException.class, TokenizerException.class, UncheckedIOException.class,
+            adept.train.TrainException.class);
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

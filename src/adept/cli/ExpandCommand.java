@@ -43,9 +43,7 @@ import picocli.CommandLine.Spec;
                         + " [--budget B] (the largest K within a trainable-parameter budget), --layers 3,7,9, --uniform P (LLaMA-Pro)."})
 public final class ExpandCommand implements Callable<Integer> {
     /** Files of the source folder copied along when present (tokenizer and generation settings). */
-    static final List<String> COPIED_FILES = List.of("tokenizer.json", "tokenizer.json.gz", "tokenizer_config.json", "special_tokens_map.json",
-            "generation_config.json", "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.model", "encoder.json", "vocab.bpe",
-            "chat_template.jinja", "chat_template.json");
+    static final List<String> COPIED_FILES = Checkpoint.COMPANION_FILES;
 
     @Spec
     CommandSpec spec;

@@ -11,11 +11,19 @@ public final class ProgressBar {
     private final PrintStream out = System.err;
     private final boolean interactive = System.console() != null;
     private long done;
+    private final long startDone;
     private long lastDrawNanos;
 
     public ProgressBar(String label, long total) {
+        this(label, total, 0);
+    }
+
+    /** A bar that starts at done (a resumed run): rate and ETA count only the steps of this process. */
+    public ProgressBar(String label, long total, long done) {
         this.label = label;
         this.total = Math.max(1, total);
+        this.done = done;
+        this.startDone = done;
     }
 
     public void step(String status) {
@@ -31,7 +39,7 @@ public final class ProgressBar {
 
     private void draw(String status, long now) {
         double seconds = (now - startNanos) / 1e9;
-        double rate = done / Math.max(seconds, 1e-9);
+        double rate = (done - startDone) / Math.max(seconds, 1e-9);
         double eta = (total - done) / Math.max(rate, 1e-9);
         int filled = (int) (WIDTH * done / total);
         String bar = "#".repeat(filled) + "-".repeat(WIDTH - filled);

@@ -40,14 +40,23 @@ public final class LayerExpansion {
         if (!(budget > 0 && budget < 1)) throw new ExpansionException("parameter budget must be in (0, 1), got " + budget);
         long perLayer = layerParameters(config);
         long total = config.parameterCount();
-        int m = config.numHiddenLayers();
-        int k = 1;
-        while (k < m && (double) (k + 1) * perLayer / (total + (k + 1) * perLayer) <= budget) k++;
+        int k = kWithinBudget(config, budget);
         double share = (double) k * perLayer / (total + (long) k * perLayer);
         ExpansionPlan plan = lowest(importance, k);
         return new ExpansionPlan(plan.originalLayers(), plan.sources(), "lowest-dL", String.format(
                 "K=%d: the largest K whose copies (%,d parameters each) stay within %.1f%% of the expanded model (%.1f%%)",
                 k, perLayer, 100 * budget, 100 * share));
+    }
+
+    /** The largest K (at least 1, at most M) whose K layer copies are at most budget of the expanded model's parameters. */
+    public static int kWithinBudget(ModelConfig config, double budget) {
+        if (!(budget > 0 && budget < 1)) throw new ExpansionException("parameter budget must be in (0, 1), got " + budget);
+        long perLayer = layerParameters(config);
+        long total = config.parameterCount();
+        int m = config.numHiddenLayers();
+        int k = 1;
+        while (k < m && (double) (k + 1) * perLayer / (total + (k + 1) * perLayer) <= budget) k++;
+        return k;
     }
 
     /** LLaMA-Pro placement: split the M layers into P equal groups and copy the top layer of each. */

@@ -36,6 +36,10 @@ import java.util.concurrent.ThreadLocalRandom;
 public final class Checkpoint {
     public static final String WEIGHTS_FILE = "model.safetensors";
     public static final String INDEX_FILE = "model.safetensors.index.json";
+    /** Files beside the weights that a derived model folder carries along (tokenizer, generation settings). */
+    public static final List<String> COMPANION_FILES = List.of("tokenizer.json", "tokenizer.json.gz", "tokenizer_config.json",
+            "special_tokens_map.json", "generation_config.json", "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.model",
+            "encoder.json", "vocab.bpe", "chat_template.jinja", "chat_template.json");
 
     private final Path dir;
     private final ConfigJson config;

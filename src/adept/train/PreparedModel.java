@@ -1,0 +1,123 @@
+package adept.train;
+
+import adept.expand.ExpansionException;
+import adept.expand.ExpansionMetadata;
+import adept.expand.ExpansionPlan;
+import adept.expand.LayerExpansion;
+import adept.io.checkpoint.Checkpoint;
+import adept.io.checkpoint.ConfigJson;
+import adept.io.data.Batch;
+import adept.nn.CausalLM;
+import adept.nn.ModelConfig;
+import adept.probe.LayerImportance;
+import adept.probe.LayerProbe;
+import adept.tensor.DType;
+import adept.tensor.Device;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The model a mode trains and what of it is trainable, decided from the expansion metadata (never by
+ * looking for zero matrices): an expanded model trains its copies; an unexpanded one is probed and
+ * expanded first (adept, adept-no-stage2), expanded uniformly (llama-pro), tuned in place on its K
+ * lowest-dL layers (adept-no-stage1) or trained whole (full).
+ *
+ * @param model      the model (owned by the caller)
+ * @param config     its config.json (the expanded layer count when expanded here)
+ * @param trainable  Hugging Face names of the tensors to train
+ * @param expansion  the expansion the model carries (loaded or made here), null when there is none
+ * @param probed     layer importance when this run probed the layers, else null
+ * @param how        a sentence on what was done, for the log
+ */
+public record PreparedModel(CausalLM model, ConfigJson config, List<String> trainable, ExpansionMetadata expansion,
+                            LayerImportance probed, String how) {
+    public PreparedModel {
+        trainable = List.copyOf(trainable);
+    }
+
+    /** Loads and prepares the model for the settings' mode; probe supplies probe batches (on the model's device) when probing is needed. */
+    public static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, DType dtype, Device device,
+                                        java.util.function.Function<CausalLM, List<Batch>> probe, String version) {
+        TrainMode mode = s.trainMode();
+        ExpansionMetadata existing = ExpansionMetadata.from(checkpoint.metadata(), checkpoint.dir().toString()).orElse(null);
+        ModelConfig config = checkpoint.config().modelConfig();
+        int m = config.numHiddenLayers();
+        if (existing != null && (s.k != null || s.layers != null) && mode != TrainMode.FULL) {
+            throw new TrainException(checkpoint.dir() + " is already expanded (copies " + existing.copyIndices()
+                    + "); k / layers apply to an unexpanded model");
+        }
+        if (existing != null && mode == TrainMode.ADEPT_NO_STAGE1) {
+            throw new TrainException("mode adept-no-stage1 tunes original layers without expansion, but " + checkpoint.dir()
+                    + " is an expanded model: give the base model");
+        }
+        boolean needsProbe = existing == null && s.layers == null && mode.probesLayers();
+        if (needsProbe && s.probe == null) {
+            throw new TrainException(checkpoint.dir() + " has no expansion metadata (" + ExpansionMetadata.FILE_NAME + "), so mode "
+                    + mode.label() + " must probe it first: give a probe corpus (--probe), explicit --layers, or an expanded model");
+        }
+        if (s.layers != null) {
+            for (int l : s.layers) if (l < 0 || l >= m) throw new TrainException("layers: " + l + " is out of range 0.." + (m - 1));
+        }
+        CausalLM model = checkpoint.loadModel(dtype, device);
+        try {
+            if (mode == TrainMode.FULL) {
+                return new PreparedModel(model, checkpoint.config(), new ArrayList<>(model.namedParameters().keySet()), existing, null,
+                        "full training: every tensor");
+            }
+            if (existing != null) {
+                return new PreparedModel(model, checkpoint.config(), existing.trainable(), existing, null,
+                        "the copies " + existing.copyIndices() + " of the expanded model (" + existing.method() + ")");
+            }
+            LayerImportance importance = null;
+            List<Integer> chosen;
+            String why;
+            if (s.layers != null) {
+                chosen = s.layers;
+                why = "layers " + s.layers + " as given";
+            } else if (mode == TrainMode.LLAMA_PRO) {
+                int k = s.k != null ? s.k : LayerExpansion.kWithinBudget(config, s.expandBudget);
+                ExpansionPlan plan = LayerExpansion.uniform(m, k);
+                chosen = plan.sources();
+                why = plan.reason();
+            } else {
+                importance = new LayerProbe(model).probe(probe.apply(model), null);
+                ExpansionPlan plan = s.k != null ? LayerExpansion.lowest(importance, s.k)
+                        : LayerExpansion.lowestWithinBudget(importance, config, s.expandBudget);
+                chosen = plan.sources();
+                why = plan.reason();
+            }
+            if (mode == TrainMode.ADEPT_NO_STAGE1) {
+                List<String> names = new ArrayList<>();
+                for (int layer : new java.util.TreeSet<>(chosen)) {
+                    for (String n : model.layers().get(layer).parameters().keySet()) names.add(ModelConfig.layerPrefix(layer) + n);
+                }
+                return new PreparedModel(model, checkpoint.config(), names, null, importance,
+                        "original layers " + new java.util.TreeSet<>(chosen) + " tuned in place (" + why + ")");
+            }
+            ExpansionPlan plan = mode == TrainMode.LLAMA_PRO ? LayerExpansion.uniform(m, chosen.size())
+                    : s.layers != null ? LayerExpansion.explicit(m, chosen) : new ExpansionPlan(m, chosen, "lowest-dL", why);
+            List<String> trainable = LayerExpansion.apply(model, plan);
+            ExpansionMetadata metadata = ExpansionMetadata.of(plan, trainable, importance == null ? null : importance.deltas(),
+                    importance == null ? null : s.probe, checkpoint.dir().toString(), version);
+            ConfigJson expanded = checkpoint.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer());
+            return new PreparedModel(model, expanded, trainable, metadata, importance,
+                    "expanded " + m + " -> " + plan.expandedLayers() + " layers, copying " + plan.sources() + " (" + plan.reason() + ")");
+        } catch (RuntimeException e) {
+            model.close();
+            if (e instanceof ExpansionException x) throw new TrainException(x.getMessage(), x);
+            throw e;
+        }
+    }
+
+    /** Trainable and total parameter counts. */
+    public long[] parameterCounts() {
+        java.util.Set<String> names = new java.util.HashSet<>(trainable);
+        long t = 0;
+        long all = 0;
+        for (var e : model.namedParameters().entrySet()) {
+            all += e.getValue().numel();
+            if (names.contains(e.getKey())) t += e.getValue().numel();
+        }
+        return new long[] {t, all};
+    }
+}

@@ -1,0 +1,50 @@
+package adept.train;
+
+import java.util.Locale;
+
+/** What a training run tunes and how: ADEPT and the baselines of the paper's comparison. */
+public enum TrainMode {
+    /** Selective expansion (probe, copy the K lowest-dL layers) + adaptive unit-wise rates on the copies. */
+    ADEPT("adept", true, true),
+    /** Continual pretraining of every parameter at a uniform rate. */
+    FULL("full", false, false),
+    /** Uniform expansion (top layer of each of K equal groups), uniform rate on the copies. */
+    LLAMA_PRO("llama-pro", true, false),
+    /** No expansion: adaptive rates on the K lowest-dL original layers. */
+    ADEPT_NO_STAGE1("adept-no-stage1", false, true),
+    /** Selective expansion, uniform rate on the copies. */
+    ADEPT_NO_STAGE2("adept-no-stage2", true, false);
+
+    private final String label;
+    private final boolean expands;
+    private final boolean adaptive;
+
+    TrainMode(String label, boolean expands, boolean adaptive) {
+        this.label = label;
+        this.expands = expands;
+        this.adaptive = adaptive;
+    }
+
+    public String label() {
+        return label;
+    }
+
+    public boolean expands() {
+        return expands;
+    }
+
+    /** Whether unit importance sets per-unit rates (stage 2); otherwise every unit trains at the base rate. */
+    public boolean adaptive() {
+        return adaptive;
+    }
+
+    /** Whether the K layers are chosen by probing (dL), which needs a probe corpus. */
+    public boolean probesLayers() {
+        return this == ADEPT || this == ADEPT_NO_STAGE1 || this == ADEPT_NO_STAGE2;
+    }
+
+    public static TrainMode parse(String name) {
+        for (TrainMode m : values()) if (m.label.equals(name.toLowerCase(Locale.ROOT))) return m;
+        throw new IllegalArgumentException("unknown mode \"" + name + "\" (adept, full, llama-pro, adept-no-stage1, adept-no-stage2)");
+    }
+}

@@ -1,0 +1,241 @@
+package adept.train;
+
+import com.google.gson.FieldNamingPolicy;
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * Every knob of a training run, with its default; the same names (snake_case) in `adept run` configs,
+ * `adept train` options (kebab-case) and the run's run.json. Null means "derived" (see each field).
+ * {@link #validate} rejects impossible values before any work.
+ */
+public final class TrainSettings {
+    // ---- what
+    /** Model folder (Hugging Face layout). Required. */
+    public String model;
+    /** Domain corpus: text or JSON Lines with a "text" field, gzip or not. Required. */
+    public String data;
+    /** General-competence probe corpus (adept probe's formats); needed by the modes that probe or refresh importance. */
+    public String probe;
+    /** Held-out file for the evaluation loss (text or JSON Lines); none = no held-out curve. */
+    public String eval;
+    /** Output folder. Required. */
+    public String out;
+    /** adept, full, llama-pro, adept-no-stage1 or adept-no-stage2. */
+    public String mode = "adept";
+
+    // ---- expansion (layer choice)
+    /** K layers to copy (or tune, adept-no-stage1); null = the largest K within expand_budget (adept expand --k auto). */
+    public Integer k;
+    /** Explicit layers to copy / tune instead of probing (e.g. [3, 7]). */
+    public List<Integer> layers;
+    /** Trainable-parameter budget that picks K when k is null. */
+    public double expandBudget = 0.15;
+
+    // ---- data
+    /** Optimizer steps. Required. */
+    public long steps;
+    /** Tokens per packed block; null = min(512, max_position_embeddings). */
+    public Integer blockSize;
+    /** Blocks per micro-batch. */
+    public int batchSize = 8;
+    /** Micro-batches per optimizer step (gradient accumulation). */
+    public int gradAccum = 1;
+    /** Seed of the data order. */
+    public long seed = 42;
+
+    // ---- optimizer and schedule
+    public double lr = 1e-4;
+    /** Linear warmup steps; null = 5% of steps. */
+    public Long warmupSteps;
+    /** cosine, linear or constant (after warmup). */
+    public String schedule = "cosine";
+    public double weightDecay = 0.1;
+    public double beta1 = 0.9;
+    public double beta2 = 0.999;
+    public double eps = 1e-8;
+    /** Clip the global gradient norm at this; 0 = no clipping. */
+    public double maxGradNorm = 1.0;
+
+    // ---- stage 2
+    /** tensor (the paper's), head or neuron. */
+    public String granularity = "tensor";
+    /** continuous (the paper's), split or mask. */
+    public String rateMode = "continuous";
+    /** Refresh unit importance every R optimizer steps. */
+    public int refreshEvery = 500;
+    /** split / mask: the importance quantile at or above which a unit is general-critical. */
+    public double quantile = 0.5;
+    /** split: rate of general-critical units; null = lr / 10. */
+    public Double lrLow;
+    /** split: rate of the other units; null = lr. */
+    public Double lrHigh;
+    /** Probe batches per refresh (and for layer probing); 0 = all. */
+    public int probeBatches = 0;
+    /** Items per probe batch. */
+    public int probeBatchSize = 8;
+
+    // ---- evaluation, checkpoints, logging
+    /** Held-out loss every N steps; null = steps / 20 (at least 1); 0 = only at the end. */
+    public Long evalEvery;
+    /** Held-out tokens to evaluate on (0 = the whole file). */
+    public long evalTokens = 0;
+    /** Checkpoint every N steps; null = steps / 10 (at least 1). */
+    public Long saveEvery;
+    /** Checkpoints kept (the newest). */
+    public int keepCheckpoints = 2;
+    /** Compute dtype: float32, bfloat16 (fp32 master weights and moments) or float64. */
+    public String dtype = "float32";
+    /** cpu, cuda or cuda:N. */
+    public String device = "cpu";
+
+    /** Settings that may differ between a run and its resumption (where outputs go, how it reports). */
+    static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every");
+
+    static final Gson GSON = new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).serializeNulls()
+            .disableHtmlEscaping().setPrettyPrinting().create();
+
+    public TrainMode trainMode() {
+        return TrainMode.parse(mode);
+    }
+
+    public long warmup() {
+        return warmupSteps != null ? warmupSteps : Math.round(0.05 * steps);
+    }
+
+    public long evalInterval() {
+        return evalEvery != null ? evalEvery : Math.max(1, steps / 20);
+    }
+
+    public long saveInterval() {
+        return saveEvery != null ? saveEvery : Math.max(1, steps / 10);
+    }
+
+    public double lowRate() {
+        return lrLow != null ? lrLow : lr / 10;
+    }
+
+    public double highRate() {
+        return lrHigh != null ? lrHigh : lr;
+    }
+
+    /** Checks what can be checked without reading any file; the message names the setting. */
+    public void validate() {
+        require(model != null, "model: a model folder is required");
+        require(data != null, "data: a training corpus is required");
+        require(out != null, "out: an output folder is required");
+        TrainMode m;
+        try {
+            m = trainMode();
+            adept.tune.Granularity.parse(granularity);
+            adept.tune.RateMode.parse(rateMode);
+            adept.optim.LrSchedule.parseKind(schedule);
+            adept.tensor.DType.parse(dtype);
+            adept.tensor.Device.parse(device);
+        } catch (RuntimeException e) {
+            throw new TrainException(e.getMessage());
+        }
+        require(steps > 0, "steps must be > 0, got " + steps);
+        require(k == null || k > 0, "k must be > 0, got " + k);
+        require(k == null || layers == null, "give k or layers, not both");
+        require(expandBudget > 0 && expandBudget < 1, "expand_budget must be in (0, 1), got " + expandBudget);
+        require(blockSize == null || blockSize >= 2, "block_size must be >= 2, got " + blockSize);
+        require(batchSize > 0, "batch_size must be > 0, got " + batchSize);
+        require(gradAccum > 0, "grad_accum must be > 0, got " + gradAccum);
+        require(lr > 0 && Double.isFinite(lr), "lr must be > 0, got " + lr);
+        require(warmupSteps == null || warmupSteps >= 0, "warmup_steps must be >= 0, got " + warmupSteps);
+        require(weightDecay >= 0, "weight_decay must be >= 0, got " + weightDecay);
+        require(beta1 >= 0 && beta1 < 1, "beta1 must be in [0, 1), got " + beta1);
+        require(beta2 >= 0 && beta2 < 1, "beta2 must be in [0, 1), got " + beta2);
+        require(eps > 0, "eps must be > 0, got " + eps);
+        require(maxGradNorm >= 0, "max_grad_norm must be >= 0 (0 = no clipping), got " + maxGradNorm);
+        require(refreshEvery > 0, "refresh_every (R) must be > 0, got " + refreshEvery);
+        require(quantile > 0 && quantile < 1, "quantile must be in (0, 1), got " + quantile);
+        require(lrLow == null || (lrLow > 0 && Double.isFinite(lrLow)), "lr_low must be > 0, got " + lrLow);
+        require(lrHigh == null || (lrHigh > 0 && Double.isFinite(lrHigh)), "lr_high must be > 0, got " + lrHigh);
+        require(probeBatches >= 0, "probe_batches must be >= 0 (0 = all), got " + probeBatches);
+        require(probeBatchSize > 0, "probe_batch_size must be > 0, got " + probeBatchSize);
+        require(evalEvery == null || evalEvery >= 0, "eval_every must be >= 0, got " + evalEvery);
+        require(evalTokens >= 0, "eval_tokens must be >= 0, got " + evalTokens);
+        require(saveEvery == null || saveEvery > 0, "save_every must be > 0, got " + saveEvery);
+        require(keepCheckpoints > 0, "keep_checkpoints must be > 0, got " + keepCheckpoints);
+        if (m.adaptive()) require(probe != null, "mode " + m.label() + " refreshes unit importance on a probe corpus: give probe (--probe)");
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) throw new TrainException(message);
+    }
+
+    public String toJson() {
+        return GSON.toJson(this) + "\n";
+    }
+
+    public JsonObject toJsonObject() {
+        return GSON.toJsonTree(this).getAsJsonObject();
+    }
+
+    /** Settings from a JSON object; unknown keys are an error naming them and where they came from. */
+    public static TrainSettings fromJson(JsonObject object, String where) {
+        Set<String> known = keys();
+        List<String> unknown = new ArrayList<>();
+        for (String key : object.keySet()) if (!known.contains(key)) unknown.add(key);
+        if (!unknown.isEmpty()) {
+            throw new TrainException(where + ": unknown key" + (unknown.size() > 1 ? "s " : " ") + String.join(", ", unknown)
+                    + " (known: " + String.join(", ", known) + ")");
+        }
+        try {
+            TrainSettings s = GSON.fromJson(object, TrainSettings.class);
+            return s;
+        } catch (JsonParseException | NumberFormatException | IllegalStateException e) {
+            throw new TrainException(where + ": a value has the wrong type: " + rootMessage(e));
+        }
+    }
+
+    private static String rootMessage(Throwable e) {
+        while (e.getCause() != null) e = e.getCause();
+        return e.getMessage();
+    }
+
+    /** Every key, snake_case, in declaration order. */
+    public static Set<String> keys() {
+        Set<String> out = new LinkedHashSet<>();
+        for (Field f : TrainSettings.class.getDeclaredFields()) {
+            if (Modifier.isStatic(f.getModifiers())) continue;
+            out.add(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES.translateName(f));
+        }
+        return out;
+    }
+
+    /** The keys whose values differ between two runs' settings, ignoring what a resumed run may change. */
+    public List<String> differences(TrainSettings other) {
+        JsonObject a = toJsonObject();
+        JsonObject b = other.toJsonObject();
+        List<String> out = new ArrayList<>();
+        for (String key : keys()) {
+            if (RESUMABLE_DIFFERENCES.contains(key)) continue;
+            JsonElement x = a.get(key);
+            JsonElement y = b.get(key);
+            if (!java.util.Objects.equals(x, y)) out.add(key);
+        }
+        return out;
+    }
+
+    public TrainSettings copy() {
+        return GSON.fromJson(GSON.toJson(this), TrainSettings.class);
+    }
+
+    @Override
+    public String toString() {
+        return String.format(Locale.ROOT, "%s on %s, %d steps", mode, data, steps);
+    }
+}

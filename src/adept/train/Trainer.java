@@ -1,0 +1,414 @@
+package adept.train;
+
+import adept.expand.ExpansionMetadata;
+import adept.io.checkpoint.Checkpoint;
+import adept.io.checkpoint.FileOps;
+import adept.io.checkpoint.SaveOptions;
+import adept.io.checkpoint.Safetensors;
+import adept.io.data.Batch;
+import adept.io.tokenizer.Tokenizer;
+import adept.nn.CausalLM;
+import adept.nn.ModelConfig;
+import adept.optim.AdamWSettings;
+import adept.optim.LrSchedule;
+import adept.tensor.DType;
+import adept.tensor.Device;
+import adept.tensor.Scope;
+import adept.tensor.Tensor;
+import adept.tensor.Torch;
+import adept.tune.DecoupledTuning;
+import adept.tune.Granularity;
+import adept.tune.RateMode;
+import adept.tune.RatePolicy;
+import adept.tune.Unit;
+import com.google.gson.JsonObject;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Continual pretraining with ADEPT or a baseline, as a library call: reads and checks every input first,
+ * prepares the model for the mode (probe + expand when needed), trains with periodic importance refreshes,
+ * held-out evaluation and atomic checkpoints, and resumes exactly from the newest valid checkpoint in the
+ * output folder. Outputs (in out/): run.json, metrics.jsonl, importance.jsonl, checkpoints/step-N/,
+ * model/ (the final model, a Hugging Face folder), loss.png, importance.png, rates.png, summary.json.
+ */
+public final class Trainer {
+    /** Receives progress; every method may be left out. */
+    public interface Listener {
+        default void info(String line) {}
+
+        default void step(long step, long steps, double loss, double lr, double tokensPerSecond) {}
+
+        default void finished() {}
+    }
+
+    public enum Status { COMPLETED, INTERRUPTED }
+
+    public record Result(Status status, long step, Path out, Path model, long trainableParameters, long totalParameters, double seconds,
+                         double lastLoss, double evalLoss) {
+        public double trainableFraction() {
+            return (double) trainableParameters / totalParameters;
+        }
+    }
+
+    public static final String RUN_FILE = "run.json";
+    public static final String METRICS_FILE = "metrics.jsonl";
+    public static final String IMPORTANCE_FILE = "importance.jsonl";
+    public static final String MODEL_DIR = "model";
+
+    private final TrainSettings s;
+    private final Listener listener;
+    private final AtomicBoolean stop;
+    private final boolean restart;
+    private final String version;
+
+    /** stop: set it (e.g. from a SIGINT handler) to end after the current step with a checkpoint; restart: discard an earlier run in out. */
+    public Trainer(TrainSettings settings, Listener listener, AtomicBoolean stop, boolean restart, String version) {
+        this.s = settings.copy();
+        this.listener = listener != null ? listener : new Listener() {};
+        this.stop = stop != null ? stop : new AtomicBoolean();
+        this.restart = restart;
+        this.version = version;
+    }
+
+    public Result run() {
+        long t0 = System.nanoTime();
+        s.validate();
+        Path modelDir = Path.of(s.model).toAbsolutePath().normalize();
+        Path out = Path.of(s.out).toAbsolutePath().normalize();
+        if (Files.exists(out, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(out)) throw new TrainException(out + ": exists and is not a folder");
+        if (out.startsWith(modelDir)) throw new TrainException("out " + out + " must not be inside the model folder " + modelDir);
+        TrainMode mode = s.trainMode();
+        DType dtype = DType.parse(s.dtype);
+        Device device = Device.parse(s.device);
+        Checkpoint base = Checkpoint.open(modelDir);
+        ModelConfig baseConfig = base.config().modelConfig();
+        int maxPositions = baseConfig.maxPositionEmbeddings();
+        int blockSize = s.blockSize != null ? s.blockSize : Math.min(512, maxPositions);
+        if (blockSize > maxPositions) {
+            throw new TrainException("block_size " + blockSize + " exceeds the model's context (max_position_embeddings " + maxPositions + ")");
+        }
+        RunCheckpoints checkpoints = new RunCheckpoints(out);
+        Path runFile = out.resolve(RUN_FILE);
+        if (!restart && Files.exists(runFile)) {
+            TrainSettings prior;
+            try {
+                prior = TrainSettings.fromJson(com.google.gson.JsonParser.parseString(Files.readString(runFile)).getAsJsonObject(), runFile.toString());
+            } catch (IOException | RuntimeException e) {
+                throw new TrainException(runFile + ": unreadable (" + e.getMessage() + "); use another output folder or --restart");
+            }
+            List<String> diff = s.differences(prior);
+            if (!diff.isEmpty()) {
+                throw new TrainException(out + " holds a run with other settings (differs in " + String.join(", ", diff)
+                        + "); use another output folder, or --restart to discard it");
+            }
+        }
+
+        Torch.init();
+        try (Tokenizer tokenizer = Tokenizer.load(modelDir);
+             TrainingInputs inputs = TrainingInputs.read(s, modelDir, tokenizer, blockSize, maxPositions, baseConfig.vocabSize(),
+                     out.resolveSibling(".adept-tokens"), bytes -> {})) {
+            listener.info(String.format(Locale.ROOT, "data: %s: %,d tokens in %,d documents%s; %,d blocks of %d", s.data,
+                    inputs.tokens.tokenCount(), inputs.tokens.documentCount(), inputs.tokens.reused() ? " (cached)" : "",
+                    inputs.blocks.blocksPerEpoch(), blockSize));
+            if (restart) {
+                checkpoints.deleteAll();
+                for (String f : List.of(METRICS_FILE, IMPORTANCE_FILE, RUN_FILE)) deleteQuietly(out.resolve(f));
+            }
+            RunCheckpoints.Loaded resume = restart ? null : checkpoints.newestValid(listener::info).orElse(null);
+            try (Scope runScope = Scope.open()) {
+                List<Batch> probe = inputs.probe == null ? List.of()
+                        : TrainingInputs.batches(inputs.probe, s.probeBatchSize, s.probeBatches, inputs.padId, device);
+                List<Batch> eval = inputs.eval == null ? List.of() : TrainingInputs.batches(inputs.eval, s.batchSize, 0, inputs.padId, device);
+                PreparedModel prepared = resume != null ? fromCheckpoint(resume, dtype, device)
+                        : PreparedModel.prepare(s, base, dtype, device, model -> probe, version);
+                try (CausalLM model = prepared.model()) {
+                    return train(t0, out, modelDir, prepared, inputs, probe, eval, blockSize, resume, checkpoints);
+                }
+            }
+        }
+    }
+
+    private PreparedModel fromCheckpoint(RunCheckpoints.Loaded resume, DType dtype, Device device) {
+        Checkpoint c = Checkpoint.open(resume.dir());
+        ExpansionMetadata expansion = ExpansionMetadata.from(c.metadata(), c.dir().toString()).orElse(null);
+        listener.info("resuming from " + resume.dir() + " (step " + resume.state().step() + ")");
+        return new PreparedModel(c.loadModel(dtype, device), c.config(), resume.state().trainable(), expansion, null,
+                "resumed at step " + resume.state().step());
+    }
+
+    private Result train(long t0, Path out, Path modelDir, PreparedModel prepared, TrainingInputs inputs, List<Batch> probe, List<Batch> eval,
+                         int blockSize, RunCheckpoints.Loaded resume, RunCheckpoints checkpoints) {
+        TrainMode mode = s.trainMode();
+        CausalLM model = prepared.model();
+        RatePolicy policy = new RatePolicy(RateMode.parse(s.rateMode), s.quantile, s.lowRate() / s.lr, s.highRate() / s.lr);
+        AdamWSettings adam = new AdamWSettings(s.beta1, s.beta2, s.eps, s.weightDecay, s.maxGradNorm);
+        LrSchedule schedule = new LrSchedule(LrSchedule.parseKind(s.schedule), s.lr, s.warmup(), s.steps);
+        long[] counts = prepared.parameterCounts();
+        listener.info(String.format(Locale.ROOT, "mode %s: %s", mode.label(), prepared.how()));
+        listener.info(String.format(Locale.ROOT, "trainable: %d tensors, %,d of %,d parameters (%.2f%%)", prepared.trainable().size(),
+                counts[0], counts[1], 100.0 * counts[0] / counts[1]));
+        try {
+            Files.createDirectories(out);
+            if (resume == null) FileOps.writeStringAtomically(out.resolve(RUN_FILE), s.toJson());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + out.resolve(RUN_FILE) + ": " + e.getMessage(), e);
+        }
+        checkpoints.removeStaleTemporaries();
+        try (DecoupledTuning tuning = new DecoupledTuning(model, prepared.trainable(), Granularity.parse(s.granularity), policy, adam,
+                mode.adaptive());
+             RunLog metrics = new RunLog(out.resolve(METRICS_FILE));
+             RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE))) {
+            long step = 0;
+            long lastRefresh = -1;
+            long tokensSeen = 0;
+            double elapsedBefore = 0;
+            if (resume != null) {
+                TrainerState state = resume.state();
+                if (!state.tokenFile().equals(inputs.tokens.binFile().getFileName().toString())) {
+                    throw new TrainException(resume.dir() + " was trained on other data (" + state.tokenFile() + "); use another output folder or --restart");
+                }
+                restoreOptimizer(tuning, resume.dir());
+                inputs.blocks.seek(state.data());
+                step = state.step();
+                lastRefresh = state.lastRefreshStep();
+                tokensSeen = state.tokensSeen();
+                elapsedBefore = state.elapsedSeconds();
+                metrics.truncateFrom(step);
+                importanceLog.truncateFrom(lastRefresh + 1);
+            } else {
+                metrics.truncateFrom(0);
+                importanceLog.truncateFrom(0);
+            }
+            long tokensPerStep = (long) s.batchSize * blockSize * s.gradAccum;
+            double lastLoss = Double.NaN;
+            double evalLoss = Double.NaN;
+            long trainStart = System.nanoTime();
+            long stepsThisRun = 0;
+            while (step < s.steps) {
+                if (tuning.adaptive() && step % s.refreshEvery == 0 && step != lastRefresh) {
+                    long r0 = System.nanoTime();
+                    double[] importance = tuning.refresh(probe, s.probeBatches);
+                    logImportance(importanceLog, step, tuning, importance);
+                    lastRefresh = step;
+                    listener.info(String.format(Locale.ROOT, "step %d: importance refreshed on %d probe batches (%.1f s)", step,
+                            s.probeBatches > 0 ? Math.min(s.probeBatches, probe.size()) : probe.size(), (System.nanoTime() - r0) / 1e9));
+                }
+                long s0 = System.nanoTime();
+                double lossSum = 0;
+                double lr = schedule.rate(step);
+                double gradNorm;
+                try (Scope scope = Scope.open()) {
+                    for (int a = 0; a < s.gradAccum; a++) {
+                        long[] ids = inputs.blocks.nextBatch(s.batchSize);
+                        Tensor batch = Tensor.of(ids, s.batchSize, blockSize).to(model.device());
+                        Tensor loss = tuning.loss(batch);
+                        double value = loss.item();
+                        if (!Double.isFinite(value)) throw nonFinite(step, "loss", value, checkpoints);
+                        (s.gradAccum > 1 ? loss.div(s.gradAccum) : loss).backward();
+                        lossSum += value;
+                    }
+                    tuning.step(lr);
+                    gradNorm = tuning.optimizer().lastGradNorm().item();
+                }
+                if (!Double.isFinite(gradNorm)) throw nonFinite(step, "gradient norm", gradNorm, checkpoints);
+                step++;
+                stepsThisRun++;
+                tokensSeen += tokensPerStep;
+                lastLoss = lossSum / s.gradAccum;
+                double stepSeconds = (System.nanoTime() - s0) / 1e9;
+                double elapsed = elapsedBefore + (System.nanoTime() - trainStart) / 1e9;
+                JsonObject line = new JsonObject();
+                line.addProperty("step", step);
+                line.addProperty("loss", lastLoss);
+                line.addProperty("lr", lr);
+                line.addProperty("grad_norm", gradNorm);
+                line.addProperty("tokens", tokensSeen);
+                line.addProperty("tokens_per_s", tokensPerStep / stepSeconds);
+                line.addProperty("elapsed_s", elapsed);
+                metrics.append(line);
+                listener.step(step, s.steps, lastLoss, lr, tokensPerStep * stepsThisRun / ((System.nanoTime() - trainStart) / 1e9));
+                long every = s.evalInterval();
+                if (!eval.isEmpty() && ((every > 0 && step % every == 0) || step == s.steps)) {
+                    evalLoss = evaluate(model, eval);
+                    JsonObject e = new JsonObject();
+                    e.addProperty("step", step);
+                    e.addProperty("eval_loss", evalLoss);
+                    e.addProperty("eval_perplexity", Math.exp(evalLoss));
+                    metrics.append(e);
+                }
+                boolean stopping = stop.get();
+                if (stopping || step % s.saveInterval() == 0 || step == s.steps) {
+                    metrics.flush();
+                    importanceLog.flush();
+                    save(checkpoints, modelDir, prepared, tuning, inputs, step, lastRefresh, tokensSeen, elapsed);
+                }
+                if (stopping && step < s.steps) {
+                    listener.finished();
+                    listener.info("stopped at step " + step + " of " + s.steps + "; checkpoint written; run the same command again to resume");
+                    return new Result(Status.INTERRUPTED, step, out, null, counts[0], counts[1], (System.nanoTime() - t0) / 1e9, lastLoss, evalLoss);
+                }
+            }
+            listener.finished();
+            metrics.flush();
+            importanceLog.flush();
+            Path finalModel = out.resolve(MODEL_DIR);
+            saveModel(model, finalModel, modelDir, prepared, Map.of());
+            if (!eval.isEmpty() && Double.isNaN(evalLoss)) evalLoss = evaluate(model, eval);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            writeSummary(out, prepared, counts, step, lastLoss, evalLoss, seconds);
+            TrainPlots.write(out, listener::info);
+            return new Result(Status.COMPLETED, step, out, finalModel, counts[0], counts[1], seconds, lastLoss, evalLoss);
+        }
+    }
+
+    private TrainException nonFinite(long step, String what, double value, RunCheckpoints checkpoints) {
+        List<Path> kept = checkpoints.list();
+        return new TrainException("step " + (step + 1) + ": the " + what + " is " + value + "; training stopped. "
+                + (kept.isEmpty() ? "No checkpoint was written yet." : "Last good checkpoint: " + kept.get(0))
+                + " (try a lower lr or max_grad_norm)");
+    }
+
+    /** Mean held-out loss over the evaluation batches' target tokens. */
+    static double evaluate(CausalLM model, List<Batch> eval) {
+        double sum = 0;
+        double tokens = 0;
+        for (Batch b : eval) {
+            double[] r = DecoupledTuning.evaluate(model, b);
+            sum += r[0];
+            tokens += r[1];
+        }
+        return sum / tokens;
+    }
+
+    private static void logImportance(RunLog log, long step, DecoupledTuning tuning, double[] importance) {
+        RatePolicy.Assignment a = tuning.assignment();
+        List<Unit> units = tuning.units().units();
+        for (int u = 0; u < units.size(); u++) {
+            JsonObject o = new JsonObject();
+            o.addProperty("step", step);
+            o.addProperty("unit", units.get(u).name());
+            o.addProperty("layer", units.get(u).layer());
+            o.addProperty("index", units.get(u).indexInLayer());
+            o.addProperty("importance", importance[u]);
+            o.addProperty("multiplier", a.multipliers()[u]);
+            o.addProperty("frozen", a.frozen()[u]);
+            log.append(o);
+        }
+        log.flush();
+    }
+
+    private void restoreOptimizer(DecoupledTuning tuning, Path dir) {
+        Safetensors file = Safetensors.open(dir.resolve(RunCheckpoints.OPTIMIZER_FILE));
+        try (Scope scope = Scope.open()) {
+            Map<String, Tensor> state = new LinkedHashMap<>();
+            for (String name : file.names()) state.put(name, file.tensor(name).to(file.entry(name).dtype(), tuning.optimizer().parameters().get(0).tensor().device()));
+            String layout = file.metadata().get("layout");
+            if (layout != null && !layout.equals(tuning.optimizer().stateLayout())) {
+                throw new TrainException(dir + ": optimizer state was written for other parameters");
+            }
+            tuning.optimizer().importState(state);
+            Tensor rng = state.get("rng.cpu");
+            if (rng != null) Torch.setCpuRngState(rng.to(DType.UINT8, Device.CPU).contiguous());
+        }
+    }
+
+    private void save(RunCheckpoints checkpoints, Path modelDir, PreparedModel prepared, DecoupledTuning tuning, TrainingInputs inputs,
+                      long step, long lastRefresh, long tokensSeen, double elapsed) {
+        Path staging = checkpoints.dir().resolve(".staging-" + RunCheckpoints.name(step));
+        try {
+            Files.createDirectories(staging);
+            Path optimizerFile = staging.resolve(RunCheckpoints.OPTIMIZER_FILE);
+            Map<String, Tensor> state = tuning.optimizer().exportState();
+            try {
+                try (Scope scope = Scope.open()) {
+                    Map<String, Tensor> all = new LinkedHashMap<>(state);
+                    all.put("rng.cpu", Torch.cpuRngState());
+                    Safetensors.write(optimizerFile, all, Map.of("layout", tuning.optimizer().stateLayout()));
+                }
+            } finally {
+                state.values().forEach(Tensor::close);
+            }
+            TrainerState ts = new TrainerState(step, inputs.blocks.position(), inputs.tokens.binFile().getFileName().toString(),
+                    prepared.trainable(), lastRefresh, tokensSeen, elapsed, s);
+            Path stateFile = staging.resolve(TrainerState.FILE_NAME);
+            FileOps.writeStringAtomically(stateFile, ts.toJson());
+            saveModel(prepared.model(), checkpoints.dir().resolve(RunCheckpoints.name(step)), modelDir, prepared,
+                    Map.of(RunCheckpoints.OPTIMIZER_FILE, optimizerFile, TrainerState.FILE_NAME, stateFile));
+            FileOps.deleteRecursively(staging);
+            checkpoints.prune(s.keepCheckpoints);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write a checkpoint in " + checkpoints.dir() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** A Hugging Face folder of the model with its tokenizer files and expansion metadata, plus extra files. */
+    private void saveModel(CausalLM model, Path target, Path modelDir, PreparedModel prepared, Map<String, Path> extra) {
+        SaveOptions options = SaveOptions.defaults().withConfig(prepared.config());
+        Path sidecar = null;
+        try {
+            if (prepared.expansion() != null) {
+                sidecar = Files.createTempFile(target.getParent(), ".adept_expansion", ".json");
+                Files.writeString(sidecar, prepared.expansion().toPrettyJson(), StandardCharsets.UTF_8);
+                options = options.withMetadata(Map.of(ExpansionMetadata.METADATA_KEY, prepared.expansion().toJson()))
+                        .withExtraFile(ExpansionMetadata.FILE_NAME, sidecar);
+            }
+            for (String name : Checkpoint.COMPANION_FILES) {
+                Path f = modelDir.resolve(name);
+                if (Files.isRegularFile(f)) options = options.withExtraFile(name, f);
+            }
+            for (var e : extra.entrySet()) options = options.withExtraFile(e.getKey(), e.getValue());
+            Checkpoint.save(model, target, options);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
+        } finally {
+            if (sidecar != null) deleteQuietly(sidecar);
+        }
+    }
+
+    private void writeSummary(Path out, PreparedModel prepared, long[] counts, long step, double loss, double evalLoss, double seconds) {
+        JsonObject o = new JsonObject();
+        o.addProperty("mode", s.mode);
+        o.addProperty("how", prepared.how());
+        o.addProperty("steps", step);
+        o.addProperty("trainable_parameters", counts[0]);
+        o.addProperty("total_parameters", counts[1]);
+        o.addProperty("trainable_fraction", (double) counts[0] / counts[1]);
+        o.addProperty("final_loss", loss);
+        if (!Double.isNaN(evalLoss)) o.addProperty("eval_loss", evalLoss);
+        o.addProperty("wall_seconds", seconds);
+        if (prepared.probed() != null) {
+            com.google.gson.JsonArray d = new com.google.gson.JsonArray();
+            for (double v : prepared.probed().deltas()) d.add(v);
+            o.add("layer_dl", d);
+        }
+        if (prepared.expansion() != null) {
+            com.google.gson.JsonArray c = new com.google.gson.JsonArray();
+            prepared.expansion().copyIndices().forEach(c::add);
+            o.add("copies", c);
+        }
+        try {
+            FileOps.writeStringAtomically(out.resolve("summary.json"), TrainSettings.GSON.toJson(o) + "\n");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + out.resolve("summary.json") + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException ignored) {
+            // clean-up only
+        }
+    }
+}

@@ -1,0 +1,104 @@
+package adept.train;
+
+import adept.io.data.Batch;
+import adept.io.data.CorpusItem;
+import adept.io.data.CorpusReader;
+import adept.io.data.DataException;
+import adept.io.data.Example;
+import adept.io.data.Examples;
+import adept.io.data.PackedBlocks;
+import adept.io.data.TokenFile;
+import adept.io.tokenizer.Tokenizer;
+import adept.tensor.Device;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.LongConsumer;
+
+/**
+ * Everything a run reads, checked before any training starts: the domain corpus as a cached token file
+ * packed into blocks, the probe corpus as examples (adept probe's formats: padding never counts, an
+ * instruction item counts its answer only), and the held-out corpus cut into block-sized windows.
+ */
+public final class TrainingInputs implements AutoCloseable {
+    /** Longest probe item, as adept probe's default cap. */
+    static final int PROBE_MAX_LENGTH = 2048;
+
+    final TokenFile tokens;
+    final PackedBlocks blocks;
+    final List<Example> probe;
+    final List<Example> eval;
+    final long padId;
+
+    private TrainingInputs(TokenFile tokens, PackedBlocks blocks, List<Example> probe, List<Example> eval, long padId) {
+        this.tokens = tokens;
+        this.blocks = blocks;
+        this.probe = probe;
+        this.eval = eval;
+        this.padId = padId;
+    }
+
+    static TrainingInputs read(TrainSettings s, Path modelDir, Tokenizer tokenizer, int blockSize, int maxPositions, long vocab,
+                               Path cacheDir, LongConsumer tokenizeProgress) {
+        Path data = Path.of(s.data);
+        List<Example> probe = null;
+        if (s.probe != null) {
+            Path file = Path.of(s.probe);
+            List<CorpusItem> items = CorpusReader.read(file);
+            probe = Examples.tokenize(file, items, tokenizer, Math.min(maxPositions, PROBE_MAX_LENGTH), Examples.LongItems.ERROR, 0);
+            checkVocabulary(file, probe, vocab);
+        }
+        List<Example> eval = null;
+        if (s.eval != null) {
+            Path file = Path.of(s.eval);
+            eval = Examples.tokenize(file, CorpusReader.read(file), tokenizer, blockSize, Examples.LongItems.SPLIT, s.evalTokens);
+            checkVocabulary(file, eval, vocab);
+        }
+        TokenFile tokens = TokenFile.build(data, tokenizer, modelDir, cacheDir, tokenizeProgress);
+        try {
+            long[] chunk = new long[1 << 16];
+            for (long start = 0; start < tokens.tokenCount(); start += chunk.length) {
+                int n = (int) Math.min(chunk.length, tokens.tokenCount() - start);
+                tokens.copyTokens(start, n, chunk, 0);
+                for (int i = 0; i < n; i++) {
+                    if (chunk[i] < 0 || chunk[i] >= vocab) {
+                        throw new DataException(data + ": token id " + chunk[i] + " is outside the model's vocabulary of " + vocab
+                                + " (does the tokenizer belong to this model?)");
+                    }
+                }
+            }
+            PackedBlocks blocks = new PackedBlocks(tokens, blockSize, s.seed);
+            long padId = tokenizer.padId().orElse(tokenizer.eosId().orElse(0));
+            return new TrainingInputs(tokens, blocks, probe, eval, padId);
+        } catch (RuntimeException e) {
+            tokens.close();
+            throw e;
+        }
+    }
+
+    private static void checkVocabulary(Path file, List<Example> examples, long vocab) {
+        for (Example e : examples) {
+            for (long id : e.ids()) {
+                if (id < 0 || id >= vocab) {
+                    throw new DataException(file + ":" + e.line() + ": token id " + id + " is outside the model's vocabulary of " + vocab
+                            + " (does the tokenizer belong to this model?)");
+                }
+            }
+        }
+    }
+
+    /** Consecutive examples in file order, right-padded (deterministic); at most cap batches (0 = all). */
+    static List<Batch> batches(List<Example> examples, int batchSize, int cap, long padId, Device device) {
+        List<Batch> out = new ArrayList<>();
+        for (int start = 0; start < examples.size(); start += batchSize) {
+            if (cap > 0 && out.size() >= cap) break;
+            out.add(Batch.of(examples.subList(start, Math.min(examples.size(), start + batchSize)), padId, device));
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        tokens.close();
+    }
+}

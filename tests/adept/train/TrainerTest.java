@@ -1,0 +1,105 @@
+package adept.train;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import adept.expand.ExpansionMetadata;
+import adept.io.checkpoint.Checkpoint;
+import adept.nn.CausalLM;
+import adept.nn.ModelConfig;
+import adept.tensor.DType;
+import adept.tensor.Device;
+import adept.tensor.Scope;
+import adept.tensor.Tensor;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The trainer end to end on a tiny model: what is frozen stays bit-identical, outputs load, logs and plots exist. */
+class TrainerTest {
+    @TempDir
+    Path dir;
+
+    static double maxDifference(Tensor a, Tensor b) {
+        try (Scope scope = Scope.open()) {
+            return a.to(DType.FLOAT64).sub(b.to(DType.FLOAT64)).abs().max().item();
+        }
+    }
+
+    @Test
+    void adeptProbesExpandsAndKeepsFrozenTensorsBitIdentical() throws Exception {
+        TrainSettings s = TrainFixtures.settings(dir, "adept");
+        s.steps = 100;
+        s.saveEvery = 50L;
+        Trainer.Result r = new Trainer(s, null, null, false, "test").run();
+        assertEquals(Trainer.Status.COMPLETED, r.status());
+        Path out = Path.of(s.out);
+        for (String f : List.of("run.json", "metrics.jsonl", "importance.jsonl", "summary.json", "loss.png", "importance.png", "rates.png")) {
+            assertTrue(Files.isRegularFile(out.resolve(f)), f + " written");
+        }
+        Checkpoint trained = Checkpoint.open(r.model());
+        ExpansionMetadata meta = ExpansionMetadata.from(trained.metadata(), "trained").orElseThrow();
+        assertEquals(2, meta.k());
+        try (CausalLM base = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU);
+             CausalLM after = trained.loadModel(DType.FLOAT32, Device.CPU)) {
+            Map<String, Tensor> b = base.namedParameters();
+            Map<String, Tensor> a = after.namedParameters();
+            int[] source = meta.sourceOfEachLayer();
+            int moved = 0;
+            for (var e : a.entrySet()) {
+                String name = e.getKey();
+                int layer = adept.tune.UnitMap.layerOf(name);
+                if (meta.trainable().contains(name)) {
+                    if (maxDifference(e.getValue(), baseOf(b, name, source)) > 0) moved++;
+                    continue;
+                }
+                String original = layer < 0 ? name : name.replace(ModelConfig.layerPrefix(layer), ModelConfig.layerPrefix(source[layer]));
+                assertEquals(0.0, maxDifference(e.getValue(), b.get(original)), name + " is frozen: bit-identical to the base model");
+            }
+            assertEquals(meta.trainable().size(), moved, "every trainable tensor of the copies moved");
+        }
+        List<com.google.gson.JsonObject> importance = RunLog.read(out.resolve("importance.jsonl"));
+        assertTrue(importance.stream().filter(o -> o.get("step").getAsLong() == 0).allMatch(o -> o.get("importance").getAsDouble() == 0.0),
+                "importance right after expansion is exactly 0");
+        assertTrue(importance.stream().anyMatch(o -> o.get("step").getAsLong() == 90 && o.get("importance").getAsDouble() > 0));
+    }
+
+    /** The trained copy's tensor in the base model: its source layer's tensor, or zero for o_proj / down_proj. */
+    private static Tensor baseOf(Map<String, Tensor> base, String name, int[] source) {
+        int layer = adept.tune.UnitMap.layerOf(name);
+        Tensor t = base.get(name.replace(ModelConfig.layerPrefix(layer), ModelConfig.layerPrefix(source[layer])));
+        return name.contains("o_proj") || name.contains("down_proj") ? t.mul(0) : t;
+    }
+
+    @Test
+    void fullModeMovesEveryTensor() throws Exception {
+        TrainSettings s = TrainFixtures.settings(dir, "full");
+        s.k = null;
+        s.steps = 10;
+        Trainer.Result r = new Trainer(s, null, null, false, "test").run();
+        assertEquals(1.0, r.trainableFraction(), 1e-12);
+        try (CausalLM base = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU);
+             CausalLM after = Checkpoint.load(r.model(), DType.FLOAT32, Device.CPU)) {
+            for (var e : after.namedParameters().entrySet()) {
+                assertTrue(maxDifference(e.getValue(), base.namedParameters().get(e.getKey())) > 0, e.getKey() + " moved");
+            }
+        }
+    }
+
+    @Test
+    void baselinesRun() throws Exception {
+        for (String mode : List.of("llama-pro", "adept-no-stage1", "adept-no-stage2")) {
+            TrainSettings s = TrainFixtures.settings(dir, mode);
+            s.steps = 12;
+            Trainer.Result r = new Trainer(s, null, null, false, "test").run();
+            assertEquals(Trainer.Status.COMPLETED, r.status(), mode);
+            assertTrue(r.trainableFraction() > 0 && r.trainableFraction() < 1, mode + " trains part of the model");
+            assertTrue(Double.isFinite(r.evalLoss()), mode + " held-out loss");
+            boolean logsImportance = Files.exists(Path.of(s.out).resolve("importance.jsonl"))
+                    && !RunLog.read(Path.of(s.out).resolve("importance.jsonl")).isEmpty();
+            assertEquals(mode.equals("adept-no-stage1"), logsImportance, mode + ": only adaptive modes refresh importance");
+        }
+    }
+}
