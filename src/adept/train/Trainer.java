@@ -184,7 +184,7 @@ public final class Trainer {
                 lastRefresh = state.lastRefreshStep();
                 tokensSeen = state.tokensSeen();
                 elapsedBefore = state.elapsedSeconds();
-                metrics.truncateFrom(step);
+                metrics.truncateFrom(step + 1);  // metrics lines carry the step count after their update
                 importanceLog.truncateFrom(lastRefresh + 1);
             } else {
                 metrics.truncateFrom(0);
