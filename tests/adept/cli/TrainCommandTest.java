@@ -1,0 +1,112 @@
+package adept.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import adept.testing.TinyModel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** `adept train` as a user runs it: outputs other commands load, and bad input as one-line errors before any work. */
+class TrainCommandTest {
+    @TempDir
+    Path dir;
+    Path model;
+    Path data;
+    Path probe;
+    Path eval;
+
+    @BeforeEach
+    void files() throws Exception {
+        model = TinyModel.write(dir.resolve("base"), 3);
+        data = Files.writeString(dir.resolve("domain.jsonl"), String.join("\n", java.util.Collections.nCopies(60,
+                "{\"text\": \"one plus two equals three . what is the answer ? the answer is three .\"}")) + "\n");
+        eval = Files.writeString(dir.resolve("heldout.txt"), "two plus two equals four . the cat sat on the mat .\n");
+        probe = TinyModel.writeProbe(dir.resolve("probe.jsonl"));
+    }
+
+    List<String> args(Path out, String... extra) {
+        List<String> a = new ArrayList<>(List.of("train", "--model", model.toString(), "--data", data.toString(), "--probe", probe.toString(),
+                "--eval", eval.toString(), "--out", out.toString(), "--k", "1", "--steps", "6", "--block-size", "16", "--batch-size", "2",
+                "--refresh-every", "3", "--lr", "1e-3"));
+        a.addAll(Arrays.asList(extra));
+        return a;
+    }
+
+    @Test
+    void trainedModelWorksWithEvalAndGenerate() throws Exception {
+        Path out = dir.resolve("run");
+        TinyModel.Run r = TinyModel.adept(args(out).toArray(String[]::new));
+        assertEquals(0, r.exit(), r.err());
+        Path trained = out.resolve("model");
+        assertTrue(Files.isRegularFile(trained.resolve("adept_expansion.json")));
+        TinyModel.Run e = TinyModel.adept("eval", "--model", trained.toString(), "--data", eval.toString());
+        assertEquals(0, e.exit(), e.err());
+        assertTrue(e.out().contains("loss") || e.out().contains("perplexity"), e.out());
+        TinyModel.Run g = TinyModel.adept("generate", "--model", trained.toString(), "--prompt", "one plus", "--max-new-tokens", "4");
+        assertEquals(0, g.exit(), g.err());
+        // a checkpoint is a model folder too
+        Path checkpoint = out.resolve("checkpoints/step-00000006");
+        assertEquals(0, TinyModel.adept("eval", "--model", checkpoint.toString(), "--data", eval.toString()).exit());
+    }
+
+    void assertRefusedBeforeAnyWork(String expected, List<String> arguments, Path out) {
+        TinyModel.Run r = TinyModel.adept(arguments.toArray(String[]::new));
+        if (r.exit() == 2 && r.err().startsWith("adept: ")) r.assertUserError(expected);
+        else r.assertUsageError(expected);
+        assertFalse(Files.exists(out), "nothing written to " + out);
+    }
+
+    @Test
+    void badInputIsOneLineBeforeAnyTraining() throws Exception {
+        Path out = dir.resolve("refused");
+        Path empty = Files.writeString(dir.resolve("empty.jsonl"), "");
+        Path badProbe = Files.writeString(dir.resolve("badprobe.jsonl"), "{\"text\": \"the cat\"}\n{\"text\": oops}\n");
+        Path badEval = Files.writeString(dir.resolve("badeval.jsonl"), "{\"text\": \"the cat\"}\n{\"txt\": \"no\"}\n");
+        List<String> base = args(out);
+        assertRefusedBeforeAnyWork("no such file", replace(base, "--data", dir.resolve("missing.jsonl").toString()), out);
+        assertRefusedBeforeAnyWork("empty", replace(base, "--data", empty.toString()), out);
+        assertRefusedBeforeAnyWork("badprobe.jsonl:2", replace(base, "--probe", badProbe.toString()), out);
+        assertRefusedBeforeAnyWork("badeval.jsonl:2", replace(base, "--eval", badEval.toString()), out);
+        assertRefusedBeforeAnyWork("lr must be > 0", replace(base, "--lr", "-1"), out);
+        assertRefusedBeforeAnyWork("lr must be > 0", replace(base, "--lr", "0"), out);
+        assertRefusedBeforeAnyWork("refresh_every (R) must be > 0", replace(base, "--refresh-every", "0"), out);
+        assertRefusedBeforeAnyWork("quantile must be in (0, 1)", args(out, "--quantile", "1.5"), out);
+        assertRefusedBeforeAnyWork("lr_low must be > 0", args(out, "--rate-mode", "split", "--lr-low", "0"), out);
+        assertRefusedBeforeAnyWork("exceeds the model's context", replace(base, "--block-size", "100"), out);
+        assertRefusedBeforeAnyWork("unknown mode", args(out, "--mode", "fancy"), out);
+        // adept on an unexpanded model needs something to choose layers with
+        List<String> noProbe = new ArrayList<>(base);
+        int at = noProbe.indexOf("--probe");
+        noProbe.remove(at);
+        noProbe.remove(at);
+        assertRefusedBeforeAnyWork("refreshes unit importance on a probe corpus", noProbe, out);
+        List<String> noStage2 = new ArrayList<>(noProbe);
+        noStage2.addAll(List.of("--mode", "adept-no-stage2"));
+        assertRefusedBeforeAnyWork("has no expansion metadata", noStage2, out);
+    }
+
+    @Test
+    void anotherRunsOutputFolderIsRefused() throws Exception {
+        Path out = dir.resolve("run");
+        assertEquals(0, TinyModel.adept(args(out).toArray(String[]::new)).exit());
+        byte[] before = Files.readAllBytes(out.resolve("metrics.jsonl"));
+        TinyModel.Run r = TinyModel.adept(replace(args(out), "--lr", "2e-3").toArray(String[]::new));
+        r.assertUserError("holds a run with other settings (differs in lr)");
+        assertArrayEquals(before, Files.readAllBytes(out.resolve("metrics.jsonl")), "the earlier run is untouched");
+        // the same settings again: already complete, resumes at the end and rewrites the final outputs
+        assertEquals(0, TinyModel.adept(args(out).toArray(String[]::new)).exit());
+    }
+
+    static List<String> replace(List<String> args, String option, String value) {
+        List<String> out = new ArrayList<>(args);
+        out.set(out.indexOf(option) + 1, value);
+        return out;
+    }
+}
