@@ -237,6 +237,33 @@ class AdamWTest {
         }
     }
 
+    /** libtorch's fused kernel (2.4+; skipped where absent, e.g. Debian 12's 1.13) equals the plain loop. */
+    @Test
+    void fusedKernelEqualsThePlainLoop() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Torch.hasFusedAdamW(Device.CPU), "this libtorch has no fused AdamW on the CPU");
+        List<Tensor> a = params(6, DType.FLOAT32);
+        List<Tensor> b = params(6, DType.FLOAT32);
+        AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 1.0);
+        try (AdamW fused = new AdamW(named(a, true, false, true), settings);
+             ReferenceAdamW plain = new ReferenceAdamW(named(b, true, false, true), settings)) {
+            for (int step = 0; step < 20; step++) {
+                for (List<Tensor> ps : List.of(a, b)) {
+                    try (Scope scope = Scope.open()) {
+                        ps.get(0).sin().sum().add(ps.get(1).square().sum()).add(ps.get(2).mul(0.1 * step).cos().sum()).backward();
+                    }
+                }
+                fused.step(0.01);
+                plain.step(0.01);
+                fused.zeroGrad();
+                plain.zeroGrad();
+            }
+            for (int i = 0; i < 3; i++) assertTrue(maxRelativeDifference(a.get(i), b.get(i)) < 1e-5, "param " + i);
+        } finally {
+            close(a);
+            close(b);
+        }
+    }
+
     @Test
     void parametersBecomeViewsOfOneBuffer() {
         List<Tensor> ps = params(5, DType.FLOAT32);
