@@ -21,7 +21,7 @@ final class StopSignals implements AutoCloseable {
                 Signal signal = new Signal(name);
                 SignalHandler old = Signal.handle(signal, sig -> {
                     if (stop.getAndSet(true)) Runtime.getRuntime().halt(128 + sig.getNumber());
-                    System.err.println("\nadept: " + sig.getName() + " received: finishing this step and writing a checkpoint"
+                    System.err.println("\nadept: SIG" + sig.getName() + " received: finishing this step and writing a checkpoint"
                             + " (again to quit at once)");
                 });
                 s.signals.add(signal);

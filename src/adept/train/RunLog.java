@@ -47,6 +47,7 @@ public final class RunLog implements AutoCloseable {
             }
             writer.write(line.toString());
             writer.write('\n');
+            writer.flush();  // readable while the run goes on (tail -f)
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
         }

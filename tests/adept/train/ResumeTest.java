@@ -85,6 +85,31 @@ class ResumeTest {
         assertTrue(refreshesAfterKill >= 1, "at least one importance refresh after the kill");
     }
 
+    @Test
+    void sigtermWritesACheckpointAndExitsCleanly() throws Exception {
+        TrainSettings s = settings(dir, "terminated");
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
+                "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", System.getProperty("java.class.path"),
+                "adept.cli.AdeptCommand"));
+        command.addAll(cli(s));
+        command.set(command.indexOf("--save-every") + 1, "1000");  // only the signal writes a checkpoint
+        Path log = dir.resolve("terminated.log");
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Path metrics = Path.of(s.out).resolve(Trainer.METRICS_FILE);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (p.isAlive() && RunLog.read(metrics).size() < 30 && System.nanoTime() < deadline) Thread.sleep(20);
+        assertTrue(p.isAlive(), Files.readString(log));
+        p.destroy();  // SIGTERM
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "exits after the signal");
+        String output = Files.readString(log);
+        assertEquals(130, p.exitValue(), output);
+        assertTrue(output.contains("SIGTERM received") && output.contains("checkpoint written"), output);
+        long step = newestStep(Path.of(s.out).resolve("checkpoints"));
+        assertTrue(step >= 30 && step < 240, "checkpoint at the step it stopped: " + step);
+        assertFalse(output.contains("Exception"), output);
+    }
+
     static long newestStep(Path checkpoints) {
         if (!Files.isDirectory(checkpoints)) return -1;
         try (var s = Files.list(checkpoints)) {

@@ -89,6 +89,21 @@ class TrainerTest {
     }
 
     @Test
+    void aNonFiniteLossStopsTheRunNamingTheStepAndKeepsTheLastGoodCheckpoint() throws Exception {
+        TrainSettings s = TrainFixtures.settings(dir, "full");
+        s.k = null;
+        s.steps = 40;
+        s.saveEvery = 2L;
+        s.lr = 1e20;  // the first real update blows the weights up
+        s.warmupSteps = 1L;
+        TrainException e = assertThrows(TrainException.class, () -> new Trainer(s, null, null, false, "test").run());
+        assertTrue(e.getMessage().matches("step \\d+: the (loss|gradient norm) is (NaN|Infinity|-Infinity); training stopped\\..*"), e.getMessage());
+        List<Path> kept = new RunCheckpoints(Path.of(s.out)).list();
+        assertTrue(e.getMessage().contains(kept.isEmpty() ? "No checkpoint" : kept.get(0).toString()), e.getMessage());
+        assertFalse(Files.exists(Path.of(s.out).resolve(Trainer.MODEL_DIR)), "no final model from a diverged run");
+    }
+
+    @Test
     void baselinesRun() throws Exception {
         for (String mode : List.of("llama-pro", "adept-no-stage1", "adept-no-stage2")) {
             TrainSettings s = TrainFixtures.settings(dir, mode);
