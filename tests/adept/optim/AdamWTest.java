@@ -10,6 +10,7 @@ import adept.tensor.Torch;
 import adept.tensor.TorchOptimizer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -261,6 +262,53 @@ class AdamWTest {
         } finally {
             close(a);
             close(b);
+        }
+    }
+
+    /** bf16 parameters keep fp32 master weights: with the same gradients, the master follows the fp32 run exactly. */
+    @Test
+    void bfloat16ParametersHaveFloat32MasterWeights() {
+        List<Tensor> half = params(8, DType.BFLOAT16);
+        List<Tensor> full = new ArrayList<>();
+        try (Scope scope = Scope.open()) {
+            for (Tensor t : half) full.add(t.detach().to(DType.FLOAT32).keep().requiresGrad(true));
+        }
+        AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 0);
+        try (AdamW a = new AdamW(named(half, true, false, true), settings); AdamW b = new AdamW(named(full, true, false, true), settings)) {
+            for (int step = 0; step < 30; step++) {
+                for (int i = 0; i < 3; i++) {
+                    try (Scope scope = Scope.open()) {
+                        // gradient = a fixed bf16-exact tensor, whatever the parameter's precision
+                        Tensor g = Tensor.arange(0, half.get(i).numel(), 1, DType.FLOAT32, Device.CPU).add(-3).mul(0.25 * (step % 3 + 1));
+                        half.get(i).setGrad(g.reshape(half.get(i).shape()).to(DType.BFLOAT16));
+                        full.get(i).setGrad(g.reshape(full.get(i).shape()));
+                    }
+                }
+                a.step(1e-3);
+                b.step(1e-3);
+                a.zeroGrad();
+                b.zeroGrad();
+            }
+            Map<String, Tensor> state = a.exportState();
+            try (Scope scope = Scope.open()) {
+                Tensor master = state.get("master");
+                for (int i = 0; i < 3; i++) {
+                    Parameter p = a.parameters().get(i);
+                    int j = Integer.parseInt(p.name().substring(1));
+                    long offset = 0;
+                    for (int k = 0; k < i; k++) offset += a.parameters().get(k).tensor().numel();
+                    Tensor m = master.narrow(0, offset, p.tensor().numel()).view(p.tensor().shape());
+                    assertEquals(0.0, m.sub(full.get(j)).abs().max().item(), "master of " + p.name() + " follows fp32 AdamW exactly");
+                    assertEquals(0.0, p.tensor().to(DType.FLOAT32).sub(m.to(DType.BFLOAT16).to(DType.FLOAT32)).abs().max().item(),
+                            "the bf16 parameter is its master rounded");
+                    assertTrue(m.sub(m.to(DType.BFLOAT16).to(DType.FLOAT32)).abs().max().item() > 0, "the master holds more than bf16 does");
+                }
+            } finally {
+                state.values().forEach(Tensor::close);
+            }
+        } finally {
+            close(half);
+            close(full);
         }
     }
 
