@@ -49,7 +49,7 @@ class EvalCommandTest {
         try (var files = Files.list(json.getParent())) {
             assertFalse(files.anyMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary file is left");
         }
-        return JsonParser.parseString(Files.readString(json)).getAsJsonObject();
+        return JsonParser.parseString(Files.readString(json)).getAsJsonObject().getAsJsonArray("results").get(0).getAsJsonObject();
     }
 
     /** CausalLM.loss (mean over targets) of one sequence; labels are ids with IGNORE where not a target. */
