@@ -17,86 +17,105 @@ import java.util.Set;
 /**
  * Every knob of a training run, with its default; the same names (snake_case) in `adept run` configs,
  * `adept train` options (kebab-case) and the run's run.json. Null means "derived" (see each field).
- * {@link #validate} rejects impossible values before any work.
+ * {@link #validate} rejects impossible values before any work. Every field carries its description ({@link Doc}),
+ * from which {@link #reference} lists the keys (`adept run --keys`, README.md).
  */
 public final class TrainSettings {
+    /** A setting's one-line description, and its default in words where the field's initial value does not say it. */
+    @java.lang.annotation.Retention(java.lang.annotation.RetentionPolicy.RUNTIME)
+    @java.lang.annotation.Target(java.lang.annotation.ElementType.FIELD)
+    public @interface Doc {
+        String value();
+
+        /** The default as text ("required", "5% of steps"); empty = the field's initial value. */
+        String defaultText() default "";
+    }
+
+    /** One documented key: snake_case name, default (as text) and description. */
+    public record KeyDoc(String key, String defaultValue, String description) {}
+
     // ---- what
-    /** Model folder (Hugging Face layout). Required. */
+    @Doc(value = "Model folder (Hugging Face layout); an unexpanded one is probed and expanded when the mode needs it.", defaultText = "required")
     public String model;
-    /** Domain corpus: text or JSON Lines with a "text" field, gzip or not. Required. */
+    @Doc(value = "Domain corpus: text or JSON Lines with a \"text\" field, gzip or not.", defaultText = "required")
     public String data;
-    /** General-competence probe corpus (adept probe's formats); needed by the modes that probe or refresh importance. */
+    @Doc(value = "General-competence probe corpus (adept probe's formats); needed by the modes that probe or refresh importance.", defaultText = "none")
     public String probe;
-    /** Held-out file for the evaluation loss (text or JSON Lines); none = no held-out curve. */
+    @Doc(value = "Held-out file for the loss curve during training (text or JSON Lines).", defaultText = "none (no held-out curve)")
     public String eval;
-    /** Output folder. Required. */
+    @Doc(value = "Output folder.", defaultText = "required")
     public String out;
-    /** adept, full, llama-pro, adept-no-stage1 or adept-no-stage2. */
+    @Doc(value = "adept, full, llama-pro, adept-no-stage1 or adept-no-stage2.")
     public String mode = "adept";
 
     // ---- expansion (layer choice)
-    /** K layers to copy (or tune, adept-no-stage1); null = the largest K within expand_budget (adept expand --k auto). */
+    @Doc(value = "Layers to copy (or tune, adept-no-stage1).", defaultText = "the largest K within expand_budget")
     public Integer k;
-    /** Explicit layers to copy / tune instead of probing (e.g. [3, 7]). */
+    @Doc(value = "Explicit layers to copy / tune instead of probing, e.g. [3, 7].", defaultText = "none (probe)")
     public List<Integer> layers;
-    /** Trainable-parameter budget that picks K when k is null. */
+    @Doc(value = "Trainable-parameter share that picks K when k is not given.")
     public double expandBudget = 0.15;
 
     // ---- data
-    /** Optimizer steps. Required. */
+    @Doc(value = "Optimizer steps.", defaultText = "required")
     public long steps;
-    /** Tokens per packed block; null = min(512, max_position_embeddings). */
+    @Doc(value = "Tokens per packed training block.", defaultText = "min(512, max_position_embeddings)")
     public Integer blockSize;
-    /** Blocks per micro-batch. */
+    @Doc(value = "Blocks per micro-batch.")
     public int batchSize = 8;
-    /** Micro-batches per optimizer step (gradient accumulation). */
+    @Doc(value = "Micro-batches per optimizer step (gradient accumulation).")
     public int gradAccum = 1;
-    /** Seed of the data order. */
+    @Doc(value = "Seed of the data order.")
     public long seed = 42;
 
     // ---- optimizer and schedule
+    @Doc(value = "Peak base learning rate.")
     public double lr = 1e-4;
-    /** Linear warmup steps; null = 5% of steps. */
+    @Doc(value = "Linear warmup steps.", defaultText = "5% of steps")
     public Long warmupSteps;
-    /** cosine, linear or constant (after warmup). */
+    @Doc(value = "Learning-rate schedule after warmup: cosine, linear or constant.")
     public String schedule = "cosine";
+    @Doc(value = "Decoupled weight decay (not on norms and biases).")
     public double weightDecay = 0.1;
+    @Doc(value = "AdamW beta1.")
     public double beta1 = 0.9;
+    @Doc(value = "AdamW beta2.")
     public double beta2 = 0.999;
+    @Doc(value = "AdamW epsilon.")
     public double eps = 1e-8;
-    /** Clip the global gradient norm at this; 0 = no clipping. */
+    @Doc(value = "Clip the global gradient norm at this; 0 = no clipping.")
     public double maxGradNorm = 1.0;
 
     // ---- stage 2
-    /** tensor (the paper's), head or neuron. */
+    @Doc(value = "Stage-2 units: tensor (the paper's), head or neuron.")
     public String granularity = "tensor";
-    /** continuous (the paper's), split or mask. */
+    @Doc(value = "How importance sets rates: continuous (the paper's), split or mask.")
     public String rateMode = "continuous";
-    /** Refresh unit importance every R optimizer steps. */
+    @Doc(value = "Refresh unit importance every R optimizer steps.")
     public int refreshEvery = 500;
-    /** split / mask: the importance quantile at or above which a unit is general-critical. */
+    @Doc(value = "split / mask: the importance quantile at or above which a unit is general-critical.")
     public double quantile = 0.5;
-    /** split: rate of general-critical units; null = lr / 10. */
+    @Doc(value = "split: rate of general-critical units.", defaultText = "lr / 10")
     public Double lrLow;
-    /** split: rate of the other units; null = lr. */
+    @Doc(value = "split: rate of the other units.", defaultText = "lr")
     public Double lrHigh;
-    /** Probe batches per refresh (and for layer probing); 0 = all. */
+    @Doc(value = "Probe batches per refresh (and for layer probing); 0 = all.")
     public int probeBatches = 0;
-    /** Items per probe batch. */
+    @Doc(value = "Items per probe batch.")
     public int probeBatchSize = 8;
 
     // ---- evaluation, checkpoints, logging
-    /** Held-out loss every N steps; null = steps / 20 (at least 1); 0 = only at the end. */
+    @Doc(value = "Held-out loss every N steps; 0 = only at the end.", defaultText = "steps / 20 (at least 1)")
     public Long evalEvery;
-    /** Held-out tokens to evaluate on (0 = the whole file). */
+    @Doc(value = "Held-out tokens to evaluate on; 0 = the whole file.")
     public long evalTokens = 0;
-    /** Checkpoint every N steps; null = steps / 10 (at least 1). */
+    @Doc(value = "Checkpoint every N steps.", defaultText = "steps / 10 (at least 1)")
     public Long saveEvery;
-    /** Checkpoints kept (the newest). */
+    @Doc(value = "Checkpoints kept (the newest).")
     public int keepCheckpoints = 2;
-    /** Compute dtype: float32, bfloat16 (fp32 master weights and moments) or float64. */
+    @Doc(value = "Compute dtype: float32, bfloat16 (fp32 master weights and moments) or float64.")
     public String dtype = "float32";
-    /** cpu, cuda or cuda:N. */
+    @Doc(value = "cpu, cuda or cuda:N.")
     public String device = "cpu";
 
     /** Settings that may differ between a run and its resumption (where outputs go, how it reports). */
@@ -204,6 +223,32 @@ public final class TrainSettings {
     private static String rootMessage(Throwable e) {
         while (e.getCause() != null) e = e.getCause();
         return e.getMessage();
+    }
+
+    /** Every key with its default and description, in declaration order. */
+    public static List<KeyDoc> reference() {
+        JsonObject defaults = new TrainSettings().toJsonObject();
+        List<KeyDoc> out = new ArrayList<>();
+        for (Field f : TrainSettings.class.getDeclaredFields()) {
+            if (Modifier.isStatic(f.getModifiers())) continue;
+            String key = FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES.translateName(f);
+            Doc doc = f.getAnnotation(Doc.class);
+            if (doc == null) throw new IllegalStateException("TrainSettings." + f.getName() + " has no @Doc");
+            String value = doc.defaultText().isEmpty() ? formatDefault(defaults.get(key)) : doc.defaultText();
+            out.add(new KeyDoc(key, value, doc.value()));
+        }
+        return out;
+    }
+
+    /** A default as a config file would spell it: 1e-4 rather than 1.0E-4. */
+    static String formatDefault(JsonElement value) {
+        if (value == null || value.isJsonNull()) return "none";
+        if (value.isJsonPrimitive() && value.getAsJsonPrimitive().isNumber()) {
+            double d = value.getAsDouble();
+            if (d == Math.rint(d) && Math.abs(d) < 1e15) return Long.toString((long) d);
+            return Double.toString(d).replace("E", "e").replace(".0e", "e");
+        }
+        return value.isJsonPrimitive() ? value.getAsString() : value.toString();
     }
 
     /** Every key, snake_case, in declaration order. */
