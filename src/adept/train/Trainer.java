@@ -129,11 +129,10 @@ public final class Trainer {
             try (Scope runScope = Scope.open()) {
                 List<Batch> probe = inputs.probe == null ? List.of()
                         : TrainingInputs.batches(inputs.probe, s.probeBatchSize, s.probeBatches, inputs.padId, device);
-                List<Batch> eval = inputs.eval == null ? List.of() : TrainingInputs.batches(inputs.eval, s.batchSize, 0, inputs.padId, device);
                 PreparedModel prepared = resume != null ? fromCheckpoint(resume, dtype, device)
                         : PreparedModel.prepare(s, base, dtype, device, model -> probe, version);
                 try (CausalLM model = prepared.model()) {
-                    return train(t0, out, modelDir, prepared, inputs, probe, eval, blockSize, resume, checkpoints);
+                    return train(t0, out, modelDir, prepared, inputs, probe, blockSize, resume, checkpoints);
                 }
             }
         }
@@ -147,10 +146,11 @@ public final class Trainer {
                 "resumed at step " + resume.state().step());
     }
 
-    private Result train(long t0, Path out, Path modelDir, PreparedModel prepared, TrainingInputs inputs, List<Batch> probe, List<Batch> eval,
+    private Result train(long t0, Path out, Path modelDir, PreparedModel prepared, TrainingInputs inputs, List<Batch> probe,
                          int blockSize, RunCheckpoints.Loaded resume, RunCheckpoints checkpoints) {
         TrainMode mode = s.trainMode();
         CausalLM model = prepared.model();
+        List<adept.io.data.Example> eval = inputs.eval == null ? List.of() : inputs.eval;
         RatePolicy policy = new RatePolicy(RateMode.parse(s.rateMode), s.quantile, s.lowRate() / s.lr, s.highRate() / s.lr);
         AdamWSettings adam = new AdamWSettings(s.beta1, s.beta2, s.eps, s.weightDecay, s.maxGradNorm);
         LrSchedule schedule = new LrSchedule(LrSchedule.parseKind(s.schedule), s.lr, s.warmup(), s.steps);
@@ -240,7 +240,7 @@ public final class Trainer {
                 listener.step(step, s.steps, lastLoss, lr, tokensPerStep * stepsThisRun / ((System.nanoTime() - trainStart) / 1e9));
                 long every = s.evalInterval();
                 if (!eval.isEmpty() && ((every > 0 && step % every == 0) || step == s.steps)) {
-                    evalLoss = evaluate(model, eval);
+                    evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
                     JsonObject e = new JsonObject();
                     e.addProperty("step", step);
                     e.addProperty("eval_loss", evalLoss);
@@ -264,7 +264,7 @@ public final class Trainer {
             importanceLog.flush();
             Path finalModel = out.resolve(MODEL_DIR);
             saveModel(model, finalModel, modelDir, prepared, Map.of());
-            if (!eval.isEmpty() && Double.isNaN(evalLoss)) evalLoss = evaluate(model, eval);
+            if (!eval.isEmpty() && Double.isNaN(evalLoss)) evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
             double seconds = (System.nanoTime() - t0) / 1e9;
             writeSummary(out, prepared, counts, step, lastLoss, evalLoss, seconds);
             TrainPlots.write(out, listener::info);
@@ -277,18 +277,6 @@ public final class Trainer {
         return new TrainException("step " + (step + 1) + ": the " + what + " is " + value + "; training stopped. "
                 + (kept.isEmpty() ? "No checkpoint was written yet." : "Last good checkpoint: " + kept.get(0))
                 + " (try a lower lr or max_grad_norm)");
-    }
-
-    /** Mean held-out loss over the evaluation batches' target tokens. */
-    static double evaluate(CausalLM model, List<Batch> eval) {
-        double sum = 0;
-        double tokens = 0;
-        for (Batch b : eval) {
-            double[] r = DecoupledTuning.evaluate(model, b);
-            sum += r[0];
-            tokens += r[1];
-        }
-        return sum / tokens;
     }
 
     private static void logImportance(RunLog log, long step, DecoupledTuning tuning, double[] importance) {

@@ -109,14 +109,6 @@ public final class DecoupledTuning implements AutoCloseable {
         optimizer.zeroGrad();
     }
 
-    /** Summed loss and target count of an evaluation batch (no gradients). */
-    public static double[] evaluate(CausalLM model, Batch batch) {
-        try (Scope scope = Scope.open(); var noGrad = adept.tensor.Torch.noGrad()) {
-            Tensor hidden = model.hidden(batch.inputIds(), batch.attentionMask());
-            return new double[] {model.targetLossSum(hidden, batch.predictingRows(), batch.predictedIds()).item(), batch.targetTokens()};
-        }
-    }
-
     @Override
     public void close() {
         optimizer.close();
