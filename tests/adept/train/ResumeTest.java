@@ -41,6 +41,16 @@ class ResumeTest {
                 "--keep-checkpoints", "3");
     }
 
+    /** `adept train` with these settings in a child JVM (so it can be killed). */
+    static List<String> childCommand(TrainSettings s) {
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
+                "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", System.getProperty("java.class.path"),
+                "adept.cli.AdeptCommand"));
+        command.addAll(cli(s));
+        return command;
+    }
+
     static List<Double> losses(Path out) {
         List<Double> v = new ArrayList<>();
         for (JsonObject o : RunLog.read(out.resolve(Trainer.METRICS_FILE))) if (o.has("loss")) v.add(o.get("loss").getAsDouble());
@@ -55,11 +65,7 @@ class ResumeTest {
         assertEquals(240, expected.size());
 
         TrainSettings killed = settings(dir, "killed");
-        String java = ProcessHandle.current().info().command().orElseThrow();
-        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
-                "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", System.getProperty("java.class.path"),
-                "adept.cli.AdeptCommand"));
-        command.addAll(cli(killed));
+        List<String> command = childCommand(killed);
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
         Path checkpoints = Path.of(killed.out).resolve("checkpoints");
         int killAfter = 40 + new Random().nextInt(60);  // a random step between the first checkpoints and the last refreshes
@@ -88,11 +94,7 @@ class ResumeTest {
     @Test
     void sigtermWritesACheckpointAndExitsCleanly() throws Exception {
         TrainSettings s = settings(dir, "terminated");
-        String java = ProcessHandle.current().info().command().orElseThrow();
-        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
-                "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", System.getProperty("java.class.path"),
-                "adept.cli.AdeptCommand"));
-        command.addAll(cli(s));
+        List<String> command = childCommand(s);
         command.set(command.indexOf("--save-every") + 1, "1000");  // only the signal writes a checkpoint
         Path log = dir.resolve("terminated.log");
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
