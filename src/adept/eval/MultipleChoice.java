@@ -79,12 +79,7 @@ public final class MultipleChoice {
 
     private static Item parse(Path file, long number, String line) {
         String where = file + ":" + number + ": ";
-        JsonObject o;
-        try {
-            o = JsonParser.parseString(line).getAsJsonObject();
-        } catch (RuntimeException e) {
-            throw new DataException(where + "malformed JSON");
-        }
+        JsonObject o = adept.io.data.CorpusReader.parseObject(file, number, line);
         JsonElement q = o.get("question");
         JsonElement c = o.get("choices");
         JsonElement a = o.get("answer");
@@ -143,6 +138,12 @@ public final class MultipleChoice {
                         ? Arrays.copyOfRange(context, context.length + answer.length - maxLength, context.length) : context;
                 long[] ids = Arrays.copyOf(ctx, ctx.length + answer.length);
                 System.arraycopy(answer, 0, ids, ctx.length, answer.length);
+                for (long id : ids) {
+                    if (id < 0 || id >= model.config().vocabSize()) {
+                        throw new DataException("line " + item.line() + ": token id " + id + " is outside the model's vocabulary of "
+                                + model.config().vocabSize() + " (does the tokenizer belong to this model?)");
+                    }
+                }
                 boolean[] targets = new boolean[ids.length];
                 for (int t = Math.max(1, ctx.length); t < ids.length; t++) targets[t] = true;
                 all.add(new Example(ids, targets, item.line()));

@@ -105,6 +105,33 @@ class MultipleChoiceTest {
     }
 
     @Test
+    void badInputThroughTheCommandIsOneLineAndWritesNothing() throws Exception {
+        Path model = TinyModel.write(dir.resolve("m"), 3);
+        Path json = dir.resolve("never.json");
+        String[][] cases = {
+                {"{\"question\": \"q\", \"choices\": [\"a\"], \"answer\": 0}\n{\"question\": \"q\", \"choices\": [\"a\", oops]}\n", "bad.jsonl:2: malformed JSON"},
+                {"{\"question\": \"q\", \"choices\": [\"a\", \"b\"], \"answer\": 5}\n", "bad.jsonl:1: \"answer\" 5 is not an index"},
+                {"{\"question\": \"q\", \"choices\": [], \"answer\": 0}\n", "bad.jsonl:1: \"choices\" must be a non-empty list"},
+        };
+        for (String[] c : cases) {
+            Path bad = Files.writeString(dir.resolve("bad.jsonl"), c[0]);
+            TinyModel.adept("eval", "--model", model.toString(), "--data", bad.toString(), "--json", json.toString()).assertUserError(c[1]);
+            assertFalse(Files.exists(json));
+        }
+        Path good = items(dir.resolve("good.jsonl"), 3, 1);
+        TinyModel.adept("eval", "--model", dir.toString(), "--data", good.toString()).assertUserError("config.json");
+        // a tokenizer whose ids exceed the model's vocabulary
+        var eight = new adept.nn.ModelConfig(adept.nn.Architecture.QWEN3, 8, 32, 48, 2, 4, 2, 8, 1e-6, 10000, null, 64, false, false, false);
+        try (var m = adept.nn.CausalLM.random(eight, 1, 0.02, DType.FLOAT32, Device.CPU)) {
+            adept.io.checkpoint.Checkpoint.save(m, dir.resolve("small8"));
+        }
+        for (String f : List.of("tokenizer.json", "tokenizer_config.json")) Files.copy(model.resolve(f), dir.resolve("small8").resolve(f));
+        TinyModel.adept("eval", "--model", dir.resolve("small8").toString(), "--data", good.toString(), "--json", json.toString())
+                .assertUserError("outside the model's vocabulary of 8");
+        assertFalse(Files.exists(json));
+    }
+
+    @Test
     void severalModelsAndFilesInOneTable() throws Exception {
         Path a = TinyModel.write(dir.resolve("a"), 1);
         Path b = TinyModel.write(dir.resolve("b"), 2);

@@ -67,7 +67,8 @@ public final class CorpusReader {
     }
 
     /** One line of JSON Lines as a JSON object, parsed strictly; errors name file:number. */
-    static JsonObject parseObject(Path file, long number, String line) {
+    /** One JSON Lines line as an object, strictly parsed; errors name file:line. */
+    public static JsonObject parseObject(Path file, long number, String line) {
         try {
             // Strict: Gson's default parser is lenient and would take {"text": oops} (unquoted) or trailing garbage.
             com.google.gson.stream.JsonReader reader = new com.google.gson.stream.JsonReader(new java.io.StringReader(line));
