@@ -41,6 +41,7 @@ public final class AdamW implements SplitRateOptimizer {
     private final Tensor expAvg;
     private final Tensor expAvgSq;
     private final Tensor multiplier;
+    private final Tensor gradBuffer; // the step's flat gradient (state type): copied in, clipped in place
     private Tensor frozen;           // bool, null when nothing was ever frozen
     private Tensor stepCount;        // per element, null while every element has taken uniformSteps steps
     private long uniformSteps;
@@ -86,6 +87,7 @@ public final class AdamW implements SplitRateOptimizer {
             expAvg = Tensor.zeros(stateType, device, total).keep();
             expAvgSq = Tensor.zeros(stateType, device, total).keep();
             multiplier = Tensor.ones(stateType, device, total).keep();
+            gradBuffer = Tensor.empty(stateType, device, total).keep();
         }
         useFused = stateType == dtype && Torch.hasFusedAdamW(device);
     }
@@ -160,19 +162,23 @@ public final class AdamW implements SplitRateOptimizer {
     @Override
     public void step(double lr) {
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
-            List<Tensor> pieces = new ArrayList<>(parameters.size());
+            List<Tensor> grads = new ArrayList<>(parameters.size());
             List<Integer> missing = new ArrayList<>();
             for (int i = 0; i < parameters.size(); i++) {
                 Tensor g = parameters.get(i).tensor().grad();
-                if (g == null) {
-                    missing.add(i);
-                    g = Tensor.zeros(flat.dtype(), device, parameters.get(i).tensor().numel());
-                }
-                pieces.add(g.reshape(-1));
+                if (g == null) missing.add(i);
+                grads.add(g);
             }
             if (missing.size() == parameters.size()) return;  // nothing has a gradient: no step, as torch.optim
-            Tensor grad = Tensor.cat(pieces, 0);
-            if (grad.dtype() != stateType) grad = grad.to(stateType);
+            // Into a persistent buffer (the copy converts to the state type) rather than a fresh cat: a new
+            // multi-MiB tensor per step comes back from malloc as fresh pages, page-faulted in on every step
+            // (1.45 M floats: cat 1-16 ms depending on the malloc settings, the copies 0.45 ms).
+            Tensor grad = gradBuffer;
+            for (int i = 0; i < parameters.size(); i++) {
+                Tensor into = shaped(grad, i);
+                if (grads.get(i) == null) into.zero();
+                else into.copyFrom(grads.get(i));
+            }
             Tensor norm = grad.norm(2);
             if (lastGradNorm != null) lastGradNorm.close();
             lastGradNorm = norm.keep();
@@ -354,7 +360,7 @@ public final class AdamW implements SplitRateOptimizer {
 
     @Override
     public void close() {
-        for (Tensor t : new Tensor[] {expAvg, expAvgSq, multiplier, frozen, stepCount, fusedSteps, lastGradNorm}) if (t != null) t.close();
+        for (Tensor t : new Tensor[] {expAvg, expAvgSq, multiplier, gradBuffer, frozen, stepCount, fusedSteps, lastGradNorm}) if (t != null) t.close();
         if (master != flat) master.close();
         flat.close();
     }
