@@ -56,6 +56,26 @@ class TrainCommandTest {
         assertEquals(0, TinyModel.adept("eval", "--model", checkpoint.toString(), "--data", eval.toString()).exit());
     }
 
+    @Test
+    void initWritesARandomModelThatPretrainsFromScratch() throws Exception {
+        Path random = dir.resolve("random");
+        TinyModel.Run init = TinyModel.adept("init", "--tokenizer", model.toString(), "--out", random.toString(), "--hidden", "32", "--layers", "2",
+                "--heads", "4", "--kv-heads", "2", "--intermediate", "48", "--context", "64");
+        assertEquals(0, init.exit(), init.err());
+        assertTrue(init.out().contains("vocab " + TinyModel.VOCAB), init.out());
+        assertTrue(Files.isRegularFile(random.resolve("tokenizer.json")));
+        Path out = dir.resolve("pretrain");
+        TinyModel.Run r = TinyModel.adept("train", "--model", random.toString(), "--data", data.toString(), "--out", out.toString(),
+                "--mode", "full", "--steps", "20", "--block-size", "16", "--batch-size", "2", "--lr", "3e-3", "--warmup-steps", "0");
+        assertEquals(0, r.exit(), r.err());
+        List<com.google.gson.JsonObject> metrics = adept.train.RunLog.read(out.resolve("metrics.jsonl"));
+        double first = metrics.get(0).get("loss").getAsDouble();
+        double last = metrics.get(metrics.size() - 1).get("loss").getAsDouble();
+        assertTrue(first > Math.log(TinyModel.VOCAB) - 0.5, "a random model starts near ln(V): " + first);
+        assertTrue(last < first - 1, "and learns the repetitive corpus: " + first + " -> " + last);
+        TinyModel.adept("init", "--tokenizer", model.toString(), "--out", random.toString()).assertUsageError("exists");
+    }
+
     void assertRefusedBeforeAnyWork(String expected, List<String> arguments, Path out) {
         TinyModel.Run r = TinyModel.adept(arguments.toArray(String[]::new));
         if (r.exit() == 2 && r.err().startsWith("adept: ")) r.assertUserError(expected);
