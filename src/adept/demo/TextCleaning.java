@@ -18,6 +18,7 @@ public final class TextCleaning {
     private static final Pattern DROP_WITH_ARG = Pattern.compile(
             "\\\\(label|sidx|kbdsidx|idx|index|tindex|ref|sref|cite|secref|url|input|include|def|let|vskip|hskip|kern|penalty|ifx|newcommand)\\b\\s*(\\{[^{}]*\\})?");
     private static final Pattern COMMAND = Pattern.compile("\\\\[A-Za-z@]+\\*?");
+    private static final Pattern COMMAND_WITH_ARG = Pattern.compile("\\\\[A-Za-z@]+\\*?(?=\\{)");
     private static final Pattern ESCAPE = Pattern.compile("\\\\([^A-Za-z\\s])");
 
     /** Spaces and tabs collapsed, lines trimmed, at most one blank line in a row, no leading or trailing blank. */
@@ -45,9 +46,12 @@ public final class TextCleaning {
         }
         String t = noComments.toString();
         t = t.replace("\\obr", "\u0001").replace("\\cbr", "\u0002").replace("\\{", "\u0001").replace("\\}", "\u0002");
-        t = t.replace("\\bprog", "\n").replace("\\eprog", "\n").replace("\\\\", "\n");
+        t = t.replace("\\bprog", "\n").replace("@eprog", "\n").replace("\\eprog", "\n").replace("@com", " ").replace("@Ccom", " ")
+                .replace("@dots", "...").replace("\\\\", "\n");
+        t = t.replace("}{", "} {");  // \fun{type}{name}{args}: arguments stay apart
         t = DROP_WITH_ARG.matcher(t).replaceAll("");
-        t = COMMAND.matcher(t).replaceAll(" ").replace(" {", "{");
+        t = COMMAND_WITH_ARG.matcher(t).replaceAll("");  // \\kbd{x} -> {x}
+        t = COMMAND.matcher(t).replaceAll(" ");
         t = ESCAPE.matcher(t).replaceAll("$1");
         t = t.replace("{", "").replace("}", "").replace("$", "").replace("~", " ").replace("``", "\"").replace("''", "\"");
         t = t.replace('\u0001', '{').replace('\u0002', '}');
