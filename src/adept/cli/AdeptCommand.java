@@ -24,8 +24,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = VersionInfo.class,
         description = "Adapt pretrained LLMs to new domains with ADEPT (selective layer expansion + unit-wise decoupled tuning), on libtorch.",
-        subcommands = {InitCommand.class, ProbeCommand.class, ExpandCommand.class, TrainCommand.class, RunCommand.class, PlotCommand.class,
-                GenerateCommand.class, EvalCommand.class, CheckCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, InitCommand.class, ProbeCommand.class, ExpandCommand.class, TrainCommand.class, RunCommand.class,
+                PlotCommand.class, GenerateCommand.class, EvalCommand.class, CheckCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class AdeptCommand implements Runnable {
     /** Exit code of a command that failed on a user error (the same as picocli's for bad options). */
     public static final int EXIT_USER_ERROR = 2;
@@ -36,7 +36,7 @@ public final class AdeptCommand implements Runnable {
      */
     static final List<Class<? extends RuntimeException>> USER_ERRORS = List.of(TorchException.class, DataException.class,
             ExpansionException.class, CheckpointException.class, ModelException.class, TokenizerException.class, UncheckedIOException.class,
-            adept.train.TrainException.class);
+            adept.train.TrainException.class, adept.demo.DemoException.class);
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

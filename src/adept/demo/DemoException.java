@@ -1,0 +1,12 @@
+package adept.demo;
+
+/** A demo failure the user can fix (no network, a missing tool, a folder holding another run); its message is one line. */
+public final class DemoException extends RuntimeException {
+    public DemoException(String message) {
+        super(message);
+    }
+
+    public DemoException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}
