@@ -65,6 +65,10 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--shots", defaultValue = "0", paramLabel = "K", description = "multiple choice: worked examples per prompt (default: ${DEFAULT-VALUE})")
     int shots;
 
+    @Option(names = "--limit", defaultValue = "0", paramLabel = "N",
+            description = "multiple choice: score at most the first N items of each file after the shots; 0 = all (default: ${DEFAULT-VALUE})")
+    int limit;
+
     @Option(names = "--json", paramLabel = "FILE", description = "also write the results to FILE as JSON")
     Path json;
 
@@ -81,6 +85,7 @@ public final class EvalCommand implements Callable<Integer> {
     public Integer call() {
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (shots < 0) throw usage("--shots must be >= 0, got " + shots);
+        if (limit < 0) throw usage("--limit must be >= 0, got " + limit);
         // Cheap checks first: every model's config and every file, before any weights are read.
         List<Checkpoint> checkpoints = new ArrayList<>();
         for (Path m : models) checkpoints.add(Checkpoint.open(m));
@@ -122,6 +127,7 @@ public final class EvalCommand implements Callable<Integer> {
         String label = name(modelDir) + " on " + file.getFileName();
         if (content instanceof List<?> list && !list.isEmpty() && list.get(0) instanceof MultipleChoice.Item) {
             List<MultipleChoice.Item> items = (List<MultipleChoice.Item>) list;
+            if (limit > 0 && items.size() > shots + limit) items = items.subList(0, shots + limit);
             ProgressBar bar = new ProgressBar("eval " + label, items.size() - Math.min(shots, items.size() - 1));
             int[] shown = {0};
             MultipleChoice.Result r = MultipleChoice.evaluate(model, tokenizer, items, shots, batchSize, length, padId, (done, total) -> {

@@ -1,0 +1,61 @@
+package adept.cli;
+
+import adept.demo.SentencePieceTokenizer;
+import adept.io.data.TrainingDocuments;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Trains a SentencePiece unigram tokenizer on corpora and writes it as a Hugging Face tokenizer.json that every adept command loads. */
+@Command(name = "tokenizer", mixinStandardHelpOptions = true,
+        description = {"Trains a SentencePiece unigram tokenizer (Debian's spm_train) on text or JSON Lines corpora and writes",
+                "tokenizer.json + tokenizer_config.json (<s> BOS, </s> EOS, <pad>) into --out, for `adept init`."})
+public final class TokenizerCommand implements Callable<Integer> {
+    @Option(names = "--data", required = true, paramLabel = "FILE", description = "training text: plain or JSON Lines with \"text\", gzip or not (repeat)")
+    List<Path> data;
+    @Option(names = "--vocab", defaultValue = "8192", description = "vocabulary size (default: ${DEFAULT-VALUE})")
+    int vocab;
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "tokenizer folder to write")
+    Path out;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        if (vocab < 16) throw new CommandLine.ParameterException(spec.commandLine(), "--vocab must be >= 16, got " + vocab);
+        Files.createDirectories(out);
+        Path input = Files.createTempFile(out, ".spm-input", ".txt");
+        try {
+            long lines = 0;
+            try (BufferedWriter w = Files.newBufferedWriter(input, StandardCharsets.UTF_8)) {
+                for (Path file : data) {
+                    try (TrainingDocuments docs = TrainingDocuments.open(file)) {
+                        for (TrainingDocuments.Piece p; (p = docs.next()) != null; ) {
+                            for (String line : p.text().split("\n")) {
+                                if (line.isBlank()) continue;
+                                w.write(line.strip());
+                                w.write('\n');
+                                lines++;
+                            }
+                        }
+                    }
+                }
+            }
+            int size = SentencePieceTokenizer.train(input, out, vocab);
+            spec.commandLine().getOut().printf("wrote %s: SentencePiece unigram, %,d pieces, trained on %,d lines%n", out.resolve("tokenizer.json"),
+                    size, lines);
+            spec.commandLine().getOut().flush();
+        } finally {
+            Files.deleteIfExists(input);
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The reproduction study (docs/results.md): tokenizer, random base, pretraining, both domains, MMLU, report.
+# Each step reuses what an earlier (or interrupted) run finished; rerun to continue. About 1.5 h on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+data=../shared/data
+[ -d "$data" ] || { echo "tools/study: needs ../shared/data beside the checkout" >&2; exit 2; }
+out=runs/study
+mkdir -p "$out"
+step() { echo "== tools/study [$1/6] $2 ($(date -u +%H:%M:%S))" >&2; }
+step 1 "tokenizer (SentencePiece unigram 8192 on corpora/general_en)"
+[ -f "$out/tokenizer/tokenizer.json" ] || ./adept tokenizer --data "$data/corpora/general_en.jsonl.gz" --vocab 8192 --out "$out/tokenizer"
+step 2 "random base model (Llama: hidden 256, 4 layers, 8/4 heads, intermediate 688, context 256)"
+[ -f "$out/random/config.json" ] || ./adept init --tokenizer "$out/tokenizer" --hidden 256 --layers 4 --heads 8 --kv-heads 4 \
+  --intermediate 688 --context 256 --seed 1234 --out "$out/random"
+step 3 "pretraining on corpora/general_en"
+./adept run --config tools/study/base.yaml
+for domain in math medical; do
+  step 4 "$domain: full, llama-pro, adept (3 seeds each), adept-no-stage1, adept-no-stage2, adept with the sft probe"
+  ./adept run --config "tools/study/$domain.yaml"
+done
+step 5 "MMLU subsets (first 300 items of each, 0-shot) on every model"
+for domain in math medical; do
+  models=("--model" "$out/base/pretrain/model")
+  for m in "$out/$domain"/*/model; do models+=("--model" "$m"); done
+  [ -f "$out/$domain/mmlu.json" ] || ./adept eval "${models[@]}" --limit 300 --batch-size 16 --max-length 256 \
+    --data "$data/eval/mmlu_general_test.jsonl.gz" --data "$data/eval/mmlu_math_test.jsonl.gz" --data "$data/eval/mmlu_medical_test.jsonl.gz" \
+    --json "$out/$domain/mmlu.json" --markdown "$out/$domain/mmlu.md"
+done
+step 6 "report"
+/usr/bin/python3 tools/study/report.py "$out" > docs/results.md
+echo "tools/study: wrote docs/results.md" >&2
