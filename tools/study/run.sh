@@ -27,6 +27,13 @@ for domain in math medical; do
     --data "$data/eval/mmlu_general_test.jsonl.gz" --data "$data/eval/mmlu_math_test.jsonl.gz" --data "$data/eval/mmlu_medical_test.jsonl.gz" \
     --json "$out/$domain/mmlu.json" --markdown "$out/$domain/mmlu.md"
 done
-step 6 "report"
+step 6 "plots and report"
+mkdir -p docs/results
+for domain in math medical; do
+  runs=(); for r in "$out/$domain"/*/; do runs+=("--compare" "${r%/}"); done
+  ./adept plot "${runs[@]}" --metric eval_loss --title "$domain: held-out $domain loss" --out "docs/results/$domain-heldout.png"
+  ./adept plot "${runs[@]}" --metric loss --title "$domain: training loss" --out "docs/results/$domain-train.png"
+done
+./adept plot --compare "$out/base/pretrain" --metric eval_loss --title "pretraining: held-out general loss" --out docs/results/pretrain-heldout.png
 /usr/bin/python3 tools/study/report.py "$out" > docs/results.md
 echo "tools/study: wrote docs/results.md" >&2

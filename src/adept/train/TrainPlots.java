@@ -50,6 +50,28 @@ public final class TrainPlots {
         return written;
     }
 
+    /**
+     * One chart of several runs: their held-out loss (metric "eval_loss") or training loss ("loss", as a
+     * 20-step moving average) against the step, one series per run, named by its folder.
+     */
+    public static byte[] compare(List<Path> runs, String metric, String title) {
+        List<LineChart.Series> series = new ArrayList<>();
+        for (Path run : runs) {
+            List<Double> steps = new ArrayList<>();
+            List<Double> values = new ArrayList<>();
+            for (JsonObject o : RunLog.read(run.resolve(Trainer.METRICS_FILE))) {
+                if (!o.has(metric)) continue;
+                steps.add(o.get("step").getAsDouble());
+                values.add(o.get(metric).getAsDouble());
+            }
+            if (steps.isEmpty()) continue;
+            double[] y = metric.equals("loss") && values.size() > 20 ? movingAverage(values, 20) : array(values);
+            series.add(new LineChart.Series(run.getFileName().toString(), array(steps), y));
+        }
+        String label = metric.equals("eval_loss") ? "held-out loss" : "training loss (20-step moving average)";
+        return new LineChart(title, label, "optimizer step", "loss", series).png();
+    }
+
     static LineChart lossChart(List<JsonObject> metrics, Path out) {
         List<Double> steps = new ArrayList<>();
         List<Double> losses = new ArrayList<>();
