@@ -31,6 +31,7 @@ public final class TokenizerCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (vocab < 16) throw new CommandLine.ParameterException(spec.commandLine(), "--vocab must be >= 16, got " + vocab);
+        Path out = this.out.toAbsolutePath().normalize();  // spm_train runs in that folder
         Files.createDirectories(out);
         Path input = Files.createTempFile(out, ".spm-input", ".txt");
         try {
