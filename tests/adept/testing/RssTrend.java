@@ -10,10 +10,24 @@ import java.util.List;
  */
 public final class RssTrend {
     private final List<double[]> samples = new ArrayList<>();
+    private final boolean trim;
 
-    /** Records RSS at step (after a GC, so the Java side is in the same state at every sample). */
+    /** Plain samples: the tests' criterion (trimming at each sample re-faults pages and made the fit noisier: +-9 MiB). */
+    public RssTrend() {
+        this(false);
+    }
+
+    /** trim: malloc_trim before each sample, so a leak cannot hide in free heap pages still resident (the leak control). */
+    public RssTrend(boolean trim) {
+        this.trim = trim;
+    }
+
+    /**
+     * Records RSS at step, after a GC (the Java side in the same state at every sample) and, if asked, malloc_trim.
+     */
     public void sample(long step) throws IOException {
         System.gc();
+        if (trim) ProcessMemory.trim();
         samples.add(new double[] {step, ProcessMemory.residentKiB()});
     }
 
