@@ -228,7 +228,9 @@ public final class CausalLM implements AutoCloseable {
         Tensor rows = lastHidden.reshape(-1, lastHidden.size(-1)).indexSelect(0, predictingRows);
         long count = rows.size(0);
         long chunk = Math.max(1, LOSS_CHUNK_BYTES / (4L * config.vocabSize()));
-        Tensor total = Tensor.zeros(DType.FLOAT32, device);
+        // float64 models sum in float64: a float32 total would round the loss and, through its backward, every
+        // gradient taken from it (importance) to float32 precision
+        Tensor total = Tensor.zeros(dtype == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32, device);
         for (long start = 0; start < count; start += chunk) {
             try (Scope scope = Scope.open()) {
                 long n = Math.min(chunk, count - start);

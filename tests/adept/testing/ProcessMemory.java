@@ -24,7 +24,20 @@ public final class ProcessMemory {
     private static final MethodHandle MALLINFO = Linker.nativeLinker().downcallHandle(
             Linker.nativeLinker().defaultLookup().find("mallinfo2").orElseThrow(), FunctionDescriptor.of(MALLINFO2));
 
+    private static final MethodHandle MALLOC_TRIM = Linker.nativeLinker().downcallHandle(
+            Linker.nativeLinker().defaultLookup().find("malloc_trim").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
+
     private ProcessMemory() {}
+
+    /** Returns free heap pages to the system (malloc_trim(0)), so RSS follows memory in use, not the high-water mark. */
+    public static void trim() {
+        try {
+            int ignored = (int) MALLOC_TRIM.invokeExact(0L);
+        } catch (Throwable t) {
+            throw new IllegalStateException("malloc_trim failed", t);
+        }
+    }
 
     public static long residentKiB() throws IOException {
         for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
