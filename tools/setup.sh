@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what adept needs on Debian 12 or 13 and builds the native shim.
-#   tools/setup.sh           libtorch (or LIBTORCH_HOME), OpenBLAS, libclang, JDK 22+, Maven
+#   tools/setup.sh           libtorch (or LIBTORCH_HOME), OpenBLAS, libclang, JDK 22+, Maven, sentencepiece
 #   tools/setup.sh --python  also Debian's python3-torch (benchmark reference, fixtures)
 # Idempotent: installs only what is missing.
 set -euo pipefail
@@ -28,6 +28,8 @@ for p in libfreetype6 libharfbuzz0b fontconfig fonts-dejavu-core; do
   dpkg -s "$p" >/dev/null 2>&1 || packages+=("$p")
 done
 command -v mvn >/dev/null || packages+=(maven)
+# adept demo: spm_train / spm_export_vocab train its tokenizer (the demo's text itself comes from apt-get download, no root).
+command -v spm_train >/dev/null || packages+=(sentencepiece)
 if ! find_java_home >/dev/null; then
   if [ "$(debian_major)" -ge 13 ]; then
     packages+=(openjdk-25-jdk-headless)

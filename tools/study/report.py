@@ -64,8 +64,8 @@ def mmlu(results, model_path, subset):
 
 out = []
 w = out.append
-base_summary = load(os.path.join(root, "base", "pretrain", "summary.json"))
-base_run = load(os.path.join(root, "base", "pretrain", "run.json"))
+base_summary = load(os.path.join(root, "base", "full", "summary.json"))
+base_run = load(os.path.join(root, "base", "full", "run.json"))
 w("# Reproduction study at small scale\n")
 w("Regenerate with `tools/study/run.sh` (needs `../shared/data`; about 1.5 hours on 2 cores; each step reuses what an")
 w("earlier or interrupted run finished). Configs: `tools/study/base.yaml`, `tools/study/math.yaml`, `tools/study/medical.yaml`;")
@@ -94,7 +94,7 @@ for domain in DOMAINS:
         continue
     evaluation = load(os.path.join(ddir, "evaluation.json"))
     mm = load(os.path.join(ddir, "mmlu.json"))["results"] if os.path.exists(os.path.join(ddir, "mmlu.json")) else []
-    base_model = os.path.join(root, "base", "pretrain", "model")
+    base_model = os.path.join(root, "base", "full", "model")
     base_general = heldout(evaluation, "base", "general_heldout")
     base_domain = heldout(evaluation, "base", f"{domain}_heldout")
     runs = sorted(n for n in os.listdir(ddir) if os.path.isfile(os.path.join(ddir, n, "summary.json")))

@@ -21,7 +21,7 @@ for domain in math medical; do
 done
 step 5 "MMLU subsets (first 300 items of each, 0-shot) on every model"
 for domain in math medical; do
-  models=("--model" "$out/base/pretrain/model")
+  models=("--model" "$out/base/full/model")
   for m in "$out/$domain"/*/model; do models+=("--model" "$m"); done
   [ -f "$out/$domain/mmlu.json" ] || ./adept eval "${models[@]}" --limit 300 --batch-size 16 --max-length 256 \
     --data "$data/eval/mmlu_general_test.jsonl.gz" --data "$data/eval/mmlu_math_test.jsonl.gz" --data "$data/eval/mmlu_medical_test.jsonl.gz" \
@@ -34,6 +34,6 @@ for domain in math medical; do
   ./adept plot "${runs[@]}" --metric eval_loss --title "$domain: held-out $domain loss" --out "docs/results/$domain-heldout.png"
   ./adept plot "${runs[@]}" --metric loss --title "$domain: training loss" --out "docs/results/$domain-train.png"
 done
-./adept plot --compare "$out/base/pretrain" --metric eval_loss --title "pretraining: held-out general loss" --out docs/results/pretrain-heldout.png
+./adept plot --compare "$out/base/full" --metric eval_loss --title "pretraining: held-out general loss" --out docs/results/pretrain-heldout.png
 /usr/bin/python3 tools/study/report.py "$out" > docs/results.md
 echo "tools/study: wrote docs/results.md" >&2

@@ -275,7 +275,7 @@ public final class Demo {
         t.steps = s.pretrainSteps;
         t.lr = s.pretrainLr;
         t.warmupSteps = Math.max(1, s.pretrainSteps / 20);
-        return t;
+        return intervals(t);
     }
 
     TrainSettings adaptSettings(String mode) {
@@ -293,7 +293,7 @@ public final class Demo {
             t.probe = data("general_probe.jsonl").toString();
             t.refreshEvery = s.refreshEvery;
         }
-        return t;
+        return intervals(t);
     }
 
     private TrainSettings common() {
@@ -302,8 +302,14 @@ public final class Demo {
         t.batchSize = s.batchSize;
         t.seed = s.seed;
         t.evalTokens = s.curveTokens;
-        t.evalEvery = Math.max(1, (t.steps > 0 ? t.steps : 1) / 20);
         t.keepCheckpoints = 1;
+        return t;
+    }
+
+    /** Held-out curve points and checkpoints: 20 and 10 per run. */
+    private static TrainSettings intervals(TrainSettings t) {
+        t.evalEvery = Math.max(1, t.steps / 20);
+        t.saveEvery = Math.max(1, t.steps / 10);
         return t;
     }
 
@@ -315,8 +321,6 @@ public final class Demo {
             return true;
         }
         listener.stage(index, STAGES, what, false);
-        t.evalEvery = Math.max(1, t.steps / 20);
-        t.saveEvery = Math.max(1, t.steps / 10);
         if (index == 3) initModel(Path.of(t.model));
         Torch.init();
         Trainer.Result r = new Trainer(t, listener.trainer(runDir.getFileName().toString()), stop, false, version).run();

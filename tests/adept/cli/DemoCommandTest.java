@@ -160,7 +160,8 @@ class DemoCommandTest {
             assertTrue(Files.isRegularFile(out.resolve(f)), f + " written");
         }
         String report = Files.readString(out.resolve("report.md"));
-        assertTrue(report.contains("./adept train") && report.contains("--mode llama-pro") && report.contains("./adept eval"), report);
+        assertTrue(report.contains("./adept train") && report.contains("--mode llama-pro") && report.contains("./adept eval")
+                && report.contains("--save-every"), report);
 
         // Rerun of a finished demo: every stage skipped, same table.
         Recorder third = new Recorder(new AtomicBoolean(), 0);
