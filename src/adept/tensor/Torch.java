@@ -39,7 +39,6 @@ public final class Torch {
         Check.status(at_manual_seed(seed));
     }
 
-    /** Native tensor handles alive now, across all threads (for leak checks). */
     /** The default CPU generator's state (uint8 tensor, caller owns it), for exact resume. */
     public static Tensor cpuRngState() {
         init();
@@ -57,6 +56,7 @@ public final class Torch {
         return at_has_fused_adamw(device.isCuda() ? AT_DEVICE_CUDA() : AT_DEVICE_CPU()) == 1;
     }
 
+    /** Native tensor handles alive now, across all threads (for leak checks). */
     public static long liveTensors() {
         init();
         return at_live_tensors();

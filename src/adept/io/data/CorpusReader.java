@@ -67,7 +67,6 @@ public final class CorpusReader {
     }
 
     /** One line of JSON Lines as a JSON object, parsed strictly; errors name file:number. */
-    /** One JSON Lines line as an object, strictly parsed; errors name file:line. */
     public static JsonObject parseObject(Path file, long number, String line) {
         try {
             // Strict: Gson's default parser is lenient and would take {"text": oops} (unquoted) or trailing garbage.
