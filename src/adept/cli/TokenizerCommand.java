@@ -30,7 +30,8 @@ public final class TokenizerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (vocab < 16) throw new CommandLine.ParameterException(spec.commandLine(), "--vocab must be >= 16, got " + vocab);
+        // byte fallback takes 256 pieces, the specials 4, and every character of the text one more
+        if (vocab < 400) throw new CommandLine.ParameterException(spec.commandLine(), "--vocab must be >= 400 (256 byte pieces + specials + characters), got " + vocab);
         Path out = this.out.toAbsolutePath().normalize();  // spm_train runs in that folder
         Files.createDirectories(out);
         Path input = Files.createTempFile(out, ".spm-input", ".txt");
