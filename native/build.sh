@@ -27,7 +27,8 @@ else
   cmake_config=$lib/cmake/Torch/TorchConfig.cmake
 fi
 
-flags=(-O2 -fPIC -shared -fvisibility=hidden -Wall -Wno-unused-parameter)
+# -fno-math-errno: sqrt without the errno branch, so the one-pass AdamW loop vectorises (nothing reads errno).
+flags=(-O2 -fno-math-errno -fPIC -shared -fvisibility=hidden -Wall -Wno-unused-parameter)
 # libtorch builds differ in the libstdc++ string ABI; match the library's.
 abi=1
 if [ -f "$cmake_config" ] && grep -q '_GLIBCXX_USE_CXX11_ABI=0' "$cmake_config"; then abi=0; fi

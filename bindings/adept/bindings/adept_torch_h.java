@@ -8879,6 +8879,78 @@ public class adept_torch_h {
         }
     }
 
+    private static class at_adamw_flat_step_ {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_LONG,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_adamw_flat_step_");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
+     * }
+     */
+    public static FunctionDescriptor at_adamw_flat_step_$descriptor() {
+        return at_adamw_flat_step_.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
+     * }
+     */
+    public static MethodHandle at_adamw_flat_step_$handle() {
+        return at_adamw_flat_step_.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
+     * }
+     */
+    public static MemorySegment at_adamw_flat_step_$address() {
+        return at_adamw_flat_step_.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
+     * }
+     */
+    public static int at_adamw_flat_step_(MemorySegment param, MemorySegment grad, MemorySegment exp_avg, MemorySegment exp_avg_sq, MemorySegment multiplier, MemorySegment frozen_or_null, MemorySegment step_count_or_null, MemorySegment clip_coef_or_null, long decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step) {
+        var mh$ = at_adamw_flat_step_.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_adamw_flat_step_", param, grad, exp_avg, exp_avg_sq, multiplier, frozen_or_null, step_count_or_null, clip_coef_or_null, decayed_elements, lr, beta1, beta2, eps, weight_decay, uniform_step);
+            }
+            return (int)mh$.invokeExact(param, grad, exp_avg, exp_avg_sq, multiplier, frozen_or_null, step_count_or_null, clip_coef_or_null, decayed_elements, lr, beta1, beta2, eps, weight_decay, uniform_step);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class at_adamw_new {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_POINTER,

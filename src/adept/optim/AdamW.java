@@ -23,7 +23,10 @@ import java.util.Map;
  * got no gradient, does not advance (one host counter stands for all of them until they first diverge).
  * Moments (and master weights for 16-bit parameters) are float32 at least. On libtorch 2.x with every
  * multiplier 1, nothing frozen and equal step counts, the step is libtorch's fused AdamW kernel over the
- * decayed and the undecayed region (two calls). {@link ReferenceAdamW} is the plain loop this is tested against.
+ * decayed and the undecayed region (two calls). On the CPU the whole update (clip factor, decay, moments,
+ * bias corrections, frozen mask, step counts) is instead one pass of the shim's kernel
+ * ({@link Foreach#adamWFlatStep}); the tensor-op paths remain for CUDA and as the kernel's reference
+ * ({@link #useOnePassKernel}). {@link ReferenceAdamW} is the plain loop all of them are tested against.
  */
 public final class AdamW implements SplitRateOptimizer {
     /** CPU: elements per slice of the update, so a slice's p, g, m, v stay in cache across its passes. */
@@ -48,6 +51,7 @@ public final class AdamW implements SplitRateOptimizer {
     private boolean multipliersAreOne = true;
     private boolean anyFrozen;
     private boolean useFused;
+    private boolean useKernel;       // CPU: the shim's one-pass kernel instead of the tensor ops
     private Tensor fusedSteps;       // float step counters for the fused kernel, one per region
     private Tensor lastGradNorm;
 
@@ -90,6 +94,7 @@ public final class AdamW implements SplitRateOptimizer {
             gradBuffer = Tensor.empty(stateType, device, total).keep();
         }
         useFused = stateType == dtype && Torch.hasFusedAdamW(device);
+        useKernel = !device.isCuda();
     }
 
     /** Moments and master weights: float32 for 16-bit parameters, the parameters' own type otherwise. */
@@ -107,6 +112,14 @@ public final class AdamW implements SplitRateOptimizer {
     /** Turns libtorch's fused kernel off (for tests that compare paths) or back on where it exists. */
     public void useFusedKernel(boolean use) {
         useFused = use && stateType == flat.dtype() && Torch.hasFusedAdamW(device);
+    }
+
+    /**
+     * Turns the one-pass CPU kernel off (the tensor-op paths then run, as on CUDA: for tests that compare
+     * paths) or back on; it exists on the CPU only.
+     */
+    public void useOnePassKernel(boolean use) {
+        useKernel = use && !device.isCuda();
     }
 
     @Override
@@ -182,19 +195,49 @@ public final class AdamW implements SplitRateOptimizer {
             Tensor norm = grad.norm(2);
             if (lastGradNorm != null) lastGradNorm.close();
             lastGradNorm = norm.keep();
-            if (settings.maxGradNorm() > 0) {
-                // min(1, max_norm / (norm + 1e-6)) on the device, as torch.nn.utils.clip_grad_norm_
-                grad.mulInPlace(norm.add(1e-6).reciprocal().mul(settings.maxGradNorm()).clamp(0, 1));
-            }
+            // min(1, max_norm / (norm + 1e-6)) on the device, as torch.nn.utils.clip_grad_norm_
+            Tensor clip = settings.maxGradNorm() > 0 ? norm.add(1e-6).reciprocal().mul(settings.maxGradNorm()).clamp(0, 1) : null;
             boolean uniform = stepCount == null && missing.isEmpty() && !anyFrozen;
-            if (uniform) {
-                uniformSteps++;
-                if (useFused && multipliersAreOne) fusedStep(grad, lr);
-                else uniformStep(grad, lr);
+            if (uniform) uniformSteps++;
+            if (useKernel) {
+                onePassStep(grad, clip, lr, missing, uniform);  // the clip factor is applied inside
             } else {
-                generalStep(grad, lr, missing);
+                if (clip != null) grad.mulInPlace(clip);
+                if (!uniform) generalStep(grad, lr, missing);
+                else if (useFused && multipliersAreOne) fusedStep(grad, lr);
+                else uniformStep(grad, lr);
             }
             if (master != flat) flat.copyFrom(master);
+        }
+    }
+
+    /**
+     * The shim's one-pass CPU kernel over each run of consecutive parameters that have a gradient (those
+     * without are left out, so their elements neither move nor count a step); per-element step counts
+     * once steps diverge, as {@link #generalStep}. clip: the clipping factor, or null.
+     */
+    private void onePassStep(Tensor grad, Tensor clip, double lr, List<Integer> missing, boolean uniform) {
+        if (!uniform && stepCount == null) stepCount = Tensor.full(uniformSteps, DType.FLOAT64, device, total).keep();
+        boolean[] absent = new boolean[parameters.size()];
+        for (int i : missing) absent[i] = true;
+        Tensor frozenMask = anyFrozen ? frozen : null;
+        for (int i = 0; i < parameters.size(); ) {
+            if (absent[i]) {
+                i++;
+                continue;
+            }
+            int j = i;
+            while (j < parameters.size() && !absent[j]) j++;
+            long start = offsets[i];
+            long n = offsets[j] - start;
+            try (Scope run = Scope.open()) {
+                Foreach.adamWFlatStep(master.narrow(0, start, n), grad.narrow(0, start, n), expAvg.narrow(0, start, n),
+                        expAvgSq.narrow(0, start, n), multiplier.narrow(0, start, n),
+                        frozenMask == null ? null : frozenMask.narrow(0, start, n), stepCount == null ? null : stepCount.narrow(0, start, n),
+                        clip, Math.max(0, decayedElements - start), lr, settings.beta1(), settings.beta2(), settings.eps(),
+                        settings.weightDecay(), uniformSteps);
+            }
+            i = j;
         }
     }
 

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import adept.tensor.DType;
 import adept.tensor.Device;
+import adept.tensor.Foreach;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
@@ -112,12 +113,19 @@ class AdamWTest {
     }
 
     void fastEqualsPlainLoop(DType dtype, double tolerance, boolean clip) {
+        fastEqualsPlainLoop(dtype, tolerance, clip, true);
+        fastEqualsPlainLoop(dtype, tolerance, clip, false);
+    }
+
+    /** kernel: the one-pass CPU kernel, else the tensor-op paths. */
+    void fastEqualsPlainLoop(DType dtype, double tolerance, boolean clip, boolean kernel) {
         List<Tensor> fastParams = params(9, dtype);
         List<Tensor> plainParams = params(9, dtype);
         List<Tensor> initial = params(9, dtype);
         AdamWSettings settings = new AdamWSettings(0.9, 0.99, 1e-8, 0.2, clip ? 0.5 : 0);
         try (AdamW fast = new AdamW(named(fastParams, true, false, true), settings);
              ReferenceAdamW plain = new ReferenceAdamW(named(plainParams, true, false, true), settings)) {
+            fast.useOnePassKernel(kernel);
             // the fast optimizer orders decayed parameters first; look indices up by name
             configureByName(fast, plain);
             for (int step = 0; step < 50; step++) {
@@ -136,7 +144,7 @@ class AdamWTest {
             }
             for (int i = 0; i < fastParams.size(); i++) {
                 double diff = maxRelativeDifference(fastParams.get(i), plainParams.get(i));
-                assertTrue(diff < tolerance, dtype + " param " + i + ": fast path differs from the plain loop by " + diff);
+                assertTrue(diff < tolerance, dtype + " param " + i + ": fast path (kernel " + kernel + ") differs from the plain loop by " + diff);
             }
             try (Scope scope = Scope.open()) {
                 Tensor frozenRow = fastParams.get(2).narrow(0, 1, 1);
@@ -153,15 +161,19 @@ class AdamWTest {
     }
 
     static void configureByName(AdamW fast, ReferenceAdamW plain) {
-        SplitRateOptimizer byName = new SplitRateOptimizer() {
-            public List<Parameter> parameters() { return plain.parameters(); }
+        configure(byName(fast));
+        configure(plain);
+    }
+
+    /** fast's setMultiplier and setFrozen under the plain loop's parameter indices ("p" + index). */
+    static SplitRateOptimizer byName(AdamW fast) {
+        return new SplitRateOptimizer() {
+            public List<Parameter> parameters() { return fast.parameters(); }
             public void setMultiplier(int index, int dim, long start, long length, double m) {
                 fast.setMultiplier(fast.indexOf("p" + index), dim, start, length, m);
-                plain.setMultiplier(index, dim, start, length, m);
             }
             public void setFrozen(int index, int dim, long start, long length, boolean f) {
                 fast.setFrozen(fast.indexOf("p" + index), dim, start, length, f);
-                plain.setFrozen(index, dim, start, length, f);
             }
             public void resetRates(double v) { throw new UnsupportedOperationException(); }
             public void step(double lr) { throw new UnsupportedOperationException(); }
@@ -171,7 +183,6 @@ class AdamWTest {
             public void importState(java.util.Map<String, Tensor> state) {}
             public void close() {}
         };
-        configure(byName);
     }
 
     @Test
@@ -183,6 +194,107 @@ class AdamWTest {
     @Test
     void fastPathEqualsPlainLoopInFloat32() {
         fastEqualsPlainLoop(DType.FLOAT32, 1e-5, true);
+    }
+
+    /**
+     * The one-pass CPU kernel against the plain loop and against the tensor-op path, in lockstep: per-tensor,
+     * per-row and per-column rates, frozen units, a parameter without gradient on odd steps, clipping, a
+     * rate refresh; frozen elements bit-identical.
+     */
+    void onePassKernelEqualsPlainLoopAndTensorOps(DType dtype, double tolerance) {
+        List<Tensor> kernelParams = params(11, dtype);
+        List<Tensor> opsParams = params(11, dtype);
+        List<Tensor> plainParams = params(11, dtype);
+        List<Tensor> initial = params(11, dtype);
+        AdamWSettings settings = new AdamWSettings(0.9, 0.99, 1e-8, 0.2, 0.5);
+        try (AdamW kernel = new AdamW(named(kernelParams, true, false, true), settings);
+             AdamW ops = new AdamW(named(opsParams, true, false, true), settings);
+             ReferenceAdamW plain = new ReferenceAdamW(named(plainParams, true, false, true), settings)) {
+            ops.useOnePassKernel(false);
+            Tensor[] frozenRow = new Tensor[1];
+            Tensor[] frozenElements = new Tensor[1];
+            for (int step = 0; step < 40; step++) {
+                if (step == 3 || step == 15) {  // rates (re)written at a refresh; steps 0-2 run uniform
+                    for (AdamW a : List.of(kernel, ops)) a.resetRates(step == 3 ? 1.0 : 0.5);
+                    plain.resetRates(step == 3 ? 1.0 : 0.5);
+                    configureByName(kernel, plain);
+                    configure(byName(ops));
+                    if (step == 3) {  // frozen from here on: kept as they are now
+                        try (Scope scope = Scope.open()) {
+                            frozenRow[0] = kernelParams.get(2).narrow(0, 1, 1).clone().keep();
+                            frozenElements[0] = kernelParams.get(1).narrow(0, 5, 2).clone().keep();
+                        }
+                    }
+                }
+                for (List<Tensor> ps : List.of(kernelParams, opsParams, plainParams)) backward(ps, step);
+                double lr = 0.03 * (1 + Math.cos(step * 0.1));
+                kernel.step(lr);
+                ops.step(lr);
+                plain.step(lr);
+                kernel.zeroGrad();
+                ops.zeroGrad();
+                plain.zeroGrad();
+            }
+            for (int i = 0; i < kernelParams.size(); i++) {
+                double toPlain = maxRelativeDifference(kernelParams.get(i), plainParams.get(i));
+                double toOps = maxRelativeDifference(kernelParams.get(i), opsParams.get(i));
+                assertTrue(toPlain < tolerance, dtype + " param " + i + ": the kernel differs from the plain loop by " + toPlain);
+                assertTrue(toOps < tolerance, dtype + " param " + i + ": the kernel differs from the tensor-op path by " + toOps);
+                assertTrue(maxRelativeDifference(kernelParams.get(i), initial.get(i)) > 1e-3, "param " + i + " moved");
+            }
+            Map<String, Tensor> a = kernel.exportState();
+            Map<String, Tensor> b = ops.exportState();
+            try (Scope scope = Scope.open()) {
+                assertEquals(0.0, a.get("step").sub(b.get("step")).abs().max().item(), "the same per-element step counts");
+                for (String key : List.of("exp_avg", "exp_avg_sq")) {
+                    double d = a.get(key).sub(b.get(key)).abs().max().item() / (b.get(key).abs().max().item() + 1e-30);
+                    assertTrue(d < tolerance, key + " differs by " + d);
+                }
+                assertEquals(0.0, kernelParams.get(2).narrow(0, 1, 1).sub(frozenRow[0]).abs().max().item(), "a frozen row is bit-identical");
+                assertEquals(0.0, kernelParams.get(1).narrow(0, 5, 2).sub(frozenElements[0]).abs().max().item(),
+                        "frozen elements are bit-identical");
+                assertTrue(frozenRow[0].sub(initial.get(2).narrow(0, 1, 1)).abs().max().item() > 0, "the row moved before it froze");
+            } finally {
+                frozenRow[0].close();
+                frozenElements[0].close();
+                a.values().forEach(Tensor::close);
+                b.values().forEach(Tensor::close);
+            }
+        } finally {
+            close(kernelParams);
+            close(opsParams);
+            close(plainParams);
+            close(initial);
+        }
+    }
+
+    @Test
+    void onePassKernelEqualsPlainLoopAndTensorOpsInFloat64() {
+        onePassKernelEqualsPlainLoopAndTensorOps(DType.FLOAT64, 1e-7);
+    }
+
+    @Test
+    void onePassKernelEqualsPlainLoopAndTensorOpsInFloat32() {
+        onePassKernelEqualsPlainLoopAndTensorOps(DType.FLOAT32, 1e-5);
+    }
+
+    /** The kernel takes flat contiguous float CPU tensors of one dtype and length only. */
+    @Test
+    void onePassKernelRejectsOtherTensors() {
+        try (Scope scope = Scope.open()) {
+            Tensor p = Tensor.zeros(DType.FLOAT32, Device.CPU, 6);
+            Tensor ok = Tensor.ones(DType.FLOAT32, Device.CPU, 6);
+            Foreach.adamWFlatStep(p, ok, ok.clone(), ok.clone(), ok, null, null, null, 6, 0.1, 0.9, 0.999, 1e-8, 0.1, 1);
+            assertTrue(p.abs().max().item() > 0, "a valid call moves the parameters");
+            Tensor matrix = Tensor.zeros(DType.FLOAT32, Device.CPU, 2, 3);
+            Tensor doubles = Tensor.ones(DType.FLOAT64, Device.CPU, 6);
+            Tensor shorter = Tensor.ones(DType.FLOAT32, Device.CPU, 5);
+            assertThrows(adept.tensor.TorchException.class, () -> Foreach.adamWFlatStep(matrix, matrix, matrix, matrix, matrix, null, null, null, 0, 0.1, 0.9, 0.999, 1e-8, 0, 1));
+            assertThrows(adept.tensor.TorchException.class, () -> Foreach.adamWFlatStep(p, doubles, ok, ok, ok, null, null, null, 0, 0.1, 0.9, 0.999, 1e-8, 0, 1));
+            assertThrows(adept.tensor.TorchException.class, () -> Foreach.adamWFlatStep(p, shorter, ok, ok, ok, null, null, null, 0, 0.1, 0.9, 0.999, 1e-8, 0, 1));
+            assertThrows(adept.tensor.TorchException.class, () -> Foreach.adamWFlatStep(p, ok, ok, ok, ok, ok, null, null, 0, 0.1, 0.9, 0.999, 1e-8, 0, 1),
+                    "frozen must be bool");
+        }
     }
 
     /** Uniform path (scalar step count, multipliers) equals the plain loop too, and the state round-trips. */
@@ -247,6 +359,7 @@ class AdamWTest {
         AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 1.0);
         try (AdamW fused = new AdamW(named(a, true, false, true), settings);
              ReferenceAdamW plain = new ReferenceAdamW(named(b, true, false, true), settings)) {
+            fused.useOnePassKernel(false);  // the CPU default; libtorch's kernel is the tensor paths' choice
             for (int step = 0; step < 20; step++) {
                 for (List<Tensor> ps : List.of(a, b)) {
                     try (Scope scope = Scope.open()) {
