@@ -33,7 +33,7 @@ public final class FileOps {
      */
     public static void writeAtomically(Path target, ChannelWriter body) throws IOException {
         Path dir = parentOf(target);
-        Path temp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
+        Path temp = newTemporarySibling(dir, target.getFileName().toString());
         boolean moved = false;
         try {
             try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -46,6 +46,27 @@ public final class FileOps {
         } finally {
             if (!moved) Files.deleteIfExists(temp);
         }
+    }
+
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
+    /**
+     * A new empty ".NAME.HEX.tmp" file in dir with the default permissions (0666 less the umask), unlike
+     * Files.createTempFile's 0600: what is renamed into place is readable as any other file the user writes.
+     */
+    public static Path newTemporarySibling(Path dir, String name) throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            Path p = dir.resolve("." + name + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
+            try {
+                return Files.createFile(p);
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                if (attempt > 100) throw e;
+            }
+        }
+    }
+
+    public static void writeBytesAtomically(Path target, byte[] bytes) throws IOException {
+        writeAtomically(target, channel -> writeFully(channel, ByteBuffer.wrap(bytes)));
     }
 
     public static void writeStringAtomically(Path target, String text) throws IOException {
