@@ -45,7 +45,9 @@ public final class TrainingInputs implements AutoCloseable {
         if (s.probe != null) {
             Path file = Path.of(s.probe);
             List<CorpusItem> items = CorpusReader.read(file);
-            probe = Examples.tokenize(file, items, tokenizer, Math.min(maxPositions, PROBE_MAX_LENGTH), Examples.LongItems.ERROR, 0);
+            // Items longer than the context are cut into windows (adept probe refuses them: probing layers is
+            // done once and should see whole items; a training run should not stop over one long paragraph).
+            probe = Examples.tokenize(file, items, tokenizer, Math.min(maxPositions, PROBE_MAX_LENGTH), Examples.LongItems.SPLIT, 0);
             checkVocabulary(file, probe, vocab);
         }
         List<Example> eval = null;
