@@ -86,11 +86,18 @@ final class NativeLoader {
     static int defaultThreads() {
         String configured = System.getProperty("adept.threads", System.getenv("ADEPT_THREADS"));
         if (configured != null && !configured.isBlank()) {
+            int threads;
             try {
-                return Integer.parseInt(configured.trim());
+                threads = Integer.parseInt(configured.trim());
             } catch (NumberFormatException e) {
                 throw new TorchException("ADEPT_THREADS / adept.threads must be an integer, got '" + configured + "'");
             }
+            int cores = Runtime.getRuntime().availableProcessors();
+            // More threads than cores only makes the pools fight (thousands of them also exhaust the process).
+            if (threads < 1 || threads > cores) {
+                throw new TorchException("ADEPT_THREADS / adept.threads must be in 1.." + cores + " (the cores available), got " + threads);
+            }
+            return threads;
         }
         return Runtime.getRuntime().availableProcessors();
     }

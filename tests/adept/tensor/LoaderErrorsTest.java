@@ -24,10 +24,12 @@ class LoaderErrorsTest {
         }
     }
 
-    private static String[] runWithShim(Path shim) throws IOException, InterruptedException {
+    private static String[] runWithShim(Path shim, String... properties) throws IOException, InterruptedException {
         String java = ProcessHandle.current().info().command().orElseThrow();
-        Process p = new ProcessBuilder(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Dadept.native.lib=" + shim,
-                "-cp", System.getProperty("java.class.path"), LoaderErrorsTest.class.getName()))
+        List<String> command = new java.util.ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Dadept.native.lib=" + shim));
+        command.addAll(List.of(properties));
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), LoaderErrorsTest.class.getName()));
+        Process p = new ProcessBuilder(command)
                 .redirectErrorStream(true).start();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "child JVM finished");
         return new String[] {String.valueOf(p.exitValue()), new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8)};
@@ -38,6 +40,15 @@ class LoaderErrorsTest {
         String[] result = runWithShim(tmp.resolve("libadept_torch.so"));
         assertEquals("3", result[0], result[1]);
         assertTrue(result[1].contains("does not exist") && result[1].contains("apt-get install libtorch-dev"), result[1]);
+    }
+
+    @Test
+    void threadCountsBeyondTheCoresAreRefused() throws Exception {
+        Path shim = Path.of(System.getProperty("adept.native.dir"), "libadept_torch.so");
+        String[] result = runWithShim(shim, "-Dadept.threads=100000");
+        assertEquals("3", result[0], result[1]);
+        assertTrue(result[1].contains("must be in 1.." + Runtime.getRuntime().availableProcessors()), result[1]);
+        assertEquals("0", runWithShim(shim, "-Dadept.threads=1")[0]);
     }
 
     @Test
