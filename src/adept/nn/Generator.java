@@ -24,7 +24,9 @@ public final class Generator {
      */
     public long[] generate(long[] prompt, int maxNewTokens, Sampler sampler, IntPredicate stop, java.util.function.IntConsumer onToken) {
         if (prompt.length == 0) throw new ModelException("generation needs a non-empty prompt");
-        long[] sequence = Arrays.copyOf(prompt, prompt.length + maxNewTokens);
+        if (maxNewTokens < 0) throw new ModelException("maxNewTokens must be >= 0, got " + maxNewTokens);
+        // Grown as tokens come, not sized by maxNewTokens up front (a huge limit must not allocate gigabytes).
+        long[] sequence = Arrays.copyOf(prompt, prompt.length + (int) Math.min(maxNewTokens, 1024));
         int length = prompt.length;
         int window = model.config().maxPositionEmbeddings();
         KvCache cache = new KvCache(model.layers().size());
@@ -44,6 +46,7 @@ public final class Generator {
                 }
                 fed = length;
                 int token = sampler.next(last);
+                if (length == sequence.length) sequence = Arrays.copyOf(sequence, (int) Math.min(Integer.MAX_VALUE - 8, 2L * sequence.length));
                 sequence[length++] = token;
                 if (onToken != null) onToken.accept(token);
                 if (stop != null && stop.test(token)) break;

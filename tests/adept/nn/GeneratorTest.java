@@ -41,4 +41,16 @@ class GeneratorTest {
             assertArrayEquals(reference, Arrays.copyOf(generated, reference.length));
         }
     }
+
+    /** A huge limit allocates as tokens come: Integer.MAX_VALUE with a stop after 5 tokens is fine (was NegativeArraySizeException). */
+    @Test
+    void aHugeTokenLimitDoesNotAllocateUpFront() {
+        try (CausalLM model = CausalLM.random(SHORT_CONTEXT, 3, 0.5, DType.FLOAT32, Device.CPU)) {
+            int[] count = {0};
+            long[] generated = new Generator(model).generate(new long[] {1, 2}, Integer.MAX_VALUE, new Sampler(0, 1, 1), t -> ++count[0] >= 5000,
+                    null);
+            assertEquals(5000, generated.length, "grows past the first buffer and the context");
+            assertThrows(ModelException.class, () -> new Generator(model).generate(new long[] {1}, -1, new Sampler(0, 1, 1), null, null));
+        }
+    }
 }
