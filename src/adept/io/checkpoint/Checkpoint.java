@@ -92,6 +92,7 @@ public final class Checkpoint {
         String where = index.toString();
         String text;
         try {
+            FileOps.requireRegularIfPresent(index);
             text = Files.readString(index);
         } catch (IOException e) {
             throw new CheckpointException(where + ": cannot read: " + e, e);

@@ -64,6 +64,7 @@ public final class ConfigJson {
 
     public static ConfigJson read(Path file) {
         String where = file.toString();
+        FileOps.requireRegularIfPresent(file);
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);

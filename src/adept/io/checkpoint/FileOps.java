@@ -48,6 +48,13 @@ public final class FileOps {
         }
     }
 
+    /** Refuses a path that exists but is not a regular file (a FIFO would block a read forever, /dev/zero never end). */
+    public static void requireRegularIfPresent(Path file) {
+        if (Files.exists(file) && !Files.isRegularFile(file)) {
+            throw new CheckpointException(file + ": not a regular file" + (Files.isDirectory(file) ? " (a folder)" : " (a FIFO, device or socket)"));
+        }
+    }
+
     private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
 
     /**

@@ -107,6 +107,7 @@ public final class Safetensors {
         if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
             throw new CheckpointException(where + ": safetensors data is little-endian and this machine is not");
         }
+        FileOps.requireRegularIfPresent(file);
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = channel.size();
             if (size < 8) {
