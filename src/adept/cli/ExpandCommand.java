@@ -93,8 +93,9 @@ public final class ExpandCommand implements Callable<Integer> {
         DType storeAs = dtype == null ? null : DType.parse(dtype);
         if (storeAs != null && !storeAs.isFloatingPoint()) throw usage("--dtype must be float32, bfloat16, float16 or float64, got " + dtype);
 
-        Path source = model.toAbsolutePath().normalize();
-        Path target = out.toAbsolutePath().normalize();
+        // Real paths: --model or --out may be a symlink to the other (replacing --out would delete the input).
+        Path source = realPath(model);
+        Path target = realPath(out);
         if (target.equals(source)) throw usage("--out must not be the model folder (" + source + ")");
         if (target.startsWith(source) || source.startsWith(target)) throw usage("--out and --model must not contain one another");
         if (Files.exists(target) && !force && !isEmptyDir(target)) {
@@ -220,6 +221,19 @@ public final class ExpandCommand implements Callable<Integer> {
             }
         }
         return out;
+    }
+
+    /** The path with every symlink resolved, for the parts that exist (a new --out has no real path yet). */
+    static Path realPath(Path p) {
+        Path absolute = p.toAbsolutePath().normalize();
+        Path existing = absolute;
+        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+        if (existing == null) return absolute;
+        try {
+            return existing.toRealPath().resolve(existing.relativize(absolute)).normalize();
+        } catch (IOException e) {
+            return absolute;
+        }
     }
 
     private static boolean isEmptyDir(Path dir) {

@@ -207,4 +207,14 @@ class ExpandCommandTest {
         adept("expand", "--model", model.toString(), "--layers", "1", "--out", model.toString(), "--force").assertUsageError("must not be the model folder");
         assertTrue(Files.exists(model.resolve("model.safetensors")));
     }
+
+    /** --model a symlink to --out, with --force: refused, the input survives (paths were compared without resolving links). */
+    @Test
+    void aModelThatIsASymlinkToOutIsNotDeleted(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path real = adept.testing.TinyModel.write(dir.resolve("real"), 1);
+        Path link = Files.createSymbolicLink(dir.resolve("link"), real);
+        adept.testing.TinyModel.adept("expand", "--model", link.toString(), "--layers", "1", "--out", real.toString(), "--force")
+                .assertUsageError("--out must not be the model folder");
+        assertTrue(Files.isRegularFile(real.resolve("model.safetensors")), "the input is still there");
+    }
 }
