@@ -142,7 +142,9 @@ public final class ExpandCommand implements Callable<Integer> {
 
         double[] scores = report == null ? null : report.importance().deltas();
         Path sidecar = null;
-        try (CausalLM lm = checkpoint.loadModel(null, Device.CPU)) {
+        // The stored dtype unless --dtype says otherwise (not config.json's torch_dtype: F32 weights labelled
+        // float16 would be rounded, 1e6 becoming inf).
+        try (CausalLM lm = checkpoint.loadModel(storeAs != null ? storeAs : checkpoint.storedDType(), Device.CPU)) {
             DType stored = storeAs != null ? storeAs : lm.dtype();
             List<String> trainable = LayerExpansion.apply(lm, plan);
             ExpansionMetadata metadata = ExpansionMetadata.of(plan, trainable, scores,

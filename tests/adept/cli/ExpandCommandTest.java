@@ -217,4 +217,22 @@ class ExpandCommandTest {
                 .assertUsageError("--out must not be the model folder");
         assertTrue(Files.isRegularFile(real.resolve("model.safetensors")), "the input is still there");
     }
+
+    /** The default keeps the stored dtype: F32 weights under "torch_dtype": "float16" stay F32 (1e6 is not rounded to inf). */
+    @Test
+    void theStoredDtypeIsKeptWhateverConfigJsonSays(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path model = TinyModel.write(dir.resolve("m"), adept.nn.Architecture.QWEN3, 1,
+                m -> m.namedParameters().get("model.embed_tokens.weight").select(0, 5).fill(1e6));
+        Path config = model.resolve("config.json");
+        Files.writeString(config, Files.readString(config).replaceFirst("\"torch_dtype\": \"[a-z0-9]+\"", "\"torch_dtype\": \"float16\""));
+        assertTrue(Files.readString(config).contains("\"torch_dtype\": \"float16\""), Files.readString(config));
+        Path out = dir.resolve("x");
+        Run r = adept("expand", "--model", model.toString(), "--layers", "1", "--out", out.toString());
+        assertEquals(0, r.exit(), r.err());
+        Checkpoint expanded = Checkpoint.open(out);
+        assertEquals(DType.FLOAT32, expanded.storedDType());
+        try (CausalLM lm = expanded.loadModel(DType.FLOAT32, Device.CPU)) {
+            assertEquals(1e6, lm.namedParameters().get("model.embed_tokens.weight").getDouble(5, 0), 0.0);
+        }
+    }
 }

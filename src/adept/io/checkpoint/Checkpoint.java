@@ -185,6 +185,15 @@ public final class Checkpoint {
      * dtype (null: the stored dtype) and device. On the CPU in the stored dtype the parameters share the
      * mapped files' memory (copy-on-write).
      */
+    /** The dtype the weights are stored in (the first model tensor's), whatever config.json's torch_dtype says. */
+    public DType storedDType() {
+        for (String name : config.modelConfig().tensorShapes().keySet()) {
+            Safetensors f = fileOfTensor.get(name);
+            if (f != null) return f.entry(name).dtype();
+        }
+        throw new CheckpointException(weightsSource + ": no model tensor");
+    }
+
     public CausalLM loadModel(DType dtype, Device device) {
         ModelConfig mc = config.modelConfig();
         Map<String, long[]> expected = mc.tensorShapes();
