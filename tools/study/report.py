@@ -84,7 +84,7 @@ w(f"  importance refreshed every {dom_run['refresh_every']} steps on {dom_run['p
   f" items of `probe/general_probe_pt` (`adept-sft-probe`: `probe/general_probe_sft`); granularity {dom_run['granularity']}, rates"
   f" {dom_run['rate_mode']}. Seeds 1-3 change the data order (the base is the same).")
 w("- Evaluation: `eval/general_heldout` and the domain's held-out file (loss per token, lower is better; the whole files at 256-token"
-  " windows), and the first 200 items of each MMLU subset, 0-shot (`adept eval --limit 200`; acc = summed log-likelihood,"
+  " windows), and the first 100 items of each MMLU subset, 0-shot (`adept eval --limit 100`; acc = summed log-likelihood,"
   " acc_norm = per byte).\n")
 
 for domain in DOMAINS:

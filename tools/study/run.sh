@@ -19,11 +19,11 @@ for domain in math medical; do
   step 4 "$domain: full, llama-pro, adept (3 seeds each), adept-no-stage1, adept-no-stage2, adept with the sft probe"
   ./adept run --config "tools/study/$domain.yaml"
 done
-step 5 "MMLU subsets (first 200 items of each, 0-shot) on every model"
+step 5 "MMLU subsets (first 100 items of each, 0-shot) on every model"
 for domain in math medical; do
   models=("--model" "$out/base/full/model")
   for m in "$out/$domain"/*/model; do models+=("--model" "$m"); done
-  [ -f "$out/$domain/mmlu.json" ] || ./adept eval "${models[@]}" --limit 200 --batch-size 16 --max-length 256 \
+  [ -f "$out/$domain/mmlu.json" ] || ./adept eval "${models[@]}" --limit 100 --batch-size 16 --max-length 256 \
     --data "$data/eval/mmlu_general_test.jsonl.gz" --data "$data/eval/mmlu_math_test.jsonl.gz" --data "$data/eval/mmlu_medical_test.jsonl.gz" \
     --json "$out/$domain/mmlu.json" --markdown "$out/$domain/mmlu.md"
 done
