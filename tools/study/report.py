@@ -142,4 +142,8 @@ for domain in DOMAINS:
               f"{domain} loss {m(mode, 'd') - base_domain:+.4f} vs {m('full', 'd') - base_domain:+.4f}; trainable "
               f"{100 * m(mode, 'frac'):.1f}% vs {100 * m('full', 'frac'):.1f}%; wall time {m(mode, 'wall'):.0f} s vs {m('full', 'wall'):.0f} s.")
         w("")
+findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md")
+if os.path.exists(findings):
+    with open(findings) as f:
+        w(f.read())
 print("\n".join(out))
