@@ -35,9 +35,9 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
         trainable = List.copyOf(trainable);
     }
 
-    /** Loads and prepares the model for the settings' mode; probe supplies probe batches (on the model's device) when probing is needed. */
-    public static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, DType dtype, Device device,
-                                        java.util.function.Function<CausalLM, List<Batch>> probe, String version) {
+    /** Loads and prepares the model for the settings' mode; probe: the probe batches (on device), used when the layers are probed. */
+    public static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, DType dtype, Device device, List<Batch> probe,
+                                        String version) {
         TrainMode mode = s.trainMode();
         ExpansionMetadata existing = ExpansionMetadata.from(checkpoint.metadata(), checkpoint.dir().toString()).orElse(null);
         ModelConfig config = checkpoint.config().modelConfig();
@@ -80,7 +80,7 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
                 chosen = plan.sources();
                 why = plan.reason();
             } else {
-                importance = new LayerProbe(model).probe(probe.apply(model), null);
+                importance = new LayerProbe(model).probe(probe, null);
                 ExpansionPlan plan = s.k != null ? LayerExpansion.lowest(importance, s.k)
                         : LayerExpansion.lowestWithinBudget(importance, config, s.expandBudget);
                 chosen = plan.sources();

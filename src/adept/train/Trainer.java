@@ -28,7 +28,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -88,7 +87,6 @@ public final class Trainer {
         Path out = Path.of(s.out).toAbsolutePath().normalize();
         if (Files.exists(out, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(out)) throw new TrainException(out + ": exists and is not a folder");
         if (out.startsWith(modelDir)) throw new TrainException("out " + out + " must not be inside the model folder " + modelDir);
-        TrainMode mode = s.trainMode();
         DType dtype = DType.parse(s.dtype);
         Device device = Device.parse(s.device);
         Checkpoint base = Checkpoint.open(modelDir);
@@ -130,7 +128,7 @@ public final class Trainer {
                 List<Batch> probe = inputs.probe == null ? List.of()
                         : TrainingInputs.batches(inputs.probe, s.probeBatchSize, s.probeBatches, inputs.padId, device);
                 PreparedModel prepared = resume != null ? fromCheckpoint(resume, dtype, device)
-                        : PreparedModel.prepare(s, base, dtype, device, model -> probe, version);
+                        : PreparedModel.prepare(s, base, dtype, device, probe, version);
                 try (CausalLM model = prepared.model()) {
                     return train(t0, out, modelDir, prepared, inputs, probe, blockSize, resume, checkpoints);
                 }

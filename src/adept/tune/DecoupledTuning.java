@@ -5,7 +5,6 @@ import adept.nn.CausalLM;
 import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
 import adept.optim.Parameter;
-import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
