@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -23,15 +24,6 @@
 
 #define ADEPT_TORCH_AT_LEAST(major, minor) \
     (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
-
-// A handle is a heap-allocated at::Tensor plus a tag to catch stale or foreign pointers.
-struct at_tensor_s {
-    static constexpr uint64_t LIVE = 0x4144455054544e53ULL;  // "ADEPTTNS"
-    static constexpr uint64_t DEAD = 0xdeadbeefdeadbeefULL;
-    uint64_t tag = LIVE;
-    at::Tensor tensor;
-    explicit at_tensor_s(at::Tensor t) : tensor(std::move(t)) {}
-};
 
 namespace {
 
@@ -44,17 +36,100 @@ void set_error(const char *message) {
     has_error = true;
 }
 
+// Tensor handles are not pointers but (generation << 32 | slot + 1) in a table of slots that
+// never move: a freed handle fails its generation check even after its slot is reused, which
+// a tag in freed memory cannot promise (the allocator hands the same address back at once).
+class HandleTable {
+  public:
+    static constexpr uint32_t CHUNK_BITS = 12, CHUNK = 1u << CHUNK_BITS, MAX_CHUNKS = 1u << 14;
+
+    uint64_t add(at::Tensor t) {
+        uint32_t index;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!free_.empty()) {
+                index = free_.back();
+                free_.pop_back();
+            } else {
+                index = next_;
+                uint32_t chunk = index >> CHUNK_BITS;
+                if (chunk >= MAX_CHUNKS) throw std::runtime_error("too many live tensors (2^26)");
+                if (chunks_[chunk].load(std::memory_order_relaxed) == nullptr)
+                    chunks_[chunk].store(new Slot[CHUNK], std::memory_order_release);
+                next_++;
+            }
+        }
+        Slot &slot = at(index);
+        slot.tensor = std::move(t);
+        slot.live.store(true, std::memory_order_release);
+        return (static_cast<uint64_t>(slot.generation.load(std::memory_order_relaxed)) << 32) | (index + 1u);
+    }
+
+    // The slot of a live handle; throws for null, foreign and freed handles.
+    at::Tensor &get(uint64_t handle, const char *what) {
+        Slot *slot = find(handle);
+        if (slot == nullptr) throw std::invalid_argument(std::string("invalid ") + what + " handle (not made by this shim)");
+        if (!slot->live.load(std::memory_order_acquire) || slot->generation.load(std::memory_order_relaxed) != (handle >> 32))
+            throw std::invalid_argument(std::string("stale ") + what + " handle (already freed)");
+        return slot->tensor;
+    }
+
+    bool remove(uint64_t handle) {
+        Slot *slot = find(handle);
+        if (slot == nullptr || slot->generation.load(std::memory_order_relaxed) != (handle >> 32)) return false;
+        bool expected = true;
+        if (!slot->live.compare_exchange_strong(expected, false)) return false;
+        at::Tensor released = std::move(slot->tensor);
+        uint32_t generation = slot->generation.load(std::memory_order_relaxed) + 1;
+        slot->generation.store(generation == 0 ? 1 : generation, std::memory_order_relaxed);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            free_.push_back(static_cast<uint32_t>((handle & 0xffffffffu) - 1));
+        }
+        return true;  // `released` drops its reference here, outside the lock
+    }
+
+  private:
+    struct Slot {
+        std::atomic<uint32_t> generation{1};
+        std::atomic<bool> live{false};
+        at::Tensor tensor;
+    };
+
+    Slot &at(uint32_t index) {
+        return chunks_[index >> CHUNK_BITS].load(std::memory_order_acquire)[index & (CHUNK - 1)];
+    }
+
+    Slot *find(uint64_t handle) {
+        uint64_t low = handle & 0xffffffffu;
+        if (low == 0) return nullptr;
+        uint64_t index = low - 1;
+        if ((index >> CHUNK_BITS) >= MAX_CHUNKS) return nullptr;
+        Slot *chunk = chunks_[index >> CHUNK_BITS].load(std::memory_order_acquire);
+        if (chunk == nullptr) return nullptr;
+        return &chunk[index & (CHUNK - 1)];
+    }
+
+    std::mutex mutex_;
+    std::vector<uint32_t> free_;
+    uint32_t next_ = 0;
+    std::atomic<Slot *> chunks_[MAX_CHUNKS] = {};
+};
+
+HandleTable &handles() {
+    static HandleTable *table = new HandleTable();  // never destroyed: handles may be freed during exit
+    return *table;
+}
+
 at_tensor wrap(at::Tensor t) {
-    auto *h = new at_tensor_s(std::move(t));
+    uint64_t handle = handles().add(std::move(t));
     live_tensors.fetch_add(1, std::memory_order_relaxed);
-    return h;
+    return reinterpret_cast<at_tensor>(static_cast<uintptr_t>(handle));
 }
 
 const at::Tensor &unwrap(at_tensor h, const char *what = "tensor") {
     if (h == nullptr) throw std::invalid_argument(std::string("null ") + what + " handle");
-    if (h->tag != at_tensor_s::LIVE)
-        throw std::invalid_argument(std::string("invalid ") + what + " handle (already freed?)");
-    return h->tensor;
+    return handles().get(reinterpret_cast<uintptr_t>(h), what);
 }
 
 c10::optional<at::Tensor> optional_tensor(at_tensor h) {
@@ -138,7 +213,9 @@ void set_openblas_threads(int threads) {
 
 }  // namespace
 
-#define GUARD_BEGIN try {
+// Every guarded call starts with a clear channel, so a failure without a message (e.g. an
+// absent grad) never picks up an older call's message.
+#define GUARD_BEGIN has_error = false; try {
 #define GUARD_END(failure)                         \
     }                                              \
     catch (const c10::Error &e) {                  \
@@ -533,11 +610,13 @@ int64_t at_cuda_max_memory_allocated(int device_index) {
 
 // ---- handles and metadata ----
 
-void at_free(at_tensor t) {
-    if (t == nullptr || t->tag != at_tensor_s::LIVE) return;
-    t->tag = at_tensor_s::DEAD;
-    delete t;
+int at_free(at_tensor t) {
+    GUARD_BEGIN
+    if (t == nullptr) return 0;
+    if (!handles().remove(reinterpret_cast<uintptr_t>(t))) throw std::invalid_argument("at_free: stale or invalid tensor handle");
     live_tensors.fetch_sub(1, std::memory_order_relaxed);
+    return 0;
+    GUARD_END(-1)
 }
 
 int at_defined(at_tensor t) { GUARD_BEGIN return T(t).defined() ? 1 : 0; GUARD_END(-1) }
@@ -904,6 +983,22 @@ struct at_optimizer_s {
     std::unique_ptr<torch::optim::Optimizer> optimizer;
 };
 
+namespace {
+// Optimizer handles are ids that are never reused, checked against the live set: rare objects,
+// so a map lookup per call costs nothing and a freed handle can never reach another optimizer.
+std::mutex optimizers_mutex;
+std::unordered_map<uintptr_t, std::unique_ptr<at_optimizer_s>> live_optimizers;
+uintptr_t next_optimizer_id = 1;
+
+at_optimizer_s &optimizer_of(at_optimizer handle) {
+    if (handle == nullptr) throw std::invalid_argument("null optimizer handle");
+    std::lock_guard<std::mutex> lock(optimizers_mutex);
+    auto found = live_optimizers.find(reinterpret_cast<uintptr_t>(handle));
+    if (found == live_optimizers.end()) throw std::invalid_argument("stale or invalid optimizer handle (already freed?)");
+    return *found->second;
+}
+}  // namespace
+
 int at_has_fused_adamw(int device_type) {
 #if ADEPT_TORCH_AT_LEAST(2, 4)
     return device_type == AT_DEVICE_CPU || device_type == AT_DEVICE_CUDA ? 1 : 0;
@@ -987,30 +1082,44 @@ at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta
                           double weight_decay) {
     GUARD_BEGIN
     auto options = torch::optim::AdamWOptions(lr).betas(std::make_tuple(beta1, beta2)).eps(eps).weight_decay(weight_decay);
-    auto *h = new at_optimizer_s();
+    auto h = std::make_unique<at_optimizer_s>();
     h->optimizer = std::make_unique<torch::optim::AdamW>(unwrap_list(params, n), options);
-    return h;
+    std::lock_guard<std::mutex> lock(optimizers_mutex);
+    uintptr_t id = next_optimizer_id++;
+    live_optimizers.emplace(id, std::move(h));
+    return reinterpret_cast<at_optimizer>(id);
     GUARD_END(nullptr)
 }
 
 int at_optimizer_step(at_optimizer optimizer) {
     GUARD_BEGIN
-    if (optimizer == nullptr) throw std::invalid_argument("null optimizer handle");
-    optimizer->optimizer->step();
+    optimizer_of(optimizer).optimizer->step();
     return 0;
     GUARD_END(-1)
 }
 
 int at_optimizer_set_lr(at_optimizer optimizer, double lr) {
     GUARD_BEGIN
-    if (optimizer == nullptr) throw std::invalid_argument("null optimizer handle");
-    for (auto &group : optimizer->optimizer->param_groups())
+    for (auto &group : optimizer_of(optimizer).optimizer->param_groups())
         static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
     return 0;
     GUARD_END(-1)
 }
 
-void at_optimizer_free(at_optimizer optimizer) { delete optimizer; }
+int at_optimizer_free(at_optimizer optimizer) {
+    GUARD_BEGIN
+    if (optimizer == nullptr) return 0;
+    std::unique_ptr<at_optimizer_s> freed;
+    {
+        std::lock_guard<std::mutex> lock(optimizers_mutex);
+        auto found = live_optimizers.find(reinterpret_cast<uintptr_t>(optimizer));
+        if (found == live_optimizers.end()) throw std::invalid_argument("at_optimizer_free: stale or invalid optimizer handle");
+        freed = std::move(found->second);
+        live_optimizers.erase(found);
+    }
+    return 0;
+    GUARD_END(-1)
+}
 
 // ---- autograd ----
 

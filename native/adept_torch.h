@@ -7,7 +7,10 @@
  *  - Functions returning int return 0 on success and -1 on error; queries that
  *    cannot be negative return -1 on error.
  *  - On error the message is kept per thread: at_last_error() returns it (NULL when
- *    none) and at_clear_error() drops it. No C++ exception ever crosses this interface.
+ *    none) and at_clear_error() drops it. Every guarded call clears it first, so it
+ *    always belongs to the latest call. No C++ exception ever crosses this interface.
+ *  - Handles are ids, not pointers: a freed handle is reported as stale even after its
+ *    slot holds a new tensor (a generation count per slot); optimizer ids are never reused.
  *  - Shapes are (const int64_t *dims, int ndim); tensor lists are (const at_tensor *, int n).
  *  - dtype codes are c10::ScalarType values (see enum at_dtype); devices are
  *    (device_type, device_index) with AT_DEVICE_CPU / AT_DEVICE_CUDA.
@@ -78,7 +81,8 @@ int64_t at_cuda_memory_allocated(int device_index);
 int64_t at_cuda_max_memory_allocated(int device_index);
 
 /* ---- handles and metadata ---- */
-void at_free(at_tensor t);
+/* 0, or -1 for a stale or invalid handle (NULL is a no-op). */
+int at_free(at_tensor t);
 int at_defined(at_tensor t);
 int at_dim(at_tensor t);
 int64_t at_numel(at_tensor t);
@@ -273,7 +277,7 @@ at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta
                           double weight_decay);
 int at_optimizer_step(at_optimizer optimizer);
 int at_optimizer_set_lr(at_optimizer optimizer, double lr);
-void at_optimizer_free(at_optimizer optimizer);
+int at_optimizer_free(at_optimizer optimizer);
 
 /* ---- autograd ---- */
 int at_set_requires_grad(at_tensor t, int requires_grad);

@@ -1134,7 +1134,8 @@ public class adept_torch_h {
     }
 
     private static class at_free {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
             adept_torch_h.C_POINTER
         );
 
@@ -1146,7 +1147,7 @@ public class adept_torch_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * void at_free(at_tensor t)
+     * int at_free(at_tensor t)
      * }
      */
     public static FunctionDescriptor at_free$descriptor() {
@@ -1156,7 +1157,7 @@ public class adept_torch_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * void at_free(at_tensor t)
+     * int at_free(at_tensor t)
      * }
      */
     public static MethodHandle at_free$handle() {
@@ -1166,7 +1167,7 @@ public class adept_torch_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * void at_free(at_tensor t)
+     * int at_free(at_tensor t)
      * }
      */
     public static MemorySegment at_free$address() {
@@ -1175,16 +1176,16 @@ public class adept_torch_h {
 
     /**
      * {@snippet lang=c :
-     * void at_free(at_tensor t)
+     * int at_free(at_tensor t)
      * }
      */
-    public static void at_free(MemorySegment t) {
+    public static int at_free(MemorySegment t) {
         var mh$ = at_free.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
                 traceDowncall("at_free", t);
             }
-            mh$.invokeExact(t);
+            return (int)mh$.invokeExact(t);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }
@@ -9133,7 +9134,8 @@ public class adept_torch_h {
     }
 
     private static class at_optimizer_free {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
             adept_torch_h.C_POINTER
         );
 
@@ -9145,7 +9147,7 @@ public class adept_torch_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * void at_optimizer_free(at_optimizer optimizer)
+     * int at_optimizer_free(at_optimizer optimizer)
      * }
      */
     public static FunctionDescriptor at_optimizer_free$descriptor() {
@@ -9155,7 +9157,7 @@ public class adept_torch_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * void at_optimizer_free(at_optimizer optimizer)
+     * int at_optimizer_free(at_optimizer optimizer)
      * }
      */
     public static MethodHandle at_optimizer_free$handle() {
@@ -9165,7 +9167,7 @@ public class adept_torch_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * void at_optimizer_free(at_optimizer optimizer)
+     * int at_optimizer_free(at_optimizer optimizer)
      * }
      */
     public static MemorySegment at_optimizer_free$address() {
@@ -9174,16 +9176,16 @@ public class adept_torch_h {
 
     /**
      * {@snippet lang=c :
-     * void at_optimizer_free(at_optimizer optimizer)
+     * int at_optimizer_free(at_optimizer optimizer)
      * }
      */
-    public static void at_optimizer_free(MemorySegment optimizer) {
+    public static int at_optimizer_free(MemorySegment optimizer) {
         var mh$ = at_optimizer_free.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
                 traceDowncall("at_optimizer_free", optimizer);
             }
-            mh$.invokeExact(optimizer);
+            return (int)mh$.invokeExact(optimizer);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

@@ -1,11 +1,6 @@
 package adept.cli;
 
-import adept.expand.ExpansionException;
-import adept.io.checkpoint.CheckpointException;
-import adept.io.data.DataException;
-import adept.io.tokenizer.TokenizerException;
-import adept.nn.ModelException;
-import adept.tensor.TorchException;
+import adept.AdeptException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -34,9 +29,7 @@ public final class AdeptCommand implements Runnable {
      * Errors the user can fix: libtorch errors (bad shapes, devices), bad inputs (corpora, checkpoints, tokenizers,
      * expansions) and files that cannot be read or written. They print as one line, not a stack trace.
      */
-    static final List<Class<? extends RuntimeException>> USER_ERRORS = List.of(TorchException.class, DataException.class,
-            ExpansionException.class, CheckpointException.class, ModelException.class, TokenizerException.class, UncheckedIOException.class,
-            adept.train.TrainException.class, adept.demo.DemoException.class);
+    static final List<Class<? extends RuntimeException>> USER_ERRORS = List.of(AdeptException.class, UncheckedIOException.class);
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -1,7 +1,9 @@
 package adept.expand;
 
+import adept.AdeptException;
+
 /** An expansion that cannot be done as asked (bad K, repeated or out-of-range layers). */
-public final class ExpansionException extends RuntimeException {
+public final class ExpansionException extends AdeptException {
     public ExpansionException(String message) {
         super(message);
     }

@@ -1,7 +1,9 @@
 package adept.nn;
 
+import adept.AdeptException;
+
 /** A model that cannot be built as described: a bad config value, or a missing or misshapen tensor. */
-public final class ModelException extends RuntimeException {
+public final class ModelException extends AdeptException {
     public ModelException(String message) {
         super(message);
     }

@@ -7,7 +7,7 @@ import java.util.Arrays;
  * open belongs to the innermost scope and is freed when it closes. Long-lived tensors
  * (parameters, optimizer state) leave the scope with {@link Tensor#keep()} or move to the
  * enclosing scope with {@link #promote(Tensor)}. Outside any scope the caller owns
- * (and must close) what it makes. Scopes are per thread and must close innermost first.
+ * (and should close) what it makes; what it never closes is freed once unreachable. Scopes are per thread and must close innermost first.
  */
 public final class Scope implements AutoCloseable {
     private static final ThreadLocal<Scope> CURRENT = new ThreadLocal<>();
@@ -24,6 +24,7 @@ public final class Scope implements AutoCloseable {
     }
 
     public static Scope open() {
+        FallbackOwner.freeQueued();
         Scope scope = new Scope(CURRENT.get());
         CURRENT.set(scope);
         return scope;
@@ -32,11 +33,6 @@ public final class Scope implements AutoCloseable {
     /** The innermost open scope of this thread, or null. */
     public static Scope current() {
         return CURRENT.get();
-    }
-
-    static void adopt(Tensor tensor) {
-        Scope scope = CURRENT.get();
-        if (scope != null) scope.add(tensor);
     }
 
     void add(Tensor tensor) {
@@ -50,6 +46,7 @@ public final class Scope implements AutoCloseable {
         if (tensor.owner != this) throw new TorchException("tensor does not belong to this scope");
         tensor.owner = null;
         if (parent != null) parent.add(tensor);
+        else tensor.giveToFallbackOwner();
         return tensor;
     }
 

@@ -16,12 +16,18 @@ import java.util.concurrent.atomic.AtomicLong;
  * nothing is copied between Java and libtorch unless a method says so.
  *
  * <p>Ownership: a tensor made while a {@link Scope} is open belongs to that scope;
- * otherwise the caller owns it and must {@link #close()} it. Not thread-safe.
+ * otherwise the caller owns it and should {@link #close()} it. A tensor nobody closes is
+ * freed once unreachable (see {@code FallbackOwner}), later than a scope would. Not
+ * thread-safe.
  */
 public final class Tensor implements AutoCloseable {
     private MemorySegment handle;
     private long[] shape;
     Scope owner;
+    // Set while no scope owns this tensor: frees it if it becomes unreachable unclosed.
+    private FallbackOwner.Registration fallback;
+    // Bounds the segments asSegment() hands out to this tensor's lifetime.
+    private Arena segmentArena;
 
     private Tensor(MemorySegment handle) {
         this.handle = handle;
@@ -30,8 +36,41 @@ public final class Tensor implements AutoCloseable {
     /** Wraps a fresh handle returned by the shim (NULL means failure) and registers it in the current scope. */
     static Tensor wrap(MemorySegment result) {
         Tensor t = new Tensor(Check.handle(result));
-        Scope.adopt(t);
+        t.adopt();
         return t;
+    }
+
+    private void adopt() {
+        FallbackOwner.freeQueued();
+        Scope scope = Scope.current();
+        if (scope != null) {
+            scope.add(this);
+            return;
+        }
+        if (FallbackOwner.REQUIRE_SCOPE) {
+            MemorySegment h = handle;
+            handle = null;
+            at_free(h);
+            throw new TorchException("tensor made outside any Scope (adept.requireScope is set): open a Scope, or keep() one made inside it");
+        }
+        giveToFallbackOwner();
+    }
+
+    /** Called when no scope owns this tensor any more. */
+    void giveToFallbackOwner() {
+        if (fallback != null || handle == null) return;
+        fallback = FallbackOwner.register(this, handle, storageBytesEstimate(handle));
+        if (segmentArena != null) fallback.setSegmentArena(segmentArena);
+    }
+
+    private static long storageBytesEstimate(MemorySegment h) {
+        long n = at_numel(h);
+        long size = at_element_size(h);
+        if (n < 0 || size < 0) {
+            Check.takeError();
+            return 0;
+        }
+        return n * size;
     }
 
     /** The native handle; fails if the tensor was freed. */
@@ -51,6 +90,11 @@ public final class Tensor implements AutoCloseable {
         MemorySegment h = handle;
         if (h == null) return;
         handle = null;
+        if (fallback != null) {
+            fallback.free();  // frees the handle and closes the segment arena, once
+            return;
+        }
+        if (segmentArena != null) segmentArena.close();
         at_free(h);
     }
 
@@ -58,6 +102,7 @@ public final class Tensor implements AutoCloseable {
     public Tensor keep() {
         handle();
         owner = null;
+        giveToFallbackOwner();
         return this;
     }
 
@@ -170,12 +215,19 @@ public final class Tensor implements AutoCloseable {
     /**
      * A tensor over a native segment's memory, without copying (zero-copy): writes on
      * either side are seen on the other. The segment stays reachable until libtorch frees
-     * the storage (all views included); an explicitly closed arena must outlive them.
+     * the storage (all views included). Only memory nobody can free under libtorch is
+     * accepted: segments of {@link Arena#ofAuto()}, {@link Arena#global()} or wrapped
+     * addresses; a confined or shared arena could be closed while the tensor lives (a crash),
+     * so its segments are refused: use {@link #copyOf} for them.
      */
     public static Tensor fromSegment(MemorySegment segment, DType dtype, long... shape) {
         Torch.init();
         if (!segment.isNative()) throw new TorchException("fromSegment needs a native (off-heap) segment, not a heap segment");
         if (!segment.scope().isAlive()) throw new TorchException("fromSegment: the segment's arena is already closed");
+        if (isExplicitlyClosable(segment.scope())) {
+            throw new TorchException("fromSegment: the segment's arena (confined or shared) can be closed while the tensor lives;"
+                    + " allocate it with Arena.ofAuto() or Arena.global(), or use Tensor.copyOf");
+        }
         long n = 1;
         for (long d : shape) {
             if (d < 0) throw new TorchException("negative dimension in shape " + Arrays.toString(shape));
@@ -193,6 +245,29 @@ public final class Tensor implements AutoCloseable {
                 dtype.code(), Device.CPU.type().code, 0, RELEASE, MemorySegment.ofAddress(pin));
         if (result.address() == 0) PINNED.remove(pin);
         return wrap(result);
+    }
+
+    // The public API cannot ask whether a scope can be closed; these are the JDK's closable sessions.
+    private static boolean isExplicitlyClosable(MemorySegment.Scope scope) {
+        String name = scope.getClass().getSimpleName();
+        return name.equals("ConfinedSession") || name.equals("SharedSession");
+    }
+
+    /** A CPU tensor holding a copy of the segment's first elements (any segment, heap or native). */
+    public static Tensor copyOf(MemorySegment segment, DType dtype, long... shape) {
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) throw new TorchException("negative dimension in shape " + Arrays.toString(shape));
+            n *= d;
+        }
+        long needed = n * dtype.byteSize();
+        if (needed > segment.byteSize()) {
+            throw new TorchException("shape " + Arrays.toString(shape) + " of " + dtype + " needs " + needed
+                    + " bytes but the segment has " + segment.byteSize());
+        }
+        Tensor t = empty(dtype, Device.CPU, shape);
+        if (needed > 0) MemorySegment.copy(segment, 0, t.dataSegment(), 0, needed);
+        return t;
     }
 
     /** Pinned segments not yet released by libtorch (for tests). */
@@ -266,12 +341,20 @@ public final class Tensor implements AutoCloseable {
 
     /**
      * The CPU storage this tensor views, as a segment (zero-copy): from the first element
-     * to the last one the strides reach. Valid while this tensor or another handle of its
-     * storage is alive.
+     * to the last one the strides reach. The segment is valid while this tensor is open:
+     * once it is closed (or its scope ends) access throws IllegalStateException instead of
+     * reading freed memory.
      */
     public MemorySegment asSegment() {
         if (device().isCuda()) throw new TorchException("asSegment needs a CPU tensor; this one is on " + device());
-        return dataSegment();
+        MemorySegment raw = dataSegment();
+        Arena arena = segmentArena;
+        if (arena == null) {
+            arena = Arena.ofShared();  // shared: the tensor may be closed on another thread (the cleaner's)
+            segmentArena = arena;
+            if (fallback != null) fallback.setSegmentArena(arena);
+        }
+        return raw.reinterpret(arena, null);
     }
 
     private MemorySegment dataSegment() {
@@ -836,7 +919,7 @@ public final class Tensor implements AutoCloseable {
             return null;
         }
         Tensor t = new Tensor(g);
-        Scope.adopt(t);
+        t.adopt();
         return t;
     }
 
@@ -856,7 +939,7 @@ public final class Tensor implements AutoCloseable {
     static Tensor wrapNullable(MemorySegment h) {
         if (h.address() == 0) return null;
         Tensor t = new Tensor(h);
-        Scope.adopt(t);
+        t.adopt();
         return t;
     }
 

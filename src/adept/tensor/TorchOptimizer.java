@@ -32,6 +32,11 @@ public final class TorchOptimizer implements AutoCloseable {
         return handle;
     }
 
+    /** The shim's handle (for tests of the shim's own checks). */
+    MemorySegment rawHandle() {
+        return live();
+    }
+
     @Override
     public void close() {
         if (handle != null) at_optimizer_free(handle);

@@ -59,6 +59,51 @@ class ErrorsTest {
     }
 
     @Test
+    void freedHandlesStayStaleAfterTheirSlotIsReused() {
+        Tensor first = Tensor.ones(2);
+        MemorySegment stale = first.handle();
+        first.close();
+        try (Scope scope = Scope.open()) {
+            java.util.List<Tensor> fresh = new java.util.ArrayList<>();
+            for (int i = 0; i < 16; i++) fresh.add(Tensor.zeros(2));  // the allocator reuses what was freed first
+            assertEquals(0, adept_torch_h.at_sum(stale).address(), "a freed handle never reaches a newer tensor");
+            assertTrue(Check.takeError().contains("stale"));
+            assertEquals(-1, adept_torch_h.at_free(stale), "freeing twice through the shim is reported");
+            assertTrue(Check.takeError().contains("stale"));
+            assertEquals(0.0, fresh.get(0).sum().item(), "the newer tensors are untouched");
+        }
+        MemorySegment forged = MemorySegment.ofAddress(0x7fff_0000_1234L);
+        assertEquals(0, adept_torch_h.at_sum(forged).address());
+        assertTrue(Check.takeError().contains("invalid"));
+    }
+
+    @Test
+    void everyCallStartsWithAClearErrorChannel() {
+        assertEquals(0, adept_torch_h.at_add(MemorySegment.NULL, MemorySegment.NULL, 1.0).address());  // leaves a message
+        try (Scope scope = Scope.open()) {
+            // at_grad returns NULL without a message for a tensor without .grad; the old message must not surface here
+            assertNull(Tensor.ones(2).grad());
+        }
+        assertNull(Check.takeError());
+    }
+
+    @Test
+    void freedOptimizersAreRefused() {
+        try (Scope scope = Scope.open()) {
+            Tensor p = Tensor.ones(2).requiresGrad(true);
+            TorchOptimizer optimizer = TorchOptimizer.adamW(java.util.List.of(p), 0.1, 0.9, 0.999, 1e-8, 0);
+            MemorySegment handle = optimizer.rawHandle();
+            optimizer.close();
+            TorchOptimizer other = TorchOptimizer.adamW(java.util.List.of(p), 0.1, 0.9, 0.999, 1e-8, 0);
+            assertEquals(-1, adept_torch_h.at_optimizer_step(handle));
+            assertTrue(Check.takeError().contains("stale"));
+            assertEquals(-1, adept_torch_h.at_optimizer_free(handle));
+            Check.takeError();
+            other.close();
+        }
+    }
+
+    @Test
     void unknownDevices() {
         fails(() -> Device.parse("tpu"), "unknown device 'tpu'");
         fails(() -> Device.parse("cuda:x"), "cuda:x");

@@ -1,7 +1,9 @@
 package adept.io.data;
 
+import adept.AdeptException;
+
 /** A corpus that cannot be read as asked: names the file and, where it applies, the line. */
-public final class DataException extends RuntimeException {
+public final class DataException extends AdeptException {
     public DataException(String message) {
         super(message);
     }
