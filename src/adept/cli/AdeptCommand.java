@@ -20,7 +20,7 @@ import picocli.CommandLine.Command;
         versionProvider = VersionInfo.class,
         description = "Adapt pretrained LLMs to new domains with ADEPT (selective layer expansion + unit-wise decoupled tuning), on libtorch.",
         subcommands = {DemoCommand.class, TokenizerCommand.class, InitCommand.class, ProbeCommand.class, ExpandCommand.class, TrainCommand.class, RunCommand.class,
-                PlotCommand.class, GenerateCommand.class, EvalCommand.class, CheckCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+                PlotCommand.class, GenerateCommand.class, EvalCommand.class, CheckCommand.class, adept.bench.BenchCommand.class, CommandLine.HelpCommand.class})
 public final class AdeptCommand implements Runnable {
     /** Exit code of a command that failed on a user error (the same as picocli's for bad options). */
     public static final int EXIT_USER_ERROR = 2;

@@ -1,5 +1,6 @@
 package adept.cli;
 
+import adept.report.ProgressBar;
 import adept.tensor.Device;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;

@@ -1,5 +1,6 @@
 package adept.cli;
 
+import adept.report.ProgressBar;
 import adept.demo.DebianText;
 import adept.demo.Demo;
 import adept.demo.DemoReport;

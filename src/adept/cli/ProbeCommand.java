@@ -1,5 +1,6 @@
 package adept.cli;
 
+import adept.report.ProgressBar;
 import adept.expand.ExpansionException;
 import adept.expand.ExpansionPlan;
 import adept.expand.LayerExpansion;

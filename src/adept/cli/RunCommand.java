@@ -1,5 +1,6 @@
 package adept.cli;
 
+import adept.report.ProgressBar;
 import adept.eval.Perplexity;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.data.CorpusReader;

@@ -1,5 +1,6 @@
 package adept.cli;
 
+import adept.report.ProgressBar;
 import adept.train.TrainSettings;
 import adept.train.Trainer;
 import java.nio.file.Path;

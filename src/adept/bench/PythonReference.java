@@ -1,4 +1,4 @@
-package adept.cli;
+package adept.bench;
 
 import java.io.BufferedReader;
 import java.io.BufferedWriter;

@@ -1,6 +1,7 @@
-package adept.cli;
+package adept.bench;
 
-import static adept.cli.BenchSupport.median;
+import adept.report.ProgressBar;
+import static adept.bench.BenchSupport.median;
 
 import adept.expand.LayerExpansion;
 import adept.io.data.Batch;

@@ -1,4 +1,4 @@
-package adept.cli;
+package adept.bench;
 
 import adept.io.data.Batch;
 import adept.io.data.Example;

@@ -1,9 +1,10 @@
-package adept.cli;
+package adept.bench;
 
-import static adept.cli.BenchSupport.max;
-import static adept.cli.BenchSupport.median;
-import static adept.cli.BenchSupport.min;
-import static adept.cli.BenchSupport.range;
+import adept.report.ProgressBar;
+import static adept.bench.BenchSupport.max;
+import static adept.bench.BenchSupport.median;
+import static adept.bench.BenchSupport.min;
+import static adept.bench.BenchSupport.range;
 
 import adept.nn.Architecture;
 import adept.nn.CausalLM;

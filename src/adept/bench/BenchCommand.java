@@ -1,4 +1,4 @@
-package adept.cli;
+package adept.bench;
 
 import picocli.CommandLine.Command;
 

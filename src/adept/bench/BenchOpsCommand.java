@@ -1,15 +1,14 @@
-package adept.cli;
+package adept.bench;
 
-import adept.bindings.adept_torch_h;
 import adept.tensor.DType;
 import adept.tensor.Device;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
+import adept.tensor.RawCalls;
 import adept.tensor.Torch;
-import static adept.cli.BenchSupport.median;
-import static adept.cli.BenchSupport.range;
+import static adept.bench.BenchSupport.median;
+import static adept.bench.BenchSupport.range;
 
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -130,12 +129,9 @@ public final class BenchOpsCommand implements Callable<Integer> {
     // ---- the Java loops: one method each, so the JIT compiles each on its own ----
 
     long rawTrivial(int k) {
-        int acc = 0;
-        long t0 = System.nanoTime();
-        for (int i = 0; i < k; i++) acc += adept_torch_h.at_is_grad_enabled();
-        long t = System.nanoTime() - t0;
-        sink += acc;
-        return t;
+        long[] result = RawCalls.trivial(k);
+        sink += result[1];
+        return result[0];
     }
 
     long apiTrivial(int k) {
@@ -148,35 +144,11 @@ public final class BenchOpsCommand implements Callable<Integer> {
     }
 
     static long rawAdd(Tensor a, Tensor b, int k) {
-        MemorySegment ha = a.handle();
-        MemorySegment hb = b.handle();
-        long t0 = System.nanoTime();
-        for (int i = 0; i < k; i++) {
-            MemorySegment r = adept_torch_h.at_add(ha, hb, 1.0);
-            if (r.address() == 0) throw new IllegalStateException("at_add failed");
-            adept_torch_h.at_free(r);
-        }
-        return System.nanoTime() - t0;
+        return RawCalls.addAndFree(a, b, k);
     }
 
-    /** Like the scope path, without Java objects: scopeOps results outstanding, then freed newest first. */
     static long rawAddBatch(Tensor a, Tensor b, int k, int scopeOps) {
-        MemorySegment ha = a.handle();
-        MemorySegment hb = b.handle();
-        MemorySegment[] live = new MemorySegment[scopeOps];
-        long t0 = System.nanoTime();
-        int done = 0;
-        while (done < k) {
-            int n = Math.min(scopeOps, k - done);
-            for (int i = 0; i < n; i++) {
-                MemorySegment r = adept_torch_h.at_add(ha, hb, 1.0);
-                if (r.address() == 0) throw new IllegalStateException("at_add failed");
-                live[i] = r;
-            }
-            for (int i = n - 1; i >= 0; i--) adept_torch_h.at_free(live[i]);
-            done += n;
-        }
-        return System.nanoTime() - t0;
+        return RawCalls.addBatchAndFree(a, b, k, scopeOps);
     }
 
     /** The API without a scope: each result closed right away. */

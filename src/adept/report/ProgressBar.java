@@ -1,4 +1,4 @@
-package adept.cli;
+package adept.report;
 
 import java.io.PrintStream;
 
