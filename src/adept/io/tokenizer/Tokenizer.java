@@ -1,11 +1,5 @@
 package adept.io.tokenizer;
 
-import adept.tensor.DType;
-import adept.tensor.Device;
-import adept.tensor.Scope;
-import adept.tensor.Tensor;
-import adept.tensor.Torch;
-import adept.tensor.TorchException;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.google.gson.JsonArray;
@@ -280,21 +274,12 @@ public final class Tokenizer implements AutoCloseable {
         if ((env == null || env.isEmpty()) && System.getProperty("RUST_FLAVOR") == null) {
             System.setProperty("RUST_FLAVOR", "cpu");
         }
-        // DJL probes for CUDA by loading a CUDA runtime into this process through JNA. Seen on
-        // an H200 with pip torch 2.11: when that happens before libtorch has its CUDA context,
-        // libtorch crashes or fails with "invalid resource handle". So DJL probes in a child
-        // process, and libtorch (and its CUDA context, when there is a GPU) comes first.
+        // DJL probes for CUDA (CudaUtils, through JNA) to name its platform, even for the CPU flavour. In this
+        // process that loads a CUDA runtime beside libtorch's (seen on an H200 with pip torch 2.11: libtorch then
+        // crashes or fails with "invalid resource handle"); with ai.djl.util.cuda.fork DJL loads nothing and asks a
+        // child process instead. So no order with libtorch is needed, and no CUDA context is opened here: the
+        // process that chooses a device owns that.
         if (System.getProperty("ai.djl.util.cuda.fork") == null) System.setProperty("ai.djl.util.cuda.fork", "true");
-        try {
-            Torch.init();
-        } catch (TorchException noLibtorch) {
-            return;  // tokenizing alone works without libtorch, and then there is no order to keep
-        }
-        if (Torch.cudaAvailable()) {
-            try (Scope scope = Scope.open()) {
-                Tensor.zeros(DType.FLOAT32, Device.cuda(0), 1).toFloatArray();
-            }
-        }
     }
 
     private static JsonObject optionalJson(Path dir, String name) {
