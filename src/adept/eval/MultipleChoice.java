@@ -200,7 +200,7 @@ public final class MultipleChoice {
                 long n = Math.min(chunk, count - s);
                 Tensor logits = model.head(rows.narrow(0, s, n));
                 if (logits.dtype() != DType.FLOAT32 && logits.dtype() != DType.FLOAT64) logits = logits.to(DType.FLOAT32);
-                double[] part = logits.crossEntropy(batch.predictedIds().narrow(0, s, n), CausalLM.IGNORE_INDEX, Tensor.Reduction.NONE)
+                double[] part = logits.crossEntropy(batch.predictedIds().narrow(0, s, n), Tensor.IGNORE_INDEX, Tensor.Reduction.NONE)
                         .to(DType.FLOAT64).toDoubleArray();
                 System.arraycopy(part, 0, out, (int) s, (int) n);
             }

@@ -20,8 +20,6 @@ import java.util.Map;
  * {@link Torch#noGrad()} (evaluation). Intermediate tensors belong to the caller's scope.
  */
 public final class CausalLM implements AutoCloseable {
-    public static final long IGNORE_INDEX = -100;
-
     private ModelConfig config;
     private final Tensor embedTokens;
     private final List<DecoderLayer> layers;
@@ -236,7 +234,7 @@ public final class CausalLM implements AutoCloseable {
                 long n = Math.min(chunk, count - start);
                 Tensor logits = head(rows.narrow(0, start, n));
                 if (logits.dtype() != DType.FLOAT32 && logits.dtype() != DType.FLOAT64) logits = logits.to(DType.FLOAT32);
-                total.addInPlace(logits.crossEntropy(predictedIds.narrow(0, start, n), IGNORE_INDEX, Tensor.Reduction.SUM), 1);
+                total.addInPlace(logits.crossEntropy(predictedIds.narrow(0, start, n), Tensor.IGNORE_INDEX, Tensor.Reduction.SUM), 1);
             }
         }
         return total;
@@ -279,27 +277,27 @@ public final class CausalLM implements AutoCloseable {
 
     /**
      * Mean next-token cross-entropy: logits at t predict labels at t+1; labels equal to
-     * {@link #IGNORE_INDEX} (padding, prompt tokens) do not count.
+     * {@link Tensor#IGNORE_INDEX} (padding, prompt tokens) do not count.
      */
     public static Tensor loss(Tensor logits, Tensor labels) {
-        return logits.reshape(-1, logits.size(2)).crossEntropy(nextTokenTargets(labels).reshape(-1), IGNORE_INDEX, Tensor.Reduction.MEAN);
+        return logits.reshape(-1, logits.size(2)).crossEntropy(nextTokenTargets(labels).reshape(-1), Tensor.IGNORE_INDEX, Tensor.Reduction.MEAN);
     }
 
     /**
-     * labels shifted one position left, IGNORE_INDEX appended: entry t is what logits at t
+     * labels shifted one position left, Tensor.IGNORE_INDEX appended: entry t is what logits at t
      * predict. Lets the loss use all logits as they are, without copying [B, T-1, V].
      */
     public static Tensor nextTokenTargets(Tensor labels) {
         long batch = labels.size(0);
         long length = labels.size(1);
-        Tensor last = Tensor.full(IGNORE_INDEX, DType.INT64, labels.device(), batch, 1);
+        Tensor last = Tensor.full(Tensor.IGNORE_INDEX, DType.INT64, labels.device(), batch, 1);
         return Tensor.cat(List.of(labels.narrow(1, 1, length - 1), last), 1);
     }
 
-    /** Labels for inputIds: the ids themselves, IGNORE_INDEX where attentionMask is 0. */
+    /** Labels for inputIds: the ids themselves, Tensor.IGNORE_INDEX where attentionMask is 0. */
     public static Tensor labels(Tensor inputIds, Tensor attentionMask) {
         if (attentionMask == null) return inputIds.clone();
-        return inputIds.maskedFill(attentionMask.eq(0), IGNORE_INDEX);
+        return inputIds.maskedFill(attentionMask.eq(0), Tensor.IGNORE_INDEX);
     }
 
     @Override

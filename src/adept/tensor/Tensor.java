@@ -802,13 +802,16 @@ public final class Tensor implements AutoCloseable {
         SUM
     }
 
+    /** The target id that losses skip (PyTorch's ignore_index default): padding, prompt tokens. */
+    public static final long IGNORE_INDEX = -100;
+
     /** Cross-entropy of logits [N, C] against int64 targets [N]; targets equal to ignoreIndex do not count. */
     public Tensor crossEntropy(Tensor targets, long ignoreIndex, Reduction reduction) {
         return wrap(at_cross_entropy(handle(), targets.handle(), ignoreIndex, reduction.ordinal()));
     }
 
     public Tensor crossEntropy(Tensor targets) {
-        return crossEntropy(targets, -100, Reduction.MEAN);
+        return crossEntropy(targets, IGNORE_INDEX, Reduction.MEAN);
     }
 
     /** softmax(q k^T * scale + mask) v over the last two dims; scale <= 0 means 1/sqrt(head_dim). mask may be null. */

@@ -116,7 +116,7 @@ class EvalCommandTest {
         Path single = Files.writeString(dir.resolve("single.jsonl"), "{\"instruction\": \"say hi\", \"output\": \"hello world\"}\n");
         long u = TinyModel.UNK, c = TinyModel.id(":");
         long[] ids = {TinyModel.BOS, u, c, TinyModel.id("say"), TinyModel.id("hi"), u, c, TinyModel.id("hello"), TinyModel.id("world")};
-        long i = CausalLM.IGNORE_INDEX;
+        long i = adept.tensor.Tensor.IGNORE_INDEX;
         long[] labels = {i, i, i, i, i, i, i, TinyModel.id("hello"), TinyModel.id("world")};
         JsonObject one = evalJson(single);
         assertEquals(2, one.get("tokens").getAsLong());

@@ -6,15 +6,13 @@ import java.util.List;
 
 /**
  * A right-padded batch: inputIds [B, T], attentionMask [B, T] (1 = token), labels [B, T]
- * (the id where the token is a target, -100 elsewhere, padding included). For losses that
+ * (the id where the token is a target, {@link Tensor#IGNORE_INDEX} elsewhere, padding included). For losses that
  * need logits only where a target is predicted: predictingRows [N] indexes the flattened
  * [B*T] positions whose next token is a target, and predictedIds [N] are those targets.
  * Tensors belong to the scope open when it is made.
  */
 public record Batch(Tensor inputIds, Tensor attentionMask, Tensor labels, long targetTokens,
                     Tensor predictingRows, Tensor predictedIds) {
-    public static final long IGNORE = -100;
-
     public static Batch of(List<Example> examples, long padId, Device device) {
         int rows = examples.size();
         int length = 0;
@@ -23,7 +21,7 @@ public record Batch(Tensor inputIds, Tensor attentionMask, Tensor labels, long t
         long[] mask = new long[rows * length];
         long[] labels = new long[rows * length];
         java.util.Arrays.fill(ids, padId);
-        java.util.Arrays.fill(labels, IGNORE);
+        java.util.Arrays.fill(labels, Tensor.IGNORE_INDEX);
         int targets = 0;
         for (Example e : examples) targets += (int) e.targetCount();
         long[] predictingRows = new long[targets];
