@@ -102,8 +102,7 @@ public final class EvalCommand implements Callable<Integer> {
             }
             try (Tokenizer tokenizer = Tokenizer.load(checkpoint.dir());
                  CausalLM model = checkpoint.loadModel(adept.tensor.DType.parse(dtype), adept.tensor.Device.parse(device))) {
-                long padId = tokenizer.padId().orElse(tokenizer.eosId().orElse(0));
-                if (padId >= config.vocabSize()) padId = 0;  // padding is masked out; any valid id will do
+                long padId = Examples.paddingId(tokenizer, config.vocabSize());
                 for (var e : files.entrySet()) rows.add(evaluate(checkpoint.dir(), e.getKey(), e.getValue(), model, tokenizer, config, length, padId));
             }
         }
@@ -142,14 +141,7 @@ public final class EvalCommand implements Callable<Integer> {
         }
         List<CorpusItem> items = (List<CorpusItem>) content;
         List<Example> examples = Examples.tokenize(file, items, tokenizer, length, Examples.LongItems.SPLIT, 0);
-        for (Example e : examples) {
-            for (long id : e.ids()) {
-                if (id < 0 || id >= config.vocabSize()) {
-                    throw new DataException(file + ":" + e.line() + ": token id " + id + " is outside the model's vocabulary of "
-                            + config.vocabSize() + " (does the tokenizer belong to this model?)");
-                }
-            }
-        }
+        Examples.requireInVocabulary(file, examples, config.vocabSize());
         int batches = (examples.size() + batchSize - 1) / batchSize;
         ProgressBar bar = new ProgressBar("eval " + label, batches);
         Perplexity.Result r = Perplexity.evaluate(model, examples, batchSize, padId,

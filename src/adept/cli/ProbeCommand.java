@@ -119,16 +119,9 @@ public final class ProbeCommand implements Callable<Integer> {
         try (Tokenizer tokenizer = Tokenizer.load(model.model)) {
             items = CorpusReader.read(probe);
             examples = Examples.tokenize(probe, items, tokenizer, length, Examples.LongItems.ERROR, tokenBudget);
-            padId = tokenizer.padId().orElse(tokenizer.eosId().orElse(0));
+            padId = Examples.paddingId(tokenizer, config.vocabSize());
         }
-        for (Example e : examples) {
-            for (long id : e.ids()) {
-                if (id < 0 || id >= config.vocabSize()) {
-                    throw new DataException(probe + ":" + e.line() + ": token id " + id + " is outside the model's vocabulary of "
-                            + config.vocabSize() + " (does the tokenizer belong to this model?)");
-                }
-            }
-        }
+        Examples.requireInVocabulary(probe, examples, config.vocabSize());
         long t1 = System.nanoTime();
 
         LayerImportance importance;

@@ -4,7 +4,6 @@ import adept.report.ProgressBar;
 import adept.eval.Perplexity;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.data.CorpusReader;
-import adept.io.data.DataException;
 import adept.io.data.Example;
 import adept.io.data.Examples;
 import adept.io.tokenizer.Tokenizer;
@@ -217,17 +216,10 @@ public final class RunCommand implements Callable<Integer> {
         Map<Path, Cell> out = new LinkedHashMap<>();
         try (CausalLM model = checkpoint.loadModel(DType.parse(e.dtype()), Device.parse(e.device()));
              Tokenizer tokenizer = Tokenizer.load(dir)) {
-            long padId = tokenizer.padId().orElse(tokenizer.eosId().orElse(0));
-            if (padId >= config.vocabSize()) padId = 0;  // padding is masked out; any valid id will do
+            long padId = Examples.paddingId(tokenizer, config.vocabSize());
             for (Path data : files) {
                 List<Example> examples = Examples.tokenize(data, CorpusReader.read(data), tokenizer, length, Examples.LongItems.SPLIT, 0);
-                for (Example x : examples) {
-                    for (long id : x.ids()) {
-                        if (id < 0 || id >= config.vocabSize()) {
-                            throw new DataException(data + ":" + x.line() + ": token id " + id + " is outside the vocabulary of " + dir);
-                        }
-                    }
-                }
+                Examples.requireInVocabulary(data, examples, config.vocabSize());
                 int batches = (examples.size() + e.batchSize() - 1) / e.batchSize();
                 ProgressBar bar = new ProgressBar("eval " + name + " " + data.getFileName(), batches);
                 Perplexity.Result r = Perplexity.evaluate(model, examples, e.batchSize(), padId,

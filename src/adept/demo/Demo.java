@@ -399,7 +399,7 @@ public final class Demo {
         Torch.init();
         JsonObject o = new JsonObject();
         try (Tokenizer tokenizer = Tokenizer.load(model); CausalLM lm = Checkpoint.load(model, DType.FLOAT32, Device.CPU)) {
-            long pad = tokenizer.padId().orElse(tokenizer.eosId().orElse(0));
+            long pad = Examples.paddingId(tokenizer, lm.config().vocabSize());
             for (String kind : List.of("general", "domain")) {
                 Path file = data(kind.equals("general") ? "general_heldout.jsonl" : "math_heldout.jsonl");
                 List<Example> examples = Examples.tokenize(file, CorpusReader.read(file), tokenizer, s.blockSize, Examples.LongItems.SPLIT, 0);

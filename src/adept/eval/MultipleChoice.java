@@ -1,6 +1,7 @@
 package adept.eval;
 
 import adept.io.data.Batch;
+import adept.io.data.Examples;
 import adept.io.data.DataException;
 import adept.io.data.Example;
 import adept.io.tokenizer.Tokenizer;
@@ -138,12 +139,7 @@ public final class MultipleChoice {
                         ? Arrays.copyOfRange(context, context.length + answer.length - maxLength, context.length) : context;
                 long[] ids = Arrays.copyOf(ctx, ctx.length + answer.length);
                 System.arraycopy(answer, 0, ids, ctx.length, answer.length);
-                for (long id : ids) {
-                    if (id < 0 || id >= model.config().vocabSize()) {
-                        throw new DataException("line " + item.line() + ": token id " + id + " is outside the model's vocabulary of "
-                                + model.config().vocabSize() + " (does the tokenizer belong to this model?)");
-                    }
-                }
+                Examples.requireInVocabulary(null, item.line(), ids, model.config().vocabSize());
                 boolean[] targets = new boolean[ids.length];
                 for (int t = Math.max(1, ctx.length); t < ids.length; t++) targets[t] = true;
                 all.add(new Example(ids, targets, item.line()));

@@ -48,13 +48,13 @@ public final class TrainingInputs implements AutoCloseable {
             // Items longer than the context are cut into windows (adept probe refuses them: probing layers is
             // done once and should see whole items; a training run should not stop over one long paragraph).
             probe = Examples.tokenize(file, items, tokenizer, Math.min(maxPositions, PROBE_MAX_LENGTH), Examples.LongItems.SPLIT, 0);
-            checkVocabulary(file, probe, vocab);
+            Examples.requireInVocabulary(file, probe, vocab);
         }
         List<Example> eval = null;
         if (s.eval != null) {
             Path file = Path.of(s.eval);
             eval = Examples.tokenize(file, CorpusReader.read(file), tokenizer, blockSize, Examples.LongItems.SPLIT, s.evalTokens);
-            checkVocabulary(file, eval, vocab);
+            Examples.requireInVocabulary(file, eval, vocab);
         }
         TokenFile tokens = TokenFile.build(data, tokenizer, modelDir, cacheDir, tokenizeProgress);
         try {
@@ -70,22 +70,11 @@ public final class TrainingInputs implements AutoCloseable {
                 }
             }
             PackedBlocks blocks = new PackedBlocks(tokens, blockSize, s.seed);
-            long padId = tokenizer.padId().orElse(tokenizer.eosId().orElse(0));
+            long padId = Examples.paddingId(tokenizer, vocab);
             return new TrainingInputs(tokens, blocks, probe, eval, padId);
         } catch (RuntimeException e) {
             tokens.close();
             throw e;
-        }
-    }
-
-    private static void checkVocabulary(Path file, List<Example> examples, long vocab) {
-        for (Example e : examples) {
-            for (long id : e.ids()) {
-                if (id < 0 || id >= vocab) {
-                    throw new DataException(file + ":" + e.line() + ": token id " + id + " is outside the model's vocabulary of " + vocab
-                            + " (does the tokenizer belong to this model?)");
-                }
-            }
         }
     }
 

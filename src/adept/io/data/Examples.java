@@ -80,4 +80,28 @@ public final class Examples {
         }
         return out;
     }
+
+    /**
+     * The id that pads batches for a model with this vocabulary: the tokenizer's pad token, else its eos, else 0;
+     * an id outside the vocabulary becomes 0 (padding is masked out of every loss, so any valid id will do).
+     */
+    public static long paddingId(Tokenizer tokenizer, long vocabSize) {
+        long id = tokenizer.padId().orElse(tokenizer.eosId().orElse(0));
+        return id >= 0 && id < vocabSize ? id : 0;
+    }
+
+    /** Fails naming the file and line of the first token id outside the model's vocabulary (file may be null). */
+    public static void requireInVocabulary(Path file, List<Example> examples, long vocabSize) {
+        for (Example e : examples) requireInVocabulary(file, e.line(), e.ids(), vocabSize);
+    }
+
+    /** The same for one sequence of ids from the given line. */
+    public static void requireInVocabulary(Path file, long line, long[] ids, long vocabSize) {
+        for (long id : ids) {
+            if (id < 0 || id >= vocabSize) {
+                throw new DataException((file != null ? file + ":" + line : "line " + line) + ": token id " + id
+                        + " is outside the model's vocabulary of " + vocabSize + " (does the tokenizer belong to this model?)");
+            }
+        }
+    }
 }
