@@ -28,6 +28,7 @@ class OwnershipTest {
             mostAlive = Math.max(mostAlive, Torch.liveTensors() - liveAtStart);
         }
         // Before the fallback owner all ~1,500 handles stayed alive; a collection is asked for every ~64 MiB.
+        System.out.println("OwnershipTest: at most " + mostAlive + " of " + ITERATIONS + " unclosed tensors alive at once");
         assertTrue(mostAlive < 400, "at most " + mostAlive + " unclosed tensors alive at once");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (Torch.liveTensors() > liveAtStart && System.nanoTime() < deadline) {
