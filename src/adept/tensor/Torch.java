@@ -11,6 +11,15 @@ public final class Torch {
         NativeLoader.ensureLoaded();
     }
 
+    /**
+     * The file adept's shim was loaded from (loading it first): the cache copy extracted from the jar, or the file
+     * adept.native.dir / ADEPT_NATIVE_DIR pointed at.
+     */
+    public static java.nio.file.Path nativeLibrary() {
+        init();
+        return NativeLoader.loadedFrom();
+    }
+
     /** libtorch version of the headers the shim was compiled against. */
     public static String compiledVersion() {
         init();
@@ -23,11 +32,13 @@ public final class Torch {
         return Check.cString(Check.handle(at_runtime_version()));
     }
 
+    /** Sets libtorch's intra-op thread count (the pool every CPU operation uses). */
     public static void setNumThreads(int threads) {
         init();
         Check.status(at_set_num_threads(threads));
     }
 
+    /** libtorch's intra-op thread count. */
     public static int numThreads() {
         init();
         return Check.status(at_get_num_threads());
