@@ -707,7 +707,7 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_embedding(handle(), indices.handle()));
     }
 
-    /** Bool [n, n], true where position i may attend to j (j <= i). */
+    /** Bool [n, n], true where position i may attend to j ({@code j <= i}). */
     public static Tensor causalMask(long n, Device device) {
         Torch.init();
         return wrap(at_causal_mask(n, device.type().code, device.index()));
@@ -728,7 +728,7 @@ public final class Tensor implements AutoCloseable {
         return crossEntropy(targets, -100, Reduction.MEAN);
     }
 
-    /** softmax(q k^T * scale + mask) v over the last two dims; scale <= 0 means 1/sqrt(head_dim). mask may be null. */
+    /** softmax(q k^T * scale + mask) v over the last two dims; {@code scale <= 0} means 1/sqrt(head_dim). mask may be null. */
     public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale) {
         return wrap(at_scaled_dot_product_attention(q.handle(), k.handle(), v.handle(),
                 mask == null ? MemorySegment.NULL : mask.handle(), causal ? 1 : 0, scale));
