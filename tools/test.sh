@@ -7,7 +7,9 @@ set -euo pipefail
 "$ADEPT_ROOT/tools/setup.sh"
 use_java_home
 "$ADEPT_ROOT/tools/bindgen/check.sh"
-[ $# -gt 0 ] || "$ADEPT_ROOT/tools/check-old-jdk.sh"
+if [ $# -eq 0 ]; then
+  "$ADEPT_ROOT/tools/check-old-jdk.sh"
+  "$ADEPT_ROOT/tools/check-library.sh"
+fi
 cd "$ADEPT_ROOT"
-mvn -B -ntp test "$@"
-[ $# -gt 0 ] || "$ADEPT_ROOT/tools/check-library.sh"
+mvn -B -ntp test "$@"  # last, so the output closes with Surefire's summary
