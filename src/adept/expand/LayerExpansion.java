@@ -70,6 +70,7 @@ public final class LayerExpansion {
         return new ExpansionPlan(layers, sources, "llama-pro", "the top layer of each of " + groups + " equal groups (LLaMA-Pro)");
     }
 
+    /** Copies of the given layers of a model with layers layers. */
     public static ExpansionPlan explicit(int layers, List<Integer> sources) {
         return new ExpansionPlan(layers, sources, "explicit", "layers given on the command line");
     }

@@ -2,6 +2,7 @@ package adept.nn;
 
 /** A model that cannot be built as described: a bad config value, or a missing or misshapen tensor. */
 public final class ModelException extends RuntimeException {
+    /** An error with its one-line message. */
     public ModelException(String message) {
         super(message);
     }

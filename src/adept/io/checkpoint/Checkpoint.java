@@ -142,6 +142,7 @@ public final class Checkpoint {
         return new Checkpoint(dir, config, index, byName, new ArrayList<>(opened.values()));
     }
 
+    /** The checkpoint folder. */
     public Path dir() {
         return dir;
     }

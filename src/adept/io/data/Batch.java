@@ -15,6 +15,7 @@ public record Batch(Tensor inputIds, Tensor attentionMask, Tensor labels, long t
                     Tensor predictingRows, Tensor predictedIds) {
     public static final long IGNORE = -100;
 
+    /** The examples right-padded with padId into one batch on device. */
     public static Batch of(List<Example> examples, long padId, Device device) {
         int rows = examples.size();
         int length = 0;
