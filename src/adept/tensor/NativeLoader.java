@@ -139,8 +139,9 @@ final class NativeLoader {
         searched.add("the jar's " + resource);
         Path extracted = NativeCache.extract(resources, resource, LIBRARY_FILE, version(), cacheRoot);
         if (extracted != null) return extracted;
-        if (codeHome != null) {
-            // target/adept.jar or target/classes -> <repo>/build/native
+        Path target = codeHome == null ? null : codeHome.toAbsolutePath().normalize().getParent();
+        if (target != null && target.getFileName() != null && target.getFileName().toString().equals("target")) {
+            // a checkout's target/adept.jar or target/classes -> <checkout>/build/native
             Path checkout = codeHome.resolveSibling("..").resolve("build/native").resolve(LIBRARY_FILE).normalize();
             searched.add(checkout.toString());
             if (Files.isRegularFile(checkout)) return checkout.toAbsolutePath();
