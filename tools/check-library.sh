@@ -17,7 +17,7 @@ done
   { echo "check-library: the installed jar has no native/<platform>/libadept_torch.so" >&2; exit 1; }
 
 start=$SECONDS
-mvn -B -ntp -q -o -Dstyle.color=never -f examples/library/pom.xml package
+mvn -B -ntp -q -o -Dstyle.color=never -DskipTests -f examples/library/pom.xml package
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
