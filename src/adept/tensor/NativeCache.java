@@ -4,9 +4,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.DirectoryNotEmptyException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -63,8 +60,8 @@ final class NativeCache {
                 }
                 try {
                     Files.move(temp, dir, StandardCopyOption.ATOMIC_MOVE);
-                } catch (FileAlreadyExistsException | DirectoryNotEmptyException | AtomicMoveNotSupportedException lost) {
-                    // Another process finished first (or left a folder we cannot replace): use its copy if whole.
+                } catch (IOException lost) {
+                    // Another process renamed its copy in first (rename(2) onto a non-empty folder fails): use that one.
                     if (!(Files.isRegularFile(library) && Files.size(library) == bytes.length)) throw lost;
                 }
             } finally {
