@@ -110,10 +110,11 @@ public final class AdeptExample {
             }
         }
         long rssAtEnd = residentKiB();
+        long peakKiB = statusKiB("VmHWM:");
         weight.close();
         long growthKiB = rssAtEnd - rssAfterWarmUp;
-        System.out.printf("scoped loop: 10,000 steps in %.1f s, RSS %d MiB after 1,000 steps, %d MiB after 10,000 (%+d KiB)%n",
-                (System.nanoTime() - started) / 1e9, rssAfterWarmUp / 1024, rssAtEnd / 1024, growthKiB);
+        System.out.printf("scoped loop: 10,000 steps in %.1f s, RSS %d MiB after 1,000 steps, %d MiB after 10,000 (%+d KiB), peak %d MiB%n",
+                (System.nanoTime() - started) / 1e9, rssAfterWarmUp / 1024, rssAtEnd / 1024, growthKiB, peakKiB / 1024);
         check(Torch.liveTensors() == liveAtStart, "scoped loop: " + (Torch.liveTensors() - liveAtStart) + " tensors left alive");
         check(growthKiB < 32 * 1024, "scoped loop: resident memory grew by " + growthKiB + " KiB over 9,000 steps");
     }
@@ -186,10 +187,15 @@ public final class AdeptExample {
     }
 
     private static long residentKiB() throws IOException {
+        return statusKiB("VmRSS:");
+    }
+
+    /** A size field of /proc/self/status (VmRSS: resident now, VmHWM: peak resident), in KiB. */
+    private static long statusKiB(String field) throws IOException {
         for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("\\D", ""));
+            if (line.startsWith(field)) return Long.parseLong(line.replaceAll("\\D", ""));
         }
-        throw new IllegalStateException("no VmRSS in /proc/self/status");
+        throw new IllegalStateException("no " + field + " in /proc/self/status");
     }
 
     private static void check(boolean ok, String what) {
