@@ -118,6 +118,8 @@ public final class LayerExpansion {
 
     private static void recordExpansion(CausalLM model, ModelConfig before, ExpansionPlan plan, List<String> trainable, LayerImportance scores) {
         Provenance p = Checkpoint.provenance(model).orElseGet(() -> new Provenance(null, ConfigJson.of(before, null), Map.of(), Map.of()));
+        // Layers removed or added by hand since loading: the loaded config.json no longer describes the model.
+        if (p.config().modelConfig().numHiddenLayers() != before.numHiddenLayers()) p = p.withConfig(ConfigJson.of(before, null));
         String base = p.folder() == null ? null : p.folder().toAbsolutePath().normalize().toString();
         String version = LayerExpansion.class.getPackage().getImplementationVersion();
         ExpansionMetadata m = ExpansionMetadata.of(plan, trainable, scores == null ? null : scores.deltas(), null, base,
