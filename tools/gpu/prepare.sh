@@ -33,7 +33,7 @@ echo "prepare: JDK $JAVA_HOME ($feature)"
 # 1. Classes: main, tests (compiled by package even with -DskipTests), runtime dependencies.
 if [ "${ADEPT_GPU_SKIP_MVN:-0}" != 1 ]; then
   echo "prepare: mvn package (tests compiled, not run)"
-  mvn -B -q -ntp -DskipTests package
+  mvn -B -q -ntp -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package
 fi
 [ -d target/classes ] || { echo "prepare: target/classes missing; run mvn package" >&2; exit 1; }
 mkdir -p target/test-classes target/lib

@@ -62,18 +62,21 @@ public final class Demo {
         /** Stage index (1-based) of count starts, or is skipped because its outputs exist. */
         void stage(int index, int count, String what, boolean skipped);
 
+        /** A line of progress text. */
         void info(String line);
 
         /** A listener for one training run (progress bar); label names it. */
         Trainer.Listener trainer(String label);
     }
 
+    /** How the demo ended. */
     public enum Status { COMPLETED, INTERRUPTED }
 
     /** One model of the comparison. */
     public record Row(String name, double generalLoss, double domainLoss, long trainable, long total, double trainSeconds, Path model,
                       String generalSample, String domainSample) {}
 
+    /** How the demo ended, its folder, the table's rows, the report and the wall time. */
     public record Result(Status status, Path out, List<Row> rows, Path report, double seconds) {}
 
     static final Gson GSON = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().serializeSpecialFloatingPointValues().create();
@@ -88,6 +91,7 @@ public final class Demo {
     /** How the demo was started ("./adept demo --quick"), for the report's command lines. */
     private final String launcher;
 
+    /** The demo of settings on source's text into out (downloads cached in cache); stop set ends it at the next checkpoint. */
     public Demo(DemoSettings settings, TextSource source, Path out, Path cache, Listener listener, AtomicBoolean stop, String version,
                 String launcher) {
         this.s = settings;
@@ -100,22 +104,27 @@ public final class Demo {
         this.launcher = launcher;
     }
 
+    /** A file of the demo's prepared text, in out/data/. */
     public Path data(String name) {
         return out.resolve("data").resolve(name);
     }
 
+    /** The folder of the demo's tokenizer. */
     public Path tokenizerDir() {
         return out.resolve("tokenizer");
     }
 
+    /** The folder of one training run, out/runs/NAME. */
     public Path run(String name) {
         return out.resolve("runs").resolve(name);
     }
 
+    /** The pretrained base model's folder. */
     public Path baseModel() {
         return run("pretrain").resolve(Trainer.MODEL_DIR);
     }
 
+    /** Runs the stages not yet done (finished ones are skipped) and writes the report. */
     public Result run() {
         long t0 = System.nanoTime();
         checkSettings();

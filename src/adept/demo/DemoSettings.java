@@ -40,6 +40,7 @@ public final class DemoSettings {
     public int generateTokens;
     public long seed = 1234;
 
+    /** The full-size demo (the README's ./adept demo). */
     public static DemoSettings full() {
         DemoSettings s = new DemoSettings();
         s.name = "full";
@@ -66,6 +67,7 @@ public final class DemoSettings {
         return s;
     }
 
+    /** The small demo of ./adept demo --quick. */
     public static DemoSettings quick() {
         DemoSettings s = new DemoSettings();
         s.name = "quick";
@@ -103,6 +105,7 @@ public final class DemoSettings {
         return adaptSteps * batchSize * blockSize;
     }
 
+    /** The sizes in one line, for the terminal and the report. */
     public String describe() {
         return String.format(Locale.ROOT, "%s: Llama %d layers, hidden %d, %d/%d heads, MLP %d, vocab %d, block %d x batch %d;"
                         + " pretraining %d steps, adaptation %d steps (%,d tokens) per mode", name, layers, hidden, heads, kvHeads, intermediate,

@@ -16,6 +16,7 @@ public interface TextSource {
     /** A package (or other origin) the text came from, with its version and licence, for the report. */
     record Origin(String name, String version, String licence, String what) {}
 
+    /** The general and domain documents and where they came from. */
     record Text(List<Document> general, List<Document> domain, List<Origin> origins) {}
 
     /** Reads (downloading into cache when needed) the text; log receives one-line progress notes. */

@@ -37,12 +37,16 @@ import java.util.zip.GZIPInputStream;
 public final class MultipleChoice {
     private MultipleChoice() {}
 
+    /** A question, its choices, the index of the right one and its line in the file. */
     public record Item(String question, List<String> choices, int answer, long line) {}
 
+    /** Accuracy over the scored items (summed and per-byte log-likelihood), the chance level and the time taken. */
     public record Result(int items, int shots, double accuracy, double accuracyNorm, double chance, double seconds) {}
 
+    /** Called as items are scored. */
     @FunctionalInterface
     public interface Progress {
+        /** After each scored item. */
         void itemsDone(int done, int total);
     }
 
@@ -60,6 +64,7 @@ public final class MultipleChoice {
         return false;
     }
 
+    /** Reads MMLU-style JSON Lines (gzip or not); errors name the file and line. */
     public static List<Item> read(Path file) {
         List<Item> items = new ArrayList<>();
         try (BufferedReader r = open(file)) {

@@ -18,10 +18,12 @@ public final class Perplexity {
 
     /** The outcome of an evaluation; loss is in nats per target token. */
     public record Result(double loss, long tokens, int examples, int batches, double seconds) {
+        /** exp(mean loss). */
         public double perplexity() {
             return Math.exp(loss);
         }
 
+        /** Target tokens evaluated per second. */
         public double tokensPerSecond() {
             return tokens / Math.max(seconds, 1e-9);
         }
@@ -30,6 +32,7 @@ public final class Perplexity {
     /** Called after each batch with the running totals. */
     @FunctionalInterface
     public interface Progress {
+        /** After each batch: its number, the count, the loss sum and target tokens so far. */
         void batchDone(int batch, int batches, double lossSum, long tokens);
     }
 

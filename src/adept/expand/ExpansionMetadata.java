@@ -67,16 +67,19 @@ public record ExpansionMetadata(
         }
     }
 
+    /** The record of applying plan: its layout, the trainable tensors, the scores behind it and where they and the model came from. */
     public static ExpansionMetadata of(ExpansionPlan plan, List<String> trainable, double[] scores, String scoresFile, String baseModel,
                                        String adeptVersion) {
         return new ExpansionMetadata(plan.originalLayers(), plan.sources(), plan.copyIndices(), plan.sourceOfEachLayer(), plan.method(),
                 plan.reason(), scores, scoresFile, baseModel, trainable, adeptVersion);
     }
 
+    /** K, the number of copies. */
     public int k() {
         return sources.size();
     }
 
+    /** The layer count of the expanded model. */
     public int expandedLayers() {
         return sourceOfEachLayer.length;
     }
@@ -86,10 +89,12 @@ public record ExpansionMetadata(
         return new ExpansionPlan(originalLayers, sources, method, reason);
     }
 
+    /** True when layer of the expanded model is a copy. */
     public boolean isCopy(int layer) {
         return copyIndices.contains(layer);
     }
 
+    /** The metadata as a JSON object (format {@value #FORMAT}). */
     public JsonObject toJsonObject() {
         JsonObject o = new JsonObject();
         o.addProperty("format", FORMAT);
@@ -133,6 +138,7 @@ public record ExpansionMetadata(
         return json == null ? java.util.Optional.empty() : java.util.Optional.of(parse(json, where));
     }
 
+    /** Reads the JSON of {@link #toJson}; errors name where. */
     public static ExpansionMetadata parse(String json, String where) {
         JsonObject o;
         try {

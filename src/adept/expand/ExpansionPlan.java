@@ -28,10 +28,12 @@ public record ExpansionPlan(int originalLayers, List<Integer> sources, String me
         sources = List.copyOf(seen);
     }
 
+    /** K, the number of copies. */
     public int k() {
         return sources.size();
     }
 
+    /** The layer count after expansion, M + K. */
     public int expandedLayers() {
         return originalLayers + sources.size();
     }

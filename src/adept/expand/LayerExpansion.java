@@ -1,5 +1,8 @@
 package adept.expand;
 
+import adept.io.checkpoint.Checkpoint;
+import adept.io.checkpoint.ConfigJson;
+import adept.io.checkpoint.Provenance;
 import adept.nn.CausalLM;
 import adept.nn.DecoderLayer;
 import adept.nn.ModelConfig;
@@ -67,6 +70,7 @@ public final class LayerExpansion {
         return new ExpansionPlan(layers, sources, "llama-pro", "the top layer of each of " + groups + " equal groups (LLaMA-Pro)");
     }
 
+    /** Copies of the given layers of a model with layers layers. */
     public static ExpansionPlan explicit(int layers, List<Integer> sources) {
         return new ExpansionPlan(layers, sources, "explicit", "layers given on the command line");
     }
@@ -81,8 +85,19 @@ public final class LayerExpansion {
         return n;
     }
 
-    /** Inserts the copies into the model (in place) and returns the Hugging Face names of the copies' tensors. */
+    /** As {@link #apply(CausalLM, ExpansionPlan, LayerImportance)} with no scores recorded. */
     public static List<String> apply(CausalLM model, ExpansionPlan plan) {
+        return apply(model, plan, null);
+    }
+
+    /**
+     * Inserts the copies into the model (in place) and returns the Hugging Face names of the copies' tensors. The
+     * model's {@link Checkpoint#provenance} is updated as adept expand writes it: config.json with the new layer
+     * count, the {@link ExpansionMetadata} (with scores' dL when given) in the safetensors metadata and the
+     * {@value ExpansionMetadata#FILE_NAME} sidecar, so {@link Checkpoint#save(CausalLM, java.nio.file.Path)} keeps them.
+     */
+    public static List<String> apply(CausalLM model, ExpansionPlan plan, LayerImportance scores) {
+        ModelConfig before = model.config();
         if (model.layers().size() != plan.originalLayers()) {
             throw new ExpansionException("the plan is for " + plan.originalLayers() + " layers but the model has " + model.layers().size());
         }
@@ -97,7 +112,20 @@ public final class LayerExpansion {
         for (int index : copies) {
             for (String name : model.layers().get(index).parameters().keySet()) trainable.add(ModelConfig.layerPrefix(index) + name);
         }
+        recordExpansion(model, before, plan, trainable, scores);
         return trainable;
+    }
+
+    private static void recordExpansion(CausalLM model, ModelConfig before, ExpansionPlan plan, List<String> trainable, LayerImportance scores) {
+        Provenance p = Checkpoint.provenance(model).orElseGet(() -> new Provenance(null, ConfigJson.of(before, null), Map.of(), Map.of()));
+        // Layers removed or added by hand since loading: the loaded config.json no longer describes the model.
+        if (p.config().modelConfig().numHiddenLayers() != before.numHiddenLayers()) p = p.withConfig(ConfigJson.of(before, null));
+        String base = p.folder() == null ? null : p.folder().toAbsolutePath().normalize().toString();
+        String version = LayerExpansion.class.getPackage().getImplementationVersion();
+        ExpansionMetadata m = ExpansionMetadata.of(plan, trainable, scores == null ? null : scores.deltas(), null, base,
+                version != null ? version : "development build");
+        Checkpoint.setProvenance(model, p.withConfig(p.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer()))
+                .withMetadata(ExpansionMetadata.METADATA_KEY, m.toJson()).withSidecar(ExpansionMetadata.FILE_NAME, m.toPrettyJson()));
     }
 
     /** A copy of the layer whose o_proj and down_proj are zero: it adds nothing to the residual stream. */

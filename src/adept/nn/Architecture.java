@@ -40,6 +40,7 @@ public enum Architecture {
         return this == QWEN3;
     }
 
+    /** The architecture config.json names (its "architectures" class names first, then "model_type"); an error for others. */
     public static Architecture fromNames(List<String> architectures, String modelType) {
         for (Architecture a : values()) {
             if (architectures != null && architectures.contains(a.className)) return a;

@@ -71,14 +71,17 @@ public final class AttentionContext {
         return positionOffset;
     }
 
+    /** The rotary embedding of the positions. */
     public Rope rope() {
         return rope;
     }
 
+    /** The additive attention mask: 0 where a query may attend to a key, the dtype's lowest value elsewhere. */
     public Tensor mask() {
         return mask;
     }
 
+    /** The dtype attention computes in. */
     public DType dtype() {
         return dtype;
     }

@@ -117,14 +117,17 @@ public final class CausalLM implements AutoCloseable {
         return assemble(config, tensors);
     }
 
+    /** The shape and hyper-parameters (the layer count follows inserted and removed layers). */
     public ModelConfig config() {
         return config;
     }
 
+    /** The parameters' dtype. */
     public DType dtype() {
         return dtype;
     }
 
+    /** The device holding the parameters. */
     public Device device() {
         return device;
     }
@@ -159,6 +162,7 @@ public final class CausalLM implements AutoCloseable {
         return out;
     }
 
+    /** Turns gradient recording on or off for every parameter. */
     public void requiresGrad(boolean requiresGrad) {
         for (Tensor t : namedParameters().values()) t.requiresGrad(requiresGrad);
     }

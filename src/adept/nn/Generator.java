@@ -14,6 +14,7 @@ import java.util.function.IntPredicate;
 public final class Generator {
     private final CausalLM model;
 
+    /** Generation with model (not owned: the caller closes it). */
     public Generator(CausalLM model) {
         this.model = model;
     }

@@ -39,6 +39,7 @@ public final class KvCache implements AutoCloseable {
     private final Slot[] slots;
     private long length;
 
+    /** An empty cache for a model of layers layers. */
     public KvCache(int layers) {
         slots = new Slot[layers];
         for (int i = 0; i < layers; i++) slots[i] = new Slot();

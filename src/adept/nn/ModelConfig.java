@@ -45,6 +45,7 @@ public record ModelConfig(
         if (value <= 0) throw new ModelException(field + " must be > 0, got " + value);
     }
 
+    /** This configuration with another layer count. */
     public ModelConfig withNumHiddenLayers(int layers) {
         return new ModelConfig(architecture, vocabSize, hiddenSize, intermediateSize, layers, numAttentionHeads, numKeyValueHeads,
                 headDim, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings, tieWordEmbeddings, attentionBias, mlpBias);
@@ -92,10 +93,12 @@ public record ModelConfig(
         return shapes;
     }
 
+    /** "model.layers.N.", the Hugging Face name prefix of layer N's tensors. */
     public static String layerPrefix(int layer) {
         return "model.layers." + layer + ".";
     }
 
+    /** The number of parameters (tied embeddings counted once). */
     public long parameterCount() {
         long n = 0;
         for (long[] shape : tensorShapes().values()) {

@@ -19,6 +19,7 @@ public final class Rope implements AutoCloseable {
     private DType cachedDType;
     private Device cachedDevice;
 
+    /** The rotary embedding of config's head size, theta and scaling; tables are built on first use. */
     public Rope(ModelConfig config) {
         this.headDim = config.headDim();
         this.inverseFrequencies = inverseFrequencies(config);

@@ -9,6 +9,7 @@ public final class Sampler {
     private final double topP;
     private final Random random;
 
+    /** Sampling at temperature (0: greedy) from the top-p nucleus, seeded. */
     public Sampler(double temperature, double topP, long seed) {
         if (temperature < 0) throw new IllegalArgumentException("temperature must be >= 0, got " + temperature);
         if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
@@ -17,10 +18,12 @@ public final class Sampler {
         this.random = new Random(seed);
     }
 
+    /** Always the most likely token (temperature 0). */
     public static Sampler greedy() {
         return new Sampler(0, 1, 0);
     }
 
+    /** The next token id from one position's logits: argmax at temperature 0, else a draw from the top-p nucleus of softmax(logits / temperature). */
     public int next(float[] logits) {
         if (temperature == 0) return argmax(logits);
         double max = Double.NEGATIVE_INFINITY;

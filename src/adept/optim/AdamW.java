@@ -55,6 +55,7 @@ public final class AdamW implements SplitRateOptimizer {
     private Tensor fusedSteps;       // float step counters for the fused kernel, one per region
     private Tensor lastGradNorm;
 
+    /** AdamW over the parameters, which become views of one flat buffer; zero moments, every rate multiplier 1. */
     public AdamW(List<Parameter> parameters, AdamWSettings settings) {
         if (parameters.isEmpty()) throw new IllegalArgumentException("AdamW needs at least one parameter");
         List<Parameter> ordered = new ArrayList<>();
@@ -127,11 +128,13 @@ public final class AdamW implements SplitRateOptimizer {
         return parameters;
     }
 
+    /** The index of the named parameter; an error when there is none. */
     public int indexOf(String name) {
         for (int i = 0; i < parameters.size(); i++) if (parameters.get(i).name().equals(name)) return i;
         throw new IllegalArgumentException("no parameter " + name + " in the optimizer");
     }
 
+    /** The number of elements the optimizer updates (the flat buffer's length). */
     public long trainableElements() {
         return total;
     }

@@ -16,10 +16,12 @@ public record AdamWSettings(double beta1, double beta2, double eps, double weigh
         if (!(maxGradNorm >= 0)) throw new IllegalArgumentException("max gradient norm must be >= 0 (0 = no clipping), got " + maxGradNorm);
     }
 
+    /** These settings with another decoupled weight decay. */
     public AdamWSettings withWeightDecay(double value) {
         return new AdamWSettings(beta1, beta2, eps, value, maxGradNorm);
     }
 
+    /** These settings with another clipping norm (0: no clipping). */
     public AdamWSettings withMaxGradNorm(double value) {
         return new AdamWSettings(beta1, beta2, eps, weightDecay, value);
     }

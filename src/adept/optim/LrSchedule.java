@@ -7,6 +7,7 @@ package adept.optim;
  * HF). Per-unit multipliers scale {@code peak * factor(s)}; they never compound.
  */
 public record LrSchedule(Kind kind, double peak, long warmupSteps, long totalSteps) {
+    /** The decay after warmup. */
     public enum Kind { COSINE, LINEAR, CONSTANT }
 
     public LrSchedule {
@@ -15,6 +16,7 @@ public record LrSchedule(Kind kind, double peak, long warmupSteps, long totalSte
         if (totalSteps <= 0) throw new IllegalArgumentException("total steps must be > 0, got " + totalSteps);
     }
 
+    /** The multiplier of the peak rate at step (0-based): linear warmup, then the kind's decay to 0 at totalSteps (constant stays 1). */
     public double factor(long step) {
         if (step < warmupSteps) return (double) step / Math.max(1, warmupSteps);
         double progress = (double) (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps);
@@ -30,6 +32,7 @@ public record LrSchedule(Kind kind, double peak, long warmupSteps, long totalSte
         return peak * factor(step);
     }
 
+    /** cosine, linear or constant (any case). */
     public static Kind parseKind(String name) {
         return switch (name.toLowerCase(java.util.Locale.ROOT)) {
             case "cosine" -> Kind.COSINE;

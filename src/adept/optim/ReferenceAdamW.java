@@ -24,6 +24,7 @@ public final class ReferenceAdamW implements SplitRateOptimizer {
     private final List<Tensor> frozen = new ArrayList<>();
     private Tensor lastGradNorm;
 
+    /** A plain per-tensor AdamW over the parameters, with zero moments. */
     public ReferenceAdamW(List<Parameter> parameters, AdamWSettings settings) {
         this.parameters = List.copyOf(parameters);
         this.settings = settings;

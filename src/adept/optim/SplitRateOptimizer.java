@@ -10,6 +10,7 @@ import java.util.Map;
  * all: no update, no moment change, no weight decay, and their step count does not advance.
  */
 public interface SplitRateOptimizer extends AutoCloseable {
+    /** The parameters, in the order their indices refer to. */
     List<Parameter> parameters();
 
     /** Multiplier of the base rate for elements [start, start + length) along dim of parameter index. */

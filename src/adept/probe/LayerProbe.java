@@ -22,6 +22,7 @@ import java.util.function.IntConsumer;
 public final class LayerProbe {
     private final CausalLM model;
 
+    /** Probes model (not owned, not changed). */
     public LayerProbe(CausalLM model) {
         this.model = model;
     }

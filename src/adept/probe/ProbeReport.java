@@ -65,6 +65,7 @@ public record ProbeReport(
         timings = timings == null ? Map.of() : java.util.Collections.unmodifiableMap(new LinkedHashMap<>(timings));
     }
 
+    /** The number of layers probed. */
     public int layers() {
         return importance.skipLoss().length;
     }
@@ -74,6 +75,7 @@ public record ProbeReport(
         return highlightK > 0 ? importance.lowest(Math.min(highlightK, layers())) : List.of();
     }
 
+    /** The report as importance.json's object. */
     public JsonObject toJsonObject() {
         JsonObject root = new JsonObject();
         root.addProperty("format", FORMAT);
@@ -111,6 +113,7 @@ public record ProbeReport(
         return root;
     }
 
+    /** importance.json's text: indented, trailing newline. */
     public String toJson() {
         return PRETTY.toJson(toJsonObject()) + "\n";
     }
@@ -135,6 +138,7 @@ public record ProbeReport(
         return parse(text, file.toString());
     }
 
+    /** Reads importance.json text; errors name where and the field. */
     public static ProbeReport parse(String text, String where) {
         JsonElement rootElement;
         try {

@@ -44,6 +44,7 @@ public final class BarChart {
     private int width = 1000;
     private int height = 500;
 
+    /** One bar per value (index on the x axis), the highlighted indices in a second colour with their own legend. */
     public BarChart(String title, String subtitle, String xLabel, String yLabel, double[] values, Set<Integer> highlighted,
                     String barLegend, String highlightLegend) {
         this.title = title;
@@ -64,10 +65,12 @@ public final class BarChart {
         return this;
     }
 
+    /** The chart drawn headless. */
     public BufferedImage render() {
         return Charts.render(chart(), width, height);
     }
 
+    /** The chart as PNG bytes. */
     public byte[] png() throws IOException {
         return Charts.png(render());
     }

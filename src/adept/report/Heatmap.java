@@ -73,6 +73,7 @@ public final class Heatmap {
         return png(title, panels, valueLabel, DEFAULT_WIDTH, naturalHeight(panels));
     }
 
+    /** The panels as one PNG. */
     public static byte[] png(String title, List<Panel> panels, String valueLabel, int width, int height) {
         return Charts.png(render(title, panels, valueLabel, width, height).image());
     }

@@ -66,6 +66,7 @@ public final class LineChart {
     private final List<Series> series;
     private final boolean logY;
 
+    /** A chart of the series against one x axis (logY: a logarithmic y axis). */
     public LineChart(String title, String subtitle, String xLabel, String yLabel, List<Series> series, boolean logY) {
         this.title = title;
         this.subtitle = subtitle;
@@ -80,14 +81,17 @@ public final class LineChart {
         this(title, subtitle, xLabel, yLabel, series, false);
     }
 
+    /** The chart as PNG bytes at the default size. */
     public byte[] png() {
         return png(DEFAULT_WIDTH, DEFAULT_HEIGHT);
     }
 
+    /** The chart as PNG bytes. */
     public byte[] png(int width, int height) {
         return Charts.png(render(width, height));
     }
 
+    /** The chart drawn headless. */
     public BufferedImage render(int width, int height) {
         return Charts.render(chart(), width, height);
     }

@@ -14,6 +14,7 @@ public final class ProgressBar {
     private final long startDone;
     private long lastDrawNanos;
 
+    /** A bar for total steps, none done yet. */
     public ProgressBar(String label, long total) {
         this(label, total, 0);
     }
@@ -26,6 +27,7 @@ public final class ProgressBar {
         this.startDone = done;
     }
 
+    /** Counts one step done; status (may be null) shows after the ETA. */
     public void step(String status) {
         done++;
         long now = System.nanoTime();
@@ -49,6 +51,7 @@ public final class ProgressBar {
         out.flush();
     }
 
+    /** Ends the bar's line (on a terminal). */
     public void done() {
         if (interactive) out.println();
     }

@@ -33,6 +33,7 @@ public final class Autograd {
         return grads;
     }
 
+    /** d(output)/d(input) for each input, which output must depend on; the graph is freed after. */
     public static List<Tensor> grad(Tensor output, List<Tensor> inputs) {
         return grad(List.of(output), inputs, null, false, false);
     }

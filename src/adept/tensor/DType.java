@@ -28,14 +28,17 @@ public enum DType {
         return code;
     }
 
+    /** Bytes per element. */
     public int byteSize() {
         return byteSize;
     }
 
+    /** True for float16, bfloat16, float32 and float64. */
     public boolean isFloatingPoint() {
         return this == FLOAT16 || this == FLOAT32 || this == FLOAT64 || this == BFLOAT16;
     }
 
+    /** The dtype of libtorch's scalar-type code. */
     public static DType fromCode(int code) {
         for (DType t : values()) {
             if (t.code == code) return t;

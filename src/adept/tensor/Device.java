@@ -2,6 +2,7 @@ package adept.tensor;
 
 /** Where a tensor lives: the CPU or one CUDA device. */
 public record Device(Type type, int index) {
+    /** A device kind, with libtorch's code. */
     public enum Type {
         CPU(0),
         CUDA(1);
@@ -20,10 +21,12 @@ public record Device(Type type, int index) {
         if (type == Type.CPU && index != 0) throw new TorchException("cpu has no device index " + index);
     }
 
+    /** The CUDA device index. */
     public static Device cuda(int index) {
         return new Device(Type.CUDA, index);
     }
 
+    /** True for a CUDA device. */
     public boolean isCuda() {
         return type == Type.CUDA;
     }

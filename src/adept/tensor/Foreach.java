@@ -22,10 +22,12 @@ public final class Foreach {
         Check.status(at_foreach_add_(s.handles(0, ts), s.handles(1, others), ts.size(), alpha));
     }
 
+    /** Adds value to every tensor, in place. */
     public static void addInPlace(List<Tensor> ts, double value) {
         Check.status(at_foreach_add_scalar_(Scratch.get().handles(0, ts), ts.size(), value));
     }
 
+    /** Multiplies every tensor by value, in place. */
     public static void mulInPlace(List<Tensor> ts, double value) {
         Check.status(at_foreach_mul_scalar_(Scratch.get().handles(0, ts), ts.size(), value));
     }
@@ -35,6 +37,7 @@ public final class Foreach {
         Check.status(at_foreach_mul_tensor_(Scratch.get().handles(0, ts), ts.size(), factor.handle()));
     }
 
+    /** Multiplies each tensor by its partner in others, in place. */
     public static void mulInPlace(List<Tensor> ts, List<Tensor> others) {
         sameLength(ts, others);
         Scratch s = Scratch.get();
@@ -64,10 +67,12 @@ public final class Foreach {
         Check.status(at_foreach_addcdiv_(s.handles(0, ts), s.handles(1, a), s.handles(2, b), ts.size(), value));
     }
 
+    /** Sets every element of every tensor to 0. */
     public static void zero(List<Tensor> ts) {
         Check.status(at_foreach_zero_(Scratch.get().handles(0, ts), ts.size()));
     }
 
+    /** The square root of each tensor (new tensors). */
     public static List<Tensor> sqrt(List<Tensor> ts) {
         Scratch s = Scratch.get();
         MemorySegment out = s.pointers(3, ts.size());

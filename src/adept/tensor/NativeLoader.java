@@ -29,6 +29,7 @@ final class NativeLoader {
                     + "libtorch folder (official zip or a pip torch package folder).";
 
     private static volatile boolean loaded;
+    private static volatile Path loadedFrom;
 
     private NativeLoader() {}
 
@@ -55,6 +56,7 @@ final class NativeLoader {
         } finally {
             jvmHandlers.restore();
         }
+        loadedFrom = library;
         at_init();
         String compiled = Check.cString(at_compiled_version());
         MemorySegment runtimePointer = at_runtime_version();
@@ -102,33 +104,82 @@ final class NativeLoader {
         return Runtime.getRuntime().availableProcessors();
     }
 
+    /**
+     * Where the shim comes from, first match wins: adept.native.lib / ADEPT_NATIVE_LIB (the file),
+     * adept.native.dir / ADEPT_NATIVE_DIR (its folder; when set, nothing else is tried), the copy inside adept's
+     * jar (native/&lt;os&gt;-&lt;arch&gt;/, extracted once to a versioned cache), then build/native of the checkout
+     * that holds these classes (target/classes or target/adept.jar). Never the current directory.
+     */
     private static Path find() {
-        List<Path> candidates = new ArrayList<>();
-        String file = System.getProperty("adept.native.lib", System.getenv("ADEPT_NATIVE_LIB"));
-        if (file != null && !file.isBlank()) {
-            Path p = Path.of(file);
+        return locate(System.getProperty("adept.native.lib", System.getenv("ADEPT_NATIVE_LIB")),
+                System.getProperty("adept.native.dir", System.getenv("ADEPT_NATIVE_DIR")),
+                NativeLoader.class.getClassLoader(), codeLocation(), NativeCache.root());
+    }
+
+    /**
+     * {@link #find} with its inputs explicit: lib and dir are the overrides (null or blank: unset), resources
+     * the class loader whose native/&lt;platform&gt;/ may hold the shim, codeHome target/classes or the jar
+     * (null: unknown), cacheRoot where a shim from the jar is extracted.
+     */
+    static Path locate(String lib, String dir, ClassLoader resources, Path codeHome, Path cacheRoot) {
+        if (lib != null && !lib.isBlank()) {
+            Path p = Path.of(lib);
             if (!Files.isRegularFile(p)) throw new TorchException("adept shim " + p + " (adept.native.lib / ADEPT_NATIVE_LIB) does not exist. " + INSTALL_HINT);
             return p.toAbsolutePath();
         }
-        String dir = System.getProperty("adept.native.dir", System.getenv("ADEPT_NATIVE_DIR"));
-        if (dir != null && !dir.isBlank()) candidates.add(Path.of(dir, LIBRARY_FILE));
-        candidates.add(Path.of("build", "native", LIBRARY_FILE));
-        Path codeHome = codeLocation();
-        if (codeHome != null) {
-            // target/adept.jar or target/classes -> <repo>/build/native
-            candidates.add(codeHome.resolveSibling("..").resolve("build/native").resolve(LIBRARY_FILE).normalize());
+        if (dir != null && !dir.isBlank()) {
+            Path p = Path.of(dir, LIBRARY_FILE);
+            if (!Files.isRegularFile(p)) {
+                throw new TorchException("adept shim " + p + " (adept.native.dir / ADEPT_NATIVE_DIR) does not exist. " + INSTALL_HINT);
+            }
+            return p.toAbsolutePath();
         }
-        for (Path p : candidates) {
-            if (Files.isRegularFile(p)) return p.toAbsolutePath();
+        List<String> searched = new ArrayList<>();
+        String resource = "native/" + platform() + "/" + LIBRARY_FILE;
+        searched.add("the jar's " + resource);
+        Path extracted = NativeCache.extract(resources, resource, LIBRARY_FILE, version(), cacheRoot);
+        if (extracted != null) return extracted;
+        Path target = codeHome == null ? null : codeHome.toAbsolutePath().normalize().getParent();
+        if (target != null && target.getFileName() != null && target.getFileName().toString().equals("target")) {
+            // a checkout's target/adept.jar or target/classes -> <checkout>/build/native
+            Path checkout = codeHome.resolveSibling("..").resolve("build/native").resolve(LIBRARY_FILE).normalize();
+            searched.add(checkout.toString());
+            if (Files.isRegularFile(checkout)) return checkout.toAbsolutePath();
         }
-        throw new TorchException("adept's libtorch shim (" + LIBRARY_FILE + ") was not found; looked at " + candidates + ". " + INSTALL_HINT);
+        throw new TorchException("adept's libtorch shim (" + LIBRARY_FILE + ") was not found; searched " + String.join(", ", searched)
+                + ". Use an adept jar built after native/build.sh (mvn install), or set ADEPT_NATIVE_DIR (-Dadept.native.dir) to the folder"
+                + " holding " + LIBRARY_FILE + ". " + INSTALL_HINT);
+    }
+
+    /** The jar folder for this machine's shim: linux-x86_64, linux-aarch64, ... */
+    static String platform() {
+        String os = System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT);
+        String arch = System.getProperty("os.arch", "").toLowerCase(java.util.Locale.ROOT);
+        String osName = os.startsWith("linux") ? "linux" : os.startsWith("mac") ? "macos" : os.startsWith("windows") ? "windows" : os.replace(' ', '_');
+        String archName = switch (arch) {
+            case "amd64", "x86_64" -> "x86_64";
+            case "aarch64", "arm64" -> "aarch64";
+            default -> arch;
+        };
+        return osName + "-" + archName;
+    }
+
+    /** adept's version from the jar manifest; "dev" for classes run from a build folder. */
+    private static String version() {
+        String v = NativeLoader.class.getPackage().getImplementationVersion();
+        return v == null || v.isBlank() ? "dev" : v;
+    }
+
+    /** The file the shim was loaded from, or null before it is loaded. */
+    static Path loadedFrom() {
+        return loadedFrom;
     }
 
     private static Path codeLocation() {
         try {
             var source = NativeLoader.class.getProtectionDomain().getCodeSource();
             return source == null ? null : Path.of(source.getLocation().toURI());
-        } catch (URISyntaxException | SecurityException e) {
+        } catch (URISyntaxException | SecurityException | IllegalArgumentException e) {
             return null;
         }
     }

@@ -23,6 +23,7 @@ public final class Scope implements AutoCloseable {
         this.thread = Thread.currentThread();
     }
 
+    /** Opens a scope on this thread: it owns every tensor made until it is closed, nested scopes excepted. */
     public static Scope open() {
         FallbackOwner.freeQueued();
         Scope scope = new Scope(CURRENT.get());

@@ -80,6 +80,7 @@ public final class Tensor implements AutoCloseable {
         return h;
     }
 
+    /** True once {@link #close} (or the owning scope) freed the native handle. */
     public boolean isFreed() {
         return handle == null;
     }
@@ -108,39 +109,47 @@ public final class Tensor implements AutoCloseable {
 
     // ---- creation ----
 
+    /** An uninitialised tensor of the shape. */
     public static Tensor empty(DType dtype, Device device, long... shape) {
         Torch.init();
         return wrap(at_empty(Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
     }
 
+    /** A tensor of zeros. */
     public static Tensor zeros(DType dtype, Device device, long... shape) {
         Torch.init();
         return wrap(at_zeros(Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
     }
 
+    /** A CPU float32 tensor of zeros. */
     public static Tensor zeros(long... shape) {
         return zeros(DType.FLOAT32, Device.CPU, shape);
     }
 
+    /** A tensor of ones. */
     public static Tensor ones(DType dtype, Device device, long... shape) {
         Torch.init();
         return wrap(at_ones(Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
     }
 
+    /** A CPU float32 tensor of ones. */
     public static Tensor ones(long... shape) {
         return ones(DType.FLOAT32, Device.CPU, shape);
     }
 
+    /** A tensor with every element equal to value. */
     public static Tensor full(double value, DType dtype, Device device, long... shape) {
         Torch.init();
         return wrap(at_full(Scratch.get().longs(shape), shape.length, value, dtype.code(), device.type().code, device.index()));
     }
 
+    /** start, start + step, ... up to but excluding end. */
     public static Tensor arange(double start, double end, double step, DType dtype, Device device) {
         Torch.init();
         return wrap(at_arange(start, end, step, dtype.code(), device.type().code, device.index()));
     }
 
+    /** CPU int64 0, 1, ..., end - 1. */
     public static Tensor arange(long end) {
         return arange(0, end, 1, DType.INT64, Device.CPU);
     }
@@ -151,6 +160,7 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_randn(Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
     }
 
+    /** CPU float32 standard normal samples. */
     public static Tensor randn(long... shape) {
         return randn(DType.FLOAT32, Device.CPU, shape);
     }
@@ -167,6 +177,7 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_randint(low, high, Scratch.get().longs(shape), shape.length, dtype.code(), device.type().code, device.index()));
     }
 
+    /** A 0-dimensional tensor holding value. */
     public static Tensor scalar(double value, DType dtype, Device device) {
         Torch.init();
         return wrap(at_scalar_tensor(value, dtype.code(), device.type().code, device.index()));
@@ -179,18 +190,21 @@ public final class Tensor implements AutoCloseable {
         return t;
     }
 
+    /** A CPU float64 tensor holding a copy of the values (no shape: one dimension). */
     public static Tensor of(double[] values, long... shape) {
         Tensor t = empty(DType.FLOAT64, Device.CPU, checkedShape(values.length, shape));
         MemorySegment.copy(values, 0, t.dataSegment(), ValueLayout.JAVA_DOUBLE, 0, values.length);
         return t;
     }
 
+    /** A CPU int64 tensor holding a copy of the values (no shape: one dimension). */
     public static Tensor of(long[] values, long... shape) {
         Tensor t = empty(DType.INT64, Device.CPU, checkedShape(values.length, shape));
         MemorySegment.copy(values, 0, t.dataSegment(), ValueLayout.JAVA_LONG, 0, values.length);
         return t;
     }
 
+    /** A CPU int32 tensor holding a copy of the values (no shape: one dimension). */
     public static Tensor of(int[] values, long... shape) {
         Tensor t = empty(DType.INT32, Device.CPU, checkedShape(values.length, shape));
         MemorySegment.copy(values, 0, t.dataSegment(), ValueLayout.JAVA_INT, 0, values.length);
@@ -277,6 +291,7 @@ public final class Tensor implements AutoCloseable {
 
     // ---- metadata ----
 
+    /** The sizes of every dimension (a copy; cached after the first call). */
     public long[] shape() {
         return shapeRef().clone();
     }
@@ -294,6 +309,7 @@ public final class Tensor implements AutoCloseable {
         return s;
     }
 
+    /** The number of dimensions. */
     public int dim() {
         return shapeRef().length;
     }
@@ -306,12 +322,14 @@ public final class Tensor implements AutoCloseable {
         return s[d];
     }
 
+    /** The number of elements. */
     public long numel() {
         long n = 1;
         for (long d : shapeRef()) n *= d;
         return n;
     }
 
+    /** The stride of every dimension, in elements. */
     public long[] strides() {
         MemorySegment h = handle();
         int dim = dim();
@@ -320,15 +338,18 @@ public final class Tensor implements AutoCloseable {
         return out.asSlice(0, dim * 8L).toArray(ValueLayout.JAVA_LONG);
     }
 
+    /** The element type. */
     public DType dtype() {
         return DType.fromCode(Check.status(at_scalar_type(handle())));
     }
 
+    /** The device holding the storage. */
     public Device device() {
         MemorySegment h = handle();
         return Device.of(Check.status(at_device_type(h)), Check.status(at_device_index(h)));
     }
 
+    /** True when the elements lie in row-major order without gaps. */
     public boolean isContiguous() {
         return Check.status(at_is_contiguous(handle())) == 1;
     }
@@ -428,6 +449,7 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
+    /** A copy of every element as float64, in row-major order (moved to the CPU first). */
     public double[] toDoubleArray() {
         try (Scope scope = Scope.open()) {
             Tensor t = to(DType.FLOAT64, Device.CPU).contiguous();
@@ -435,6 +457,7 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
+    /** A copy of every element as int64, in row-major order (moved to the CPU first). */
     public long[] toLongArray() {
         try (Scope scope = Scope.open()) {
             Tensor t = to(DType.INT64, Device.CPU).contiguous();
@@ -444,18 +467,22 @@ public final class Tensor implements AutoCloseable {
 
     // ---- copies and moves ----
 
+    /** This tensor as dtype on device; the same storage (a new handle) when both already match, as torch's {@code to}. */
     public Tensor to(DType dtype, Device device) {
         return wrap(at_to(handle(), dtype.code(), device.type().code, device.index(), 0));
     }
 
+    /** {@link #to(DType, Device)} on this tensor's device. */
     public Tensor to(DType dtype) {
         return to(dtype, device());
     }
 
+    /** {@link #to(DType, Device)} keeping this tensor's dtype. */
     public Tensor to(Device device) {
         return to(dtype(), device);
     }
 
+    /** A copy with storage of its own (autograd records the copy). */
     public Tensor clone() {
         return wrap(at_clone(handle()));
     }
@@ -470,6 +497,7 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_shallow_clone(handle()));
     }
 
+    /** This tensor in row-major layout: itself (a new handle) when already contiguous, else a copy. */
     public Tensor contiguous() {
         return wrap(at_contiguous(handle()));
     }
@@ -482,82 +510,101 @@ public final class Tensor implements AutoCloseable {
 
     // ---- views and layout ----
 
+    /** The same elements in a new shape: a view when the layout allows, else a copy; one size may be -1. */
     public Tensor reshape(long... shape) {
         return wrap(at_reshape(handle(), Scratch.get().longs(shape), shape.length));
     }
 
+    /** A view with a new shape over the same storage; fails where the strides do not allow one. */
     public Tensor view(long... shape) {
         return wrap(at_view(handle(), Scratch.get().longs(shape), shape.length));
     }
 
+    /** A view with two dimensions swapped. */
     public Tensor transpose(long dim0, long dim1) {
         return wrap(at_transpose(handle(), dim0, dim1));
     }
 
+    /** A view with the dimensions reordered. */
     public Tensor permute(long... dims) {
         return wrap(at_permute(handle(), Scratch.get().longs(dims), dims.length));
     }
 
+    /** A view of length entries of dim from start. */
     public Tensor narrow(long dim, long start, long length) {
         return wrap(at_narrow(handle(), dim, start, length));
     }
 
+    /** A view of dim's entries start, start + step, ... before end. */
     public Tensor slice(long dim, long start, long end, long step) {
         return wrap(at_slice(handle(), dim, start, end, step));
     }
 
+    /** A view of one entry of dim, that dimension removed. */
     public Tensor select(long dim, long index) {
         return wrap(at_select(handle(), dim, index));
     }
 
+    /** The entries of dim listed by the int64 index (a copy). */
     public Tensor indexSelect(long dim, Tensor index) {
         return wrap(at_index_select(handle(), dim, index.handle()));
     }
 
+    /** Along dim, the element each entry of index names (torch.gather). */
     public Tensor gather(long dim, Tensor index) {
         return wrap(at_gather(handle(), dim, index.handle()));
     }
 
+    /** The tensors joined along an existing dimension. */
     public static Tensor cat(List<Tensor> tensors, long dim) {
         Torch.init();
         return wrap(at_cat(Scratch.get().handles(0, tensors), tensors.size(), dim));
     }
 
+    /** The tensors (of one shape) joined along a new dimension. */
     public static Tensor stack(List<Tensor> tensors, long dim) {
         Torch.init();
         return wrap(at_stack(Scratch.get().handles(0, tensors), tensors.size(), dim));
     }
 
+    /** A broadcast view to shape (size-1 dims repeated without copying; -1 keeps a size). */
     public Tensor expand(long... shape) {
         return wrap(at_expand(handle(), Scratch.get().longs(shape), shape.length));
     }
 
+    /** A view with a size-1 dimension inserted at dim. */
     public Tensor unsqueeze(long dim) {
         return wrap(at_unsqueeze(handle(), dim));
     }
 
+    /** A view without dim when its size is 1. */
     public Tensor squeeze(long dim) {
         return wrap(at_squeeze_dim(handle(), dim));
     }
 
+    /** Dimensions startDim..endDim merged into one. */
     public Tensor flatten(long startDim, long endDim) {
         return wrap(at_flatten(handle(), startDim, endDim));
     }
 
+    /** Every entry of dim repeated repeats times in place (torch.repeat_interleave). */
     public Tensor repeatInterleave(long repeats, long dim) {
         return wrap(at_repeat_interleave(handle(), repeats, dim));
     }
 
+    /** The lower triangle of the last two dims (above the diagonal-th diagonal set to 0). */
     public Tensor tril(long diagonal) {
         return wrap(at_tril(handle(), diagonal));
     }
 
+    /** The upper triangle of the last two dims (below the diagonal-th diagonal set to 0). */
     public Tensor triu(long diagonal) {
         return wrap(at_triu(handle(), diagonal));
     }
 
     // ---- elementwise ----
 
+    /** this + other, elementwise with broadcasting. */
     public Tensor add(Tensor other) {
         return wrap(at_add(handle(), other.handle(), 1.0));
     }
@@ -567,66 +614,82 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_add(handle(), other.handle(), alpha));
     }
 
+    /** this - other, elementwise with broadcasting. */
     public Tensor sub(Tensor other) {
         return wrap(at_sub(handle(), other.handle(), 1.0));
     }
 
+    /** this * other, elementwise with broadcasting. */
     public Tensor mul(Tensor other) {
         return wrap(at_mul(handle(), other.handle()));
     }
 
+    /** this / other, elementwise with broadcasting (true division). */
     public Tensor div(Tensor other) {
         return wrap(at_div(handle(), other.handle()));
     }
 
+    /** this raised to exponent, elementwise with broadcasting. */
     public Tensor pow(Tensor exponent) {
         return wrap(at_pow(handle(), exponent.handle()));
     }
 
+    /** The larger of this and other, elementwise. */
     public Tensor maximum(Tensor other) {
         return wrap(at_maximum(handle(), other.handle()));
     }
 
+    /** The smaller of this and other, elementwise. */
     public Tensor minimum(Tensor other) {
         return wrap(at_minimum(handle(), other.handle()));
     }
 
+    /** this + value. */
     public Tensor add(double value) {
         return wrap(at_add_scalar(handle(), value));
     }
 
+    /** this * value. */
     public Tensor mul(double value) {
         return wrap(at_mul_scalar(handle(), value));
     }
 
+    /** this / value. */
     public Tensor div(double value) {
         return wrap(at_div_scalar(handle(), value));
     }
 
+    /** this raised to exponent. */
     public Tensor pow(double exponent) {
         return wrap(at_pow_scalar(handle(), exponent));
     }
 
+    /** Every element limited to [min, max]. */
     public Tensor clamp(double min, double max) {
         return wrap(at_clamp(handle(), min, max));
     }
 
+    /** Bool: this == other, elementwise. */
     public Tensor eq(Tensor other) {
         return wrap(at_eq(handle(), other.handle()));
     }
 
+    /** Bool: this != other, elementwise. */
     public Tensor ne(Tensor other) {
         return wrap(at_ne(handle(), other.handle()));
     }
 
+    /** Bool: this &lt; other, elementwise. */
     public Tensor lt(Tensor other) {
         return wrap(at_lt(handle(), other.handle()));
     }
 
+    /** Bool: this &gt; other, elementwise. */
     public Tensor gt(Tensor other) {
         return wrap(at_gt(handle(), other.handle()));
     }
 
+    /** Bool: this == value, elementwise. */
     public Tensor eq(double value) {
         return wrap(at_eq_scalar(handle(), value));
     }
@@ -636,84 +699,104 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_where(condition.handle(), a.handle(), b.handle()));
     }
 
+    /** A copy with value where the bool mask (broadcast) is true. */
     public Tensor maskedFill(Tensor mask, double value) {
         return wrap(at_masked_fill(handle(), mask.handle(), value));
     }
 
+    /** -this. */
     public Tensor neg() {
         return wrap(at_neg(handle()));
     }
 
+    /** |this|, elementwise. */
     public Tensor abs() {
         return wrap(at_abs(handle()));
     }
 
+    /** e to the power of each element. */
     public Tensor exp() {
         return wrap(at_exp(handle()));
     }
 
+    /** Natural logarithm of each element. */
     public Tensor log() {
         return wrap(at_log(handle()));
     }
 
+    /** Square root of each element. */
     public Tensor sqrt() {
         return wrap(at_sqrt(handle()));
     }
 
+    /** 1 / sqrt of each element. */
     public Tensor rsqrt() {
         return wrap(at_rsqrt(handle()));
     }
 
+    /** Each element squared. */
     public Tensor square() {
         return wrap(at_square(handle()));
     }
 
+    /** 1 / each element. */
     public Tensor reciprocal() {
         return wrap(at_reciprocal(handle()));
     }
 
+    /** Sine of each element. */
     public Tensor sin() {
         return wrap(at_sin(handle()));
     }
 
+    /** Cosine of each element. */
     public Tensor cos() {
         return wrap(at_cos(handle()));
     }
 
+    /** Hyperbolic tangent of each element. */
     public Tensor tanh() {
         return wrap(at_tanh(handle()));
     }
 
+    /** 1 / (1 + e^-x) of each element. */
     public Tensor sigmoid() {
         return wrap(at_sigmoid(handle()));
     }
 
+    /** max(x, 0) of each element. */
     public Tensor relu() {
         return wrap(at_relu(handle()));
     }
 
+    /** x * sigmoid(x) of each element (SwiGLU's activation). */
     public Tensor silu() {
         return wrap(at_silu(handle()));
     }
 
+    /** GELU of each element (the exact, erf form). */
     public Tensor gelu() {
         return wrap(at_gelu(handle()));
     }
 
+    /** -1, 0 or 1 by the sign of each element. */
     public Tensor sign() {
         return wrap(at_sign(handle()));
     }
 
     // ---- linear algebra ----
 
+    /** Matrix product with torch.matmul's broadcasting (vectors, batches). */
     public Tensor matmul(Tensor other) {
         return wrap(at_matmul(handle(), other.handle()));
     }
 
+    /** Product of two 2-D matrices. */
     public Tensor mm(Tensor other) {
         return wrap(at_mm(handle(), other.handle()));
     }
 
+    /** Batched product of [B, n, m] and [B, m, p]. */
     public Tensor bmm(Tensor other) {
         return wrap(at_bmm(handle(), other.handle()));
     }
@@ -728,36 +811,44 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_linear(handle(), weight.handle(), bias == null ? MemorySegment.NULL : bias.handle()));
     }
 
+    /** Outer product of two vectors. */
     public Tensor outer(Tensor other) {
         return wrap(at_outer(handle(), other.handle()));
     }
 
     // ---- reductions ----
 
+    /** The sum of all elements (0-dimensional). */
     public Tensor sum() {
         return wrap(at_sum(handle()));
     }
 
+    /** The mean of all elements (0-dimensional). */
     public Tensor mean() {
         return wrap(at_mean(handle()));
     }
 
+    /** Sums over dims (keepDim: they stay, with size 1). */
     public Tensor sum(long[] dims, boolean keepDim) {
         return wrap(at_sum_dims(handle(), Scratch.get().longs(dims), dims.length, keepDim ? 1 : 0));
     }
 
+    /** Means over dims (keepDim: they stay, with size 1). */
     public Tensor mean(long[] dims, boolean keepDim) {
         return wrap(at_mean_dims(handle(), Scratch.get().longs(dims), dims.length, keepDim ? 1 : 0));
     }
 
+    /** The maximum along dim. */
     public Tensor amax(long dim, boolean keepDim) {
         return wrap(at_amax(handle(), dim, keepDim ? 1 : 0));
     }
 
+    /** Int64 index of the maximum along dim. */
     public Tensor argmax(long dim, boolean keepDim) {
         return wrap(at_argmax(handle(), dim, keepDim ? 1 : 0));
     }
 
+    /** log(sum(exp(x))) along dim, computed stably. */
     public Tensor logsumexp(long dim, boolean keepDim) {
         return wrap(at_logsumexp(handle(), dim, keepDim ? 1 : 0));
     }
@@ -767,20 +858,24 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_norm(handle(), p));
     }
 
+    /** The largest element (0-dimensional). */
     public Tensor max() {
         return wrap(at_max_all(handle()));
     }
 
+    /** The smallest element (0-dimensional). */
     public Tensor min() {
         return wrap(at_min_all(handle()));
     }
 
     // ---- neural-network functions ----
 
+    /** Softmax along dim. */
     public Tensor softmax(long dim) {
         return wrap(at_softmax(handle(), dim));
     }
 
+    /** Log-softmax along dim. */
     public Tensor logSoftmax(long dim) {
         return wrap(at_log_softmax(handle(), dim));
     }
@@ -790,12 +885,13 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_embedding(handle(), indices.handle()));
     }
 
-    /** Bool [n, n], true where position i may attend to j (j <= i). */
+    /** Bool [n, n], true where position i may attend to j ({@code j <= i}). */
     public static Tensor causalMask(long n, Device device) {
         Torch.init();
         return wrap(at_causal_mask(n, device.type().code, device.index()));
     }
 
+    /** How a loss combines its per-element values. */
     public enum Reduction {
         NONE,
         MEAN,
@@ -810,11 +906,12 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_cross_entropy(handle(), targets.handle(), ignoreIndex, reduction.ordinal()));
     }
 
+    /** Mean cross-entropy, targets equal to -100 ignored (as torch's default). */
     public Tensor crossEntropy(Tensor targets) {
         return crossEntropy(targets, IGNORE_INDEX, Reduction.MEAN);
     }
 
-    /** softmax(q k^T * scale + mask) v over the last two dims; scale <= 0 means 1/sqrt(head_dim). mask may be null. */
+    /** softmax(q k^T * scale + mask) v over the last two dims; {@code scale <= 0} means 1/sqrt(head_dim). mask may be null. */
     public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor mask, boolean causal, double scale) {
         return wrap(at_scaled_dot_product_attention(q.handle(), k.handle(), v.handle(),
                 mask == null ? MemorySegment.NULL : mask.handle(), causal ? 1 : 0, scale));
@@ -825,27 +922,32 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_rms_norm(handle(), weight.handle(), eps));
     }
 
+    /** Elements zeroed with probability p and the rest scaled by 1 / (1 - p) when train; this unchanged otherwise. */
     public Tensor dropout(double p, boolean train) {
         return wrap(at_dropout(handle(), p, train ? 1 : 0));
     }
 
     // ---- in place (return this) ----
 
+    /** this += alpha * other, in place; returns this. */
     public Tensor addInPlace(Tensor other, double alpha) {
         Check.status(at_add_(handle(), other.handle(), alpha));
         return this;
     }
 
+    /** this *= other, in place; returns this. */
     public Tensor mulInPlace(Tensor other) {
         Check.status(at_mul_(handle(), other.handle()));
         return this;
     }
 
+    /** this *= value, in place; returns this. */
     public Tensor mulInPlace(double value) {
         Check.status(at_mul_scalar_(handle(), value));
         return this;
     }
 
+    /** this += value, in place; returns this. */
     public Tensor addInPlace(double value) {
         Check.status(at_add_scalar_(handle(), value));
         return this;
@@ -869,21 +971,25 @@ public final class Tensor implements AutoCloseable {
         return this;
     }
 
+    /** Square root of every element, in place; returns this. */
     public Tensor sqrtInPlace() {
         Check.status(at_sqrt_(handle()));
         return this;
     }
 
+    /** Every element limited to [min, max], in place; returns this. */
     public Tensor clampInPlace(double min, double max) {
         Check.status(at_clamp_(handle(), min, max));
         return this;
     }
 
+    /** Sets every element to 0, in place; returns this. */
     public Tensor zero() {
         Check.status(at_zero_(handle()));
         return this;
     }
 
+    /** Sets every element to value, in place; returns this. */
     public Tensor fill(double value) {
         Check.status(at_fill_(handle(), value));
         return this;
@@ -891,15 +997,18 @@ public final class Tensor implements AutoCloseable {
 
     // ---- autograd ----
 
+    /** Turns gradient recording on or off for this leaf; returns this. */
     public Tensor requiresGrad(boolean requiresGrad) {
         Check.status(at_set_requires_grad(handle(), requiresGrad ? 1 : 0));
         return this;
     }
 
+    /** True when autograd records operations on this tensor. */
     public boolean requiresGrad() {
         return Check.status(at_requires_grad(handle())) == 1;
     }
 
+    /** True for a tensor autograd did not compute (parameters, inputs): backward fills its .grad. */
     public boolean isLeaf() {
         return Check.status(at_is_leaf(handle())) == 1;
     }
@@ -909,6 +1018,7 @@ public final class Tensor implements AutoCloseable {
         Check.status(at_backward(handle(), MemorySegment.NULL, 0, 0));
     }
 
+    /** Backpropagates gradOutput (null: 1 for a scalar) into the leaves' .grad; retainGraph keeps the graph for another backward. */
     public void backward(Tensor gradOutput, boolean retainGraph) {
         Check.status(at_backward(handle(), gradOutput == null ? MemorySegment.NULL : gradOutput.handle(), retainGraph ? 1 : 0, 0));
     }

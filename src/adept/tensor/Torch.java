@@ -11,6 +11,15 @@ public final class Torch {
         NativeLoader.ensureLoaded();
     }
 
+    /**
+     * The file adept's shim was loaded from (loading it first): the cache copy extracted from the jar, or the file
+     * adept.native.dir / ADEPT_NATIVE_DIR pointed at.
+     */
+    public static java.nio.file.Path nativeLibrary() {
+        init();
+        return NativeLoader.loadedFrom();
+    }
+
     /** libtorch version of the headers the shim was compiled against. */
     public static String compiledVersion() {
         init();
@@ -23,11 +32,13 @@ public final class Torch {
         return Check.cString(Check.handle(at_runtime_version()));
     }
 
+    /** Sets libtorch's intra-op thread count (the pool every CPU operation uses). */
     public static void setNumThreads(int threads) {
         init();
         Check.status(at_set_num_threads(threads));
     }
 
+    /** libtorch's intra-op thread count. */
     public static int numThreads() {
         init();
         return Check.status(at_get_num_threads());
@@ -45,6 +56,7 @@ public final class Torch {
         return Tensor.wrapNullable(Check.handle(at_cpu_rng_state()));
     }
 
+    /** Restores libtorch's CPU generator from a state of {@link #cpuRngState}. */
     public static void setCpuRngState(Tensor state) {
         init();
         Check.status(at_set_cpu_rng_state(state.handle()));
@@ -62,16 +74,19 @@ public final class Torch {
         return at_live_tensors();
     }
 
+    /** True when libtorch was built with CUDA and sees a device. */
     public static boolean cudaAvailable() {
         init();
         return at_cuda_is_available() == 1;
     }
 
+    /** The number of CUDA devices libtorch sees. */
     public static int cudaDeviceCount() {
         init();
         return at_cuda_device_count();
     }
 
+    /** Waits until the device has finished its queued work. */
     public static void cudaSynchronize(Device device) {
         init();
         Check.status(at_cuda_synchronize(device.index()));
@@ -88,6 +103,7 @@ public final class Torch {
         return bytes;
     }
 
+    /** The peak bytes libtorch's caching allocator has handed out on the device. */
     public static long cudaMaxMemoryAllocated(Device device) {
         init();
         long bytes = at_cuda_max_memory_allocated(device.index());
@@ -114,11 +130,13 @@ public final class Torch {
         return new GradMode(at_set_grad_enabled(0) == 1);
     }
 
+    /** Turns gradient recording on until the returned mode is closed (then the previous state is back). */
     public static GradMode enableGrad() {
         init();
         return new GradMode(at_set_grad_enabled(1) == 1);
     }
 
+    /** True when operations on this thread are recorded for autograd. */
     public static boolean isGradEnabled() {
         init();
         return at_is_grad_enabled() == 1;

@@ -19,10 +19,12 @@ public final class TorchOptimizer implements AutoCloseable {
         return new TorchOptimizer(Check.handle(at_adamw_new(Scratch.get().handles(0, params), params.size(), lr, beta1, beta2, eps, weightDecay)));
     }
 
+    /** One optimizer step from the parameters' current .grad. */
     public void step() {
         Check.status(at_optimizer_step(live()));
     }
 
+    /** Sets the learning rate of every parameter group. */
     public void setLearningRate(double lr) {
         Check.status(at_optimizer_set_lr(live(), lr));
     }

@@ -28,14 +28,17 @@ public final class RunCheckpoints {
 
     private final Path dir;
 
+    /** The checkpoints of the run in outDir (outDir/checkpoints). */
     public RunCheckpoints(Path outDir) {
         this.dir = outDir.resolve("checkpoints");
     }
 
+    /** The run's checkpoints folder. */
     public Path dir() {
         return dir;
     }
 
+    /** The folder name of step's checkpoint (step-00000042). */
     public static String name(long step) {
         return String.format("step-%08d", step);
     }
@@ -53,6 +56,7 @@ public final class RunCheckpoints {
         return out;
     }
 
+    /** A checkpoint read back: its folder and trainer state. */
     public record Loaded(Path dir, TrainerState state) {}
 
     /** The newest checkpoint that reads back whole; broken ones are reported through skipped and passed over. */
@@ -80,6 +84,7 @@ public final class RunCheckpoints {
         removeStaleTemporaries();
     }
 
+    /** Deletes the hidden temporary folders an interrupted write left. */
     public void removeStaleTemporaries() {
         if (!Files.isDirectory(dir)) return;
         try (var entries = Files.list(dir)) {

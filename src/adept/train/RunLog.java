@@ -20,10 +20,12 @@ public final class RunLog implements AutoCloseable {
     private final Path file;
     private BufferedWriter writer;
 
+    /** A log appending to file (opened on the first line). */
     public RunLog(Path file) {
         this.file = file;
     }
 
+    /** The JSON Lines file appended to. */
     public Path file() {
         return file;
     }
@@ -40,6 +42,7 @@ public final class RunLog implements AutoCloseable {
         }
     }
 
+    /** Appends one object as a line (buffered; see {@link #flush}). */
     public void append(JsonObject line) {
         try {
             if (writer == null) {
@@ -53,6 +56,7 @@ public final class RunLog implements AutoCloseable {
         }
     }
 
+    /** Writes buffered lines to the file. */
     public void flush() {
         try {
             if (writer != null) writer.flush();

@@ -25,10 +25,12 @@ public enum TrainMode {
         this.adaptive = adaptive;
     }
 
+    /** The mode's name on the command line and in run.json. */
     public String label() {
         return label;
     }
 
+    /** True when the mode inserts layer copies. */
     public boolean expands() {
         return expands;
     }
@@ -43,6 +45,7 @@ public enum TrainMode {
         return this == ADEPT || this == ADEPT_NO_STAGE1 || this == ADEPT_NO_STAGE2;
     }
 
+    /** The mode by label (any case). */
     public static TrainMode parse(String name) {
         for (TrainMode m : values()) if (m.label.equals(name.toLowerCase(Locale.ROOT))) return m;
         throw new IllegalArgumentException("unknown mode \"" + name + "\" (adept, full, llama-pro, adept-no-stage1, adept-no-stage2)");

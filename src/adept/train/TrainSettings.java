@@ -25,6 +25,7 @@ public final class TrainSettings {
     @java.lang.annotation.Retention(java.lang.annotation.RetentionPolicy.RUNTIME)
     @java.lang.annotation.Target(java.lang.annotation.ElementType.FIELD)
     public @interface Doc {
+        /** The description. */
         String value();
 
         /** The default as text ("required", "5% of steps"); empty = the field's initial value. */
@@ -124,26 +125,32 @@ public final class TrainSettings {
     static final Gson GSON = new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).serializeNulls()
             .disableHtmlEscaping().setPrettyPrinting().create();
 
+    /** mode, parsed. */
     public TrainMode trainMode() {
         return TrainMode.parse(mode);
     }
 
+    /** Warmup steps: warmup_steps, or 5% of steps. */
     public long warmup() {
         return warmupSteps != null ? warmupSteps : Math.round(0.05 * steps);
     }
 
+    /** Steps between held-out evaluations: eval_every, or steps / 20 (at least 1). */
     public long evalInterval() {
         return evalEvery != null ? evalEvery : Math.max(1, steps / 20);
     }
 
+    /** Steps between checkpoints: save_every, or steps / 10 (at least 1). */
     public long saveInterval() {
         return saveEvery != null ? saveEvery : Math.max(1, steps / 10);
     }
 
+    /** split's rate of general-critical units: lr_low, or lr / 10. */
     public double lowRate() {
         return lrLow != null ? lrLow : lr / 10;
     }
 
+    /** split's rate of the other units: lr_high, or lr. */
     public double highRate() {
         return lrHigh != null ? lrHigh : lr;
     }
@@ -195,10 +202,12 @@ public final class TrainSettings {
         if (!ok) throw new TrainException(message);
     }
 
+    /** The settings as run.json's text. */
     public String toJson() {
         return GSON.toJson(this) + "\n";
     }
 
+    /** The settings as a JSON object. */
     public JsonObject toJsonObject() {
         return GSON.toJsonTree(this).getAsJsonObject();
     }
@@ -275,6 +284,7 @@ public final class TrainSettings {
         return out;
     }
 
+    /** An independent copy. */
     public TrainSettings copy() {
         return GSON.fromJson(GSON.toJson(this), TrainSettings.class);
     }

@@ -44,17 +44,23 @@ import java.util.concurrent.atomic.AtomicBoolean;
 public final class Trainer {
     /** Receives progress; every method may be left out. */
     public interface Listener {
+        /** A line of progress text (the mode, the expansion, a refresh). */
         default void info(String line) {}
 
+        /** After each optimizer step. */
         default void step(long step, long steps, double loss, double lr, double tokensPerSecond) {}
 
+        /** After the last step or the interrupting checkpoint. */
         default void finished() {}
     }
 
+    /** How a run ended. */
     public enum Status { COMPLETED, INTERRUPTED }
 
+    /** What a run did: how it ended, its last step, its folders, parameter counts and wall time. */
     public record Result(Status status, long step, Path out, Path model, long trainableParameters, long totalParameters, double seconds,
                          double lastLoss, double evalLoss) {
+        /** Trainable over total parameters. */
         public double trainableFraction() {
             return (double) trainableParameters / totalParameters;
         }
@@ -80,6 +86,7 @@ public final class Trainer {
         this.version = version;
     }
 
+    /** Trains (resuming from the newest checkpoint when there is one) until the last step or a stop request, writing the outputs into the run folder. */
     public Result run() {
         long t0 = System.nanoTime();
         s.validate();

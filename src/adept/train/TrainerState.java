@@ -21,6 +21,7 @@ public record TrainerState(long step, DataPosition data, String tokenFile, List<
         trainable = List.copyOf(trainable);
     }
 
+    /** trainer_state.json's text. */
     public String toJson() {
         JsonObject o = new JsonObject();
         o.addProperty("format", FORMAT);
@@ -38,6 +39,7 @@ public record TrainerState(long step, DataPosition data, String tokenFile, List<
         return TrainSettings.GSON.toJson(o) + "\n";
     }
 
+    /** Reads trainer_state.json text; errors name where. */
     public static TrainerState parse(String json, String where) {
         try {
             JsonObject o = JsonParser.parseString(json).getAsJsonObject();

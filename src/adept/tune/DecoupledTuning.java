@@ -27,6 +27,7 @@ public final class DecoupledTuning implements AutoCloseable {
     private final int firstRecordedLayer;
     private RatePolicy.Assignment assignment;
 
+    /** Stage 2 over model's named trainable tensors: units of granularity, rates by policy (when adaptive), one split-rate AdamW; the other parameters are frozen. */
     public DecoupledTuning(CausalLM model, List<String> trainableNames, Granularity granularity, RatePolicy policy,
                            AdamWSettings settings, boolean adaptive) {
         this.model = model;
@@ -54,18 +55,22 @@ public final class DecoupledTuning implements AutoCloseable {
         assignment = policy.assign(new double[units.size()]);
     }
 
+    /** The units whose importance sets the rates. */
     public UnitMap units() {
         return units;
     }
 
+    /** The split-rate optimizer over the trainable tensors. */
     public AdamW optimizer() {
         return optimizer;
     }
 
+    /** True when importance refreshes change the rates (false: uniform rate, adept-no-stage2). */
     public boolean adaptive() {
         return adaptive;
     }
 
+    /** The trainable tensors by Hugging Face name. */
     public Map<String, Tensor> trainable() {
         return trainable;
     }
@@ -75,10 +80,12 @@ public final class DecoupledTuning implements AutoCloseable {
         return firstRecordedLayer;
     }
 
+    /** The number of trainable elements. */
     public long trainableParameters() {
         return optimizer.trainableElements();
     }
 
+    /** The multipliers and frozen flags of the last refresh. */
     public RatePolicy.Assignment assignment() {
         return assignment;
     }

@@ -17,6 +17,7 @@ import java.util.Locale;
 public enum Granularity {
     TENSOR, HEAD, NEURON;
 
+    /** tensor, head or neuron (any case). */
     public static Granularity parse(String name) {
         try {
             return valueOf(name.toUpperCase(Locale.ROOT));
@@ -25,6 +26,7 @@ public enum Granularity {
         }
     }
 
+    /** The lower-case name used on the command line and in settings. */
     public String label() {
         return name().toLowerCase(Locale.ROOT);
     }

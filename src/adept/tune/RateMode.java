@@ -11,6 +11,7 @@ public enum RateMode {
     /** Hard: units at or above the quantile are frozen, the rest train at the base rate. */
     MASK;
 
+    /** continuous, split or mask (any case). */
     public static RateMode parse(String name) {
         try {
             return valueOf(name.toUpperCase(Locale.ROOT));
@@ -19,6 +20,7 @@ public enum RateMode {
         }
     }
 
+    /** The lower-case name used on the command line and in settings. */
     public String label() {
         return name().toLowerCase(Locale.ROOT);
     }

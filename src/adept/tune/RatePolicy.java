@@ -25,6 +25,7 @@ public record RatePolicy(RateMode mode, double quantile, double lowMultiplier, d
     /** Multipliers and frozen flags per unit, in the order of importance. */
     public record Assignment(double[] multipliers, boolean[] frozen) {}
 
+    /** Multipliers and frozen flags for units of these importances, by the policy's mode. */
     public Assignment assign(double[] importance) {
         int n = importance.length;
         double[] w = new double[n];

@@ -120,6 +120,7 @@ public record UnitMap(Granularity granularity, List<Unit> units, Map<String, lon
         return Integer.parseInt(name.substring(p.length(), end));
     }
 
+    /** The number of units. */
     public int size() {
         return units.size();
     }

@@ -9,6 +9,7 @@ import java.util.Map;
 public final class UnitRates {
     private UnitRates() {}
 
+    /** Sets every unit's slices in optimizer to the unit's multiplier, or freezes them. */
     public static void apply(SplitRateOptimizer optimizer, UnitMap map, RatePolicy.Assignment assignment) {
         Map<String, Integer> index = new HashMap<>();
         List<adept.optim.Parameter> ps = optimizer.parameters();

@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.WeakHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -40,6 +41,10 @@ public final class Checkpoint {
     public static final List<String> COMPANION_FILES = List.of("tokenizer.json", "tokenizer.json.gz", "tokenizer_config.json",
             "special_tokens_map.json", "generation_config.json", "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.model",
             "encoder.json", "vocab.bpe", "chat_template.jinja", "chat_template.json");
+    /** What {@link #save(CausalLM, Path)} copies from a model's folder: the companions and adept.expand's sidecar (ExpansionMetadata.FILE_NAME). */
+    private static final List<String> KEPT_FILES = concat(COMPANION_FILES, "adept_expansion.json");
+    /** The provenance of each loaded model, by identity; weak, so a model that is gone takes its entry with it. */
+    private static final Map<CausalLM, Provenance> PROVENANCE = Collections.synchronizedMap(new WeakHashMap<>());
 
     private final Path dir;
     private final ConfigJson config;
@@ -137,6 +142,7 @@ public final class Checkpoint {
         return new Checkpoint(dir, config, index, byName, new ArrayList<>(opened.values()));
     }
 
+    /** The checkpoint folder. */
     public Path dir() {
         return dir;
     }
@@ -179,12 +185,6 @@ public final class Checkpoint {
         return f;
     }
 
-    /**
-     * Builds the model: tensors are checked against config.json first (names, shapes, dtypes; each error
-     * names the file and the tensor), then handed to {@link CausalLM#fromWeights}, which converts them to
-     * dtype (null: the stored dtype) and device. On the CPU in the stored dtype the parameters share the
-     * mapped files' memory (copy-on-write).
-     */
     /** The dtype the weights are stored in (the first model tensor's), whatever config.json's torch_dtype says. */
     public DType storedDType() {
         for (String name : config.modelConfig().tensorShapes().keySet()) {
@@ -194,6 +194,13 @@ public final class Checkpoint {
         throw new CheckpointException(weightsSource + ": no model tensor");
     }
 
+    /**
+     * Builds the model: tensors are checked against config.json first (names, shapes, dtypes; each error
+     * names the file and the tensor), then handed to {@link CausalLM#fromWeights}, which converts them to
+     * dtype (null: the stored dtype) and device. On the CPU in the stored dtype the parameters share the
+     * mapped files' memory (copy-on-write). The model's {@link Provenance} (this folder, its config.json and
+     * metadata) is recorded for {@link #save(CausalLM, Path)}.
+     */
     public CausalLM loadModel(DType dtype, Device device) {
         ModelConfig mc = config.modelConfig();
         Map<String, long[]> expected = mc.tensorShapes();
@@ -239,7 +246,11 @@ public final class Checkpoint {
                     throw new CheckpointException(fileOf(name) + ": tensor " + name + ": " + e.getMessage(), e);
                 }
             }
-            return CausalLM.fromWeights(mc, weights, target, device);
+            CausalLM model = CausalLM.fromWeights(mc, weights, target, device);
+            Map<String, String> kept = new LinkedHashMap<>(metadata);
+            kept.remove("format");  // save writes its own
+            PROVENANCE.put(model, new Provenance(dir, config, kept, Map.of()));
+            return model;
         } catch (ModelException | TorchException e) {
             for (Tensor t : weights.values()) t.close();
             throw new CheckpointException(dir + ": " + e.getMessage(), e);
@@ -251,9 +262,63 @@ public final class Checkpoint {
 
     // ---- writing ----
 
-    /** Saves with {@link SaveOptions#defaults()}. */
+    /**
+     * Saves model keeping what the command line keeps: with its {@link #provenance} (set for every model
+     * {@link #loadModel} loads, updated by an expansion) the config.json it was loaded with (bos/eos ids and other
+     * fields), its safetensors metadata (the expansion record), the tokenizer and companion files still present in its
+     * folder, and adept's sidecar files; without one, as {@link SaveOptions#defaults()}. To write only the weights and
+     * a fresh config.json, call {@code save(model, dir, SaveOptions.defaults())}.
+     */
     public static void save(CausalLM model, Path dir) {
-        save(model, dir, SaveOptions.defaults());
+        Provenance p = PROVENANCE.get(model);
+        if (p == null) {
+            save(model, dir, SaveOptions.defaults());
+            return;
+        }
+        SaveOptions options = SaveOptions.defaults().withConfig(p.config()).withMetadata(p.metadata());
+        if (p.folder() != null) {
+            for (String name : KEPT_FILES) {
+                Path f = p.folder().resolve(name);
+                if (!p.sidecars().containsKey(name) && Files.isRegularFile(f)) options = options.withExtraFile(name, f);
+            }
+        }
+        Path staging = null;
+        try {
+            if (!p.sidecars().isEmpty()) {
+                staging = Files.createTempDirectory("adept-sidecars");
+                for (var e : p.sidecars().entrySet()) {
+                    options = options.withExtraFile(e.getKey(), Files.writeString(staging.resolve(e.getKey()), e.getValue()));
+                }
+            }
+            save(model, dir, options);
+        } catch (IOException e) {
+            throw new CheckpointException(dir + ": cannot stage the files saved with the model: " + e, e);
+        } finally {
+            if (staging != null) {
+                try {
+                    FileOps.deleteRecursively(staging);
+                } catch (IOException ignored) {
+                    // a temporary folder left behind costs only disk space
+                }
+            }
+        }
+    }
+
+    /** What {@link #save(CausalLM, Path)} keeps of model besides its weights, if anything was recorded. */
+    public static java.util.Optional<Provenance> provenance(CausalLM model) {
+        return java.util.Optional.ofNullable(PROVENANCE.get(model));
+    }
+
+    /** Replaces what {@link #save(CausalLM, Path)} keeps of model (null: nothing, save as {@link SaveOptions#defaults()}). */
+    public static void setProvenance(CausalLM model, Provenance provenance) {
+        if (provenance == null) PROVENANCE.remove(model);
+        else PROVENANCE.put(model, provenance);
+    }
+
+    private static List<String> concat(List<String> list, String more) {
+        List<String> out = new ArrayList<>(list);
+        out.add(more);
+        return List.copyOf(out);
     }
 
     /**

@@ -62,6 +62,7 @@ public final class ConfigJson {
 
     // ---- reading ----
 
+    /** Reads a config.json file (UTF-8); errors name the file. */
     public static ConfigJson read(Path file) {
         String where = file.toString();
         FileOps.requireRegularIfPresent(file);

@@ -22,8 +22,10 @@ import java.nio.file.attribute.BasicFileAttributes;
 public final class FileOps {
     private FileOps() {}
 
+    /** Writes a file's content into a channel. */
     @FunctionalInterface
     public interface ChannelWriter {
+        /** Writes the content. */
         void write(FileChannel channel) throws IOException;
     }
 
@@ -72,15 +74,18 @@ public final class FileOps {
         }
     }
 
+    /** Writes target atomically (temporary sibling, fsync, rename). */
     public static void writeBytesAtomically(Path target, byte[] bytes) throws IOException {
         writeAtomically(target, channel -> writeFully(channel, ByteBuffer.wrap(bytes)));
     }
 
+    /** Writes text as UTF-8 to target atomically (temporary sibling, fsync, rename). */
     public static void writeStringAtomically(Path target, String text) throws IOException {
         byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
         writeAtomically(target, channel -> writeFully(channel, ByteBuffer.wrap(bytes)));
     }
 
+    /** Writes the buffer's remaining bytes, looping over short writes. */
     public static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
         while (buffer.hasRemaining()) channel.write(buffer);
     }
@@ -103,6 +108,7 @@ public final class FileOps {
         }
     }
 
+    /** Forces file's content to disk. */
     public static void fsyncFile(Path file) throws IOException {
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
             channel.force(true);
@@ -115,6 +121,7 @@ public final class FileOps {
         return parent;
     }
 
+    /** Deletes root and everything under it, not following links; nothing when it is absent. */
     public static void deleteRecursively(Path root) throws IOException {
         if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
         Files.walkFileTree(root, new SimpleFileVisitor<>() {

@@ -61,10 +61,12 @@ public final class Safetensors {
             return shape.clone();
         }
 
+        /** The stored bytes of the tensor. */
         public long byteSize() {
             return end - begin;
         }
 
+        /** The number of elements. */
         public long numel() {
             long n = 1;
             for (long d : shape) n *= d;
@@ -325,6 +327,7 @@ public final class Safetensors {
         };
     }
 
+    /** The safetensors file. */
     public Path file() {
         return file;
     }
@@ -339,6 +342,7 @@ public final class Safetensors {
         return List.copyOf(entries.keySet());
     }
 
+    /** True when the file holds the named tensor. */
     public boolean contains(String name) {
         return entries.containsKey(name);
     }
@@ -348,6 +352,7 @@ public final class Safetensors {
         return entries;
     }
 
+    /** The header entry of the named tensor; an error naming the file when absent. */
     public Entry entry(String name) {
         Entry e = entries.get(name);
         if (e == null) throw new CheckpointException(file + ": tensor " + name + " is not in this file");

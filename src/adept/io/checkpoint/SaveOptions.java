@@ -43,22 +43,27 @@ public record SaveOptions(DType dtype, long maxShardBytes, Map<String, String> m
         return new SaveOptions(null, 0, Map.of(), null, Map.of());
     }
 
+    /** These options storing tensors as dtype (null: the model's). */
     public SaveOptions withDtype(DType dtype) {
         return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles);
     }
 
+    /** These options with another shard size (0: one file). */
     public SaveOptions withMaxShardBytes(long maxShardBytes) {
         return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles);
     }
 
+    /** These options with these metadata entries instead. */
     public SaveOptions withMetadata(Map<String, String> metadata) {
         return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles);
     }
 
+    /** These options writing config (updated from the model) as config.json. */
     public SaveOptions withConfig(ConfigJson config) {
         return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles);
     }
 
+    /** These options also copying source into the folder as name. */
     public SaveOptions withExtraFile(String name, Path source) {
         Map<String, Path> files = new LinkedHashMap<>(extraFiles);
         files.put(name, source);

@@ -13,6 +13,7 @@ import java.util.List;
  */
 public record Batch(Tensor inputIds, Tensor attentionMask, Tensor labels, long targetTokens,
                     Tensor predictingRows, Tensor predictedIds) {
+    /** The examples right-padded with padId into one batch on device. */
     public static Batch of(List<Example> examples, long padId, Device device) {
         int rows = examples.size();
         int length = 0;

@@ -16,6 +16,7 @@ import java.util.zip.ZipException;
  * first non-blank line of the (decompressed) text starts with <code>{</code>, plain text otherwise.
  */
 public record CorpusFormat(boolean gzip, Kind kind) {
+    /** What the decompressed text holds. */
     public enum Kind { JSON_LINES, PLAIN_TEXT }
 
     /** How much decompressed text is checked for NUL bytes (a binary file has them early; UTF-8 text never has them). */

@@ -23,6 +23,7 @@ import java.util.zip.GZIPInputStream;
 public final class CorpusReader {
     private CorpusReader() {}
 
+    /** Every item of the corpus file (format detected by content); errors name the file and line. */
     public static List<CorpusItem> read(Path file) {
         String name = file.getFileName().toString();
         boolean jsonl = name.endsWith(".jsonl") || name.endsWith(".jsonl.gz") || name.endsWith(".json.gz") || name.endsWith(".ndjson");

@@ -9,10 +9,12 @@ public record Example(long[] ids, boolean[] targets, long line) {
         if (ids.length != targets.length) throw new IllegalArgumentException("ids and targets differ in length");
     }
 
+    /** The number of tokens. */
     public int length() {
         return ids.length;
     }
 
+    /** The number of predicted positions (targets after the first token). */
     public long targetCount() {
         long n = 0;
         for (int i = 1; i < targets.length; i++) if (targets[i]) n++;

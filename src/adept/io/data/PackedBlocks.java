@@ -57,14 +57,17 @@ public final class PackedBlocks {
         return order;
     }
 
+    /** The number of whole blocks in the token stream (the remainder is dropped). */
     public long blocksPerEpoch() {
         return blocks;
     }
 
+    /** Tokens per block. */
     public int blockSize() {
         return blockSize;
     }
 
+    /** The seed of the per-epoch shuffles. */
     public long seed() {
         return seed;
     }

@@ -180,10 +180,12 @@ public final class TokenFile implements AutoCloseable {
         return reused;
     }
 
+    /** The number of tokens stored. */
     public long tokenCount() {
         return meta.tokens();
     }
 
+    /** The number of documents the tokens came from. */
     public long documentCount() {
         return meta.documents();
     }
@@ -193,10 +195,12 @@ public final class TokenFile implements AutoCloseable {
         return Path.of(meta.corpus());
     }
 
+    /** The memory-mapped file of int32 tokens. */
     public Path binFile() {
         return bin;
     }
 
+    /** Token i. */
     public int token(long i) {
         Objects.checkIndex(i, meta.tokens());
         return tokens.getAtIndex(INT32_LE, i);

@@ -83,6 +83,7 @@ public final class TrainingDocuments implements AutoCloseable {
         }
     }
 
+    /** The format the corpus was read as. */
     public CorpusFormat format() {
         return format;
     }

@@ -199,6 +199,7 @@ public final class Tokenizer implements AutoCloseable {
         return id == null ? OptionalLong.empty() : OptionalLong.of(id);
     }
 
+    /** The BOS token's id, when the tokenizer has one. */
     public OptionalLong bosId() {
         return bosId;
     }
@@ -213,18 +214,22 @@ public final class Tokenizer implements AutoCloseable {
         return eosIds.clone();
     }
 
+    /** The padding token's id, when the tokenizer has one. */
     public OptionalLong padId() {
         return padId;
     }
 
+    /** The BOS token's text, when set. */
     public Optional<String> bosToken() {
         return Optional.ofNullable(bosToken);
     }
 
+    /** The EOS token's text, when set. */
     public Optional<String> eosToken() {
         return Optional.ofNullable(eosToken);
     }
 
+    /** The padding token's text, when set. */
     public Optional<String> padToken() {
         return Optional.ofNullable(padToken);
     }
@@ -234,10 +239,12 @@ public final class Tokenizer implements AutoCloseable {
         return vocabSize;
     }
 
+    /** True when {@link #encode(String)} prepends BOS (tokenizer_config.json's add_bos_token). */
     public boolean addsBosByDefault() {
         return addBos;
     }
 
+    /** True when {@link #encode(String)} appends EOS (tokenizer_config.json's add_eos_token). */
     public boolean addsEosByDefault() {
         return addEos;
     }
