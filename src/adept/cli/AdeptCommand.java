@@ -36,7 +36,7 @@ public final class AdeptCommand implements Runnable {
      */
     static final List<Class<? extends RuntimeException>> USER_ERRORS = List.of(TorchException.class, DataException.class,
             ExpansionException.class, CheckpointException.class, ModelException.class, TokenizerException.class, UncheckedIOException.class,
-            adept.train.TrainException.class, adept.demo.DemoException.class);
+            adept.train.TrainException.class, adept.demo.DemoException.class, adept.dist.DistException.class);
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
