@@ -165,6 +165,11 @@ public final class TrainCommand implements Callable<Integer> {
         }
         TrainSettings s = settings();
         if (env.isPresent() && env.get().worldSize() > 1) {
+            s.validate();  // before waiting for the other ranks
+            if (s.batchSize % env.get().worldSize() != 0) {
+                throw new ParameterException(spec.commandLine(), "--batch-size " + s.batchSize + " is the global batch: it must split "
+                        + "evenly over WORLD_SIZE " + env.get().worldSize());
+            }
             try (ProcessGroup group = ProcessGroup.join(env.get(), Device.parse(s.device))) {
                 return exitCode(runTraining(s, restart, "train", group));
             }

@@ -324,13 +324,14 @@ public final class Trainer {
                 if (leader()) metrics.append(line);
                 listener.step(step, s.steps, lastLoss, lr, tokensPerStep * stepsThisRun / ((System.nanoTime() - trainStart) / 1e9));
                 long every = s.evalInterval();
-                if (leader() && !eval.isEmpty() && ((every > 0 && step % every == 0) || step == s.steps)) {
+                if (!eval.isEmpty() && ((every > 0 && step % every == 0) || step == s.steps)) {
+                    // Every rank evaluates (the same numbers): a rank waiting idle for rank 0 could run past the collective timeout.
                     evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
                     JsonObject e = new JsonObject();
                     e.addProperty("step", step);
                     e.addProperty("eval_loss", evalLoss);
                     e.addProperty("eval_perplexity", Math.exp(evalLoss));
-                    metrics.append(e);
+                    if (leader()) metrics.append(e);
                 }
                 if (group == null) stopping = stop.get();
                 if (leader() && (stopping || step % s.saveInterval() == 0 || step == s.steps)) {
