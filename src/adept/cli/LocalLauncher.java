@@ -53,7 +53,11 @@ final class LocalLauncher {
         Thread stopper = new Thread(() -> stopAll(ranks), "adept-launcher-shutdown");
         Runtime.getRuntime().addShutdownHook(stopper);
         // Ctrl-C reaches the ranks from the terminal (one process group): the launcher waits for them to checkpoint.
-        Signal.handle(new Signal("INT"), sig -> System.err.println("adept: SIGINT: waiting for the ranks to stop"));
+        try {
+            Signal.handle(new Signal("INT"), sig -> System.err.println("adept: SIGINT: waiting for the ranks to stop"));
+        } catch (IllegalArgumentException unavailable) {
+            // the JVM keeps SIGINT (-Xrs): the shutdown hook still stops the ranks
+        }
         try {
             for (int r = 0; r < n; r++) {
                 ProcessBuilder pb = new ProcessBuilder(command);
