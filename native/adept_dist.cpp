@@ -208,10 +208,17 @@ at_process_group at_pg_new(int backend, const char *master_addr, int master_port
     } catch (const std::exception &e) {
         throw std::runtime_error("rendezvous at " + where + " failed within " + std::to_string(timeout_ms) + " ms: " + e.what());
     }
+    // The backend's own connections (Gloo: a full mesh, addresses swapped through the store) finish the rendezvous.
     try {
         g->backend = make_backend(backend, g->store, rank, world_size, master, network_interface, timeout);
     } catch (const c10::Error &e) {
-        throw std::runtime_error("connecting the process group (" + where + ") failed: " + e.what_without_backtrace());
+        throw std::runtime_error("rendezvous at " + where + " failed within " + std::to_string(timeout_ms) + " ms (connecting the ranks): " +
+                                 e.what_without_backtrace());
+    } catch (const std::invalid_argument &) {
+        throw;
+    } catch (const std::exception &e) {
+        throw std::runtime_error("rendezvous at " + where + " failed within " + std::to_string(timeout_ms) + " ms (connecting the ranks): " +
+                                 e.what());
     }
     live_dist_handles.fetch_add(1, std::memory_order_relaxed);
     return g.release();
