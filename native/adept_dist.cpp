@@ -137,10 +137,12 @@ at_work new_work(std::string what, int64_t timeout_ms) {
     return w;
 }
 
+#if !defined(ADEPT_WITH_GLOO)
 [[noreturn]] void no_gloo() {
     throw std::runtime_error("this shim was built without Gloo headers (install libgloo-dev and rerun native/build.sh): "
                              "no process groups");
 }
+#endif
 
 }  // namespace
 

@@ -25,9 +25,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Data-parallel training: `adept train --nproc 2` (two ranks over Gloo on loopback, batch 2 each) against one
- * in-process rank with the global batch of 4, from the same tiny model, corpus and seed: the same losses,
- * the same importances and the same final parameters; and a run resumed with another world size continues
- * the same run.
+ * in-process rank with the global batch of 4 (in one pass, and as two accumulated micro-batches), from the same
+ * tiny model, corpus and seed: the same losses, importances and final parameters; and a run resumed with another
+ * world size continues the same run.
  */
 class DataParallelTest {
     @TempDir
@@ -86,45 +86,85 @@ class DataParallelTest {
         System.out.printf("%s: max loss difference %.3g over %d steps%n", what, worst, expected.size());
     }
 
-    /** Largest absolute difference over every tensor of the two models (which must have the same tensors). */
-    static double maxParameterDifference(Path a, Path b) {
+    record Difference(double max, long beyond, long elements) {}
+
+    /** Largest absolute difference over every tensor of the two models, and how many elements differ by more than threshold. */
+    static Difference parameterDifference(Path a, Path b, double threshold) {
         try (CausalLM x = Checkpoint.load(a, DType.FLOAT32, Device.CPU); CausalLM y = Checkpoint.load(b, DType.FLOAT32, Device.CPU)) {
             Map<String, Tensor> px = x.namedParameters();
             Map<String, Tensor> py = y.namedParameters();
             assertEquals(px.keySet(), py.keySet());
             double worst = 0;
-            for (String n : px.keySet()) worst = Math.max(worst, TrainerTest.maxDifference(px.get(n), py.get(n)));
-            return worst;
+            long beyond = 0;
+            long elements = 0;
+            for (String n : px.keySet()) {
+                float[] u = px.get(n).contiguous().toFloatArray();
+                float[] v = py.get(n).contiguous().toFloatArray();
+                for (int i = 0; i < u.length; i++) {
+                    double d = Math.abs((double) u[i] - v[i]);
+                    worst = Math.max(worst, d);
+                    if (d > threshold) beyond++;
+                }
+                elements += u.length;
+            }
+            return new Difference(worst, beyond, elements);
         }
     }
 
+    static double maxParameterDifference(Path a, Path b) {
+        return parameterDifference(a, b, 0).max();
+    }
+
+    /**
+     * Two ranks with the global batch of 4 against one process (a) with batch 2 and two accumulated micro-batches:
+     * the same sums in the same order, so within 1e-6; (b) with batch 4 in one pass: the same losses within 1e-5,
+     * but fp32 gradients summed in another order, which AdamW turns into larger steps where a gradient is near
+     * zero (|g| ~ eps): all but a few elements within 1e-6 (the counts are printed).
+     */
     void twoRanksMatchOneRankWithTheDoubledBatch(String mode) throws Exception {
         TrainSettings one = settings(dir, mode, "one-" + mode, 20);
         Trainer.Result r = new Trainer(one, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
+        TrainSettings accumulated = settings(dir, mode, "accumulated-" + mode, 20);
+        accumulated.batchSize = 2;
+        accumulated.gradAccum = 2;
+        Trainer.Result acc = new Trainer(accumulated, null, null, false, "test").run();
         TrainSettings two = settings(dir, mode, "two-" + mode, 20);
         ChildJvm.Outcome o = twoRanks(two, dir.resolve("two-" + mode + ".log"));
         assertEquals(0, o.exitCode(), o.output());
         assertTrue(o.output().contains("data parallel: 2 ranks, 2 of each 4-block batch per rank"), o.output());
-        assertSameLosses(losses(Path.of(one.out)), losses(Path.of(two.out)), 1e-5, mode + " 2 ranks vs 1");
-        double diff = maxParameterDifference(r.model(), Path.of(two.out).resolve(Trainer.MODEL_DIR));
-        System.out.printf("%s: max parameter difference after 20 steps, 2 ranks x batch 2 vs 1 rank x batch 4: %.3g%n", mode, diff);
-        assertTrue(diff <= 1e-6, mode + ": max parameter difference " + diff);
+        Path twoModel = Path.of(two.out).resolve(Trainer.MODEL_DIR);
+        assertSameLosses(losses(Path.of(accumulated.out)), losses(Path.of(two.out)), 1e-6, mode + " 2 ranks x 2 vs 1 rank x 2 x 2 accumulated");
+        Difference a = parameterDifference(acc.model(), twoModel, 1e-6);
+        System.out.printf("%s: after 20 steps, 2 ranks x batch 2 vs 1 rank x batch 2 x grad-accum 2: max parameter difference %.3g (%d of %d elements > 1e-6)%n",
+                mode, a.max(), a.beyond(), a.elements());
+        assertTrue(a.max() <= 1e-6, mode + ": max parameter difference to the accumulated run " + a.max());
+
+        assertSameLosses(losses(Path.of(one.out)), losses(Path.of(two.out)), 1e-5, mode + " 2 ranks x 2 vs 1 rank x 4");
+        Difference b = parameterDifference(r.model(), twoModel, 1e-6);
+        System.out.printf("%s: after 20 steps, 2 ranks x batch 2 vs 1 rank x batch 4: max parameter difference %.3g (%d of %d elements > 1e-6)%n",
+                mode, b.max(), b.beyond(), b.elements());
+        assertTrue(b.beyond() <= b.elements() / 1000, mode + ": " + b.beyond() + " of " + b.elements() + " elements differ by more than 1e-6");
+        assertTrue(b.max() <= 1e-4, mode + ": max parameter difference " + b.max());
         assertTrue(Files.isRegularFile(Path.of(two.out).resolve("summary.json")), "rank 0 wrote the summary");
     }
 
     @Test
     void adeptModeOnTwoRanksMatchesOneRankWithTheDoubledBatch() throws Exception {
         twoRanksMatchOneRankWithTheDoubledBatch("adept");
-        List<JsonObject> a = RunLog.read(dir.resolve("one-adept").resolve(Trainer.IMPORTANCE_FILE));
+        // Probe batches shared out over the ranks: the sums are added in another order, the importances the same to fp32 rounding.
+        List<JsonObject> a = RunLog.read(dir.resolve("accumulated-adept").resolve(Trainer.IMPORTANCE_FILE));
         List<JsonObject> b = RunLog.read(dir.resolve("two-adept").resolve(Trainer.IMPORTANCE_FILE));
         assertEquals(a.size(), b.size());
-        assertTrue(a.stream().anyMatch(o -> o.get("step").getAsLong() == 10), "a refresh at step 10");
+        assertTrue(a.stream().anyMatch(o -> o.get("step").getAsLong() == 10 && o.get("importance").getAsDouble() > 0), "a refresh at step 10");
+        double worst = 0;
         for (int i = 0; i < a.size(); i++) {
             double x = a.get(i).get("importance").getAsDouble();
             double y = b.get(i).get("importance").getAsDouble();
-            assertEquals(x, y, 1e-6 * Math.max(1e-3, Math.abs(x)), "importance of " + a.get(i).get("unit") + " at step " + a.get(i).get("step"));
+            worst = Math.max(worst, Math.abs(x - y) / Math.max(1e-30, Math.abs(x)));
+            assertEquals(x, y, 1e-5 * Math.abs(x), "importance of " + a.get(i).get("unit") + " at step " + a.get(i).get("step"));
         }
+        System.out.printf("adept: unit importance, 2 ranks (probe batches shared out) vs 1: max relative difference %.3g over %d values%n", worst, a.size());
     }
 
     @Test
@@ -172,8 +212,9 @@ class DataParallelTest {
         Trainer.Result r = new Trainer(back, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         assertSameLosses(expected, losses(Path.of(back.out)), 1e-5, "2 ranks to step " + stoppedAt + ", then 1 rank");
-        double diff = maxParameterDifference(Path.of(reference.out).resolve(Trainer.MODEL_DIR), r.model());
-        System.out.printf("world size 2 -> 1 at step %d: max parameter difference to the uninterrupted run %.3g%n", stoppedAt, diff);
-        assertTrue(diff <= 1e-6, "max parameter difference " + diff);
+        Difference d = parameterDifference(Path.of(reference.out).resolve(Trainer.MODEL_DIR), r.model(), 1e-6);
+        System.out.printf("world size 2 -> 1 at step %d: max parameter difference to the uninterrupted run %.3g (%d of %d elements > 1e-6)%n",
+                stoppedAt, d.max(), d.beyond(), d.elements());
+        assertTrue(d.max() <= 1e-4 && d.beyond() <= d.elements() / 1000, d.toString());
     }
 }
