@@ -63,7 +63,7 @@ public final class BenchDistCommand implements Callable<Integer> {
     @Option(names = "--worker-result", hidden = true, paramLabel = "FILE", description = "internal: run as a rank; rank 0 writes its timing here")
     Path workerResult;
 
-    record Measured(double medianStepSeconds, long bytesPerStep, int threads) {}
+    record Measured(double medianStepSeconds, double medianAllReduceSeconds, long bytesPerStep, int threads) {}
 
     @Override
     public Integer call() throws Exception {
@@ -88,10 +88,10 @@ public final class BenchDistCommand implements Callable<Integer> {
             int code = LocalLauncher.run(nproc, args);
             if (code != 0) throw new DistException(WHO + ": the " + nproc + "-rank run failed (exit " + code + ")");
             String[] f = Files.readString(result).trim().split(" ");
-            Measured many = new Measured(Double.parseDouble(f[0]), Long.parseLong(f[1]), Integer.parseInt(f[2]));
+            Measured many = new Measured(Double.parseDouble(f[0]), Double.parseDouble(f[1]), Long.parseLong(f[2]), Integer.parseInt(f[3]));
             double tokens = (double) batch * seq;
-            System.out.printf(Locale.ROOT, "all-reduced per step: %,d bytes (%.1f MiB: every trainable tensor's gradient, fp32)%n",
-                    many.bytesPerStep(), many.bytesPerStep() / 1048576.0);
+            System.out.printf(Locale.ROOT, "all-reduced per step: %,d bytes (%.1f MiB: every trainable tensor's gradient, fp32), %.1f ms on rank 0 (waiting for the other ranks included)%n",
+                    many.bytesPerStep(), many.bytesPerStep() / 1048576.0, many.medianAllReduceSeconds() * 1e3);
             System.out.printf(Locale.ROOT, "1 process   (%d threads):          %8.1f ms/step  %,10.0f tokens/s%n", one.threads(),
                     one.medianStepSeconds() * 1e3, tokens / one.medianStepSeconds());
             System.out.printf(Locale.ROOT, "%d processes (%d thread%s each, Gloo): %8.1f ms/step  %,10.0f tokens/s  (%.2fx the 1-process throughput)%n",
@@ -109,7 +109,7 @@ public final class BenchDistCommand implements Callable<Integer> {
         try (ProcessGroup group = ProcessGroup.join(env, Device.CPU)) {
             Measured m = measure(group, Math.max(1, cores / group.size()));
             if (group.rank() == 0) {
-                Files.writeString(workerResult, m.medianStepSeconds() + " " + m.bytesPerStep() + " " + m.threads() + "\n");
+                Files.writeString(workerResult, m.medianStepSeconds() + " " + m.medianAllReduceSeconds() + " " + m.bytesPerStep() + " " + m.threads() + "\n");
             }
         }
         return 0;
@@ -136,15 +136,27 @@ public final class BenchDistCommand implements Callable<Integer> {
             Tensor input = Tensor.of(ids, rows, seq);
             try (AdamW adam = AdamW.of(params, 0.1)) {
                 GradientBuckets buckets = group == null ? null : new GradientBuckets(group);
-                if (buckets != null) adam.reduceGradientsWith(buckets::averageInPlace);
+                double[] reduceSeconds = new double[1];
+                if (buckets != null) {
+                    adam.reduceGradientsWith(g -> {
+                        long t0 = System.nanoTime();
+                        buckets.averageInPlace(g);
+                        reduceSeconds[0] = (System.nanoTime() - t0) / 1e9;
+                    });
+                }
                 double[] times = new double[steps];
+                double[] reduces = new double[steps];
                 for (int i = 0; i < warmup + steps; i++) {
                     long t0 = System.nanoTime();
                     BenchTrainCommand.step(model, adam, input, null);
-                    if (i >= warmup) times[i - warmup] = (System.nanoTime() - t0) / 1e9;
+                    if (i >= warmup) {
+                        times[i - warmup] = (System.nanoTime() - t0) / 1e9;
+                        reduces[i - warmup] = reduceSeconds[0];
+                    }
                 }
                 Arrays.sort(times);
-                return new Measured(times[steps / 2], adam.trainableElements() * DType.FLOAT32.byteSize(), threads);
+                Arrays.sort(reduces);
+                return new Measured(times[steps / 2], reduces[steps / 2], adam.trainableElements() * DType.FLOAT32.byteSize(), threads);
             }
         }
     }
