@@ -2,6 +2,7 @@
 // Every entry point catches all C++ exceptions and reports them on the per-thread
 // error channel; nothing throws across the C boundary.
 #include "adept_torch.h"
+#include "adept_internal.hpp"
 
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -1179,3 +1180,10 @@ int at_is_grad_enabled(void) { return at::GradMode::is_enabled() ? 1 : 0; }
 
 #pragma GCC visibility pop
 }  // extern "C"
+
+// ---- for the shim's other source files (adept_internal.hpp) ----
+namespace adept_internal {
+void report_error(const char *message) { set_error(message); }
+void clear_error() { has_error = false; }
+const at::Tensor &tensor_of(at_tensor handle) { return unwrap(handle); }
+}  // namespace adept_internal

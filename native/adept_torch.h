@@ -301,6 +301,46 @@ int at_autograd_grad(const at_tensor *outputs, int n_outputs, const at_tensor *g
 int at_set_grad_enabled(int enabled);
 int at_is_grad_enabled(void);
 
+/* ---- distributed collectives (c10d; native/adept_dist.cpp) ----
+ * A process group joins world_size processes through a TCPStore at master_addr:master_port, served by
+ * rank 0 (torchrun's rendezvous). Joining, and every wait on a work handle, gives up after timeout_ms
+ * with an error naming what it waited for; a peer that dies makes the others' collectives fail, not hang.
+ * Both handles are owned by the caller: at_work_free, at_pg_free (free the works first). */
+typedef struct at_process_group_s *at_process_group;
+typedef struct at_work_s *at_work;
+
+enum at_dist_backend {
+    AT_DIST_GLOO = 0,
+    AT_DIST_NCCL = 1
+};
+
+enum at_dist_reduce {
+    AT_DIST_SUM = 0,
+    AT_DIST_AVG = 1
+};
+
+/* 1 when this shim can make process groups of the backend (Gloo: built with its headers; NCCL: a CUDA
+ * build that found nccl.h), else 0. */
+int at_dist_has_backend(int backend);
+/* Joins the group (blocks until every rank has joined, or timeout_ms). network_interface may be NULL or
+ * "": then loopback when master_addr is a loopback address, else the host's default device. NULL on error. */
+at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size,
+                           const char *network_interface, int64_t timeout_ms);
+int at_pg_rank(at_process_group pg);
+int at_pg_size(at_process_group pg);
+/* Starts an in-place all-reduce of each tensor (contiguous, on the group's device); op is enum
+ * at_dist_reduce (AVG: floating tensors, divided by the world size on wait). */
+at_work at_pg_allreduce(at_process_group pg, const at_tensor *ts, int n, int op);
+/* Starts an in-place broadcast of each tensor from rank root. */
+at_work at_pg_broadcast(at_process_group pg, const at_tensor *ts, int n, int root);
+at_work at_pg_barrier(at_process_group pg);
+/* Waits until the work is done: 0, or -1 with the error (a peer gone, the timeout). Waiting twice is 0. */
+int at_work_wait(at_work work);
+int at_work_free(at_work work);
+int at_pg_free(at_process_group pg);
+/* Process groups and work handles not yet freed (for leak checks). */
+int64_t at_dist_live_handles(void);
+
 #ifdef __cplusplus
 }
 #endif

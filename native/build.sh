@@ -35,9 +35,9 @@ if [ -f "$cmake_config" ] && grep -q '_GLIBCXX_USE_CXX11_ABI=0' "$cmake_config";
 flags+=(-D_GLIBCXX_USE_CXX11_ABI=$abi)
 
 libs=(-ltorch -ltorch_cpu -lc10)
+cuda_inc=""
 if [ -e "$lib/libc10_cuda.so" ]; then
   # CUDA build (pip torch or libtorch-cuda): memory statistics need the CUDA runtime headers.
-  cuda_inc=""
   for d in "${CUDA_HOME:-/usr/local/cuda}/include" /usr/local/cuda/include "$LIBTORCH_HOME"/../nvidia/cuda_runtime/include "$LIBTORCH_HOME"/../nvidia/cu*/include /usr/include; do
     if [ -f "$d/cuda_runtime_api.h" ]; then cuda_inc=$d; break; fi
   done
@@ -49,11 +49,24 @@ if [ -e "$lib/libc10_cuda.so" ]; then
   fi
 fi
 
+# Process groups (native/adept_dist.cpp) need Gloo's headers (Debian: libgloo-dev; pip torch ships them).
+if [ -f "$inc/gloo/algorithm.h" ] || [ -f /usr/include/gloo/algorithm.h ]; then
+  flags+=(-DADEPT_WITH_GLOO -DUSE_C10D_GLOO)
+  # NCCL only in a CUDA build that has nccl.h; requesting it elsewhere is a clear error at run time.
+  if [[ " ${flags[*]} " == *" -DADEPT_WITH_CUDA "* ]] && [ -n "$cuda_inc" ]; then
+    for d in "$cuda_inc" "$LIBTORCH_HOME"/../nvidia/nccl/include /usr/include; do
+      if [ -f "$d/nccl.h" ]; then flags+=(-DADEPT_WITH_NCCL -DUSE_C10D_NCCL -I"$d"); break; fi
+    done
+  fi
+else
+  echo "note: no Gloo headers (apt-get install libgloo-dev): adept's process groups (--nproc) disabled" >&2
+fi
+
 mkdir -p "$out"
 tmp=$out/libadept_torch.so.tmp.$$
 compile() {
   "$cxx" "$1" "${flags[@]}" -I"$inc" -I"$inc/torch/csrc/api/include" \
-    "$root/native/adept_torch.cpp" -o "$tmp" \
+    "$root/native/adept_torch.cpp" "$root/native/adept_dist.cpp" -o "$tmp" \
     -L"$lib" -Wl,--disable-new-dtags -Wl,-rpath,"$lib" "${libs[@]}" -ldl
 }
 # libtorch 1.13-2.x build as C++17; newer releases may require C++20.

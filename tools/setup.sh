@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what adept needs on Debian 12 or 13 and builds the native shim.
-#   tools/setup.sh           libtorch (or LIBTORCH_HOME), OpenBLAS, libclang, JDK 22+, Maven, sentencepiece
+#   tools/setup.sh           libtorch (or LIBTORCH_HOME), Gloo headers, OpenBLAS, libclang, JDK 22+, Maven, sentencepiece
 #   tools/setup.sh --python  also Debian's python3-torch (benchmark reference, fixtures)
 # Idempotent: installs only what is missing.
 set -euo pipefail
@@ -13,6 +13,8 @@ multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 packages=()
 if [ -z "${LIBTORCH_HOME:-}" ] && [ ! -e "/usr/lib/$multiarch/libtorch.so" ]; then packages+=(libtorch-dev); fi
 [ -e "/usr/lib/$multiarch/openblas-pthread/libblas.so.3" ] || packages+=(libopenblas0-pthread)
+# Gloo's headers for the shim's process groups (adept train --nproc); pip torch folders ship their own.
+if [ -z "${LIBTORCH_HOME:-}" ] && [ ! -f /usr/include/gloo/algorithm.h ]; then packages+=(libgloo-dev); fi
 # Where tools/bindgen looks for libclang (Debian 13's libclang1-19 ships only libclang-19.so.1).
 have_libclang() {
   local f

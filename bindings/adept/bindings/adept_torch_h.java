@@ -9783,4 +9783,701 @@ public class adept_torch_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    /**
+     * {@snippet lang=c :
+     * typedef struct at_process_group_s *at_process_group
+     * }
+     */
+    public static final AddressLayout at_process_group = C_POINTER;
+    /**
+     * {@snippet lang=c :
+     * typedef struct at_work_s *at_work
+     * }
+     */
+    public static final AddressLayout at_work = C_POINTER;
+    private static final int AT_DIST_GLOO = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum at_dist_backend.AT_DIST_GLOO = 0
+     * }
+     */
+    public static int AT_DIST_GLOO() {
+        return AT_DIST_GLOO;
+    }
+    private static final int AT_DIST_NCCL = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum at_dist_backend.AT_DIST_NCCL = 1
+     * }
+     */
+    public static int AT_DIST_NCCL() {
+        return AT_DIST_NCCL;
+    }
+    private static final int AT_DIST_SUM = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum at_dist_reduce.AT_DIST_SUM = 0
+     * }
+     */
+    public static int AT_DIST_SUM() {
+        return AT_DIST_SUM;
+    }
+    private static final int AT_DIST_AVG = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum at_dist_reduce.AT_DIST_AVG = 1
+     * }
+     */
+    public static int AT_DIST_AVG() {
+        return AT_DIST_AVG;
+    }
+
+    private static class at_dist_has_backend {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_dist_has_backend");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_dist_has_backend(int backend)
+     * }
+     */
+    public static FunctionDescriptor at_dist_has_backend$descriptor() {
+        return at_dist_has_backend.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_dist_has_backend(int backend)
+     * }
+     */
+    public static MethodHandle at_dist_has_backend$handle() {
+        return at_dist_has_backend.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_dist_has_backend(int backend)
+     * }
+     */
+    public static MemorySegment at_dist_has_backend$address() {
+        return at_dist_has_backend.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_dist_has_backend(int backend)
+     * }
+     */
+    public static int at_dist_has_backend(int backend) {
+        var mh$ = at_dist_has_backend.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_dist_has_backend", backend);
+            }
+            return (int)mh$.invokeExact(backend);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_pg_new {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT,
+            adept_torch_h.C_INT,
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_pg_new");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms)
+     * }
+     */
+    public static FunctionDescriptor at_pg_new$descriptor() {
+        return at_pg_new.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms)
+     * }
+     */
+    public static MethodHandle at_pg_new$handle() {
+        return at_pg_new.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms)
+     * }
+     */
+    public static MemorySegment at_pg_new$address() {
+        return at_pg_new.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms)
+     * }
+     */
+    public static MemorySegment at_pg_new(int backend, MemorySegment master_addr, int master_port, int rank, int world_size, MemorySegment network_interface, long timeout_ms) {
+        var mh$ = at_pg_new.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_pg_new", backend, master_addr, master_port, rank, world_size, network_interface, timeout_ms);
+            }
+            return (MemorySegment)mh$.invokeExact(backend, master_addr, master_port, rank, world_size, network_interface, timeout_ms);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_pg_rank {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_pg_rank");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_pg_rank(at_process_group pg)
+     * }
+     */
+    public static FunctionDescriptor at_pg_rank$descriptor() {
+        return at_pg_rank.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_pg_rank(at_process_group pg)
+     * }
+     */
+    public static MethodHandle at_pg_rank$handle() {
+        return at_pg_rank.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_pg_rank(at_process_group pg)
+     * }
+     */
+    public static MemorySegment at_pg_rank$address() {
+        return at_pg_rank.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_pg_rank(at_process_group pg)
+     * }
+     */
+    public static int at_pg_rank(MemorySegment pg) {
+        var mh$ = at_pg_rank.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_pg_rank", pg);
+            }
+            return (int)mh$.invokeExact(pg);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_pg_size {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_pg_size");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_pg_size(at_process_group pg)
+     * }
+     */
+    public static FunctionDescriptor at_pg_size$descriptor() {
+        return at_pg_size.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_pg_size(at_process_group pg)
+     * }
+     */
+    public static MethodHandle at_pg_size$handle() {
+        return at_pg_size.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_pg_size(at_process_group pg)
+     * }
+     */
+    public static MemorySegment at_pg_size$address() {
+        return at_pg_size.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_pg_size(at_process_group pg)
+     * }
+     */
+    public static int at_pg_size(MemorySegment pg) {
+        var mh$ = at_pg_size.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_pg_size", pg);
+            }
+            return (int)mh$.invokeExact(pg);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_pg_allreduce {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT,
+            adept_torch_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_pg_allreduce");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_work at_pg_allreduce(at_process_group pg, const at_tensor *ts, int n, int op)
+     * }
+     */
+    public static FunctionDescriptor at_pg_allreduce$descriptor() {
+        return at_pg_allreduce.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_work at_pg_allreduce(at_process_group pg, const at_tensor *ts, int n, int op)
+     * }
+     */
+    public static MethodHandle at_pg_allreduce$handle() {
+        return at_pg_allreduce.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_work at_pg_allreduce(at_process_group pg, const at_tensor *ts, int n, int op)
+     * }
+     */
+    public static MemorySegment at_pg_allreduce$address() {
+        return at_pg_allreduce.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_work at_pg_allreduce(at_process_group pg, const at_tensor *ts, int n, int op)
+     * }
+     */
+    public static MemorySegment at_pg_allreduce(MemorySegment pg, MemorySegment ts, int n, int op) {
+        var mh$ = at_pg_allreduce.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_pg_allreduce", pg, ts, n, op);
+            }
+            return (MemorySegment)mh$.invokeExact(pg, ts, n, op);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_pg_broadcast {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT,
+            adept_torch_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_pg_broadcast");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_work at_pg_broadcast(at_process_group pg, const at_tensor *ts, int n, int root)
+     * }
+     */
+    public static FunctionDescriptor at_pg_broadcast$descriptor() {
+        return at_pg_broadcast.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_work at_pg_broadcast(at_process_group pg, const at_tensor *ts, int n, int root)
+     * }
+     */
+    public static MethodHandle at_pg_broadcast$handle() {
+        return at_pg_broadcast.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_work at_pg_broadcast(at_process_group pg, const at_tensor *ts, int n, int root)
+     * }
+     */
+    public static MemorySegment at_pg_broadcast$address() {
+        return at_pg_broadcast.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_work at_pg_broadcast(at_process_group pg, const at_tensor *ts, int n, int root)
+     * }
+     */
+    public static MemorySegment at_pg_broadcast(MemorySegment pg, MemorySegment ts, int n, int root) {
+        var mh$ = at_pg_broadcast.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_pg_broadcast", pg, ts, n, root);
+            }
+            return (MemorySegment)mh$.invokeExact(pg, ts, n, root);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_pg_barrier {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_pg_barrier");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_work at_pg_barrier(at_process_group pg)
+     * }
+     */
+    public static FunctionDescriptor at_pg_barrier$descriptor() {
+        return at_pg_barrier.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_work at_pg_barrier(at_process_group pg)
+     * }
+     */
+    public static MethodHandle at_pg_barrier$handle() {
+        return at_pg_barrier.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_work at_pg_barrier(at_process_group pg)
+     * }
+     */
+    public static MemorySegment at_pg_barrier$address() {
+        return at_pg_barrier.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_work at_pg_barrier(at_process_group pg)
+     * }
+     */
+    public static MemorySegment at_pg_barrier(MemorySegment pg) {
+        var mh$ = at_pg_barrier.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_pg_barrier", pg);
+            }
+            return (MemorySegment)mh$.invokeExact(pg);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_work_wait {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_work_wait");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_work_wait(at_work work)
+     * }
+     */
+    public static FunctionDescriptor at_work_wait$descriptor() {
+        return at_work_wait.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_work_wait(at_work work)
+     * }
+     */
+    public static MethodHandle at_work_wait$handle() {
+        return at_work_wait.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_work_wait(at_work work)
+     * }
+     */
+    public static MemorySegment at_work_wait$address() {
+        return at_work_wait.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_work_wait(at_work work)
+     * }
+     */
+    public static int at_work_wait(MemorySegment work) {
+        var mh$ = at_work_wait.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_work_wait", work);
+            }
+            return (int)mh$.invokeExact(work);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_work_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_work_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_work_free(at_work work)
+     * }
+     */
+    public static FunctionDescriptor at_work_free$descriptor() {
+        return at_work_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_work_free(at_work work)
+     * }
+     */
+    public static MethodHandle at_work_free$handle() {
+        return at_work_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_work_free(at_work work)
+     * }
+     */
+    public static MemorySegment at_work_free$address() {
+        return at_work_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_work_free(at_work work)
+     * }
+     */
+    public static int at_work_free(MemorySegment work) {
+        var mh$ = at_work_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_work_free", work);
+            }
+            return (int)mh$.invokeExact(work);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_pg_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_pg_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_pg_free(at_process_group pg)
+     * }
+     */
+    public static FunctionDescriptor at_pg_free$descriptor() {
+        return at_pg_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_pg_free(at_process_group pg)
+     * }
+     */
+    public static MethodHandle at_pg_free$handle() {
+        return at_pg_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_pg_free(at_process_group pg)
+     * }
+     */
+    public static MemorySegment at_pg_free$address() {
+        return at_pg_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_pg_free(at_process_group pg)
+     * }
+     */
+    public static int at_pg_free(MemorySegment pg) {
+        var mh$ = at_pg_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_pg_free", pg);
+            }
+            return (int)mh$.invokeExact(pg);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_dist_live_handles {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_dist_live_handles");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int64_t at_dist_live_handles()
+     * }
+     */
+    public static FunctionDescriptor at_dist_live_handles$descriptor() {
+        return at_dist_live_handles.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int64_t at_dist_live_handles()
+     * }
+     */
+    public static MethodHandle at_dist_live_handles$handle() {
+        return at_dist_live_handles.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int64_t at_dist_live_handles()
+     * }
+     */
+    public static MemorySegment at_dist_live_handles$address() {
+        return at_dist_live_handles.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int64_t at_dist_live_handles()
+     * }
+     */
+    public static long at_dist_live_handles() {
+        var mh$ = at_dist_live_handles.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_dist_live_handles");
+            }
+            return (long)mh$.invokeExact();
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }

@@ -1,15 +1,24 @@
 package adept.cli;
 
 import adept.report.ProgressBar;
+import adept.dist.DistEnvironment;
+import adept.dist.LocalLauncher;
+import adept.dist.DistException;
+import adept.dist.ProcessGroup;
+import adept.tensor.Device;
 import adept.train.TrainSettings;
 import adept.train.Trainer;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * Stage 2 and the baselines: continual pretraining of a model on a domain corpus. Every option maps to a
@@ -91,6 +100,11 @@ public final class TrainCommand implements Callable<Integer> {
     String device;
     @Option(names = "--restart", description = "discard an earlier run in --out instead of resuming it")
     boolean restart;
+    @Option(names = "--nproc", paramLabel = "N", description = {"data parallel: start N local processes (ranks), each training on "
+            + "batch-size / N blocks of every batch (default: 1; under torchrun, RANK and WORLD_SIZE say it instead)"})
+    Integer nproc;
+    @Spec
+    CommandSpec spec;
 
     TrainSettings settings() {
         TrainSettings s = new TrainSettings();
@@ -135,16 +149,52 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Trainer.Result r = runTraining(settings(), restart, "train");
+        Optional<DistEnvironment> env = DistEnvironment.current();
+        if (nproc != null) {
+            if (nproc < 1) throw new ParameterException(spec.commandLine(), "--nproc must be at least 1, got " + nproc);
+            if (env.isPresent()) {
+                throw new DistException("--nproc starts its own ranks, but RANK / WORLD_SIZE are set (torchrun's): use one or the other");
+            }
+            if (nproc > 1) {
+                TrainSettings s = settings();
+                s.validate();  // a bad option fails once, here, not in every rank
+                if (s.batchSize % nproc != 0) {
+                    throw new ParameterException(spec.commandLine(), "--batch-size " + s.batchSize + " is the global batch: it must split "
+                            + "evenly over --nproc " + nproc);
+                }
+                return LocalLauncher.run(nproc, AdeptCommand.class.getName(), LocalLauncher.withoutOption(spec.commandLine().getParseResult().originalArgs(), "--nproc"));
+            }
+        }
+        TrainSettings s = settings();
+        if (env.isPresent() && env.get().worldSize() > 1) {
+            s.validate();  // before waiting for the other ranks
+            if (s.batchSize % env.get().worldSize() != 0) {
+                throw new ParameterException(spec.commandLine(), "--batch-size " + s.batchSize + " is the global batch: it must split "
+                        + "evenly over WORLD_SIZE " + env.get().worldSize());
+            }
+            try (ProcessGroup group = ProcessGroup.join(env.get(), Device.parse(s.device))) {
+                return exitCode(runTraining(s, restart, "train", group));
+            }
+        }
+        return exitCode(runTraining(s, restart, "train"));
+    }
+
+    private static int exitCode(Trainer.Result r) {
         return r.status() == Trainer.Status.COMPLETED ? 0 : 130;
     }
 
     /** Runs a trainer with a progress bar, SIGINT / SIGTERM handling and a closing summary. */
     static Trainer.Result runTraining(TrainSettings s, boolean restart, String label) {
+        return runTraining(s, restart, label, null);
+    }
+
+    /** As above, as one rank of group (null: one process); ranks other than 0 print only their errors. */
+    static Trainer.Result runTraining(TrainSettings s, boolean restart, String label, ProcessGroup group) {
+        boolean quiet = group != null && group.rank() != 0;
         AtomicBoolean stop = new AtomicBoolean();
         try (StopSignals signals = StopSignals.install(stop)) {
             ProgressBar[] bar = new ProgressBar[1];
-            Trainer.Listener listener = new Trainer.Listener() {
+            Trainer.Listener listener = quiet ? new Trainer.Listener() {} : new Trainer.Listener() {
                 @Override
                 public void info(String line) {
                     System.err.println("adept " + label + ": " + line);
@@ -161,8 +211,8 @@ public final class TrainCommand implements Callable<Integer> {
                     if (bar[0] != null) bar[0].done();
                 }
             };
-            Trainer.Result r = new Trainer(s, listener, stop, restart, ProbeCommand.version()).run();
-            if (r.status() == Trainer.Status.COMPLETED) {
+            Trainer.Result r = new Trainer(s, listener, stop, restart, ProbeCommand.version()).distributed(group).run();
+            if (r.status() == Trainer.Status.COMPLETED && !quiet) {
                 System.out.printf(Locale.ROOT, "trained %s (%s): %d steps, loss %.4f%s; %,d of %,d parameters trainable (%.2f%%); %.1f s%n",
                         r.out(), s.mode, r.step(), r.lastLoss(), Double.isNaN(r.evalLoss()) ? "" : String.format(Locale.ROOT, ", held-out %.4f", r.evalLoss()),
                         r.trainableParameters(), r.totalParameters(), 100 * r.trainableFraction(), r.seconds());

@@ -54,6 +54,7 @@ public final class AdamW implements SplitRateOptimizer {
     private boolean useKernel;       // CPU: the shim's one-pass kernel instead of the tensor ops
     private Tensor fusedSteps;       // float step counters for the fused kernel, one per region
     private Tensor lastGradNorm;
+    private java.util.function.Consumer<Tensor> gradientReducer;  // data parallel: averages the flat gradient over ranks
 
     /** AdamW over the parameters, which become views of one flat buffer; zero moments, every rate multiplier 1. */
     public AdamW(List<Parameter> parameters, AdamWSettings settings) {
@@ -121,6 +122,15 @@ public final class AdamW implements SplitRateOptimizer {
      */
     public void useOnePassKernel(boolean use) {
         useKernel = use && !device.isCuda();
+    }
+
+    /**
+     * Runs reducer on each step's flat gradient (state type, parameter order) before its norm is taken:
+     * data-parallel training averages it over the ranks there, so clipping and the update see the global
+     * gradient. null: none (one process).
+     */
+    public void reduceGradientsWith(java.util.function.Consumer<Tensor> reducer) {
+        this.gradientReducer = reducer;
     }
 
     @Override
@@ -195,6 +205,7 @@ public final class AdamW implements SplitRateOptimizer {
                 if (grads.get(i) == null) into.zero();
                 else into.copyFrom(grads.get(i));
             }
+            if (gradientReducer != null) gradientReducer.accept(grad);
             Tensor norm = grad.norm(2);
             if (lastGradNorm != null) lastGradNorm.close();
             lastGradNorm = norm.keep();

@@ -1,5 +1,6 @@
 package adept.probe;
 
+import adept.dist.ProcessGroup;
 import adept.io.data.Batch;
 import adept.nn.AttentionContext;
 import adept.nn.CausalLM;
@@ -29,12 +30,22 @@ public final class LayerProbe {
 
     /** Cached probing over the batches; progress gets one call per finished batch. */
     public LayerImportance probe(List<Batch> batches, IntConsumer progress) {
+        return probe(batches, progress, null);
+    }
+
+    /**
+     * Data parallel: each rank of group probes batches rank, rank + N, ... and the loss sums are added up over
+     * the ranks, so every rank gets the one-process result (up to the order of the additions). group null: all here.
+     */
+    public LayerImportance probe(List<Batch> batches, IntConsumer progress, ProcessGroup group) {
         int layers = model.layers().size();
+        int rank = group == null ? 0 : group.rank();
+        int ranks = group == null ? 1 : group.size();
         double baseSum = 0;
         double[] skipSums = new double[layers];
         long tokens = 0;
         try (var noGrad = Torch.noGrad()) {
-            for (int b = 0; b < batches.size(); b++) {
+            for (int b = rank; b < batches.size(); b += ranks) {
                 Batch batch = batches.get(b);
                 try (Scope scope = Scope.open()) {
                     AttentionContext context = model.attentionContext(batch.inputIds().size(1), batch.attentionMask());
@@ -56,6 +67,16 @@ public final class LayerProbe {
                 tokens += batch.targetTokens();
                 if (progress != null) progress.accept(b + 1);
             }
+        }
+        if (ranks > 1) {
+            double[] sums = new double[layers + 2];
+            sums[0] = baseSum;
+            System.arraycopy(skipSums, 0, sums, 1, layers);
+            sums[layers + 1] = tokens;
+            sums = group.sum(sums);
+            baseSum = sums[0];
+            System.arraycopy(sums, 1, skipSums, 0, layers);
+            tokens = Math.round(sums[layers + 1]);
         }
         return result(baseSum, skipSums, tokens);
     }

@@ -38,6 +38,12 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
     /** Loads and prepares the model for the settings' mode; probe: the probe batches (on device), used when the layers are probed. */
     public static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, DType dtype, Device device, List<Batch> probe,
                                         String version) {
+        return prepare(s, checkpoint, dtype, device, probe, version, null);
+    }
+
+    /** As above; group (null: one process) shares the layer probe's batches out over the ranks. */
+    public static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, DType dtype, Device device, List<Batch> probe,
+                                        String version, adept.dist.ProcessGroup group) {
         TrainMode mode = s.trainMode();
         ExpansionMetadata existing = ExpansionMetadata.from(checkpoint.metadata(), checkpoint.dir().toString()).orElse(null);
         ModelConfig config = checkpoint.config().modelConfig();
@@ -80,7 +86,7 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
                 chosen = plan.sources();
                 why = plan.reason();
             } else {
-                importance = new LayerProbe(model).probe(probe, null);
+                importance = new LayerProbe(model).probe(probe, null, group);
                 ExpansionPlan plan = s.k != null ? LayerExpansion.lowest(importance, s.k)
                         : LayerExpansion.lowestWithinBudget(importance, config, s.expandBudget);
                 chosen = plan.sources();

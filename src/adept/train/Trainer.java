@@ -1,5 +1,7 @@
 package adept.train;
 
+import adept.dist.GradientBuckets;
+import adept.dist.ProcessGroup;
 import adept.expand.ExpansionMetadata;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.checkpoint.FileOps;
@@ -76,6 +78,7 @@ public final class Trainer {
     private final AtomicBoolean stop;
     private final boolean restart;
     private final String version;
+    private ProcessGroup group;  // null: one process
 
     /** stop: set it (e.g. from a SIGINT handler) to end after the current step with a checkpoint; restart: discard an earlier run in out. */
     public Trainer(TrainSettings settings, Listener listener, AtomicBoolean stop, boolean restart, String version) {
@@ -86,10 +89,38 @@ public final class Trainer {
         this.version = version;
     }
 
+    /**
+     * Data-parallel training as one rank of group (null: one process). batch_size stays the global batch: each of
+     * the N ranks trains on its own batch_size / N blocks of it, gradients are averaged over the ranks before
+     * clipping, so N ranks follow the one-process run (up to rounding). Rank 0 alone writes logs, checkpoints and
+     * the model; every rank resumes from them, whatever the world size of the run that wrote them.
+     */
+    public Trainer distributed(ProcessGroup group) {
+        this.group = group != null && group.size() > 1 ? group : null;
+        return this;
+    }
+
+    private int rank() {
+        return group == null ? 0 : group.rank();
+    }
+
+    private int ranks() {
+        return group == null ? 1 : group.size();
+    }
+
+    /** Rank 0 (or the only process): the one that writes. */
+    private boolean leader() {
+        return rank() == 0;
+    }
+
     /** Trains (resuming from the newest checkpoint when there is one) until the last step or a stop request, writing the outputs into the run folder. */
     public Result run() {
         long t0 = System.nanoTime();
         s.validate();
+        if (s.batchSize % ranks() != 0) {
+            throw new TrainException("batch_size " + s.batchSize + " does not split over " + ranks() + " ranks (each takes batch_size / "
+                    + ranks() + " blocks of the global batch): give a multiple of " + ranks());
+        }
         Path modelDir = Path.of(s.model).toAbsolutePath().normalize();
         Path out = Path.of(s.out).toAbsolutePath().normalize();
         if (Files.exists(out, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(out)) throw new TrainException(out + ": exists and is not a folder");
@@ -126,20 +157,54 @@ public final class Trainer {
             listener.info(String.format(Locale.ROOT, "data: %s: %,d tokens in %,d documents%s; %,d blocks of %d", s.data,
                     inputs.tokens.tokenCount(), inputs.tokens.documentCount(), inputs.tokens.reused() ? " (cached)" : "",
                     inputs.blocks.blocksPerEpoch(), blockSize));
-            if (restart) {
+            if (restart && leader()) {
                 checkpoints.deleteAll();
                 for (String f : List.of(METRICS_FILE, IMPORTANCE_FILE, RUN_FILE)) deleteQuietly(out.resolve(f));
             }
+            if (group != null) group.barrier();  // the other ranks look for checkpoints only once rank 0 has deleted them
             RunCheckpoints.Loaded resume = restart ? null : checkpoints.newestValid(listener::info).orElse(null);
+            if (group != null) checkSameResumeStep(resume == null ? -1 : resume.state().step());
             try (Scope runScope = Scope.open()) {
                 List<Batch> probe = inputs.probe == null ? List.of()
                         : TrainingInputs.batches(inputs.probe, s.probeBatchSize, s.probeBatches, inputs.padId, device);
                 PreparedModel prepared = resume != null ? fromCheckpoint(resume, dtype, device)
-                        : PreparedModel.prepare(s, base, dtype, device, probe, version);
+                        : PreparedModel.prepare(s, base, dtype, device, probe, version, group);
                 try (CausalLM model = prepared.model()) {
                     return train(t0, out, modelDir, prepared, inputs, probe, blockSize, resume, checkpoints);
                 }
             }
+        }
+    }
+
+    /** What data parallelism all-reduces per step: the trainable tensors' gradient in the optimizer's state type. */
+    public static long gradientBytesPerStep(DecoupledTuning tuning) {
+        DType state = tuning.optimizer().parameters().get(0).tensor().dtype() == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+        return tuning.trainableParameters() * state.byteSize();
+    }
+
+    /** Every rank must resume from the same step: a mismatch (ranks seeing other folders) would train nonsense. */
+    private void checkSameResumeStep(long step) {
+        double[] sums = group.sum(step, (double) step * step);
+        double mean = sums[0] / ranks();
+        if (Math.abs(sums[1] / ranks() - mean * mean) > 1e-6 || mean != step) {
+            throw new TrainException("rank " + rank() + " resumes from step " + step + " but the other ranks do not (is --out the same folder on every rank?)");
+        }
+    }
+
+    /** Rank 0's values of every tensor of the model on every rank (they start equal anyway: this makes sure). */
+    private void broadcastParameters(CausalLM model) {
+        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            List<Tensor> direct = new java.util.ArrayList<>();
+            for (Tensor t : model.namedParameters().values()) {
+                if (t.isContiguous()) {
+                    direct.add(t);
+                } else {
+                    Tensor copy = t.contiguous();
+                    group.broadcast(List.of(copy), 0);
+                    t.copyFrom(copy);
+                }
+            }
+            group.broadcast(direct, 0);
         }
     }
 
@@ -163,17 +228,26 @@ public final class Trainer {
         listener.info(String.format(Locale.ROOT, "mode %s: %s", mode.label(), prepared.how()));
         listener.info(String.format(Locale.ROOT, "trainable: %d tensors, %,d of %,d parameters (%.2f%%)", prepared.trainable().size(),
                 counts[0], counts[1], 100.0 * counts[0] / counts[1]));
-        try {
-            Files.createDirectories(out);
-            if (resume == null) FileOps.writeStringAtomically(out.resolve(RUN_FILE), s.toJson());
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + out.resolve(RUN_FILE) + ": " + e.getMessage(), e);
+        if (leader()) {
+            try {
+                Files.createDirectories(out);
+                if (resume == null) FileOps.writeStringAtomically(out.resolve(RUN_FILE), s.toJson());
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write " + out.resolve(RUN_FILE) + ": " + e.getMessage(), e);
+            }
+            checkpoints.removeStaleTemporaries();
         }
-        checkpoints.removeStaleTemporaries();
+        if (group != null) broadcastParameters(model);
         try (DecoupledTuning tuning = new DecoupledTuning(model, prepared.trainable(), Granularity.parse(s.granularity), policy, adam,
                 mode.adaptive());
              RunLog metrics = new RunLog(out.resolve(METRICS_FILE));
              RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE))) {
+            GradientBuckets buckets = group == null ? null : new GradientBuckets(group);
+            if (buckets != null) {
+                tuning.optimizer().reduceGradientsWith(buckets::averageInPlace);
+                listener.info(String.format(Locale.ROOT, "data parallel: %d ranks, %d of each %d-block batch per rank; %,d bytes of gradient all-reduced per step",
+                        ranks(), s.batchSize / ranks(), s.batchSize, gradientBytesPerStep(tuning)));
+            }
             long step = 0;
             long lastRefresh = -1;
             long tokensSeen = 0;
@@ -189,9 +263,11 @@ public final class Trainer {
                 lastRefresh = state.lastRefreshStep();
                 tokensSeen = state.tokensSeen();
                 elapsedBefore = state.elapsedSeconds();
-                metrics.truncateFrom(step + 1);  // metrics lines carry the step count after their update
-                importanceLog.truncateFrom(lastRefresh + 1);
-            } else {
+                if (leader()) {
+                    metrics.truncateFrom(step + 1);  // metrics lines carry the step count after their update
+                    importanceLog.truncateFrom(lastRefresh + 1);
+                }
+            } else if (leader()) {
                 metrics.truncateFrom(0);
                 importanceLog.truncateFrom(0);
             }
@@ -203,8 +279,8 @@ public final class Trainer {
             while (step < s.steps) {
                 if (tuning.adaptive() && step % s.refreshEvery == 0 && step != lastRefresh) {
                     long r0 = System.nanoTime();
-                    double[] importance = tuning.refresh(probe, s.probeBatches);
-                    logImportance(importanceLog, step, tuning, importance);
+                    double[] importance = tuning.refresh(probe, s.probeBatches, group);
+                    if (leader()) logImportance(importanceLog, step, tuning, importance);
                     lastRefresh = step;
                     listener.info(String.format(Locale.ROOT, "step %d: importance refreshed on %d probe batches (%.1f s)", step,
                             s.probeBatches > 0 ? Math.min(s.probeBatches, probe.size()) : probe.size(), (System.nanoTime() - r0) / 1e9));
@@ -213,15 +289,26 @@ public final class Trainer {
                 double lossSum = 0;
                 double lr = schedule.rate(step);
                 double gradNorm;
+                boolean stopping;
                 try (Scope scope = Scope.open()) {
+                    int rows = s.batchSize / ranks();
                     for (int a = 0; a < s.gradAccum; a++) {
-                        long[] ids = inputs.blocks.nextBatch(s.batchSize);
-                        Tensor batch = Tensor.of(ids, s.batchSize, blockSize).to(model.device());
+                        long[] ids = inputs.blocks.nextBatch(s.batchSize, rank(), ranks());
+                        Tensor batch = Tensor.of(ids, rows, blockSize).to(model.device());
                         Tensor loss = tuning.loss(batch);
                         double value = loss.item();
-                        if (!Double.isFinite(value)) throw nonFinite(step, "loss", value, checkpoints);
+                        // Ranks decide together (below), so that all stop at the same step.
+                        if (group == null && !Double.isFinite(value)) throw nonFinite(step, "loss", value, checkpoints);
                         (s.gradAccum > 1 ? loss.div(s.gradAccum) : loss).backward();
                         lossSum += value;
+                    }
+                    stopping = stop.get();
+                    if (group != null) {
+                        // The global loss (each rank's is the mean over its equal share) and whether any rank was told to stop.
+                        double[] sums = group.sum(lossSum, stopping ? 1 : 0);
+                        lossSum = sums[0] / ranks();
+                        stopping = sums[1] > 0;
+                        if (!Double.isFinite(lossSum)) throw nonFinite(step, "loss", lossSum, checkpoints);
                     }
                     tuning.step(lr);
                     gradNorm = tuning.optimizer().lastGradNorm().item();
@@ -241,19 +328,20 @@ public final class Trainer {
                 line.addProperty("tokens", tokensSeen);
                 line.addProperty("tokens_per_s", tokensPerStep / stepSeconds);
                 line.addProperty("elapsed_s", elapsed);
-                metrics.append(line);
+                if (leader()) metrics.append(line);
                 listener.step(step, s.steps, lastLoss, lr, tokensPerStep * stepsThisRun / ((System.nanoTime() - trainStart) / 1e9));
                 long every = s.evalInterval();
                 if (!eval.isEmpty() && ((every > 0 && step % every == 0) || step == s.steps)) {
+                    // Every rank evaluates (the same numbers): a rank waiting idle for rank 0 could run past the collective timeout.
                     evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
                     JsonObject e = new JsonObject();
                     e.addProperty("step", step);
                     e.addProperty("eval_loss", evalLoss);
                     e.addProperty("eval_perplexity", Math.exp(evalLoss));
-                    metrics.append(e);
+                    if (leader()) metrics.append(e);
                 }
-                boolean stopping = stop.get();
-                if (stopping || step % s.saveInterval() == 0 || step == s.steps) {
+                if (group == null) stopping = stop.get();
+                if (leader() && (stopping || step % s.saveInterval() == 0 || step == s.steps)) {
                     metrics.flush();
                     importanceLog.flush();
                     save(checkpoints, modelDir, prepared, tuning, inputs, step, lastRefresh, tokensSeen, elapsed);
@@ -268,11 +356,15 @@ public final class Trainer {
             metrics.flush();
             importanceLog.flush();
             Path finalModel = out.resolve(MODEL_DIR);
-            saveModel(model, finalModel, modelDir, prepared, Map.of());
-            if (!eval.isEmpty() && Double.isNaN(evalLoss)) evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
+            if (leader()) {
+                saveModel(model, finalModel, modelDir, prepared, Map.of());
+                if (!eval.isEmpty() && Double.isNaN(evalLoss)) evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
+            }
             double seconds = (System.nanoTime() - t0) / 1e9;
-            writeSummary(out, prepared, counts, step, lastLoss, evalLoss, seconds);
-            TrainPlots.write(out, listener::info);
+            if (leader()) {
+                writeSummary(out, prepared, counts, step, lastLoss, evalLoss, seconds);
+                TrainPlots.write(out, listener::info);
+            }
             return new Result(Status.COMPLETED, step, out, finalModel, counts[0], counts[1], seconds, lastLoss, evalLoss);
         }
     }

@@ -1,5 +1,6 @@
 package adept.tune;
 
+import adept.dist.ProcessGroup;
 import adept.io.data.Batch;
 import adept.nn.CausalLM;
 import adept.optim.AdamW;
@@ -92,7 +93,12 @@ public final class DecoupledTuning implements AutoCloseable {
 
     /** Recomputes unit importance on the probe batches and sets the rates from it; returns the importances. */
     public double[] refresh(List<Batch> probe, int maxBatches) {
-        double[] importance = UnitImportance.compute(model, units, trainable, probe, maxBatches, firstRecordedLayer);
+        return refresh(probe, maxBatches, null);
+    }
+
+    /** As {@link #refresh(List, int)}, the probe batches shared out over group's ranks (null: all here). */
+    public double[] refresh(List<Batch> probe, int maxBatches, ProcessGroup group) {
+        double[] importance = UnitImportance.compute(model, units, trainable, probe, maxBatches, firstRecordedLayer, group);
         assignment = policy.assign(importance);
         UnitRates.apply(optimizer, units, assignment);
         return importance;

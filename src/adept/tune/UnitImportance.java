@@ -1,5 +1,7 @@
 package adept.tune;
 
+import adept.dist.ProcessGroup;
+import adept.dist.Reduction;
 import adept.io.data.Batch;
 import adept.nn.CausalLM;
 import adept.tensor.DType;
@@ -26,6 +28,18 @@ public final class UnitImportance {
      */
     public static double[] compute(CausalLM model, UnitMap map, Map<String, Tensor> params, List<Batch> probe, int maxBatches,
                                    int firstTrainableLayer) {
+        return compute(model, map, params, probe, maxBatches, firstTrainableLayer, null);
+    }
+
+    /**
+     * Data parallel: each rank of group takes batches rank, rank + N, ... of the first maxBatches, and the
+     * gradient magnitude sums are added up over the ranks before the mean, so every rank gets the same
+     * importances (the one-process ones up to the order of the additions). group null: all batches here.
+     */
+    public static double[] compute(CausalLM model, UnitMap map, Map<String, Tensor> params, List<Batch> probe, int maxBatches,
+                                   int firstTrainableLayer, ProcessGroup group) {
+        int rank = group == null ? 0 : group.rank();
+        int ranks = group == null ? 1 : group.size();
         int batches = maxBatches > 0 ? Math.min(maxBatches, probe.size()) : probe.size();
         if (batches == 0) throw new IllegalArgumentException("importance needs at least one probe batch");
         List<String> names = new ArrayList<>(map.shapes().keySet());
@@ -41,7 +55,7 @@ public final class UnitImportance {
         try (Scope scope = Scope.open(); var grad = Torch.enableGrad()) {
             List<Tensor> absSums = new ArrayList<>();
             for (Tensor t : inputs) absSums.add(Tensor.zeros(sumType, t.device(), t.shape()));
-            for (int b = 0; b < batches; b++) {
+            for (int b = rank; b < batches; b += ranks) {
                 Batch batch = probe.get(b);
                 try (Scope step = Scope.open()) {
                     Tensor hidden = model.hidden(batch.inputIds(), batch.attentionMask(), firstTrainableLayer);
@@ -55,6 +69,7 @@ public final class UnitImportance {
                     }
                 }
             }
+            if (ranks > 1) group.allReduce(absSums, Reduction.SUM);
             try (var noGrad = Torch.noGrad()) {
                 for (int i = 0; i < inputs.size(); i++) {
                     Tensor element = inputs.get(i).detach().to(sumType).abs().mul(absSums.get(i)).div(batches);

@@ -96,10 +96,23 @@ public final class PackedBlocks {
      * epochs: it continues with the next epoch's order.
      */
     public long[] nextBatch(int batchSize) {
+        return nextBatch(batchSize, 0, 1);
+    }
+
+    /**
+     * Shard `shard` of `shards` of the next batchSize blocks (data parallel): rows [shard * b, (shard + 1) * b) of
+     * what {@link #nextBatch(int)} would return, b = batchSize / shards; the position advances by the whole
+     * batchSize, so every rank stays at the same position and shards 0..shards-1 together are the one-process batch.
+     */
+    public long[] nextBatch(int batchSize, int shard, int shards) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
-        long[] ids = new long[Math.multiplyExact(batchSize, blockSize)];
+        if (shards < 1 || shard < 0 || shard >= shards) throw new IllegalArgumentException("shard " + shard + " of " + shards);
+        if (batchSize % shards != 0) throw new IllegalArgumentException("batch size " + batchSize + " does not split into " + shards + " shards");
+        int rows = batchSize / shards;
+        int first = shard * rows;
+        long[] ids = new long[Math.multiplyExact(rows, blockSize)];
         for (int row = 0; row < batchSize; row++) {
-            tokens.copyTokens((long) order[offset] * blockSize, blockSize, ids, row * blockSize);
+            if (row >= first && row < first + rows) tokens.copyTokens((long) order[offset] * blockSize, blockSize, ids, (row - first) * blockSize);
             if (++offset == blocks) {
                 epoch++;
                 offset = 0;

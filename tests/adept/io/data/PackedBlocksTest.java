@@ -55,6 +55,23 @@ class PackedBlocksTest {
     }
 
     @Test
+    void shardsOfABatchAreItsRowsAndEveryShardAdvancesByTheWholeBatch() {
+        PackedBlocks one = new PackedBlocks(tokens, T, 5);
+        PackedBlocks[] ranks = {new PackedBlocks(tokens, T, 5), new PackedBlocks(tokens, T, 5), new PackedBlocks(tokens, T, 5)};
+        int batch = 6;  // 3 ranks x 2 blocks; a few batches straddle epochs
+        for (int b = 0; b < 3 * one.blocksPerEpoch() / batch + 2; b++) {
+            long[] whole = one.nextBatch(batch);
+            for (int r = 0; r < ranks.length; r++) {
+                long[] shard = ranks[r].nextBatch(batch, r, ranks.length);
+                assertArrayEquals(Arrays.copyOfRange(whole, r * 2 * T, (r + 1) * 2 * T), shard, "batch " + b + ", rank " + r);
+                assertEquals(one.position(), ranks[r].position());
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> one.nextBatch(4, 0, 3));
+        assertThrows(IllegalArgumentException.class, () -> one.nextBatch(4, 2, 2));
+    }
+
+    @Test
     void orderIsTheDocumentedShuffle() {
         // From an independent Python implementation of the recipe in PackedBlocks' class comment.
         assertArrayEquals(new int[] {4, 3, 7, 9, 1, 5, 2, 8, 0, 6}, PackedBlocks.order(10, 42, 0));

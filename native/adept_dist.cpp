@@ -1,0 +1,373 @@
+// adept_dist.cpp: process groups and collectives over c10d (see the distributed section of adept_torch.h).
+// Compiled into the same libadept_torch.so as adept_torch.cpp; errors go through its per-thread channel
+// (adept_internal.hpp). Gloo on the CPU; NCCL only in CUDA builds that found nccl.h (ADEPT_WITH_NCCL).
+// Built without Gloo headers (ADEPT_WITH_GLOO unset), every entry point fails with a message saying so.
+#include "adept_torch.h"
+#include "adept_internal.hpp"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#if defined(ADEPT_WITH_GLOO)
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if defined(ADEPT_WITH_NCCL)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#endif
+
+#define ADEPT_DIST_AT_LEAST(major, minor) \
+    (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+namespace {
+
+std::atomic<int64_t> live_dist_handles{0};
+
+#if defined(ADEPT_WITH_GLOO)
+// libtorch 2.x runs collectives on a c10d::Backend (ProcessGroup became a dispatcher over backends);
+// in 1.13 ProcessGroupGloo itself is the ProcessGroup.
+#if ADEPT_DIST_AT_LEAST(2, 0)
+using CollectiveBackend = c10d::Backend;
+#else
+using CollectiveBackend = c10d::ProcessGroup;
+#endif
+#endif
+
+std::string describe(const char *what, const std::string &message) { return std::string(what) + ": " + message; }
+
+}  // namespace
+
+struct at_process_group_s {
+    int rank = 0;
+    int size = 1;
+    int64_t timeout_ms = 0;
+    bool cuda = false;
+#if defined(ADEPT_WITH_GLOO)
+    c10::intrusive_ptr<c10d::Store> store;          // rank 0 serves it; kept for the group's lifetime
+    c10::intrusive_ptr<CollectiveBackend> backend;  // destroyed before the store (it may still talk to it)
+#endif
+};
+
+struct at_work_s {
+    std::string what;
+    int64_t timeout_ms = 0;
+#if defined(ADEPT_WITH_GLOO)
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+#endif
+    std::vector<at::Tensor> divide_on_wait;  // AVG: divided by divisor once the sums are in
+    int divisor = 1;
+    bool waited = false;
+};
+
+namespace {
+
+adept_internal::HandleRegistry<at_process_group_s> &groups() {
+    static auto *registry = new adept_internal::HandleRegistry<at_process_group_s>("process group");  // never destroyed
+    return *registry;
+}
+
+adept_internal::HandleRegistry<at_work_s> &works() {
+    static auto *registry = new adept_internal::HandleRegistry<at_work_s>("work");
+    return *registry;
+}
+
+at_process_group_s &group_of(at_process_group pg) { return groups().get(pg); }
+
+at_work_s &work_of(at_work w) { return works().get(w); }
+
+at_work register_work(std::unique_ptr<at_work_s> w) {
+    live_dist_handles.fetch_add(1, std::memory_order_relaxed);
+    return static_cast<at_work>(works().add(std::move(w)));
+}
+
+std::vector<at::Tensor> collective_tensors(const at_process_group_s &g, const at_tensor *ts, int n, const char *what) {
+    if (n < 0) throw std::invalid_argument(std::string(what) + ": negative tensor count");
+    if (n > 0 && ts == nullptr) throw std::invalid_argument(std::string(what) + ": null tensor list");
+    std::vector<at::Tensor> out;
+    out.reserve(n);
+    for (int i = 0; i < n; i++) {
+        const at::Tensor &t = adept_internal::tensor_of(ts[i]);
+        // Gloo reads and writes the raw storage: a strided view would be reduced in the wrong places.
+        if (!t.is_contiguous()) throw std::invalid_argument(std::string(what) + ": tensor " + std::to_string(i) + " is not contiguous");
+        if (t.is_cuda() != g.cuda)
+            throw std::invalid_argument(std::string(what) + ": tensor " + std::to_string(i) + " is on " + t.device().str() + ", the group on " +
+                                        (g.cuda ? "cuda" : "cpu"));
+        out.push_back(t);
+    }
+    return out;
+}
+
+#if defined(ADEPT_WITH_GLOO)
+bool is_loopback(const std::string &host) {
+    return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+
+std::shared_ptr<::gloo::transport::Device> gloo_device(const std::string &master, const char *interface) {
+    if (interface != nullptr && interface[0] != '\0') return c10d::ProcessGroupGloo::createDeviceForInterface(interface);
+    // All ranks on this host (adept train --nproc): loopback always works, whatever the hostname resolves to.
+    if (is_loopback(master)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+    return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+c10::intrusive_ptr<CollectiveBackend> make_backend(int backend, const c10::intrusive_ptr<c10d::Store> &store, int rank, int size,
+                                                   const std::string &master, const char *interface, std::chrono::milliseconds timeout) {
+    if (backend == AT_DIST_GLOO) {
+        auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+        options->devices.push_back(gloo_device(master, interface));
+        return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
+    }
+#if defined(ADEPT_WITH_NCCL)
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = timeout;
+    return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, options);
+#else
+    throw std::invalid_argument("backend nccl needs a CUDA build of the shim with NCCL (this one has gloo only: use gloo)");
+#endif
+}
+#endif
+
+std::unique_ptr<at_work_s> new_work(std::string what, int64_t timeout_ms) {
+    auto w = std::make_unique<at_work_s>();
+    w->what = std::move(what);
+    w->timeout_ms = timeout_ms;
+    return w;
+}
+
+#if !defined(ADEPT_WITH_GLOO)
+[[noreturn]] void no_gloo() {
+    throw std::runtime_error("this shim was built without Gloo headers (install libgloo-dev and rerun native/build.sh): "
+                             "no process groups");
+}
+#endif
+
+}  // namespace
+
+#define DIST_GUARD_BEGIN adept_internal::clear_error(); try {
+#define DIST_GUARD_END(failure)                                       \
+    }                                                                 \
+    catch (const c10::Error &e) {                                     \
+        adept_internal::report_error(e.what_without_backtrace());     \
+    }                                                                 \
+    catch (const std::exception &e) {                                 \
+        adept_internal::report_error(e.what());                       \
+    }                                                                 \
+    catch (...) {                                                     \
+        adept_internal::report_error("unknown C++ exception");        \
+    }                                                                 \
+    return failure;
+
+extern "C" {
+#pragma GCC visibility push(default)
+
+int at_dist_has_backend(int backend) {
+#if defined(ADEPT_WITH_GLOO)
+    if (backend == AT_DIST_GLOO) return 1;
+#if defined(ADEPT_WITH_NCCL)
+    if (backend == AT_DIST_NCCL) return 1;
+#endif
+#endif
+    return 0;
+}
+
+at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size,
+                           const char *network_interface, int64_t timeout_ms) {
+    DIST_GUARD_BEGIN
+    if (backend != AT_DIST_GLOO && backend != AT_DIST_NCCL) throw std::invalid_argument("unknown backend " + std::to_string(backend));
+    if (master_addr == nullptr || master_addr[0] == '\0') throw std::invalid_argument("empty master address");
+    if (master_port < 1 || master_port > 65535) throw std::invalid_argument("master port " + std::to_string(master_port) + " is not in 1..65535");
+    if (world_size < 1) throw std::invalid_argument("world size " + std::to_string(world_size) + " is below 1");
+    if (rank < 0 || rank >= world_size)
+        throw std::invalid_argument("rank " + std::to_string(rank) + " is not in 0.." + std::to_string(world_size - 1));
+    if (timeout_ms < 1) throw std::invalid_argument("timeout " + std::to_string(timeout_ms) + " ms is below 1 ms");
+#if defined(ADEPT_WITH_GLOO)
+    if (backend == AT_DIST_NCCL && !torch::cuda::is_available()) throw std::invalid_argument("backend nccl needs a CUDA device; libtorch sees none");
+    std::string master(master_addr);
+    std::chrono::milliseconds timeout(timeout_ms);
+    std::string where = master + ":" + std::to_string(master_port) + " as rank " + std::to_string(rank) + " of " + std::to_string(world_size);
+    auto g = std::make_unique<at_process_group_s>();
+    g->rank = rank;
+    g->size = world_size;
+    g->timeout_ms = timeout_ms;
+    g->cuda = backend == AT_DIST_NCCL;
+    try {
+        c10d::TCPStoreOptions store_options;
+        store_options.port = static_cast<std::uint16_t>(master_port);
+        store_options.isServer = rank == 0;
+        store_options.numWorkers = static_cast<std::size_t>(world_size);
+        store_options.waitWorkers = true;  // rank 0 returns only when every rank has reached the store
+        store_options.timeout = timeout;
+#if ADEPT_DIST_AT_LEAST(2, 4)
+        store_options.useLibUV = false;    // the libuv server is optional in libtorch builds; the classic one is always there
+#endif
+        g->store = c10::make_intrusive<c10d::TCPStore>(master, store_options);
+    } catch (const c10::Error &e) {
+        throw std::runtime_error("rendezvous at " + where + " failed within " + std::to_string(timeout_ms) + " ms: " +
+                                 e.what_without_backtrace());
+    } catch (const std::exception &e) {
+        throw std::runtime_error("rendezvous at " + where + " failed within " + std::to_string(timeout_ms) + " ms: " + e.what());
+    }
+    // The backend's own connections (Gloo: a full mesh, addresses swapped through the store) finish the rendezvous.
+    try {
+        g->backend = make_backend(backend, g->store, rank, world_size, master, network_interface, timeout);
+    } catch (const c10::Error &e) {
+        throw std::runtime_error("rendezvous at " + where + " failed within " + std::to_string(timeout_ms) + " ms (connecting the ranks): " +
+                                 e.what_without_backtrace());
+    } catch (const std::invalid_argument &) {
+        throw;
+    } catch (const std::exception &e) {
+        throw std::runtime_error("rendezvous at " + where + " failed within " + std::to_string(timeout_ms) + " ms (connecting the ranks): " +
+                                 e.what());
+    }
+    live_dist_handles.fetch_add(1, std::memory_order_relaxed);
+    return static_cast<at_process_group>(groups().add(std::move(g)));
+#else
+    no_gloo();
+#endif
+    DIST_GUARD_END(nullptr)
+}
+
+int at_pg_rank(at_process_group pg) {
+    DIST_GUARD_BEGIN
+    return group_of(pg).rank;
+    DIST_GUARD_END(-1)
+}
+
+int at_pg_size(at_process_group pg) {
+    DIST_GUARD_BEGIN
+    return group_of(pg).size;
+    DIST_GUARD_END(-1)
+}
+
+at_work at_pg_allreduce(at_process_group pg, const at_tensor *ts, int n, int op) {
+    DIST_GUARD_BEGIN
+    at_process_group_s &g = group_of(pg);
+    if (op != AT_DIST_SUM && op != AT_DIST_AVG) throw std::invalid_argument("unknown reduction " + std::to_string(op));
+    auto tensors = collective_tensors(g, ts, n, "all-reduce");
+    if (op == AT_DIST_AVG) {
+        for (const auto &t : tensors)
+            if (!at::isFloatingType(t.scalar_type())) throw std::invalid_argument("all-reduce avg needs floating-point tensors");
+    }
+#if defined(ADEPT_WITH_GLOO)
+    std::unique_ptr<at_work_s> w = new_work("all-reduce", g.timeout_ms);
+    // One collective per tensor: c10d's list form means "one tensor per device", all of one shape.
+    // Gloo has no AVG: sum, then divide on wait.
+    c10d::AllreduceOptions options;
+    options.reduceOp = c10d::ReduceOp::SUM;
+    for (auto &t : tensors) {
+        std::vector<at::Tensor> one{t};
+        w->works.push_back(g.backend->allreduce(one, options));
+    }
+    if (op == AT_DIST_AVG) {
+        w->divide_on_wait = tensors;
+        w->divisor = g.size;
+    }
+    return register_work(std::move(w));
+#else
+    no_gloo();
+#endif
+    DIST_GUARD_END(nullptr)
+}
+
+at_work at_pg_broadcast(at_process_group pg, const at_tensor *ts, int n, int root) {
+    DIST_GUARD_BEGIN
+    at_process_group_s &g = group_of(pg);
+    if (root < 0 || root >= g.size) throw std::invalid_argument("broadcast root " + std::to_string(root) + " is not a rank of " + std::to_string(g.size));
+    auto tensors = collective_tensors(g, ts, n, "broadcast");
+#if defined(ADEPT_WITH_GLOO)
+    std::unique_ptr<at_work_s> w = new_work("broadcast", g.timeout_ms);
+    c10d::BroadcastOptions options;
+    options.rootRank = root;
+    options.rootTensor = 0;
+    for (auto &t : tensors) {
+        std::vector<at::Tensor> one{t};
+        w->works.push_back(g.backend->broadcast(one, options));
+    }
+    return register_work(std::move(w));
+#else
+    no_gloo();
+#endif
+    DIST_GUARD_END(nullptr)
+}
+
+at_work at_pg_barrier(at_process_group pg) {
+    DIST_GUARD_BEGIN
+    at_process_group_s &g = group_of(pg);
+#if defined(ADEPT_WITH_GLOO)
+    std::unique_ptr<at_work_s> w = new_work("barrier", g.timeout_ms);
+    c10d::BarrierOptions options;
+    options.timeout = std::chrono::milliseconds(g.timeout_ms);
+    w->works.push_back(g.backend->barrier(options));
+    return register_work(std::move(w));
+#else
+    (void)g;
+    no_gloo();
+#endif
+    DIST_GUARD_END(nullptr)
+}
+
+int at_work_wait(at_work work) {
+    DIST_GUARD_BEGIN
+    at_work_s &w = work_of(work);
+    if (w.waited) return 0;
+#if defined(ADEPT_WITH_GLOO)
+    try {
+        for (auto &one : w.works) one->wait();
+    } catch (const c10::Error &e) {
+        throw std::runtime_error(describe(w.what.c_str(), std::string("failed (a peer process is gone, or none answered within ") +
+                                                              std::to_string(w.timeout_ms) + " ms): " + e.what_without_backtrace()));
+    } catch (const std::exception &e) {
+        throw std::runtime_error(describe(w.what.c_str(), std::string("failed (a peer process is gone, or none answered within ") +
+                                                              std::to_string(w.timeout_ms) + " ms): " + e.what()));
+    }
+#endif
+    for (auto &t : w.divide_on_wait) t.div_(w.divisor);
+    w.waited = true;
+    return 0;
+    DIST_GUARD_END(-1)
+}
+
+int at_work_free(at_work work) {
+    if (work == nullptr) return 0;
+    std::unique_ptr<at_work_s> freed = works().take(work);
+    if (!freed) {
+        adept_internal::report_error("at_work_free: stale or invalid work handle");
+        return -1;
+    }
+    live_dist_handles.fetch_sub(1, std::memory_order_relaxed);
+    try {
+        freed.reset();  // an unwaited collective keeps its tensors alive inside c10d until it ends
+    } catch (...) {
+    }
+    return 0;
+}
+
+int at_pg_free(at_process_group pg) {
+    if (pg == nullptr) return 0;
+    std::unique_ptr<at_process_group_s> freed = groups().take(pg);
+    if (!freed) {
+        adept_internal::report_error("at_pg_free: stale or invalid process group handle");
+        return -1;
+    }
+    live_dist_handles.fetch_sub(1, std::memory_order_relaxed);
+    try {
+#if defined(ADEPT_WITH_GLOO)
+        freed->backend.reset();  // joins Gloo's worker threads (a pending collective ends by its timeout at most)
+        freed->store.reset();
+#endif
+        freed.reset();
+    } catch (...) {
+        // shutting down: nothing to report to
+    }
+    return 0;
+}
+
+int64_t at_dist_live_handles(void) { return live_dist_handles.load(std::memory_order_relaxed); }
+
+#pragma GCC visibility pop
+}  // extern "C"

@@ -1,0 +1,92 @@
+package adept.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import adept.testing.ChildJvm;
+import adept.testing.Ports;
+import adept.testing.TinyModel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** `adept train` with torchrun's variables or --nproc, given wrong ones: one-line errors, exit 2, within the timeout. */
+class DistTrainCommandTest {
+    @TempDir
+    Path dir;
+    Path model;
+    Path data;
+
+    @BeforeEach
+    void files() throws Exception {
+        model = TinyModel.write(dir.resolve("base"), 3);
+        data = Files.writeString(dir.resolve("domain.txt"), "one plus two equals three . what is the answer ? the answer is three .\n".repeat(40));
+    }
+
+    List<String> args(String... extra) {
+        List<String> a = new ArrayList<>(List.of("train", "--model", model.toString(), "--data", data.toString(), "--out",
+                dir.resolve("run").toString(), "--mode", "full", "--steps", "4", "--block-size", "8", "--batch-size", "2"));
+        a.addAll(Arrays.asList(extra));
+        return a;
+    }
+
+    static Map<String, String> torchrun(String rank, String world, String addr, int port) {
+        Map<String, String> env = new HashMap<>(Map.of("RANK", rank, "WORLD_SIZE", world, "MASTER_ADDR", addr, "MASTER_PORT",
+                Integer.toString(port), "ADEPT_DIST_TIMEOUT", "2"));
+        return env;
+    }
+
+    /** The last line of the output: the error (c10d may log warnings before it). */
+    static void assertUserError(ChildJvm.Outcome o, String expected) {
+        assertEquals(2, o.exitCode(), o.output());
+        List<String> lines = o.output().lines().filter(l -> l.contains("adept: ")).toList();
+        assertFalse(lines.isEmpty(), o.output());
+        String last = lines.get(lines.size() - 1);
+        assertTrue(last.contains("adept: " + expected), "expected 'adept: " + expected + "...', got: " + o.output());
+        assertFalse(o.output().contains("Exception"), o.output());
+    }
+
+    @Test
+    void aRankOutsideTheWorldIsAOneLineError() throws Exception {
+        ChildJvm.Outcome o = ChildJvm.run(ChildJvm.adept(args()), torchrun("3", "2", "127.0.0.1", 29400), dir.resolve("a.log"), 60);
+        assertUserError(o, "RANK 3 is inconsistent with WORLD_SIZE 2 (ranks are 0..1)");
+    }
+
+    @Test
+    void anUnreachableMasterFailsWithinTheTimeout() throws Exception {
+        // 192.0.2.1 is TEST-NET-1: never routed. Rank 1 tries to reach rank 0's store there for 2 s.
+        ChildJvm.Outcome o = ChildJvm.run(ChildJvm.adept(args()), torchrun("1", "2", "192.0.2.1", 29400), dir.resolve("b.log"), 60);
+        assertUserError(o, "rendezvous at 192.0.2.1:29400 as rank 1 of 2 failed within 2000 ms");
+        // Rank 0 waiting for a rank that never comes.
+        ChildJvm.Outcome alone = ChildJvm.run(ChildJvm.adept(args()), torchrun("0", "2", "127.0.0.1", Ports.free()), dir.resolve("c.log"), 60);
+        assertUserError(alone, "rendezvous at 127.0.0.1:");
+        assertTrue(alone.output().contains("as rank 0 of 2 failed within 2000 ms"), alone.output());
+        System.out.printf("unreachable master: exit 2 after %.1f s; lone rank 0: exit 2 after %.1f s (timeout 2 s, JVM start included)%n",
+                o.seconds(), alone.seconds());
+        assertTrue(o.seconds() < 30 && alone.seconds() < 30);
+    }
+
+    @Test
+    void nprocIsCheckedBeforeAnyRankStarts() throws Exception {
+        TinyModel.adept(args("--nproc", "0").toArray(String[]::new)).assertUsageError("--nproc must be at least 1, got 0");
+        TinyModel.adept(args("--nproc", "3").toArray(String[]::new)).assertUsageError("--batch-size 2 is the global batch: it must split evenly over --nproc 3");
+        ChildJvm.Outcome both = ChildJvm.run(ChildJvm.adept(args("--nproc", "2")), torchrun("0", "2", "127.0.0.1", 29400), dir.resolve("d.log"), 60);
+        assertUserError(both, "--nproc starts its own ranks, but RANK / WORLD_SIZE are set");
+    }
+
+    @Test
+    void aFailingRankMakesTheLauncherFail() throws Exception {
+        List<String> a = args("--nproc", "2");
+        a.set(a.indexOf("--data") + 1, dir.resolve("missing.txt").toString());
+        ChildJvm.Outcome o = ChildJvm.run(ChildJvm.adept(a), Map.of("ADEPT_DIST_TIMEOUT", "20"), dir.resolve("e.log"), 120);
+        assertEquals(2, o.exitCode(), o.output());
+        assertTrue(o.output().contains("missing.txt"), o.output());
+        assertTrue(o.output().contains("adept: rank ") && o.output().contains("failed (exit 2); stopped the other ranks"), o.output());
+    }
+}
