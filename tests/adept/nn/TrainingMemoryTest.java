@@ -37,7 +37,7 @@ class TrainingMemoryTest {
 
     @Test
     void thousandTrainingStepsKeepMemoryFlat() throws IOException {
-        long liveAtStart = Torch.liveTensors();
+        long liveAtStart = adept.testing.LiveTensors.settled();
         try (CausalLM model = CausalLM.random(tiny(), 1, 0.02, DType.FLOAT32, Device.CPU)) {
             model.requiresGrad(true);
             try (AdamW adam = AdamW.of(model.namedParameters().values().stream().toList(), 0.1)) {

@@ -429,7 +429,7 @@ class AdamWTest {
     void parametersBecomeViewsOfOneBuffer() {
         List<Tensor> ps = params(5, DType.FLOAT32);
         double[] before = ps.get(1).toDoubleArray();
-        long live = Torch.liveTensors();
+        long live = adept.testing.LiveTensors.settled();
         try (AdamW adam = new AdamW(named(ps, true, false, true), AdamWSettings.DEFAULT)) {
             assertArrayEquals(before, ps.get(1).toDoubleArray(), "values kept");
             assertEquals(ps.get(0).dataPointer() + 4L * 15, ps.get(2).dataPointer(), "decayed parameters first, contiguous");

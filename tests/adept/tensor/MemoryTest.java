@@ -40,7 +40,7 @@ class MemoryTest {
 
     @Test
     void thousandIterationsLeaveNoHandlesAndFlatMemory() throws IOException {
-        long liveAtStart = Torch.liveTensors();
+        long liveAtStart = adept.testing.LiveTensors.settled();
         Tensor initial;
         try (Scope init = Scope.open()) {
             initial = Tensor.randn(DType.FLOAT32, Device.CPU, 256, 256).mul(0.05).keep();
@@ -69,7 +69,7 @@ class MemoryTest {
      */
     @Test
     void trendCatchesALeakOfOneActivationPerStep() throws IOException {
-        long liveAtStart = Torch.liveTensors();
+        long liveAtStart = adept.testing.LiveTensors.settled();
         java.util.List<Tensor> leaked = new java.util.ArrayList<>();
         try {
             RssTrend trend = new RssTrend(true);
@@ -89,7 +89,7 @@ class MemoryTest {
 
     @Test
     void keepAndPromoteMoveOwnership() {
-        long start = Torch.liveTensors();
+        long start = adept.testing.LiveTensors.settled();
         Tensor kept;
         Tensor promoted;
         try (Scope outer = Scope.open()) {
@@ -111,7 +111,7 @@ class MemoryTest {
 
     @Test
     void closingEarlyInsideAScopeIsSafe() {
-        long start = Torch.liveTensors();
+        long start = adept.testing.LiveTensors.settled();
         try (Scope scope = Scope.open()) {
             Tensor a = Tensor.ones(3);
             a.close();

@@ -19,7 +19,7 @@ class OwnershipTest {
     void tensorsNobodyClosesAreFreedOnceUnreachable() throws Exception {
         Torch.init();
         assertNull(Scope.current(), "this test makes tensors outside any scope");
-        long liveAtStart = Torch.liveTensors();
+        long liveAtStart = adept.testing.LiveTensors.settled();
         long bytesAtStart = FallbackOwner.unownedBytes();
         long mostAlive = 0;
         for (int i = 0; i < ITERATIONS; i++) {
@@ -43,7 +43,7 @@ class OwnershipTest {
 
     @Test
     void keptTensorsStayUntilClosedAndCloseOnce() {
-        long liveAtStart = Torch.liveTensors();
+        long liveAtStart = adept.testing.LiveTensors.settled();
         Tensor kept;
         try (Scope scope = Scope.open()) {
             kept = Tensor.ones(3).keep();

@@ -35,7 +35,7 @@ class Stage2MemoryTest {
 
     @Test
     void thousandStage2StepsWithRefreshesKeepMemoryFlat() throws IOException {
-        long liveAtStart = Torch.liveTensors();
+        long liveAtStart = adept.testing.LiveTensors.settled();
         Random random = new Random(31);
         try (Scope fixture = Scope.open()) {
             Stage2Fixture.Expanded e = Stage2Fixture.expanded(DType.FLOAT32, 30);

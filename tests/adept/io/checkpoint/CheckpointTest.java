@@ -239,7 +239,7 @@ class CheckpointTest {
         rewriteTensors(dir.resolve("model.safetensors"), t -> t.put("model.layers.1.mlp.up_proj.weight", Tensor.zeros(40, 32)));
         assertMentions(loadFails(dir), "shape/model.safetensors", "tensor model.layers.1.mlp.up_proj.weight", "[40, 32]", "[48, 32]",
                 "config.json");
-        long before = Torch.liveTensors();
+        long before = adept.testing.LiveTensors.settled();
         loadFails(dir);
         assertEquals(before, Torch.liveTensors(), "nothing leaks on a failed load");
     }
