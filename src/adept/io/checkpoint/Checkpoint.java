@@ -10,6 +10,10 @@ import adept.tensor.TorchException;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -28,9 +32,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * A Hugging Face checkpoint folder: config.json plus either model.safetensors or shards listed by
  * model.safetensors.index.json ({"metadata": {"total_size": N}, "weight_map": {tensor: file}}).
  *
- * <p>{@link #open} reads config.json and every safetensors header (validating them) and maps the files;
- * {@link #loadModel} then builds a {@link CausalLM}, sharing the mapped memory with libtorch when the
- * requested dtype is the stored one on the CPU, converting otherwise. {@link #save} writes a folder
+ * <p>{@link #open} reads config.json and every safetensors header (validating them and the layer count);
+ * {@link #loadModel} then builds a {@link CausalLM} from tensors read into memory of its own (see
+ * {@link Safetensors}: a file changed while being read is an error). {@link #save} writes a folder
  * atomically: everything goes to a temporary sibling folder, is fsynced, and is renamed into place.
  */
 public final class Checkpoint {
@@ -68,34 +72,63 @@ public final class Checkpoint {
 
     /** Reads config.json and the safetensors headers (or the index and its shards' headers) of dir. */
     public static Checkpoint open(Path dir) {
+        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) recover(dir);  // a replace killed between its two renames
         if (!Files.isDirectory(dir)) {
             throw new CheckpointException(dir + ": " + (Files.exists(dir) ? "not a directory" : "no such checkpoint folder"));
         }
         Path configFile = dir.resolve(ConfigJson.FILE_NAME);
-        if (!Files.exists(configFile)) throw new CheckpointException(dir + ": no " + ConfigJson.FILE_NAME + " in this checkpoint folder");
+        if (!Files.exists(configFile, LinkOption.NOFOLLOW_LINKS)) throw new CheckpointException(dir + ": no " + ConfigJson.FILE_NAME + " in this checkpoint folder");
         ConfigJson config = ConfigJson.read(configFile);
 
         Path single = dir.resolve(WEIGHTS_FILE);
         Path index = dir.resolve(INDEX_FILE);
-        if (Files.exists(single)) {
+        // NOFOLLOW_LINKS: a dangling link is reported as one (by the reader), not as a missing file.
+        Checkpoint checkpoint;
+        if (Files.exists(single, LinkOption.NOFOLLOW_LINKS)) {
             Safetensors file = Safetensors.open(single);
             Map<String, Safetensors> byName = new TreeMap<>();
             for (String name : file.names()) byName.put(name, file);
-            return new Checkpoint(dir, config, single, byName, List.of(file));
+            checkpoint = new Checkpoint(dir, config, single, byName, List.of(file));
+        } else if (Files.exists(index, LinkOption.NOFOLLOW_LINKS)) {
+            checkpoint = openSharded(dir, config, index);
+        } else {
+            checkpoint = null;
         }
-        if (Files.exists(index)) return openSharded(dir, config, index);
+        if (checkpoint != null) {
+            checkpoint.checkLayerCount();
+            return checkpoint;
+        }
         throw new CheckpointException(dir + ": no " + WEIGHTS_FILE + " or " + INDEX_FILE
                 + " in this checkpoint folder (adept reads safetensors weights only, not pytorch_model.bin)");
     }
+
+    /** The largest shard index read (a 1,000-shard index of a 100B-parameter model is about 100 KB). */
+    static final long MAX_INDEX_BYTES = 64L << 20;
+
+    /**
+     * Refuses a config.json whose num_hidden_layers the weights cannot hold (every layer has at least
+     * {@value #MIN_TENSORS_PER_LAYER} tensors) before anything builds per-layer structures of that size: "1000000000"
+     * would otherwise exhaust memory before the first missing tensor is reported.
+     */
+    private void checkLayerCount() {
+        long layers = config.modelConfig().numHiddenLayers();
+        if (layers * MIN_TENSORS_PER_LAYER > fileOfTensor.size()) {
+            throw new CheckpointException(config.source() + ": num_hidden_layers " + layers + " does not agree with the weights: "
+                    + weightsSource.getFileName() + " lists " + fileOfTensor.size() + " tensors, enough for at most "
+                    + fileOfTensor.size() / MIN_TENSORS_PER_LAYER + " layers");
+        }
+    }
+
+    static final int MIN_TENSORS_PER_LAYER = 9;
 
     private static Checkpoint openSharded(Path dir, ConfigJson config, Path index) {
         String where = index.toString();
         String text;
         try {
-            FileOps.requireRegularIfPresent(index);
-            text = Files.readString(index);
-        } catch (IOException e) {
-            throw new CheckpointException(where + ": cannot read: " + e, e);
+            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(FileOps.readBounded(index, MAX_INDEX_BYTES, "shard index"))).toString();
+        } catch (CharacterCodingException e) {
+            throw new CheckpointException(where + ": not valid UTF-8", e);
         }
         JsonElement root = Json.parse(text, where);
         if (!root.isJsonObject()) throw new CheckpointException(where + ": is " + Json.describe(root) + ", not a JSON object");
@@ -110,8 +143,9 @@ public final class Checkpoint {
                 throw new CheckpointException(where + ": tensor " + e.getKey() + ": weight_map entry is " + Json.describe(v) + ", expected a file name");
             }
             String name = v.getAsString();
-            if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".") || name.equals("..")) {
-                throw new CheckpointException(where + ": tensor " + e.getKey() + ": weight_map names \"" + name
+            if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".") || name.equals("..")
+                    || name.chars().anyMatch(c -> c < 0x20 || c == 0x7f)) {
+                throw new CheckpointException(where + ": tensor " + printable(e.getKey()) + ": weight_map names \"" + printable(name)
                         + "\", which is not a file name in this folder");
             }
             fileNames.put(e.getKey(), name);
@@ -119,7 +153,7 @@ public final class Checkpoint {
         Map<String, Safetensors> opened = new TreeMap<>();
         for (String name : new java.util.TreeSet<>(fileNames.values())) {
             Path shard = dir.resolve(name);
-            if (!Files.exists(shard)) {
+            if (!Files.exists(shard, LinkOption.NOFOLLOW_LINKS)) {
                 String example = fileNames.entrySet().stream().filter(x -> x.getValue().equals(name)).findFirst().orElseThrow().getKey();
                 throw new CheckpointException(where + ": shard " + name + " (holding tensor " + example + ", ...) does not exist");
             }
@@ -135,6 +169,16 @@ public final class Checkpoint {
             byName.put(e.getKey(), shard);
         }
         return new Checkpoint(dir, config, index, byName, new ArrayList<>(opened.values()));
+    }
+
+    /** A name with control characters (NUL, new lines) escaped, for one-line messages. */
+    static String printable(String s) {
+        StringBuilder b = new StringBuilder();
+        for (char c : s.toCharArray()) {
+            if (c < 0x20 || c == 0x7f) b.append(String.format("\\u%04x", (int) c));
+            else b.append(c);
+        }
+        return b.length() > 200 ? b.substring(0, 200) + "..." : b.toString();
     }
 
     public Path dir() {
@@ -168,7 +212,7 @@ public final class Checkpoint {
         return safetensorsOf(tensor).file();
     }
 
-    /** One tensor as stored, on the CPU (zero-copy where aligned; see {@link Safetensors#tensor}). */
+    /** One tensor as stored, on the CPU, in memory of its own (see {@link Safetensors#tensor}). */
     public Tensor tensor(String name) {
         return safetensorsOf(name).tensor(name);
     }
@@ -182,8 +226,7 @@ public final class Checkpoint {
     /**
      * Builds the model: tensors are checked against config.json first (names, shapes, dtypes; each error
      * names the file and the tensor), then handed to {@link CausalLM#fromWeights}, which converts them to
-     * dtype (null: the stored dtype) and device. On the CPU in the stored dtype the parameters share the
-     * mapped files' memory (copy-on-write).
+     * dtype (null: the stored dtype) and device.
      */
     /** The dtype the weights are stored in (the first model tensor's), whatever config.json's torch_dtype says. */
     public DType storedDType() {
@@ -230,6 +273,9 @@ public final class Checkpoint {
             throw new CheckpointException(dir + ": cannot load a model as " + target + "; use float32, bfloat16, float16 or float64");
         }
 
+        // libtorch's own set-up errors (a bad ADEPT_THREADS, a missing library) are not about a tensor: let them
+        // surface as they are, before the first tensor is read.
+        adept.tensor.Torch.init();
         Map<String, Tensor> weights = new LinkedHashMap<>();
         try {
             for (String name : expected.keySet()) {
@@ -288,7 +334,8 @@ public final class Checkpoint {
         Path temp = null;
         try {
             Files.createDirectories(parent);
-            temp = parent.resolve("." + target.getFileName() + ".tmp-" + suffix());
+            recover(target);
+            temp = parent.resolve("." + target.getFileName() + TEMP_MARK + suffix());
             Files.createDirectory(temp);
             config.write(temp.resolve(ConfigJson.FILE_NAME));
             if (shards.size() == 1) {
@@ -361,7 +408,7 @@ public final class Checkpoint {
         Path parent = target.getParent();
         Path old = null;
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-            old = parent.resolve("." + target.getFileName() + ".old-" + suffix());
+            old = parent.resolve("." + target.getFileName() + OLD_MARK + suffix());
             Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
         }
         try {
@@ -388,8 +435,94 @@ public final class Checkpoint {
         }
     }
 
+    private static final String TEMP_MARK = ".tmp-";
+    private static final String OLD_MARK = ".old-";
+
+    /** "PID-HEX": the owner's process id, so that a later run can tell a folder of a dead run from one being written. */
     private static String suffix() {
-        return Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE);
+        return ProcessHandle.current().pid() + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE);
+    }
+
+    /** Folders left without a process id (by versions before it was put in the name) count as stale after this. */
+    static final long LEGACY_STALE_MILLIS = 24L * 3600 * 1000;
+
+    /**
+     * Cleans up after a {@link #save} of target that was killed (kill -9, SIGTERM, SIGINT, power loss): its temporary
+     * folders {@code .NAME.tmp-PID-HEX} are deleted, and a previous version {@code .NAME.old-PID-HEX} is put back as
+     * target when target is missing (killed between the two renames of a replace; the new folder may be incomplete
+     * for all this run knows, the old one was complete) or deleted when target exists (killed before deleting it).
+     * Only folders whose owning process is gone are touched: another run writing the same target keeps its own.
+     * Called by {@link #save} and {@link #open}; harmless when there is nothing to do.
+     *
+     * @return whether target was restored from a previous version
+     */
+    public static boolean recover(Path target) {
+        Path abs = target.toAbsolutePath().normalize();
+        Path parent = abs.getParent();
+        if (parent == null || abs.getFileName() == null || !Files.isDirectory(parent)) return false;
+        String prefix = "." + abs.getFileName();
+        List<Path> olds = new ArrayList<>();
+        List<Path> temps = new ArrayList<>();
+        try (var siblings = Files.newDirectoryStream(parent, prefix + ".*")) {
+            for (Path p : siblings) {
+                String rest = p.getFileName().toString().substring(prefix.length());
+                boolean isTemp = rest.startsWith(TEMP_MARK);
+                boolean isOld = rest.startsWith(OLD_MARK);
+                if (!(isTemp || isOld) || !Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) continue;
+                if (!ownerIsGone(p, rest.substring(TEMP_MARK.length()))) continue;
+                (isTemp ? temps : olds).add(p);
+            }
+        } catch (IOException e) {
+            return false;  // cannot list: leave everything as it is
+        }
+        boolean restored = false;
+        olds.sort(java.util.Comparator.comparing(Checkpoint::modified).reversed());  // the newest previous version first
+        var log = System.getLogger(Checkpoint.class.getName());
+        for (Path old : olds) {
+            try {
+                if (!restored && !Files.exists(abs, LinkOption.NOFOLLOW_LINKS)) {
+                    Files.move(old, abs, StandardCopyOption.ATOMIC_MOVE);
+                    FileOps.fsyncDirectory(parent);
+                    restored = true;
+                    log.log(System.Logger.Level.WARNING, "restored " + abs + " from " + old.getFileName()
+                            + ", left by a replace that was interrupted");
+                } else {
+                    FileOps.deleteRecursively(old);
+                }
+            } catch (IOException e) {
+                log.log(System.Logger.Level.WARNING, "could not clean up " + old + ": " + e);
+            }
+        }
+        for (Path temp : temps) {
+            try {
+                FileOps.deleteRecursively(temp);
+            } catch (IOException e) {
+                log.log(System.Logger.Level.WARNING, "could not delete " + temp + ": " + e);
+            }
+        }
+        return restored;
+    }
+
+    /** Whether the process that named a folder "PID-HEX" has ended (a folder without a pid: when untouched for a day). */
+    private static boolean ownerIsGone(Path folder, String suffix) {
+        int dash = suffix.indexOf('-');
+        if (dash > 0) {
+            try {
+                long pid = Long.parseLong(suffix.substring(0, dash));
+                return pid != ProcessHandle.current().pid() && ProcessHandle.of(pid).map(h -> !h.isAlive()).orElse(true);
+            } catch (NumberFormatException e) {
+                return false;
+            }
+        }
+        return System.currentTimeMillis() - modified(folder) > LEGACY_STALE_MILLIS;
+    }
+
+    private static long modified(Path p) {
+        try {
+            return Files.getLastModifiedTime(p, LinkOption.NOFOLLOW_LINKS).toMillis();
+        } catch (IOException e) {
+            return Long.MAX_VALUE;
+        }
     }
 
     @Override
