@@ -47,6 +47,8 @@ public final class MultipleChoice {
 
     /** Whether the file's first non-blank line is a multiple-choice item (has "question" and "choices"). */
     public static boolean looksLikeMultipleChoice(Path file) {
+        // Content, not name; refuses (DataException) a FIFO, device, binary or empty file before any line is read.
+        if (adept.io.data.CorpusFormat.detect(file).kind() != adept.io.data.CorpusFormat.Kind.JSON_LINES) return false;
         try (BufferedReader r = open(file)) {
             for (String line; (line = r.readLine()) != null; ) {
                 if (line.isBlank()) continue;

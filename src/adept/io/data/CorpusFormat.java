@@ -54,6 +54,8 @@ public record CorpusFormat(boolean gzip, Kind kind) {
             return new CorpusFormat(gzip, buffer[first] == '{' ? Kind.JSON_LINES : Kind.PLAIN_TEXT);
         } catch (ZipException e) {
             throw new DataException(file + ": starts like gzip but is not valid gzip: " + e.getMessage(), e);
+        } catch (java.io.EOFException e) {
+            throw new DataException(file + ": starts like gzip but the gzip data is truncated", e);
         } catch (IOException e) {
             throw new DataException(file + ": cannot read: " + e.getMessage(), e);
         }
