@@ -95,7 +95,12 @@ public final class EvalCommand implements Callable<Integer> {
         for (Checkpoint checkpoint : checkpoints) {
             ModelConfig config = checkpoint.config().modelConfig();
             int length = maxLength != null ? maxLength : Math.min(config.maxPositionEmbeddings(), 1024);
-            if (length < 2) throw usage("--max-length must be >= 2, got " + length);
+            if (maxLength == null && length < 2) {
+            // The length came from the model, not from an option: blame the file.
+            throw new adept.io.checkpoint.CheckpointException(checkpoint.config().source() + ": max_position_embeddings " + config.maxPositionEmbeddings()
+                    + " leaves no room for a token to predict (at least 2 positions are needed)");
+        }
+        if (length < 2) throw usage("--max-length must be >= 2, got " + length);
             if (length > config.maxPositionEmbeddings()) {
                 throw usage("--max-length " + length + " exceeds the model's max_position_embeddings " + config.maxPositionEmbeddings());
             }

@@ -27,7 +27,7 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "the text to continue")
     String prompt;
 
-    @Option(names = "--max-new-tokens", defaultValue = "128", paramLabel = "N", description = "most tokens to generate (default: ${DEFAULT-VALUE})")
+    @Option(names = "--max-new-tokens", defaultValue = "128", paramLabel = "N", description = "most tokens to generate, at most the model's max_position_embeddings (default: ${DEFAULT-VALUE})")
     int maxNewTokens;
 
     @Option(names = "--temperature", defaultValue = "0", paramLabel = "T", description = "sampling temperature; 0 = greedy (default: ${DEFAULT-VALUE})")
@@ -59,6 +59,13 @@ public final class GenerateCommand implements Callable<Integer> {
         PrintWriter err = cli.getErr();
 
         try (CausalLM model = modelOptions.load(); Tokenizer tokenizer = Tokenizer.load(modelOptions.model)) {
+            int context = model.config().maxPositionEmbeddings();
+            if (maxNewTokens > context) {
+                // Beyond the context the model sees only the latest tokens (the cache restarts), and a huge limit
+                // would hold every token and its text in memory: the context bounds what one call may ask for.
+                throw new CommandLine.ParameterException(cli, "--max-new-tokens " + maxNewTokens + " exceeds the model's context of "
+                        + context + " tokens (max_position_embeddings); ask for at most " + context);
+            }
             boolean bos = !noBos && tokenizer.addsBosByDefault() && tokenizer.bosId().isPresent();
             long[] promptIds = tokenizer.encode(prompt, bos, false);
             if (promptIds.length == 0) {
