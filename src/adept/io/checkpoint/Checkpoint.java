@@ -280,7 +280,8 @@ public final class Checkpoint {
         try {
             for (String name : expected.keySet()) {
                 try {
-                    weights.put(name, tensor(name));
+                    // Converted as soon as read: the stored copies never all sit in memory beside the converted ones.
+                    weights.put(name, converted(tensor(name), target, device));
                 } catch (TorchException e) {
                     throw new CheckpointException(fileOf(name) + ": tensor " + name + ": " + e.getMessage(), e);
                 }
@@ -291,6 +292,18 @@ public final class Checkpoint {
             throw new CheckpointException(dir + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
             for (Tensor t : weights.values()) t.close();
+            throw e;
+        }
+    }
+
+    private static Tensor converted(Tensor t, DType dtype, Device device) {
+        if (t.dtype() == dtype && t.device().equals(device)) return t;
+        try (adept.tensor.Scope scope = adept.tensor.Scope.open()) {
+            Tensor result = t.to(dtype, device).contiguous().keep();
+            t.close();
+            return result;
+        } catch (RuntimeException e) {
+            t.close();
             throw e;
         }
     }
