@@ -63,15 +63,21 @@ public final class MultipleChoice {
 
     public static List<Item> read(Path file) {
         List<Item> items = new ArrayList<>();
+        long number = 0;
         try (BufferedReader r = open(file)) {
-            long number = 0;
             for (String line; (line = r.readLine()) != null; ) {
                 number++;
+                if (line.length() > adept.io.data.CorpusReader.MAX_ITEM_BYTES) {
+                    throw new DataException(file + ":" + number + ": line longer than " + adept.io.data.CorpusReader.MAX_ITEM_BYTES + " characters");
+                }
                 if (line.isBlank()) continue;
                 items.add(parse(file, number, line));
             }
         } catch (NoSuchFileException e) {
             throw new DataException(file + ": no such file");
+        } catch (java.nio.charset.CharacterCodingException e) {
+            // The reader decodes ahead of the lines it returns: the bad byte is at or after this line.
+            throw new DataException(file + ": not valid UTF-8 text (at or after line " + (number + 1) + ")");
         } catch (IOException e) {
             throw new DataException(file + ": cannot read: " + e.getMessage(), e);
         }
@@ -107,7 +113,10 @@ public final class MultipleChoice {
         int b2 = in.read();
         in.reset();
         if (b1 == 0x1f && b2 == 0x8b) in = new GZIPInputStream(in, 1 << 16);
-        return new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8), 1 << 16);
+        // Strict: invalid UTF-8 is an error (CharacterCodingException), not silently replaced by U+FFFD.
+        return new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)), 1 << 16);
     }
 
     static String prompt(Item item) {

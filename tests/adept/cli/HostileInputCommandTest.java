@@ -91,6 +91,14 @@ class HostileInputCommandTest {
     }
 
     @Test
+    void invalidUtf8InAMultipleChoiceFileIsAnError() throws IOException {
+        String good = "{\"question\": \"the cat\", \"choices\": [\"sat\", \"ran\"], \"answer\": 0}\n";
+        String bad = "{\"question\": \"the caf\u00e9\", \"choices\": [\"sat\", \"ran\"], \"answer\": 1}\n";
+        Path data = Files.write(tmp.resolve("mc.jsonl"), (good + bad).getBytes(StandardCharsets.ISO_8859_1));
+        adept("eval", "--model", model.toString(), "--data", data.toString()).assertUserError("mc.jsonl: not valid UTF-8");
+    }
+
+    @Test
     void hugeMaxNewTokensIsRefusedUpFront() {
         for (String n : List.of("1000000000", "2147483647")) {
             adept("generate", "--model", model.toString(), "--prompt", "the cat", "--max-new-tokens", n)

@@ -39,6 +39,12 @@ public final class CorpusReader {
 
     static List<CorpusItem> read(Path file, int maxItemBytes) {
         CorpusFormat format = CorpusFormat.detect(file);
+        String name = file.getFileName() == null ? "" : file.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+        if (format.kind() == CorpusFormat.Kind.PLAIN_TEXT && name.matches(".*\\.(jsonl|ndjson|json)(\\.gz)?")) {
+            // The name promises JSON; scoring the file as one plain text would hide the mistake.
+            throw new DataException(file + ": named like JSON Lines, but its first non-blank character is not '{'"
+                    + " (JSON Lines: one {\"text\": ...} object a line; rename it .txt to read it as plain text)");
+        }
         List<CorpusItem> items = new ArrayList<>();
         long number = 0;
         try (InputStream in = CorpusFormat.open(file, format.gzip(), Files.newInputStream(file))) {

@@ -43,9 +43,12 @@ class CorpusReaderTest {
         assertTwoTexts(CorpusReader.read(gzip(tmp.resolve("data.jsonl.GZ"), jsonl)));
         assertTwoTexts(CorpusReader.read(gzip(tmp.resolve("data.gz"), jsonl)));
         assertTwoTexts(CorpusReader.read(gzip(tmp.resolve("data.jsonl"), jsonl)));
-        // Plain text, gzipped or not, is one item whatever the name.
-        assertEquals(List.of(new CorpusItem.Text("just text\n", 0)),
-                CorpusReader.read(gzip(tmp.resolve("text.jsonl.gz"), "just text\n".getBytes(StandardCharsets.UTF_8))));
+        // Plain text, gzipped or not, is one item; a name that promises JSON Lines is then a mistake, not a plain text.
+        byte[] text = "just text\n".getBytes(StandardCharsets.UTF_8);
+        assertEquals(List.of(new CorpusItem.Text("just text\n", 0)), CorpusReader.read(gzip(tmp.resolve("text.gz"), text)));
+        assertEquals(List.of(new CorpusItem.Text("just text\n", 0)), CorpusReader.read(Files.write(tmp.resolve("text.md"), text)));
+        assertTrue(message(gzip(tmp.resolve("text.jsonl.gz"), text)).contains("named like JSON Lines"));
+        assertTrue(message(Files.write(tmp.resolve("text.JSON"), text)).contains("named like JSON Lines"));
     }
 
     @Test
