@@ -80,6 +80,7 @@ public final class EvalCommand implements Callable<Integer> {
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (shots < 0) throw usage("--shots must be >= 0, got " + shots);
         if (limit < 0) throw usage("--limit must be >= 0, got " + limit);
+        ModelOptions.requireComputable(adept.tensor.DType.parse(dtype), adept.tensor.Device.parse(device), "--dtype");
         // Cheap checks first: every model's config and every file, before any weights are read.
         List<Checkpoint> checkpoints = new ArrayList<>();
         for (Path m : models) checkpoints.add(Checkpoint.open(m));

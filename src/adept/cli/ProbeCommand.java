@@ -99,6 +99,7 @@ public final class ProbeCommand implements Callable<Integer> {
         PrintWriter stdout = spec.commandLine().getOut();
         long t0 = System.nanoTime();
 
+        ModelOptions.requireComputable(model.dtype(), model.device(), "--dtype");
         Checkpoint checkpoint = Checkpoint.open(model.model);
         ModelConfig config = checkpoint.config().modelConfig();
         int layers = config.numHiddenLayers();

@@ -99,6 +99,15 @@ class HostileInputCommandTest {
     }
 
     @Test
+    void float16OnTheCpuRunsOrSaysSoInOneLine() throws IOException {
+        Path data = Files.writeString(tmp.resolve("d.txt"), "the cat sat on the mat\n");
+        Run run = adept("eval", "--model", model.toString(), "--data", data.toString(), "--dtype", "float16");
+        if (run.exit() != 0) run.assertUserError("--dtype float16 does not run on cpu with this libtorch");
+        Run generate = adept("generate", "--model", model.toString(), "--prompt", "the cat", "--dtype", "float16", "--max-new-tokens", "2");
+        if (generate.exit() != 0) generate.assertUserError("--dtype float16 does not run on cpu with this libtorch");
+    }
+
+    @Test
     void hugeMaxNewTokensIsRefusedUpFront() {
         for (String n : List.of("1000000000", "2147483647")) {
             adept("generate", "--model", model.toString(), "--prompt", "the cat", "--max-new-tokens", n)
