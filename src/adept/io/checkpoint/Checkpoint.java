@@ -476,7 +476,8 @@ public final class Checkpoint {
         String prefix = "." + abs.getFileName();
         List<Path> olds = new ArrayList<>();
         List<Path> temps = new ArrayList<>();
-        try (var siblings = Files.newDirectoryStream(parent, prefix + ".*")) {
+        // A filter, not a glob: a folder name may hold glob syntax ("[", "{").
+        try (var siblings = Files.newDirectoryStream(parent, p -> p.getFileName().toString().startsWith(prefix + "."))) {
             for (Path p : siblings) {
                 String rest = p.getFileName().toString().substring(prefix.length());
                 boolean isTemp = rest.startsWith(TEMP_MARK);
