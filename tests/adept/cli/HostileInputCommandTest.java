@@ -173,6 +173,23 @@ class HostileInputCommandTest {
     }
 
     @Test
+    void importanceOfAnotherModelWithTheSameLayerCountIsRefused() throws IOException {
+        Path otherModel = tmp.resolve("other-model");
+        adept.nn.ModelConfig narrow = new adept.nn.ModelConfig(Architecture.LLAMA, TinyModel.VOCAB, 16, 48, TinyModel.LAYERS, 4, 2, 4, 1e-6,
+                10000, null, TinyModel.MAX_POSITIONS, false, false, false);
+        try (adept.nn.CausalLM m = adept.nn.CausalLM.random(narrow, 3, 0.1, adept.tensor.DType.FLOAT32, adept.tensor.Device.CPU)) {
+            adept.io.checkpoint.Checkpoint.save(m, otherModel);
+        }
+        double[] skip = new double[TinyModel.LAYERS];
+        for (int i = 0; i < skip.length; i++) skip[i] = 1.1 + i / 10.0;
+        Path importance = tmp.resolve("importance.json");
+        new ProbeReport("x", "now", otherModel.toString(), "other-model", "LlamaForCausalLM", "float32", "cpu", "/p", 1, 1, 1, 1, 8, 0,
+                new LayerImportance(1.0, skip, 5), 2, Map.of()).write(importance);
+        adept("expand", "--model", model.toString(), "--k", "1", "--importance", importance.toString(), "--out", tmp.resolve("x").toString())
+                .assertUserError("whose config.json describes another model");
+    }
+
+    @Test
     void expandKilledBetweenRenamesIsRecoveredByTheNextRun() throws Exception {
         Path out = tmp.resolve("out");
         Run first = adept("expand", "--model", model.toString(), "--layers", "0", "--out", out.toString());

@@ -82,7 +82,8 @@ public record CorpusFormat(boolean gzip, Kind kind) {
         }
         if (attributes.isDirectory()) throw new DataException(file + ": is a directory, not a corpus file");
         if (!attributes.isRegularFile()) {
-            throw new DataException(file + ": not a regular file (a FIFO, socket or device?); a corpus must be a regular file");
+            throw new DataException(file + ": not a regular file (a pipe such as /dev/stdin or <(...), a socket or a device);"
+                    + " a corpus is read by its content, so it must be a regular file: save it to one first");
         }
         if (!Files.isReadable(file)) throw new DataException(file + ": not readable");
     }
