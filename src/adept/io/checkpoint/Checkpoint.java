@@ -111,12 +111,26 @@ public final class Checkpoint {
      * would otherwise exhaust memory before the first missing tensor is reported.
      */
     private void checkLayerCount() {
-        long layers = config.modelConfig().numHiddenLayers();
-        if (layers * MIN_TENSORS_PER_LAYER > fileOfTensor.size()) {
-            throw new CheckpointException(config.source() + ": num_hidden_layers " + layers + " does not agree with the weights: "
-                    + weightsSource.getFileName() + " lists " + fileOfTensor.size() + " tensors, enough for at most "
-                    + fileOfTensor.size() / MIN_TENSORS_PER_LAYER + " layers");
+        ModelConfig mc = config.modelConfig();
+        long layers = mc.numHiddenLayers();
+        int count = fileOfTensor.size();
+        if (layers * MIN_TENSORS_PER_LAYER <= count) return;
+        // Name the first missing tensor, looking layer by layer: at most count / 9 layers can be complete.
+        String missing = "model.embed_tokens.weight";
+        if (fileOfTensor.containsKey(missing)) {
+            missing = null;
+            Set<String> perLayer = mc.layerShapes().keySet();
+            for (int i = 0; i < layers && missing == null; i++) {
+                for (String name : perLayer) {
+                    if (!fileOfTensor.containsKey(ModelConfig.layerPrefix(i) + name)) {
+                        missing = ModelConfig.layerPrefix(i) + name;
+                        break;
+                    }
+                }
+            }
         }
+        throw new CheckpointException(weightsSource + ": tensor " + missing + " is missing: " + config.source() + " says num_hidden_layers "
+                + layers + " but the weights list " + count + " tensors, enough for at most " + count / MIN_TENSORS_PER_LAYER + " layers");
     }
 
     static final int MIN_TENSORS_PER_LAYER = 9;

@@ -214,7 +214,7 @@ class SafetensorsTest {
         assertMentions(fails(rawFile(tmp.resolve("bad.safetensors"), "{\"x\": {\"dtype\": \"F32\",", new byte[0])),
                 "bad.safetensors", "malformed JSON");
         assertMentions(fails(rawFile(tmp.resolve("trail.safetensors"), "{} {}", new byte[0])), "trail.safetensors", "malformed JSON");
-        assertMentions(fails(rawFile(tmp.resolve("array.safetensors"), "[1, 2]", new byte[0])), "array.safetensors", "not a JSON object");
+        assertMentions(fails(rawFile(tmp.resolve("array.safetensors"), "[1, 2]", new byte[0])), "array.safetensors", "does not start with '{'");
         assertMentions(fails(rawFile(tmp.resolve("noshape.safetensors"), "{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", floats(1))),
                 "noshape.safetensors", "tensor w", "shape");
         assertMentions(fails(rawFile(tmp.resolve("neg.safetensors"), "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", floats(1))),
