@@ -49,7 +49,7 @@ public final class MultipleChoice {
     public static boolean looksLikeMultipleChoice(Path file) {
         // Content, not name; refuses (DataException) a FIFO, device, binary or empty file before any line is read.
         if (adept.io.data.CorpusFormat.detect(file).kind() != adept.io.data.CorpusFormat.Kind.JSON_LINES) return false;
-        try (BufferedReader r = open(file)) {
+        try (BufferedReader r = open(file, false)) {  // lenient decoding to look; read() then refuses invalid UTF-8
             for (String line; (line = r.readLine()) != null; ) {
                 if (line.isBlank()) continue;
                 JsonElement e = JsonParser.parseString(line);
@@ -64,7 +64,7 @@ public final class MultipleChoice {
     public static List<Item> read(Path file) {
         List<Item> items = new ArrayList<>();
         long number = 0;
-        try (BufferedReader r = open(file)) {
+        try (BufferedReader r = open(file, true)) {
             for (String line; (line = r.readLine()) != null; ) {
                 number++;
                 if (line.length() > adept.io.data.CorpusReader.MAX_ITEM_BYTES) {
@@ -106,13 +106,14 @@ public final class MultipleChoice {
         return new Item(q.getAsString(), choices, (int) answer, number);
     }
 
-    private static BufferedReader open(Path file) throws IOException {
+    private static BufferedReader open(Path file, boolean strict) throws IOException {
         InputStream in = new java.io.BufferedInputStream(Files.newInputStream(file));
         in.mark(2);
         int b1 = in.read();
         int b2 = in.read();
         in.reset();
         if (b1 == 0x1f && b2 == 0x8b) in = new GZIPInputStream(in, 1 << 16);
+        if (!strict) return new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8), 1 << 16);
         // Strict: invalid UTF-8 is an error (CharacterCodingException), not silently replaced by U+FFFD.
         return new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
