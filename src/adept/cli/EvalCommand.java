@@ -81,6 +81,7 @@ public final class EvalCommand implements Callable<Integer> {
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (shots < 0) throw usage("--shots must be >= 0, got " + shots);
         if (limit < 0) throw usage("--limit must be >= 0, got " + limit);
+        ModelOptions.requireComputable(adept.tensor.DType.parse(dtype), adept.tensor.Device.parse(device), "--dtype");
         // Cheap checks first: every model's config and every file, before any weights are read.
         List<Checkpoint> checkpoints = new ArrayList<>();
         for (Path m : models) checkpoints.add(Checkpoint.open(m));
@@ -96,7 +97,12 @@ public final class EvalCommand implements Callable<Integer> {
         for (Checkpoint checkpoint : checkpoints) {
             ModelConfig config = checkpoint.config().modelConfig();
             int length = maxLength != null ? maxLength : Math.min(config.maxPositionEmbeddings(), 1024);
-            if (length < 2) throw usage("--max-length must be >= 2, got " + length);
+            if (maxLength == null && length < 2) {
+            // The length came from the model, not from an option: blame the file.
+            throw new adept.io.checkpoint.CheckpointException(checkpoint.config().source() + ": max_position_embeddings " + config.maxPositionEmbeddings()
+                    + " leaves no room for a token to predict (at least 2 positions are needed)");
+        }
+        if (length < 2) throw usage("--max-length must be >= 2, got " + length);
             if (length > config.maxPositionEmbeddings()) {
                 throw usage("--max-length " + length + " exceeds the model's max_position_embeddings " + config.maxPositionEmbeddings());
             }

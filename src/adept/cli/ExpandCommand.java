@@ -98,6 +98,7 @@ public final class ExpandCommand implements Callable<Integer> {
         Path target = realPath(out);
         if (target.equals(source)) throw usage("--out must not be the model folder (" + source + ")");
         if (target.startsWith(source) || source.startsWith(target)) throw usage("--out and --model must not contain one another");
+        Checkpoint.recover(target);  // an earlier run killed while writing --out: its leftovers, or the version it was replacing
         if (Files.exists(target) && !force && !isEmptyDir(target)) {
             throw usage("--out " + out + " exists; pass --force to replace it");
         }
@@ -108,6 +109,33 @@ public final class ExpandCommand implements Callable<Integer> {
         if (report != null && report.layers() != m) {
             throw new DataException(importance + ": has scores for " + report.layers() + " layers but " + model + " has " + m
                     + " (was it probed on another model?)");
+        }
+        String arch = checkpoint.config().modelConfig().architecture().className();
+        if (report != null && report.architecture() != null && !report.architecture().equals(arch)) {
+            throw new DataException(importance + ": was probed on a " + report.architecture() + " model (" + report.modelPath()
+                    + ") but " + model + " is a " + arch + "; probe this model instead");
+        }
+        if (report != null && report.modelPath() != null && !report.modelPath().isEmpty()) {
+            // Same architecture and layer count is not the same model (Qwen3 0.6B and 1.7B both have 28 layers): when
+            // the probed folder is still there, its config.json must describe this model.
+            Path probed = Path.of(report.modelPath());
+            if (Files.isRegularFile(probed.resolve(adept.io.checkpoint.ConfigJson.FILE_NAME)) && !realPath(probed).equals(source)) {
+                adept.nn.ModelConfig probedConfig;
+                try {
+                    probedConfig = adept.io.checkpoint.ConfigJson.read(probed.resolve(adept.io.checkpoint.ConfigJson.FILE_NAME)).modelConfig();
+                } catch (adept.io.checkpoint.CheckpointException unreadable) {
+                    probedConfig = null;  // not ours to judge here: only a readable, different config refuses
+                }
+                if (probedConfig != null && !probedConfig.equals(checkpoint.config().modelConfig())) {
+                    throw new DataException(importance + ": was probed on " + report.modelPath() + ", whose config.json describes another model"
+                            + " than " + model + " (" + probedConfig.hiddenSize() + " vs " + checkpoint.config().modelConfig().hiddenSize()
+                            + " hidden, " + probedConfig.vocabSize() + " vs " + checkpoint.config().modelConfig().vocabSize() + " vocab); probe this model instead");
+                }
+            }
+        }
+        if (report != null && report.modelName() != null && !report.modelName().equals(ProbeCommand.name(model))) {
+            spec.commandLine().getErr().println("adept expand: warning: " + importance + " was probed on model " + report.modelName()
+                    + " (" + report.modelPath() + "), not " + ProbeCommand.name(model) + "; check that it is the same model");
         }
 
         ExpansionPlan plan;

@@ -27,8 +27,12 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "the text to continue")
     String prompt;
 
-    @Option(names = "--max-new-tokens", defaultValue = "128", paramLabel = "N", description = "most tokens to generate (default: ${DEFAULT-VALUE})")
-    int maxNewTokens;
+    /** --max-new-tokens when not given: this many, or the model's context when that is shorter. */
+    static final int DEFAULT_MAX_NEW_TOKENS = 128;
+
+    @Option(names = "--max-new-tokens", paramLabel = "N",
+            description = "most tokens to generate, at most the model's max_position_embeddings (default: 128, or the context when shorter)")
+    Integer maxNewTokensOption;
 
     @Option(names = "--temperature", defaultValue = "0", paramLabel = "T", description = "sampling temperature; 0 = greedy (default: ${DEFAULT-VALUE})")
     double temperature;
@@ -49,7 +53,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         CommandLine cli = spec.commandLine();
-        if (maxNewTokens < 0) throw new CommandLine.ParameterException(cli, "--max-new-tokens must be >= 0, got " + maxNewTokens);
+        if (maxNewTokensOption != null && maxNewTokensOption < 0) {
+            throw new CommandLine.ParameterException(cli, "--max-new-tokens must be >= 0, got " + maxNewTokensOption);
+        }
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {
             throw new CommandLine.ParameterException(cli, "--temperature must be a finite number >= 0, got " + temperature);
         }
@@ -59,6 +65,14 @@ public final class GenerateCommand implements Callable<Integer> {
         PrintWriter err = cli.getErr();
 
         try (CausalLM model = modelOptions.load(); Tokenizer tokenizer = Tokenizer.load(modelOptions.model)) {
+            int context = model.config().maxPositionEmbeddings();
+            int maxNewTokens = maxNewTokensOption != null ? maxNewTokensOption : Math.min(DEFAULT_MAX_NEW_TOKENS, context);
+            if (maxNewTokens > context) {
+                // Beyond the context the model sees only the latest tokens (the cache restarts), and a huge limit
+                // would hold every token and its text in memory: the context bounds what one call may ask for.
+                throw new CommandLine.ParameterException(cli, "--max-new-tokens " + maxNewTokens + " exceeds the model's context of "
+                        + context + " tokens (max_position_embeddings); ask for at most " + context);
+            }
             boolean bos = !noBos && tokenizer.addsBosByDefault() && tokenizer.bosId().isPresent();
             long[] promptIds = tokenizer.encode(prompt, bos, false);
             if (promptIds.length == 0) {

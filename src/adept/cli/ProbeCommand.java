@@ -100,12 +100,18 @@ public final class ProbeCommand implements Callable<Integer> {
         PrintWriter stdout = spec.commandLine().getOut();
         long t0 = System.nanoTime();
 
+        ModelOptions.requireComputable(model.dtype(), model.device(), "--dtype");
         Checkpoint checkpoint = Checkpoint.open(model.model);
         ModelConfig config = checkpoint.config().modelConfig();
         int layers = config.numHiddenLayers();
         if (layers == 0) throw new ModelException(model.model + ": the model has no layers to probe");
         int maxPositions = config.maxPositionEmbeddings();
         int length = maxLength != null ? maxLength : Math.min(maxPositions, DEFAULT_MAX_LENGTH_CAP);
+        if (maxLength == null && length < 2) {
+            // The length came from the model, not from an option: blame the file.
+            throw new adept.io.checkpoint.CheckpointException(checkpoint.config().source() + ": max_position_embeddings " + maxPositions
+                    + " leaves no room for a token to predict (at least 2 positions are needed)");
+        }
         if (length < 2) throw usage("--max-length must be >= 2, got " + length);
         if (length > maxPositions) throw usage("--max-length " + length + " exceeds the model's max_position_embeddings " + maxPositions);
         String modelName = name(model.model);

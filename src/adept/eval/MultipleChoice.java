@@ -52,7 +52,9 @@ public final class MultipleChoice {
 
     /** Whether the file's first non-blank line is a multiple-choice item (has "question" and "choices"). */
     public static boolean looksLikeMultipleChoice(Path file) {
-        try (BufferedReader r = open(file)) {
+        // Content, not name; refuses (DataException) a FIFO, device, binary or empty file before any line is read.
+        if (adept.io.data.CorpusFormat.detect(file).kind() != adept.io.data.CorpusFormat.Kind.JSON_LINES) return false;
+        try (BufferedReader r = open(file, false)) {  // lenient decoding to look; read() then refuses invalid UTF-8
             for (String line; (line = r.readLine()) != null; ) {
                 if (line.isBlank()) continue;
                 JsonElement e = JsonParser.parseString(line);
@@ -67,15 +69,21 @@ public final class MultipleChoice {
     /** Reads MMLU-style JSON Lines (gzip or not); errors name the file and line. */
     public static List<Item> read(Path file) {
         List<Item> items = new ArrayList<>();
-        try (BufferedReader r = open(file)) {
-            long number = 0;
+        long number = 0;
+        try (BufferedReader r = open(file, true)) {
             for (String line; (line = r.readLine()) != null; ) {
                 number++;
+                if (line.length() > adept.io.data.CorpusReader.MAX_ITEM_BYTES) {
+                    throw new DataException(file + ":" + number + ": line longer than " + adept.io.data.CorpusReader.MAX_ITEM_BYTES + " characters");
+                }
                 if (line.isBlank()) continue;
                 items.add(parse(file, number, line));
             }
         } catch (NoSuchFileException e) {
             throw new DataException(file + ": no such file");
+        } catch (java.nio.charset.CharacterCodingException e) {
+            // The reader decodes ahead of the lines it returns: the bad byte is at or after this line.
+            throw new DataException(file + ": not valid UTF-8 text (at or after line " + (number + 1) + ")");
         } catch (IOException e) {
             throw new DataException(file + ": cannot read: " + e.getMessage(), e);
         }
@@ -104,14 +112,18 @@ public final class MultipleChoice {
         return new Item(q.getAsString(), choices, (int) answer, number);
     }
 
-    private static BufferedReader open(Path file) throws IOException {
+    private static BufferedReader open(Path file, boolean strict) throws IOException {
         InputStream in = new java.io.BufferedInputStream(Files.newInputStream(file));
         in.mark(2);
         int b1 = in.read();
         int b2 = in.read();
         in.reset();
         if (b1 == 0x1f && b2 == 0x8b) in = new GZIPInputStream(in, 1 << 16);
-        return new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8), 1 << 16);
+        if (!strict) return new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8), 1 << 16);
+        // Strict: invalid UTF-8 is an error (CharacterCodingException), not silently replaced by U+FFFD.
+        return new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)), 1 << 16);
     }
 
     static String prompt(Item item) {

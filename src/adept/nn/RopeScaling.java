@@ -5,7 +5,10 @@ public record RopeScaling(String type, double factor, double lowFreqFactor, doub
     public RopeScaling {
         if (!"llama3".equals(type)) throw new ModelException("unsupported rope_scaling rope_type '" + type + "' (supported: llama3)");
         if (factor <= 0 || lowFreqFactor <= 0 || highFreqFactor <= lowFreqFactor || originalMaxPositionEmbeddings <= 0) {
-            throw new ModelException("invalid llama3 rope_scaling: " + this);
+            // Not "this": a compact constructor's fields are not set yet (it would print type=null, factor=0.0).
+            throw new ModelException("invalid llama3 rope_scaling (factor " + factor + ", low_freq_factor " + lowFreqFactor
+                    + ", high_freq_factor " + highFreqFactor + ", original_max_position_embeddings " + originalMaxPositionEmbeddings
+                    + "): factor, low_freq_factor and original_max_position_embeddings must be > 0 and high_freq_factor > low_freq_factor");
         }
     }
 }

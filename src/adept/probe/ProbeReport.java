@@ -6,14 +6,8 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
-import com.google.gson.Strictness;
-import com.google.gson.stream.JsonReader;
-import com.google.gson.stream.JsonToken;
 import java.io.IOException;
-import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -58,6 +52,8 @@ public record ProbeReport(
         Map<String, Double> timings) {
 
     public static final String FORMAT = "adept.probe/1";
+    /** The largest importance.json read (one of a 1,000-layer model is some 100 KB). */
+    static final long MAX_BYTES = 64L << 20;
     public static final String FILE_NAME = "importance.json";
     private static final Gson PRETTY = new GsonBuilder().disableHtmlEscaping().serializeNulls().setPrettyPrinting().create();
 
@@ -128,7 +124,9 @@ public record ProbeReport(
     /** Reads and checks an importance.json; errors (a DataException) name the file and the field. */
     public static ProbeReport read(Path file) {
         String text;
+        if (Files.exists(file) && !Files.isRegularFile(file)) throw new DataException(file + ": not a regular file (is this an importance.json?)");
         try {
+            if (Files.size(file) > MAX_BYTES) throw new DataException(file + ": larger than " + MAX_BYTES + " bytes; not an importance.json");
             text = Files.readString(file, StandardCharsets.UTF_8);
         } catch (NoSuchFileException e) {
             throw new DataException(file + ": no such importance file (run adept probe first)");
@@ -142,13 +140,9 @@ public record ProbeReport(
     public static ProbeReport parse(String text, String where) {
         JsonElement rootElement;
         try {
-            JsonReader reader = new JsonReader(new StringReader(text));
-            reader.setStrictness(Strictness.STRICT);
-            rootElement = JsonParser.parseReader(reader);
-            if (reader.peek() != JsonToken.END_DOCUMENT) throw new JsonParseException("unexpected data after the JSON value");
-        } catch (JsonParseException | IOException | IllegalStateException e) {
-            String detail = e.getCause() != null && e.getCause().getMessage() != null ? e.getCause().getMessage() : e.getMessage();
-            throw new DataException(where + ": malformed JSON: " + detail);
+            rootElement = adept.io.checkpoint.StrictJson.parse(text);
+        } catch (adept.io.checkpoint.StrictJson.Malformed e) {
+            throw new DataException(where + ": malformed JSON: " + e.getMessage());
         }
         if (!rootElement.isJsonObject()) throw new DataException(where + ": not a JSON object (is this an importance.json from adept probe?)");
         JsonObject root = rootElement.getAsJsonObject();

@@ -10,6 +10,10 @@ import adept.tensor.TorchException;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -29,9 +33,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * A Hugging Face checkpoint folder: config.json plus either model.safetensors or shards listed by
  * model.safetensors.index.json ({"metadata": {"total_size": N}, "weight_map": {tensor: file}}).
  *
- * <p>{@link #open} reads config.json and every safetensors header (validating them) and maps the files;
- * {@link #loadModel} then builds a {@link CausalLM}, sharing the mapped memory with libtorch when the
- * requested dtype is the stored one on the CPU, converting otherwise. {@link #save} writes a folder
+ * <p>{@link #open} reads config.json and every safetensors header (validating them and the layer count);
+ * {@link #loadModel} then builds a {@link CausalLM} from tensors read into memory of its own (see
+ * {@link Safetensors}: a file changed while being read is an error). {@link #save} writes a folder
  * atomically: everything goes to a temporary sibling folder, is fsynced, and is renamed into place.
  */
 public final class Checkpoint {
@@ -73,34 +77,77 @@ public final class Checkpoint {
 
     /** Reads config.json and the safetensors headers (or the index and its shards' headers) of dir. */
     public static Checkpoint open(Path dir) {
+        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) recover(dir);  // a replace killed between its two renames
         if (!Files.isDirectory(dir)) {
             throw new CheckpointException(dir + ": " + (Files.exists(dir) ? "not a directory" : "no such checkpoint folder"));
         }
         Path configFile = dir.resolve(ConfigJson.FILE_NAME);
-        if (!Files.exists(configFile)) throw new CheckpointException(dir + ": no " + ConfigJson.FILE_NAME + " in this checkpoint folder");
+        if (!Files.exists(configFile, LinkOption.NOFOLLOW_LINKS)) throw new CheckpointException(dir + ": no " + ConfigJson.FILE_NAME + " in this checkpoint folder");
         ConfigJson config = ConfigJson.read(configFile);
 
         Path single = dir.resolve(WEIGHTS_FILE);
         Path index = dir.resolve(INDEX_FILE);
-        if (Files.exists(single)) {
+        // NOFOLLOW_LINKS: a dangling link is reported as one (by the reader), not as a missing file.
+        Checkpoint checkpoint;
+        if (Files.exists(single, LinkOption.NOFOLLOW_LINKS)) {
             Safetensors file = Safetensors.open(single);
             Map<String, Safetensors> byName = new TreeMap<>();
             for (String name : file.names()) byName.put(name, file);
-            return new Checkpoint(dir, config, single, byName, List.of(file));
+            checkpoint = new Checkpoint(dir, config, single, byName, List.of(file));
+        } else if (Files.exists(index, LinkOption.NOFOLLOW_LINKS)) {
+            checkpoint = openSharded(dir, config, index);
+        } else {
+            checkpoint = null;
         }
-        if (Files.exists(index)) return openSharded(dir, config, index);
+        if (checkpoint != null) {
+            checkpoint.checkLayerCount();
+            return checkpoint;
+        }
         throw new CheckpointException(dir + ": no " + WEIGHTS_FILE + " or " + INDEX_FILE
                 + " in this checkpoint folder (adept reads safetensors weights only, not pytorch_model.bin)");
     }
+
+    /** The largest shard index read (a 1,000-shard index of a 100B-parameter model is about 100 KB). */
+    static final long MAX_INDEX_BYTES = 64L << 20;
+
+    /**
+     * Refuses a config.json whose num_hidden_layers the weights cannot hold (every layer has at least
+     * {@value #MIN_TENSORS_PER_LAYER} tensors) before anything builds per-layer structures of that size: "1000000000"
+     * would otherwise exhaust memory before the first missing tensor is reported.
+     */
+    private void checkLayerCount() {
+        ModelConfig mc = config.modelConfig();
+        long layers = mc.numHiddenLayers();
+        int count = fileOfTensor.size();
+        if (layers * MIN_TENSORS_PER_LAYER <= count) return;
+        // Name the first missing tensor, looking layer by layer: at most count / 9 layers can be complete.
+        String missing = "model.embed_tokens.weight";
+        if (fileOfTensor.containsKey(missing)) {
+            missing = null;
+            Set<String> perLayer = mc.layerShapes().keySet();
+            for (int i = 0; i < layers && missing == null; i++) {
+                for (String name : perLayer) {
+                    if (!fileOfTensor.containsKey(ModelConfig.layerPrefix(i) + name)) {
+                        missing = ModelConfig.layerPrefix(i) + name;
+                        break;
+                    }
+                }
+            }
+        }
+        throw new CheckpointException(weightsSource + ": tensor " + missing + " is missing: " + config.source() + " says num_hidden_layers "
+                + layers + " but the weights list " + count + " tensors, enough for at most " + count / MIN_TENSORS_PER_LAYER + " layers");
+    }
+
+    static final int MIN_TENSORS_PER_LAYER = 9;
 
     private static Checkpoint openSharded(Path dir, ConfigJson config, Path index) {
         String where = index.toString();
         String text;
         try {
-            FileOps.requireRegularIfPresent(index);
-            text = Files.readString(index);
-        } catch (IOException e) {
-            throw new CheckpointException(where + ": cannot read: " + e, e);
+            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(FileOps.readBounded(index, MAX_INDEX_BYTES, "shard index"))).toString();
+        } catch (CharacterCodingException e) {
+            throw new CheckpointException(where + ": not valid UTF-8", e);
         }
         JsonElement root = Json.parse(text, where);
         if (!root.isJsonObject()) throw new CheckpointException(where + ": is " + Json.describe(root) + ", not a JSON object");
@@ -115,8 +162,9 @@ public final class Checkpoint {
                 throw new CheckpointException(where + ": tensor " + e.getKey() + ": weight_map entry is " + Json.describe(v) + ", expected a file name");
             }
             String name = v.getAsString();
-            if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".") || name.equals("..")) {
-                throw new CheckpointException(where + ": tensor " + e.getKey() + ": weight_map names \"" + name
+            if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".") || name.equals("..")
+                    || name.chars().anyMatch(c -> c < 0x20 || c == 0x7f)) {
+                throw new CheckpointException(where + ": tensor " + printable(e.getKey()) + ": weight_map names \"" + printable(name)
                         + "\", which is not a file name in this folder");
             }
             fileNames.put(e.getKey(), name);
@@ -124,7 +172,7 @@ public final class Checkpoint {
         Map<String, Safetensors> opened = new TreeMap<>();
         for (String name : new java.util.TreeSet<>(fileNames.values())) {
             Path shard = dir.resolve(name);
-            if (!Files.exists(shard)) {
+            if (!Files.exists(shard, LinkOption.NOFOLLOW_LINKS)) {
                 String example = fileNames.entrySet().stream().filter(x -> x.getValue().equals(name)).findFirst().orElseThrow().getKey();
                 throw new CheckpointException(where + ": shard " + name + " (holding tensor " + example + ", ...) does not exist");
             }
@@ -140,6 +188,16 @@ public final class Checkpoint {
             byName.put(e.getKey(), shard);
         }
         return new Checkpoint(dir, config, index, byName, new ArrayList<>(opened.values()));
+    }
+
+    /** A name with control characters (NUL, new lines) escaped, for one-line messages. */
+    static String printable(String s) {
+        StringBuilder b = new StringBuilder();
+        for (char c : s.toCharArray()) {
+            if (c < 0x20 || c == 0x7f) b.append(String.format("\\u%04x", (int) c));
+            else b.append(c);
+        }
+        return b.length() > 200 ? b.substring(0, 200) + "..." : b.toString();
     }
 
     /** The checkpoint folder. */
@@ -174,7 +232,7 @@ public final class Checkpoint {
         return safetensorsOf(tensor).file();
     }
 
-    /** One tensor as stored, on the CPU (zero-copy where aligned; see {@link Safetensors#tensor}). */
+    /** One tensor as stored, on the CPU, in memory of its own (see {@link Safetensors#tensor}). */
     public Tensor tensor(String name) {
         return safetensorsOf(name).tensor(name);
     }
@@ -237,11 +295,15 @@ public final class Checkpoint {
             throw new CheckpointException(dir + ": cannot load a model as " + target + "; use float32, bfloat16, float16 or float64");
         }
 
+        // libtorch's own set-up errors (a bad ADEPT_THREADS, a missing library) are not about a tensor: let them
+        // surface as they are, before the first tensor is read.
+        adept.tensor.Torch.init();
         Map<String, Tensor> weights = new LinkedHashMap<>();
         try {
             for (String name : expected.keySet()) {
                 try {
-                    weights.put(name, tensor(name));
+                    // Converted as soon as read: the stored copies never all sit in memory beside the converted ones.
+                    weights.put(name, converted(tensor(name), target, device));
                 } catch (TorchException e) {
                     throw new CheckpointException(fileOf(name) + ": tensor " + name + ": " + e.getMessage(), e);
                 }
@@ -256,6 +318,18 @@ public final class Checkpoint {
             throw new CheckpointException(dir + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
             for (Tensor t : weights.values()) t.close();
+            throw e;
+        }
+    }
+
+    private static Tensor converted(Tensor t, DType dtype, Device device) {
+        if (t.dtype() == dtype && t.device().equals(device)) return t;
+        try (adept.tensor.Scope scope = adept.tensor.Scope.open()) {
+            Tensor result = t.to(dtype, device).contiguous().keep();
+            t.close();
+            return result;
+        } catch (RuntimeException e) {
+            t.close();
             throw e;
         }
     }
@@ -353,7 +427,8 @@ public final class Checkpoint {
         Path temp = null;
         try {
             Files.createDirectories(parent);
-            temp = parent.resolve("." + target.getFileName() + ".tmp-" + suffix());
+            recover(target);
+            temp = parent.resolve("." + target.getFileName() + TEMP_MARK + suffix());
             Files.createDirectory(temp);
             config.write(temp.resolve(ConfigJson.FILE_NAME));
             if (shards.size() == 1) {
@@ -426,7 +501,7 @@ public final class Checkpoint {
         Path parent = target.getParent();
         Path old = null;
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-            old = parent.resolve("." + target.getFileName() + ".old-" + suffix());
+            old = parent.resolve("." + target.getFileName() + OLD_MARK + suffix());
             Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
         }
         try {
@@ -453,8 +528,95 @@ public final class Checkpoint {
         }
     }
 
+    private static final String TEMP_MARK = ".tmp-";
+    private static final String OLD_MARK = ".old-";
+
+    /** "PID-HEX": the owner's process id, so that a later run can tell a folder of a dead run from one being written. */
     private static String suffix() {
-        return Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE);
+        return ProcessHandle.current().pid() + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE);
+    }
+
+    /** Folders left without a process id (by versions before it was put in the name) count as stale after this. */
+    static final long LEGACY_STALE_MILLIS = 24L * 3600 * 1000;
+
+    /**
+     * Cleans up after a {@link #save} of target that was killed (kill -9, SIGTERM, SIGINT, power loss): its temporary
+     * folders {@code .NAME.tmp-PID-HEX} are deleted, and a previous version {@code .NAME.old-PID-HEX} is put back as
+     * target when target is missing (killed between the two renames of a replace; the new folder may be incomplete
+     * for all this run knows, the old one was complete) or deleted when target exists (killed before deleting it).
+     * Only folders whose owning process is gone are touched: another run writing the same target keeps its own.
+     * Called by {@link #save} and {@link #open}; harmless when there is nothing to do.
+     *
+     * @return whether target was restored from a previous version
+     */
+    public static boolean recover(Path target) {
+        Path abs = target.toAbsolutePath().normalize();
+        Path parent = abs.getParent();
+        if (parent == null || abs.getFileName() == null || !Files.isDirectory(parent)) return false;
+        String prefix = "." + abs.getFileName();
+        List<Path> olds = new ArrayList<>();
+        List<Path> temps = new ArrayList<>();
+        // A filter, not a glob: a folder name may hold glob syntax ("[", "{").
+        try (var siblings = Files.newDirectoryStream(parent, p -> p.getFileName().toString().startsWith(prefix + "."))) {
+            for (Path p : siblings) {
+                String rest = p.getFileName().toString().substring(prefix.length());
+                boolean isTemp = rest.startsWith(TEMP_MARK);
+                boolean isOld = rest.startsWith(OLD_MARK);
+                if (!(isTemp || isOld) || !Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) continue;
+                if (!ownerIsGone(p, rest.substring(TEMP_MARK.length()))) continue;
+                (isTemp ? temps : olds).add(p);
+            }
+        } catch (IOException e) {
+            return false;  // cannot list: leave everything as it is
+        }
+        boolean restored = false;
+        olds.sort(java.util.Comparator.comparing(Checkpoint::modified).reversed());  // the newest previous version first
+        var log = System.getLogger(Checkpoint.class.getName());
+        for (Path old : olds) {
+            try {
+                if (!restored && !Files.exists(abs, LinkOption.NOFOLLOW_LINKS)) {
+                    Files.move(old, abs, StandardCopyOption.ATOMIC_MOVE);
+                    FileOps.fsyncDirectory(parent);
+                    restored = true;
+                    log.log(System.Logger.Level.WARNING, "restored " + abs + " from " + old.getFileName()
+                            + ", left by a replace that was interrupted");
+                } else {
+                    FileOps.deleteRecursively(old);
+                }
+            } catch (IOException e) {
+                log.log(System.Logger.Level.WARNING, "could not clean up " + old + ": " + e);
+            }
+        }
+        for (Path temp : temps) {
+            try {
+                FileOps.deleteRecursively(temp);
+            } catch (IOException e) {
+                log.log(System.Logger.Level.WARNING, "could not delete " + temp + ": " + e);
+            }
+        }
+        return restored;
+    }
+
+    /** Whether the process that named a folder "PID-HEX" has ended (a folder without a pid: when untouched for a day). */
+    private static boolean ownerIsGone(Path folder, String suffix) {
+        int dash = suffix.indexOf('-');
+        if (dash > 0) {
+            try {
+                long pid = Long.parseLong(suffix.substring(0, dash));
+                return pid != ProcessHandle.current().pid() && ProcessHandle.of(pid).map(h -> !h.isAlive()).orElse(true);
+            } catch (NumberFormatException e) {
+                return false;
+            }
+        }
+        return System.currentTimeMillis() - modified(folder) > LEGACY_STALE_MILLIS;
+    }
+
+    private static long modified(Path p) {
+        try {
+            return Files.getLastModifiedTime(p, LinkOption.NOFOLLOW_LINKS).toMillis();
+        } catch (IOException e) {
+            return Long.MAX_VALUE;
+        }
     }
 
     @Override

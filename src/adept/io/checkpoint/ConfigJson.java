@@ -16,8 +16,6 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -40,6 +38,8 @@ import java.util.Set;
  */
 public final class ConfigJson {
     public static final String FILE_NAME = "config.json";
+    /** The largest config.json read (Hugging Face's are a few KB; a per-layer list of a 1,000-layer model is still far below). */
+    public static final long MAX_BYTES = 16L << 20;
 
     /** Top-level arrays that are never per-layer lists, whatever their length. */
     private static final Set<String> NOT_PER_LAYER = Set.of("architectures", "eos_token_id", "bos_token_id", "pad_token_id",
@@ -65,15 +65,7 @@ public final class ConfigJson {
     /** Reads a config.json file (UTF-8); errors name the file. */
     public static ConfigJson read(Path file) {
         String where = file.toString();
-        FileOps.requireRegularIfPresent(file);
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(file);
-        } catch (NoSuchFileException e) {
-            throw new CheckpointException(where + ": no such file", e);
-        } catch (IOException e) {
-            throw new CheckpointException(where + ": cannot read: " + e, e);
-        }
+        byte[] bytes = FileOps.readBounded(file, MAX_BYTES, "config.json");
         String text;
         try {
             text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)

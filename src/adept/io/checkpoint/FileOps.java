@@ -57,6 +57,38 @@ public final class FileOps {
         }
     }
 
+    /**
+     * The whole of a small file (config.json, an index, a tokenizer file), refusing one over maxBytes before it is
+     * held in memory: read through a bounded stream, so a file that grows or never ends (a device) cannot exhaust
+     * memory either. what names the kind of file in the message ("config.json files are at most ...").
+     */
+    public static byte[] readBounded(Path file, long maxBytes, String what) {
+        requireRegularIfPresent(file);
+        if (Files.isSymbolicLink(file) && !Files.exists(file)) {
+            throw new CheckpointException(file + ": dangling symbolic link (to " + linkTarget(file) + ")");
+        }
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            byte[] bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
+            if (bytes.length > maxBytes) {
+                throw new CheckpointException(file + ": larger than " + maxBytes + " bytes, more than " + what + " can be; not a " + what);
+            }
+            return bytes;
+        } catch (NoSuchFileException e) {
+            throw new CheckpointException(file + ": no such file", e);
+        } catch (IOException e) {
+            throw new CheckpointException(file + ": cannot read: " + e, e);
+        }
+    }
+
+    /** Where a symbolic link points, for messages. */
+    public static String linkTarget(Path link) {
+        try {
+            return Files.readSymbolicLink(link).toString();
+        } catch (IOException | UnsupportedOperationException e) {
+            return "?";
+        }
+    }
+
     private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
 
     /**

@@ -3,14 +3,7 @@ package adept.io.checkpoint;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
-import com.google.gson.Strictness;
-import com.google.gson.stream.JsonReader;
-import com.google.gson.stream.JsonToken;
-import java.io.IOException;
-import java.io.StringReader;
 import java.math.BigDecimal;
 
 /** Strict JSON parsing and typed field access with errors that name the file and the field. */
@@ -20,17 +13,12 @@ final class Json {
     static final Gson COMPACT = new GsonBuilder().disableHtmlEscaping().serializeNulls().create();
     static final Gson PRETTY = new GsonBuilder().disableHtmlEscaping().serializeNulls().setPrettyPrinting().create();
 
-    /** Parses one JSON document strictly (no comments, single quotes, trailing data or NaN). */
+    /** Parses one JSON document strictly (see {@link StrictJson}: no comments, duplicate keys, trailing data, NaN or 1e400). */
     static JsonElement parse(String text, String where) {
         try {
-            JsonReader reader = new JsonReader(new StringReader(text));
-            reader.setStrictness(Strictness.STRICT);
-            JsonElement root = JsonParser.parseReader(reader);
-            if (reader.peek() != JsonToken.END_DOCUMENT) throw new JsonParseException("unexpected data after the JSON value");
-            return root;
-        } catch (JsonParseException | IOException | IllegalStateException e) {
-            String detail = e.getCause() != null && e.getCause().getMessage() != null ? e.getCause().getMessage() : e.getMessage();
-            throw new CheckpointException(where + ": malformed JSON: " + detail, e);
+            return StrictJson.parse(text);
+        } catch (StrictJson.Malformed e) {
+            throw new CheckpointException(where + ": malformed JSON: " + e.getMessage(), e);
         }
     }
 

@@ -9,22 +9,19 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.CharBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileChannel.MapMode;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.FileSystemException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
-import java.nio.file.ReadOnlyFileSystemException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -33,17 +30,18 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A safetensors file (Hugging Face's format: an 8-byte little-endian header length, a JSON header
  * naming each tensor's dtype, shape and byte range, then the raw little-endian data).
  *
- * <p>{@link #open} validates the whole header and maps the file copy-on-write ({@link MapMode#PRIVATE}):
- * tensors are handed to libtorch over the mapping without copying, and in-place updates (an optimizer
- * step) change private pages of this process, never the file. The mapping belongs to an automatic arena:
- * every tensor made over it pins its slice (see {@link Tensor#fromSegment}) and so keeps the mapping
- * reachable; it is unmapped once this object and every such tensor (views included) are gone. The file
- * must not be truncated in place while mapped (adept's writers never do: they write a new file and rename it).
+ * <p>{@link #open} validates the whole header as Hugging Face's reader does (strict JSON, no key twice, byte ranges
+ * contiguous from 0 and covering the whole data section: no gap, overlap or trailing byte). {@link #tensor} reads a
+ * tensor with positional reads into memory the tensor owns, as PyTorch's {@code load_state_dict} ends with tensors of
+ * its own: nothing stays mapped, so truncating or overwriting the file later cannot crash the process (a mapping
+ * would raise SIGBUS) nor change a loaded model. A file found changed since {@link #open} (other size, modification
+ * time or inode), before or after a tensor's bytes are read, is an error, never a model mixed from two files.
  */
 public final class Safetensors {
     /** Header lengths above this are refused, as Hugging Face's reader does. */
@@ -80,17 +78,22 @@ public final class Safetensors {
     }
 
     private final Path file;
-    private final MemorySegment mapping;
-    private final boolean shared;  // private (copy-on-write) mapping: tensors may use it directly
+    private final FileState state;
     private final long dataStart;
     private final Map<String, Entry> entries;
     private final Map<String, String> metadata;
 
-    private Safetensors(Path file, MemorySegment mapping, boolean shared, long dataStart, Map<String, Entry> entries,
-            Map<String, String> metadata) {
+    /** What identifies the file's content as opened: a change of any of these means the bytes may have changed. */
+    private record FileState(Object key, long size, long modified) {
+        static FileState of(Path file) throws IOException {
+            BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
+            return new FileState(a.fileKey(), a.size(), a.lastModifiedTime().to(TimeUnit.NANOSECONDS));
+        }
+    }
+
+    private Safetensors(Path file, FileState state, long dataStart, Map<String, Entry> entries, Map<String, String> metadata) {
         this.file = file;
-        this.mapping = mapping;
-        this.shared = shared;
+        this.state = state;
         this.dataStart = dataStart;
         this.entries = entries;
         this.metadata = metadata;
@@ -98,19 +101,18 @@ public final class Safetensors {
 
     // ---- reading ----
 
-    /** Reads and validates the header and maps the file; tensors are made on demand by {@link #tensor}. */
+    /** Reads and validates the header; tensors are read on demand by {@link #tensor}. */
     public static Safetensors open(Path file) {
-        return open(file, true);
-    }
-
-    /** privateMapping false: map read-only and copy every tensor (what a read-only file gets; for tests). */
-    static Safetensors open(Path file, boolean privateMapping) {
         String where = file.toString();
         if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
             throw new CheckpointException(where + ": safetensors data is little-endian and this machine is not");
         }
         FileOps.requireRegularIfPresent(file);
+        if (Files.isSymbolicLink(file) && !Files.exists(file)) {
+            throw new CheckpointException(where + ": dangling symbolic link (to " + FileOps.linkTarget(file) + ")");
+        }
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            FileState state = FileState.of(file);
             long size = channel.size();
             if (size < 8) {
                 throw new CheckpointException(where + ": file is " + size + " bytes, too short for a safetensors header"
@@ -119,7 +121,11 @@ public final class Safetensors {
             ByteBuffer lengthBytes = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             readFully(channel, lengthBytes, 0);
             long headerLength = lengthBytes.getLong(0);
-            if (headerLength < 2 || headerLength > size - 8) {
+            if (headerLength >= 0 && headerLength < 2) {
+                throw new CheckpointException(where + ": header length " + headerLength + " is too small for a JSON header"
+                        + "; not a safetensors file (or a damaged one)");
+            }
+            if (headerLength < 0 || headerLength > size - 8) {
                 throw new CheckpointException(where + ": header length " + Long.toUnsignedString(headerLength)
                         + " exceeds the file (" + size + " bytes); the file is truncated or not a safetensors file");
             }
@@ -131,6 +137,9 @@ public final class Safetensors {
             readFully(channel, headerBytes, 8);
             long dataStart = 8 + headerLength;
             long dataSize = size - dataStart;
+            if (headerBytes.get(0) != '{') {
+                throw new CheckpointException(where + ": header does not start with '{'; not a safetensors file");
+            }
 
             String text = decodeUtf8(headerBytes.flip(), where);
             JsonElement root = Json.parse(text, where + ": header");
@@ -145,16 +154,9 @@ public final class Safetensors {
                     entries.put(field.getKey(), parseEntry(field.getKey(), field.getValue(), where, dataSize));
                 }
             }
-            checkOverlaps(entries.values(), where);
-
-            MemorySegment mapping = privateMapping ? mapPrivate(file, size) : null;
-            boolean shared = mapping != null;
-            // Read-only file or file system: Java maps PRIVATE only through a writable channel. A READ_ONLY
-            // mapping must never reach libtorch (an in-place update would fault and kill the JVM), so
-            // tensors are then copied out of it.
-            if (!shared) mapping = channel.map(MapMode.READ_ONLY, 0, size, Arena.ofAuto());
-            return new Safetensors(file, mapping, shared, dataStart, Collections.unmodifiableMap(entries),
-                    Collections.unmodifiableMap(metadata));
+            checkLayout(entries.values(), where, dataSize);
+            if (!FileState.of(file).equals(state)) throw changed(where);
+            return new Safetensors(file, state, dataStart, Collections.unmodifiableMap(entries), Collections.unmodifiableMap(metadata));
         } catch (NoSuchFileException e) {
             throw new CheckpointException(where + ": no such file", e);
         } catch (IOException e) {
@@ -162,21 +164,9 @@ public final class Safetensors {
         }
     }
 
-    /**
-     * PRIVATE: copy-on-write, so libtorch may update parameters in place without touching the file.
-     * Arena.ofAuto(): the mapping lives while reachable, and Tensor.fromSegment pins the slices it wraps
-     * until libtorch frees their storage. Java insists on a writable channel for PRIVATE mappings (nothing
-     * is ever written through it); null when the file cannot be opened so.
-     */
-    private static MemorySegment mapPrivate(Path file, long size) throws IOException {
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            return channel.map(MapMode.PRIVATE, 0, size, Arena.ofAuto());
-        } catch (AccessDeniedException | ReadOnlyFileSystemException e) {
-            return null;
-        } catch (FileSystemException e) {
-            if (e.getReason() != null && e.getReason().toLowerCase(java.util.Locale.ROOT).contains("read-only")) return null;
-            throw e;
-        }
+    private static CheckpointException changed(String where) {
+        return new CheckpointException(where + ": the file changed while it was being read (replaced, truncated or rewritten"
+                + " by another program); run again once it is complete");
     }
 
     private static void readFully(FileChannel channel, ByteBuffer buffer, long position) throws IOException {
@@ -280,17 +270,32 @@ public final class Safetensors {
         return new Entry(name, dtype, shape, begin, end);
     }
 
-    private static void checkOverlaps(Iterable<Entry> entries, String where) {
+    /**
+     * As Hugging Face's reader (the Rust crate's validate): the byte ranges, in order, start at 0, each where the
+     * previous one ends (no gap, no overlap), and the last ends where the file does (no trailing bytes).
+     */
+    private static void checkLayout(Iterable<Entry> entries, String where, long dataSize) {
         List<Entry> sorted = new ArrayList<>();
-        for (Entry e : entries) if (e.byteSize() > 0) sorted.add(e);
-        sorted.sort(Comparator.comparingLong(Entry::begin));
-        for (int i = 1; i < sorted.size(); i++) {
-            Entry prev = sorted.get(i - 1);
-            Entry e = sorted.get(i);
-            if (e.begin() < prev.end()) {
+        for (Entry e : entries) sorted.add(e);
+        sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
+        long expected = 0;
+        Entry prev = null;
+        for (Entry e : sorted) {
+            if (e.begin() < expected) {
                 throw new CheckpointException(where + ": tensor " + e.name() + ": data_offsets [" + e.begin() + ", " + e.end()
                         + "] overlap those of tensor " + prev.name() + " [" + prev.begin() + ", " + prev.end() + "]");
             }
+            if (e.begin() > expected) {
+                throw new CheckpointException(where + ": tensor " + e.name() + ": data_offsets [" + e.begin() + ", " + e.end()
+                        + "] leave a gap of " + (e.begin() - expected) + " bytes after " + (prev == null ? "the header" : "tensor " + prev.name())
+                        + "; tensor data must be contiguous");
+            }
+            expected = e.end();
+            prev = e;
+        }
+        if (expected != dataSize) {
+            throw new CheckpointException(where + ": " + (dataSize - expected) + " bytes after the last tensor's data; the header"
+                    + " does not describe the whole file (damaged, or not written by a safetensors writer)");
         }
     }
 
@@ -360,23 +365,39 @@ public final class Safetensors {
     }
 
     /**
-     * The named tensor on the CPU, over the mapped file without copying when its data is aligned for its
-     * dtype (always so for files adept or Hugging Face wrote) and the file could be mapped copy-on-write
-     * (it is writable; it is never written), otherwise a copy. Ownership follows {@link Tensor}'s rules: it
-     * belongs to the current {@link Scope}, or to the caller when none is open.
+     * The named tensor on the CPU, read from the file into memory it owns (see the class comment). Ownership follows
+     * {@link Tensor}'s rules: it belongs to the current {@link Scope}, or to the caller when none is open.
+     *
+     * @throws CheckpointException when the file is gone or changed since {@link #open}, or cannot be read
      */
     public Tensor tensor(String name) {
         Entry e = entry(name);
         long[] shape = e.shape();
         if (e.byteSize() == 0) return Tensor.empty(e.dtype(), Device.CPU, shape);
-        MemorySegment slice = mapping.asSlice(dataStart + e.begin(), e.byteSize());
-        if (shared && slice.address() % e.dtype().byteSize() == 0) return Tensor.fromSegment(slice, e.dtype(), shape);
-        // Read-only mapping (see open), or misaligned: the header length is not a multiple of 8 (a writer that does not pad) or a writer put
-        // tensors at odd offsets. libtorch's kernels assume elements aligned to their size (vectorised loads
-        // would fault or be slow), and fromSegment refuses such memory, so this tensor gets its own copy.
+        String where = file.toString();
         Tensor copy = Tensor.empty(e.dtype(), Device.CPU, shape);
-        MemorySegment.copy(slice, 0, copy.asSegment(), 0, e.byteSize());
-        return copy;
+        boolean done = false;
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            if (!FileState.of(file).equals(state)) throw changed(where);
+            MemorySegment target = copy.asSegment();
+            long at = dataStart + e.begin();
+            for (long off = 0; off < e.byteSize(); off += WRITE_CHUNK) {
+                ByteBuffer chunk = target.asSlice(off, Math.min(WRITE_CHUNK, e.byteSize() - off)).asByteBuffer();
+                while (chunk.hasRemaining()) {
+                    int n = channel.read(chunk, at + off + chunk.position());
+                    if (n < 0) throw changed(where);
+                }
+            }
+            if (!FileState.of(file).equals(state)) throw changed(where);
+            done = true;
+            return copy;
+        } catch (NoSuchFileException ex) {
+            throw new CheckpointException(where + ": the file was removed while it was being read", ex);
+        } catch (IOException ex) {
+            throw new CheckpointException(where + ": tensor " + name + ": cannot read: " + ex, ex);
+        } finally {
+            if (!done) copy.close();
+        }
     }
 
     /** Every tensor of the file (see {@link #tensor}), by sorted name; the caller (or its scope) owns them. */
@@ -389,20 +410,6 @@ public final class Safetensors {
             throw failure;
         }
         return out;
-    }
-
-    /** Whether the tensor's data lies inside this file's mapping, i.e. it was loaded without a copy. */
-    boolean isMapped(Tensor tensor) {
-        long p = tensor.dataPointer();
-        return p >= mapping.address() && p < mapping.address() + mapping.byteSize();
-    }
-
-    long mappingAddress() {
-        return mapping.address();
-    }
-
-    long mappingSize() {
-        return mapping.byteSize();
     }
 
     // ---- writing ----

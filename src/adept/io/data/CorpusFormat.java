@@ -55,6 +55,8 @@ public record CorpusFormat(boolean gzip, Kind kind) {
             return new CorpusFormat(gzip, buffer[first] == '{' ? Kind.JSON_LINES : Kind.PLAIN_TEXT);
         } catch (ZipException e) {
             throw new DataException(file + ": starts like gzip but is not valid gzip: " + e.getMessage(), e);
+        } catch (java.io.EOFException e) {
+            throw new DataException(file + ": starts like gzip but the gzip data is truncated", e);
         } catch (IOException e) {
             throw new DataException(file + ": cannot read: " + e.getMessage(), e);
         }
@@ -81,7 +83,8 @@ public record CorpusFormat(boolean gzip, Kind kind) {
         }
         if (attributes.isDirectory()) throw new DataException(file + ": is a directory, not a corpus file");
         if (!attributes.isRegularFile()) {
-            throw new DataException(file + ": not a regular file (a FIFO, socket or device?); a corpus must be a regular file");
+            throw new DataException(file + ": not a regular file (a pipe such as /dev/stdin or <(...), a socket or a device);"
+                    + " a corpus is read by its content, so it must be a regular file: save it to one first");
         }
         if (!Files.isReadable(file)) throw new DataException(file + ": not readable");
     }

@@ -1,6 +1,7 @@
 package adept.io.data;
 
 import adept.io.tokenizer.Tokenizer;
+import adept.io.tokenizer.TokenizerException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -29,11 +30,17 @@ public final class Examples {
         List<Example> out = new ArrayList<>();
         long targets = 0;
         for (CorpusItem item : items) {
-            Example example = switch (item) {
-                case CorpusItem.Text t -> allTargets(tokenizer.encode(t.text(), bos, false), t.line());
-                case CorpusItem.Instruction in -> answerTargets(tokenizer.encode(in.prompt(), bos, false),
-                        tokenizer.encode(in.answer(), false, false), in.line());
-            };
+            if (longItems == LongItems.ERROR) checkNotTooLong(file, item, tokenizer, contextLength);
+            Example example;
+            try {
+                example = switch (item) {
+                    case CorpusItem.Text t -> allTargets(tokenizer.encode(t.text(), bos, false), t.line());
+                    case CorpusItem.Instruction in -> answerTargets(tokenizer.encode(in.prompt(), bos, false),
+                            tokenizer.encode(in.answer(), false, false), in.line());
+                };
+            } catch (TokenizerException e) {
+                throw new DataException(file + ":" + item.line() + ": " + e.getMessage(), e);
+            }
             List<Example> pieces;
             if (example.length() <= contextLength) {
                 pieces = List.of(example);
@@ -52,6 +59,31 @@ public final class Examples {
         }
         if (out.isEmpty()) throw new DataException(file + ": no item has a token to predict");
         return out;
+    }
+
+    /**
+     * Fails before tokenizing an item that cannot fit: every token stands for at most {@link
+     * Tokenizer#maxTokenChars()} characters of text, so a text of more than contextLength times that (doubled, for
+     * normalizers that shorten text) has more tokens than the context. Tokenizing a 50 MB line only to count its
+     * tokens would take gigabytes.
+     */
+    private static void checkNotTooLong(Path file, CorpusItem item, Tokenizer tokenizer, int contextLength) {
+        // Only characters that are not white space: some pre-tokenizers (Whitespace, BERT's) drop white space.
+        long chars = switch (item) {
+            case CorpusItem.Text t -> visibleChars(t.text());
+            case CorpusItem.Instruction in -> visibleChars(in.prompt()) + visibleChars(in.answer());
+        };
+        long bound = 2L * contextLength * Math.max(1, tokenizer.maxTokenChars());
+        if (chars > bound) {
+            throw new DataException(file + ":" + item.line() + ": item has " + chars + " characters (not counting white space), too many"
+                    + " for the context length " + contextLength + " (with this tokenizer at most " + bound + " fit)");
+        }
+    }
+
+    private static long visibleChars(String s) {
+        long n = 0;
+        for (int i = 0; i < s.length(); i++) if (!Character.isWhitespace(s.charAt(i))) n++;
+        return n;
     }
 
     static Example allTargets(long[] ids, long line) {

@@ -234,7 +234,12 @@ public final class TokenFile implements AutoCloseable {
                 OutputStream out = new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 20);
                 byte[] bytes = new byte[4 << 10];
                 for (TrainingDocuments.Piece piece; (piece = documents.next()) != null; ) {
-                    long[] ids = tokenizer.encode(piece.text());
+                    long[] ids;
+                    try {
+                        ids = tokenizer.encode(piece.text());
+                    } catch (adept.io.tokenizer.TokenizerException e) {
+                        throw new DataException(corpus + ":" + piece.line() + ": " + e.getMessage(), e);
+                    }
                     if (piece.startsDocument() && bos) counts[1] += write(out, new long[] {bosId}, bytes, corpus, piece);
                     counts[1] += write(out, ids, bytes, corpus, piece);
                     if (piece.endsDocument()) counts[1] += write(out, new long[] {eosId}, bytes, corpus, piece);

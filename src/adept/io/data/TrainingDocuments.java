@@ -94,6 +94,8 @@ public final class TrainingDocuments implements AutoCloseable {
             return format.kind() == CorpusFormat.Kind.JSON_LINES ? nextJsonLine() : nextPlainPiece();
         } catch (ZipException e) {
             throw new DataException(file + ":" + (lineNumber + 1) + ": corrupt gzip data: " + e.getMessage(), e);
+        } catch (java.io.EOFException e) {
+            throw new DataException(file + ":" + (lineNumber + 1) + ": the gzip data is truncated", e);
         } catch (IOException e) {
             throw new DataException(file + ": cannot read: " + e.getMessage(), e);
         }

@@ -63,6 +63,7 @@ public final class Tokenizer implements AutoCloseable {
     private final OptionalLong padId;
     private final boolean addBos;
     private final boolean addEos;
+    private final int maxTokenChars;
     private volatile boolean closed;
 
     private Tokenizer(HuggingFaceTokenizer hf, Path source, int vocabSize, Map<String, Long> tokenIds, Special s) {
@@ -78,6 +79,9 @@ public final class Tokenizer implements AutoCloseable {
         this.padId = s.padId;
         this.addBos = s.addBos;
         this.addEos = s.addEos;
+        int longest = 1;
+        for (String token : tokenIds.keySet()) longest = Math.max(longest, token.length());
+        this.maxTokenChars = longest;
     }
 
     /**
@@ -145,13 +149,25 @@ public final class Tokenizer implements AutoCloseable {
         return new Tokenizer(hf, source, (int) maxId + 1, Map.copyOf(ids), special);
     }
 
-    /** The ids of {@code text}, with no special tokens added. */
+    /**
+     * The ids of {@code text}, with no special tokens added.
+     *
+     * @throws TokenizerException naming the tokenizer file when the library fails on this text
+     */
     public long[] encode(String text) {
         Objects.requireNonNull(text, "text");
         ensureOpen();
-        Encoding e = hf.encode(text, false, false);
+        Encoding e;
+        try {
+            e = hf.encode(text, false, false);
+        } catch (RuntimeException failure) {
+            // The library's own error (a tokenizer.json whose model cannot encode this text, e.g. no unk token for an
+            // unknown character): the caller adds where the text came from.
+            String why = failure.getMessage() != null ? failure.getMessage().strip().replace('\n', ' ') : failure.getClass().getSimpleName();
+            throw new TokenizerException("tokenizer " + source + " cannot encode a text of " + text.length() + " chars: " + why, failure);
+        }
         if (e.exceedMaxLength() || (e.getOverflowing() != null && e.getOverflowing().length > 0)) {
-            throw new IllegalStateException("tokenizer truncated a text of " + text.length() + " chars (" + source + ")");
+            throw new TokenizerException("tokenizer " + source + " truncated a text of " + text.length() + " chars");
         }
         return e.getIds();
     }
@@ -237,6 +253,15 @@ public final class Tokenizer implements AutoCloseable {
     /** One more than the largest token id, added tokens included (the model's embedding table may be larger). */
     public int vocabSize() {
         return vocabSize;
+    }
+
+    /**
+     * The length, in chars, of the longest token of the vocabulary (added tokens included), as tokenizer.json spells
+     * it: no token stands for more characters of text (byte-level BPE spells each byte as one char, SentencePiece a
+     * space as one), which bounds a text's token count from below without tokenizing it.
+     */
+    public int maxTokenChars() {
+        return maxTokenChars;
     }
 
     /** True when {@link #encode(String)} prepends BOS (tokenizer_config.json's add_bos_token). */

@@ -1,9 +1,8 @@
 package adept.io.tokenizer;
 
+import adept.io.checkpoint.StrictJson;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.CharacterCodingException;
@@ -28,11 +27,19 @@ final class TokenizerFiles {
         return Optional.empty();
     }
 
-    /** The whole file as strict UTF-8 text; a {@code .gz} name is decompressed. */
+    /** The largest tokenizer file read, decompressed (the largest Hugging Face tokenizer.json files are some 30 MB). */
+    static final int MAX_BYTES = 256 << 20;
+
+    /** The whole file as strict UTF-8 text; gzip content (found by its magic bytes, whatever the name) is decompressed. */
     static String readText(Path file) {
-        try (InputStream raw = Files.newInputStream(file);
-                InputStream in = file.getFileName().toString().endsWith(".gz") ? new GZIPInputStream(raw, 1 << 16) : raw) {
-            byte[] bytes = in.readAllBytes();
+        if (Files.exists(file) && !Files.isRegularFile(file)) throw new TokenizerException(file + ": not a regular file");
+        try (InputStream raw = new java.io.BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
+            raw.mark(2);
+            boolean gzip = raw.read() == 0x1f && raw.read() == 0x8b;
+            raw.reset();
+            InputStream in = gzip ? new GZIPInputStream(raw, 1 << 16) : raw;
+            byte[] bytes = in.readNBytes(MAX_BYTES + 1);
+            if (bytes.length > MAX_BYTES) throw new TokenizerException(file + ": larger than " + MAX_BYTES + " bytes; not a tokenizer file");
             return StandardCharsets.UTF_8
                     .newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT)
@@ -53,11 +60,12 @@ final class TokenizerFiles {
         return parseJsonObject(readText(file), file);
     }
 
+    /** Strict JSON ({@link StrictJson}), as config.json: no comments, unquoted keys, duplicate keys or trailing data. */
     static JsonObject parseJsonObject(String text, Path file) {
         JsonElement e;
         try {
-            e = JsonParser.parseString(text);
-        } catch (JsonParseException ex) {
+            e = StrictJson.parse(text);
+        } catch (StrictJson.Malformed ex) {
             throw new TokenizerException("malformed JSON in " + file + ": " + ex.getMessage(), ex);
         }
         if (!e.isJsonObject()) throw new TokenizerException("expected a JSON object in " + file);
