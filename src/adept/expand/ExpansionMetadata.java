@@ -5,8 +5,6 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -142,10 +140,10 @@ public record ExpansionMetadata(
     public static ExpansionMetadata parse(String json, String where) {
         JsonObject o;
         try {
-            JsonElement e = JsonParser.parseString(json);
+            JsonElement e = adept.io.checkpoint.StrictJson.parse(json);
             if (!e.isJsonObject()) throw new ExpansionException(where + ": expansion metadata is not a JSON object");
             o = e.getAsJsonObject();
-        } catch (JsonParseException e) {
+        } catch (adept.io.checkpoint.StrictJson.Malformed e) {
             throw new ExpansionException(where + ": malformed expansion metadata: " + e.getMessage());
         }
         try {

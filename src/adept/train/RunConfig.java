@@ -3,13 +3,12 @@ package adept.train;
 import adept.expand.ExpansionMetadata;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.checkpoint.CheckpointException;
+import adept.io.checkpoint.StrictJson;
 import com.google.gson.FieldNamingPolicy;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import java.io.IOException;
 import java.lang.reflect.Field;
@@ -79,7 +78,7 @@ public final class RunConfig {
             if (!Files.exists(file)) return java.util.Optional.empty();
             TrainSettings prior;
             try {
-                prior = TrainSettings.fromJson(JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject(), file.toString());
+                prior = TrainSettings.fromJson(StrictJson.parse(Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject(), file.toString());
             } catch (IOException | RuntimeException e) {
                 throw new TrainException(file + ": unreadable (" + e.getMessage() + "); delete " + dir + " or rename the run");
             }
@@ -163,9 +162,9 @@ public final class RunConfig {
         JsonElement root;
         if (json) {
             try {
-                root = JsonParser.parseString(text);
-            } catch (JsonParseException e) {
-                throw new TrainException(label + ": not valid JSON: " + firstLine(rootMessage(e)));
+                root = StrictJson.parse(text);
+            } catch (StrictJson.Malformed e) {
+                throw new TrainException(label + ": not valid JSON: " + firstLine(e.getMessage()));
             }
         } else {
             LoaderOptions options = new LoaderOptions();
@@ -565,10 +564,5 @@ public final class RunConfig {
         String m = message.strip();
         int end = m.indexOf('\n');
         return (end < 0 ? m : m.substring(0, end)).strip();
-    }
-
-    private static String rootMessage(Throwable e) {
-        while (e.getCause() != null) e = e.getCause();
-        return e.getMessage();
     }
 }

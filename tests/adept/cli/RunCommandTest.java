@@ -143,6 +143,18 @@ class RunCommandTest {
     }
 
     @Test
+    void jsonConfigsAreStrictJson() throws Exception {
+        Path cfg = config("bad.json", "{\"model\": \"m\", // a comment\n \"steps\": 3}");
+        TinyModel.Run r = TinyModel.adept("run", "--config", cfg.toString());
+        r.assertUserError(cfg.toString() + ": not valid JSON");
+        cfg = config("dup.json", "{\"steps\": 3, \"steps\": 4}");
+        r = TinyModel.adept("run", "--config", cfg.toString());
+        r.assertUserError(cfg.toString() + ": not valid JSON");
+        assertTrue(r.err().contains("steps"), r.err());
+        assertFalse(Files.exists(dir.resolve("results")), "nothing written");
+    }
+
+    @Test
     void unknownKeysAreOneLineErrorsNamingThemAndNothingIsWritten() throws Exception {
         assertRefused(SHARED + "stpes: 3\n", "stpes: unknown key (did you mean steps?)");
         assertRefused(SHARED + "runs: [{name: a, mode: full, lrr: 1}]\n", "runs[1].lrr: unknown key (did you mean lr?)");
