@@ -1,5 +1,6 @@
 package example;
 
+import adept.AdeptException;
 import adept.expand.ExpansionMetadata;
 import adept.expand.ExpansionPlan;
 import adept.expand.LayerExpansion;
@@ -49,10 +50,14 @@ public final class AdeptExample {
         System.out.println("example: all checks passed");
     }
 
-    /** A tensor over off-heap memory the program owns: writes on either side are seen on the other. */
+    /**
+     * A tensor over off-heap memory: writes on either side are seen on the other. The memory comes from an
+     * automatic arena (it lives while reachable, and the tensor keeps it reachable); a confined arena is
+     * refused, since closing it under a live tensor would crash libtorch.
+     */
     static void zeroCopy() {
-        try (Arena arena = Arena.ofConfined(); Scope scope = Scope.open()) {
-            MemorySegment memory = arena.allocate(ValueLayout.JAVA_FLOAT, 6);
+        try (Scope scope = Scope.open()) {
+            MemorySegment memory = Arena.ofAuto().allocate(ValueLayout.JAVA_FLOAT, 6);
             for (int i = 0; i < 6; i++) memory.setAtIndex(ValueLayout.JAVA_FLOAT, i, i);
             Tensor t = Tensor.fromSegment(memory, DType.FLOAT32, 2, 3);
             t.mulInPlace(10);  // libtorch writes into the segment
@@ -60,7 +65,17 @@ public final class AdeptExample {
             memory.setAtIndex(ValueLayout.JAVA_FLOAT, 0, -1f);
             check(t.getDouble(0, 0) == -1.0, "zero-copy: the segment's write is visible in the tensor");
             System.out.println("zero-copy: " + Arrays.toString(t.toFloatArray()));
-        }  // the scope frees the tensor before the arena frees the memory
+        }
+        try (Arena arena = Arena.ofConfined(); Scope scope = Scope.open()) {
+            MemorySegment memory = arena.allocate(ValueLayout.JAVA_FLOAT, 6);
+            try {
+                Tensor.fromSegment(memory, DType.FLOAT32, 6);
+                check(false, "zero-copy: a confined arena's segment was accepted");
+            } catch (AdeptException refused) {
+                Tensor copy = Tensor.copyOf(memory, DType.FLOAT32, 6);  // its own bytes: the arena may close
+                check(copy.numel() == 6, "copyOf: a copy of the segment");
+            }
+        }
     }
 
     /** d/dw of sum((w x)^2) by libtorch's autograd, against the formula 2 (w x) x^T. */
