@@ -1,8 +1,6 @@
 package adept.dist;
 
-import static adept.bindings.adept_torch_h.at_clear_error;
-import static adept.bindings.adept_torch_h.at_last_error;
-
+import adept.tensor.Torch;
 import java.lang.foreign.MemorySegment;
 
 /** The shim's error channel (NULL / -1 plus a per-thread message) as DistException. */
@@ -20,10 +18,7 @@ final class DistCheck {
     }
 
     static DistException failure() {
-        MemorySegment message = at_last_error();
-        if (message.address() == 0) return new DistException("process group call failed without a message");
-        String text = message.reinterpret(Long.MAX_VALUE).getString(0);
-        at_clear_error();
-        return new DistException(text);
+        String text = Torch.takeNativeError();
+        return new DistException(text != null ? text : "process group call failed without a message");
     }
 }

@@ -155,4 +155,12 @@ public final class Torch {
             at_set_grad_enabled(previous ? 1 : 0);
         }
     }
+
+    /**
+     * This thread's pending shim error message, cleared; null when the last failing call left none. For rooms
+     * with their own shim calls (adept.dist), so the error channel is read in one place.
+     */
+    public static String takeNativeError() {
+        return Check.takeError();
+    }
 }
