@@ -94,6 +94,9 @@ public final class TrainCommand implements Callable<Integer> {
     Long saveEvery;
     @Option(names = "--keep-checkpoints", defaultValue = "2", description = "newest checkpoints kept (default: ${DEFAULT-VALUE})")
     int keepCheckpoints;
+    @Option(names = "--log-every", defaultValue = "1", description = "read the loss and gradient norm back every N steps; the steps "
+            + "between make no host round trip, which a GPU run wants (default: ${DEFAULT-VALUE})")
+    int logEvery;
     @Option(names = "--dtype", defaultValue = "float32", description = "float32, bfloat16 (fp32 master weights) or float64 (default: ${DEFAULT-VALUE})")
     String dtype;
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
@@ -142,6 +145,7 @@ public final class TrainCommand implements Callable<Integer> {
         s.evalTokens = evalTokens;
         s.saveEvery = saveEvery;
         s.keepCheckpoints = keepCheckpoints;
+        s.logEvery = logEvery;
         s.dtype = dtype;
         s.device = device;
         return s;
@@ -172,6 +176,7 @@ public final class TrainCommand implements Callable<Integer> {
                 throw new ParameterException(spec.commandLine(), "--batch-size " + s.batchSize + " is the global batch: it must split "
                         + "evenly over WORLD_SIZE " + env.get().worldSize());
             }
+            s.device = env.get().deviceFor(s.device);
             try (ProcessGroup group = ProcessGroup.join(env.get(), Device.parse(s.device))) {
                 return exitCode(runTraining(s, restart, "train", group));
             }

@@ -85,6 +85,14 @@ public record DistEnvironment(int rank, int worldSize, int localRank, String mas
         }
     }
 
+    /**
+     * The device this rank trains on: a bare "cuda" becomes cuda:LOCAL_RANK (one GPU per local process, as torchrun
+     * runs are laid out); "cpu" and an explicit "cuda:N" stay as given.
+     */
+    public String deviceFor(String device) {
+        return device.trim().equals("cuda") ? "cuda:" + localRank : device;
+    }
+
     /** The variables a child process needs to join as rank r (adept train --nproc). */
     public static Map<String, String> variablesFor(int rank, int worldSize, String masterAddr, int masterPort) {
         return Map.of("RANK", Integer.toString(rank), "WORLD_SIZE", Integer.toString(worldSize), "LOCAL_RANK", Integer.toString(rank),

@@ -396,8 +396,20 @@ public final class Tensor implements AutoCloseable {
 
     // ---- reading values (copies) ----
 
+    private static final java.util.concurrent.atomic.LongAdder HOST_READS = new java.util.concurrent.atomic.LongAdder();
+
+    /**
+     * How many times values were read from tensors into Java so far, by any thread ({@link #item}, {@link #getDouble},
+     * {@code to...Array}): each read of a CUDA tensor waits for the device, so a training step that should make no host
+     * round trip is checked by this count not moving.
+     */
+    public static long hostReads() {
+        return HOST_READS.sum();
+    }
+
     /** The value of a one-element tensor. */
     public double item() {
+        HOST_READS.increment();
         MemorySegment out = Scratch.get().longsOut(1);
         Check.status(at_item(handle(), out));
         return out.get(ValueLayout.JAVA_DOUBLE, 0);
@@ -405,13 +417,18 @@ public final class Tensor implements AutoCloseable {
 
     /** One element, as double; reads device memory in place on CPU. */
     public double getDouble(long... index) {
+        HOST_READS.increment();
+        return readDouble(index);
+    }
+
+    private double readDouble(long... index) {
         long[] s = shapeRef();
         if (index.length != s.length) {
             throw new TorchException("index " + Arrays.toString(index) + " has " + index.length + " dims but shape is " + Arrays.toString(s));
         }
         if (device().isCuda()) {
             try (Tensor cpu = to(Device.CPU).keep()) {
-                return cpu.getDouble(index);
+                return cpu.readDouble(index);
             }
         }
         long[] st = strides();
@@ -443,6 +460,7 @@ public final class Tensor implements AutoCloseable {
 
     /** All elements in row-major order, converted to float32 (a copy). */
     public float[] toFloatArray() {
+        HOST_READS.increment();
         try (Scope scope = Scope.open()) {
             Tensor t = to(DType.FLOAT32, Device.CPU).contiguous();
             return t.dataSegment().toArray(ValueLayout.JAVA_FLOAT);
@@ -451,6 +469,7 @@ public final class Tensor implements AutoCloseable {
 
     /** A copy of every element as float64, in row-major order (moved to the CPU first). */
     public double[] toDoubleArray() {
+        HOST_READS.increment();
         try (Scope scope = Scope.open()) {
             Tensor t = to(DType.FLOAT64, Device.CPU).contiguous();
             return t.dataSegment().toArray(ValueLayout.JAVA_DOUBLE);
@@ -459,6 +478,7 @@ public final class Tensor implements AutoCloseable {
 
     /** A copy of every element as int64, in row-major order (moved to the CPU first). */
     public long[] toLongArray() {
+        HOST_READS.increment();
         try (Scope scope = Scope.open()) {
             Tensor t = to(DType.INT64, Device.CPU).contiguous();
             return t.dataSegment().toArray(ValueLayout.JAVA_LONG);

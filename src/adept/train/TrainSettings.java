@@ -114,13 +114,16 @@ public final class TrainSettings {
     public Long saveEvery;
     @Doc(value = "Checkpoints kept (the newest).")
     public int keepCheckpoints = 2;
+    @Doc(value = "Read loss and gradient norm back every N steps (and at checkpoints, the end): a metrics line of their means; "
+            + "the steps between make no host round trip.")
+    public int logEvery = 1;
     @Doc(value = "Compute dtype: float32, bfloat16 (fp32 master weights and moments) or float64.")
     public String dtype = "float32";
     @Doc(value = "cpu, cuda or cuda:N.")
     public String device = "cpu";
 
     /** Settings that may differ between a run and its resumption (where outputs go, how it reports). */
-    static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every");
+    static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every", "log_every");
 
     static final Gson GSON = new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).serializeNulls()
             .disableHtmlEscaping().setPrettyPrinting().create();
@@ -195,6 +198,7 @@ public final class TrainSettings {
         require(evalTokens >= 0, "eval_tokens must be >= 0, got " + evalTokens);
         require(saveEvery == null || saveEvery > 0, "save_every must be > 0, got " + saveEvery);
         require(keepCheckpoints > 0, "keep_checkpoints must be > 0, got " + keepCheckpoints);
+        require(logEvery > 0, "log_every must be > 0, got " + logEvery);
         if (m.adaptive()) require(probe != null, "mode " + m.label() + " refreshes unit importance on a probe corpus: give probe (--probe)");
     }
 

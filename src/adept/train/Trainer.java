@@ -274,6 +274,9 @@ public final class Trainer {
             long tokensPerStep = (long) s.batchSize * blockSize * s.gradAccum;
             double lastLoss = Double.NaN;
             double evalLoss = Double.NaN;
+            long lastRead = step;     // the step of the last read-back (its metrics line)
+            long lastReadNanos = 0;
+            Tensor pendingLoss = null;  // the summed losses since the last read-back, on the device
             long trainStart = System.nanoTime();
             long stepsThisRun = 0;
             while (step < s.steps) {
@@ -286,49 +289,60 @@ public final class Trainer {
                             s.probeBatches > 0 ? Math.min(s.probeBatches, probe.size()) : probe.size(), (System.nanoTime() - r0) / 1e9));
                 }
                 long s0 = System.nanoTime();
-                double lossSum = 0;
                 double lr = schedule.rate(step);
-                double gradNorm;
-                boolean stopping;
+                // Read back (a host round trip: a device sync on CUDA) only every log_every steps, at checkpoints and at the end.
+                boolean read = (step + 1) % s.logEvery == 0 || step + 1 == s.steps || (step + 1) % s.saveInterval() == 0
+                        || (group == null && stop.get());
+                boolean stopping = false;
+                double gradNorm = Double.NaN;
                 try (Scope scope = Scope.open()) {
                     int rows = s.batchSize / ranks();
                     for (int a = 0; a < s.gradAccum; a++) {
                         long[] ids = inputs.blocks.nextBatch(s.batchSize, rank(), ranks());
                         Tensor batch = Tensor.of(ids, rows, blockSize).to(model.device());
                         Tensor loss = tuning.loss(batch);
-                        double value = loss.item();
-                        // Ranks decide together (below), so that all stop at the same step.
-                        if (group == null && !Double.isFinite(value)) throw nonFinite(step, "loss", value, checkpoints);
+                        Tensor value = loss.detach();
+                        pendingLoss = pendingLoss == null ? value.keep() : replace(pendingLoss, pendingLoss.add(value));
                         (s.gradAccum > 1 ? loss.div(s.gradAccum) : loss).backward();
-                        lossSum += value;
                     }
-                    stopping = stop.get();
-                    if (group != null) {
-                        // The global loss (each rank's is the mean over its equal share) and whether any rank was told to stop.
-                        double[] sums = group.sum(lossSum, stopping ? 1 : 0);
-                        lossSum = sums[0] / ranks();
-                        stopping = sums[1] > 0;
-                        if (!Double.isFinite(lossSum)) throw nonFinite(step, "loss", lossSum, checkpoints);
+                    if (read) {
+                        double lossSum = pendingLoss.item();
+                        pendingLoss.close();
+                        pendingLoss = null;
+                        // Ranks decide together (below), so that all stop at the same step.
+                        if (group == null && !Double.isFinite(lossSum)) throw nonFinite(step, "loss", lossSum, checkpoints);
+                        stopping = stop.get();
+                        if (group != null) {
+                            // The global loss (each rank's is the mean over its equal share) and whether any rank was told to stop.
+                            double[] sums = group.sum(lossSum, stopping ? 1 : 0);
+                            lossSum = sums[0] / ranks();
+                            stopping = sums[1] > 0;
+                            if (!Double.isFinite(lossSum)) throw nonFinite(step, "loss", lossSum, checkpoints);
+                        }
+                        lastLoss = lossSum / s.gradAccum / (step + 1 - lastRead);
                     }
                     tuning.step(lr);
-                    gradNorm = tuning.optimizer().lastGradNorm().item();
+                    if (read) gradNorm = tuning.optimizer().lastGradNorm().item();
                 }
-                if (!Double.isFinite(gradNorm)) throw nonFinite(step, "gradient norm", gradNorm, checkpoints);
+                if (read && !Double.isFinite(gradNorm)) throw nonFinite(step, "gradient norm", gradNorm, checkpoints);
                 step++;
                 stepsThisRun++;
                 tokensSeen += tokensPerStep;
-                lastLoss = lossSum / s.gradAccum;
-                double stepSeconds = (System.nanoTime() - s0) / 1e9;
                 double elapsed = elapsedBefore + (System.nanoTime() - trainStart) / 1e9;
-                JsonObject line = new JsonObject();
-                line.addProperty("step", step);
-                line.addProperty("loss", lastLoss);
-                line.addProperty("lr", lr);
-                line.addProperty("grad_norm", gradNorm);
-                line.addProperty("tokens", tokensSeen);
-                line.addProperty("tokens_per_s", tokensPerStep / stepSeconds);
-                line.addProperty("elapsed_s", elapsed);
-                if (leader()) metrics.append(line);
+                if (read) {
+                    double intervalSeconds = (System.nanoTime() - (lastReadNanos != 0 ? lastReadNanos : s0)) / 1e9;
+                    JsonObject line = new JsonObject();
+                    line.addProperty("step", step);
+                    line.addProperty("loss", lastLoss);  // the mean over the steps since the last line
+                    line.addProperty("lr", lr);
+                    line.addProperty("grad_norm", gradNorm);
+                    line.addProperty("tokens", tokensSeen);
+                    line.addProperty("tokens_per_s", tokensPerStep * (step - lastRead) / intervalSeconds);
+                    line.addProperty("elapsed_s", elapsed);
+                    if (leader()) metrics.append(line);
+                    lastRead = step;
+                    lastReadNanos = System.nanoTime();
+                }
                 listener.step(step, s.steps, lastLoss, lr, tokensPerStep * stepsThisRun / ((System.nanoTime() - trainStart) / 1e9));
                 long every = s.evalInterval();
                 if (!eval.isEmpty() && ((every > 0 && step % every == 0) || step == s.steps)) {
@@ -341,6 +355,7 @@ public final class Trainer {
                     if (leader()) metrics.append(e);
                 }
                 if (group == null) stopping = stop.get();
+                if (stopping && !read) continue;  // read at the next step, so that its loss is checked before it is saved
                 if (leader() && (stopping || step % s.saveInterval() == 0 || step == s.steps)) {
                     metrics.flush();
                     importanceLog.flush();
@@ -367,6 +382,13 @@ public final class Trainer {
             }
             return new Result(Status.COMPLETED, step, out, finalModel, counts[0], counts[1], seconds, lastLoss, evalLoss);
         }
+    }
+
+    /** next in place of old (closed), kept out of the step's scope. */
+    private static Tensor replace(Tensor old, Tensor next) {
+        next.keep();
+        old.close();
+        return next;
     }
 
     private TrainException nonFinite(long step, String what, double value, RunCheckpoints checkpoints) {

@@ -47,6 +47,16 @@ class DistEnvironmentTest {
     }
 
     @Test
+    void aBareCudaDeviceIsTheLocalRanksGpu() {
+        Map<String, String> env = torchrun(5, 8);
+        env.put("LOCAL_RANK", "1");
+        DistEnvironment e = DistEnvironment.fromVariables(env).orElseThrow();
+        assertEquals("cuda:1", e.deviceFor("cuda"));
+        assertEquals("cuda:3", e.deviceFor("cuda:3"), "an explicit index is kept");
+        assertEquals("cpu", e.deviceFor("cpu"));
+    }
+
+    @Test
     void inconsistentOrMissingVariablesAreOneLineErrors() {
         assertEquals("RANK 2 is inconsistent with WORLD_SIZE 2 (ranks are 0..1)", error(torchrun(2, 2)));
         assertEquals("RANK -1 is inconsistent with WORLD_SIZE 2 (ranks are 0..1)", error(torchrun(-1, 2)));
