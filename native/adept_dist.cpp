@@ -16,6 +16,7 @@
 
 #if defined(ADEPT_WITH_GLOO)
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if defined(ADEPT_WITH_NCCL)
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -176,7 +177,7 @@ int at_dist_has_backend(int backend) {
 }
 
 at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size,
-                           const char *network_interface, int64_t timeout_ms) {
+                           const char *network_interface, int64_t timeout_ms, const char *agent_store_prefix) {
     DIST_GUARD_BEGIN
     if (backend != AT_DIST_GLOO && backend != AT_DIST_NCCL) throw std::invalid_argument("unknown backend " + std::to_string(backend));
     if (master_addr == nullptr || master_addr[0] == '\0') throw std::invalid_argument("empty master address");
@@ -195,17 +196,21 @@ at_process_group at_pg_new(int backend, const char *master_addr, int master_port
     g->size = world_size;
     g->timeout_ms = timeout_ms;
     g->cuda = backend == AT_DIST_NCCL;
+    // torchrun's agent already serves a store at the master port: every rank is its client, keys under a prefix per attempt
+    bool agent_store = agent_store_prefix != nullptr && agent_store_prefix[0] != '\0';
     try {
         c10d::TCPStoreOptions store_options;
         store_options.port = static_cast<std::uint16_t>(master_port);
-        store_options.isServer = rank == 0;
+        store_options.isServer = rank == 0 && !agent_store;
         store_options.numWorkers = static_cast<std::size_t>(world_size);
-        store_options.waitWorkers = true;  // rank 0 returns only when every rank has reached the store
+        store_options.waitWorkers = !agent_store;  // rank 0 returns only when every rank has reached the store
         store_options.timeout = timeout;
 #if ADEPT_DIST_AT_LEAST(2, 4)
         store_options.useLibUV = false;    // the libuv server is optional in libtorch builds; the classic one is always there
 #endif
-        g->store = c10::make_intrusive<c10d::TCPStore>(master, store_options);
+        c10::intrusive_ptr<c10d::Store> tcp = c10::make_intrusive<c10d::TCPStore>(master, store_options);
+        if (agent_store) g->store = c10::make_intrusive<c10d::PrefixStore>(agent_store_prefix, tcp);
+        else g->store = tcp;
     } catch (const c10::Error &e) {
         throw std::runtime_error("rendezvous at " + where + " failed within " + std::to_string(timeout_ms) + " ms: " +
                                  e.what_without_backtrace());

@@ -323,9 +323,12 @@ enum at_dist_reduce {
  * build that found nccl.h), else 0. */
 int at_dist_has_backend(int backend);
 /* Joins the group (blocks until every rank has joined, or timeout_ms). network_interface may be NULL or
- * "": then loopback when master_addr is a loopback address, else the host's default device. NULL on error. */
+ * "": then loopback when master_addr is a loopback address, else the host's default device.
+ * agent_store_prefix NULL or "": rank 0 serves the rendezvous store at master_addr:master_port; else a
+ * launcher (torchrun's agent) serves it there, every rank is its client and keys go under this prefix.
+ * NULL on error. */
 at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size,
-                           const char *network_interface, int64_t timeout_ms);
+                           const char *network_interface, int64_t timeout_ms, const char *agent_store_prefix);
 int at_pg_rank(at_process_group pg);
 int at_pg_size(at_process_group pg);
 /* Starts an in-place all-reduce of each tensor (contiguous, on the group's device); op is enum

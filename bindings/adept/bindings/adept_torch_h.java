@@ -9899,7 +9899,8 @@ public class adept_torch_h {
             adept_torch_h.C_INT,
             adept_torch_h.C_INT,
             adept_torch_h.C_POINTER,
-            adept_torch_h.C_LONG
+            adept_torch_h.C_LONG,
+            adept_torch_h.C_POINTER
         );
 
         public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_pg_new");
@@ -9910,7 +9911,7 @@ public class adept_torch_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms)
+     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms, const char *agent_store_prefix)
      * }
      */
     public static FunctionDescriptor at_pg_new$descriptor() {
@@ -9920,7 +9921,7 @@ public class adept_torch_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms)
+     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms, const char *agent_store_prefix)
      * }
      */
     public static MethodHandle at_pg_new$handle() {
@@ -9930,7 +9931,7 @@ public class adept_torch_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms)
+     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms, const char *agent_store_prefix)
      * }
      */
     public static MemorySegment at_pg_new$address() {
@@ -9939,16 +9940,16 @@ public class adept_torch_h {
 
     /**
      * {@snippet lang=c :
-     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms)
+     * at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size, const char *network_interface, int64_t timeout_ms, const char *agent_store_prefix)
      * }
      */
-    public static MemorySegment at_pg_new(int backend, MemorySegment master_addr, int master_port, int rank, int world_size, MemorySegment network_interface, long timeout_ms) {
+    public static MemorySegment at_pg_new(int backend, MemorySegment master_addr, int master_port, int rank, int world_size, MemorySegment network_interface, long timeout_ms, MemorySegment agent_store_prefix) {
         var mh$ = at_pg_new.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("at_pg_new", backend, master_addr, master_port, rank, world_size, network_interface, timeout_ms);
+                traceDowncall("at_pg_new", backend, master_addr, master_port, rank, world_size, network_interface, timeout_ms, agent_store_prefix);
             }
-            return (MemorySegment)mh$.invokeExact(backend, master_addr, master_port, rank, world_size, network_interface, timeout_ms);
+            return (MemorySegment)mh$.invokeExact(backend, master_addr, master_port, rank, world_size, network_interface, timeout_ms, agent_store_prefix);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

@@ -9,10 +9,14 @@ import java.util.Optional;
  * (optional, default 0: picks the CUDA device), MASTER_ADDR, MASTER_PORT (rank 0 serves the rendezvous
  * store there). adept's own: ADEPT_DIST_TIMEOUT (seconds for the rendezvous and for each collective,
  * default 300), ADEPT_DIST_BACKEND (gloo or nccl; default by device). GLOO_SOCKET_IFNAME picks Gloo's
- * network interface, as in PyTorch. Every inconsistency is a one-line {@link DistException}.
+ * network interface, as in PyTorch. Under torchrun (TORCHELASTIC_USE_AGENT_STORE=True) its agent already serves
+ * the store at MASTER_PORT: every rank joins it as a client, keys under a prefix per restart attempt
+ * (TORCHELASTIC_RESTART_COUNT), as PyTorch's own workers do. Every inconsistency is a one-line {@link DistException}.
+ *
+ * @param agentStorePrefix present when a launcher serves the store (torchrun): the key prefix this attempt uses
  */
 public record DistEnvironment(int rank, int worldSize, int localRank, String masterAddr, int masterPort, Duration timeout,
-                              Optional<Backend> backend, Optional<String> networkInterface) {
+                              Optional<Backend> backend, Optional<String> networkInterface, Optional<String> agentStorePrefix) {
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(300);
     static final String VARIABLES = "torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT";
 
@@ -27,6 +31,12 @@ public record DistEnvironment(int rank, int worldSize, int localRank, String mas
         if (masterAddr == null || masterAddr.isBlank()) throw new DistException("MASTER_ADDR is empty");
         if (masterPort < 1 || masterPort > 65535) throw new DistException("MASTER_PORT " + masterPort + " is not a port (1..65535)");
         if (timeout.isNegative() || timeout.isZero()) throw new DistException("ADEPT_DIST_TIMEOUT must be positive");
+    }
+
+    /** Rank 0 serves the store (no launcher store). */
+    public DistEnvironment(int rank, int worldSize, int localRank, String masterAddr, int masterPort, Duration timeout,
+                           Optional<Backend> backend, Optional<String> networkInterface) {
+        this(rank, worldSize, localRank, masterAddr, masterPort, timeout, backend, networkInterface, Optional.empty());
     }
 
     /** A single local process group member (tests, adept train --nproc's children get theirs through the environment). */
@@ -67,8 +77,13 @@ public record DistEnvironment(int rank, int worldSize, int localRank, String mas
         }
         Optional<Backend> backend = present(env, "ADEPT_DIST_BACKEND") ? Optional.of(Backend.parse(env.get("ADEPT_DIST_BACKEND"))) : Optional.empty();
         Optional<String> iface = present(env, "GLOO_SOCKET_IFNAME") ? Optional.of(env.get("GLOO_SOCKET_IFNAME").trim()) : Optional.empty();
+        Optional<String> agentStore = Optional.empty();
+        if (present(env, "TORCHELASTIC_USE_AGENT_STORE") && env.get("TORCHELASTIC_USE_AGENT_STORE").trim().equalsIgnoreCase("true")) {
+            int attempt = present(env, "TORCHELASTIC_RESTART_COUNT") ? integer(env, "TORCHELASTIC_RESTART_COUNT") : 0;
+            agentStore = Optional.of("/adept/attempt_" + attempt);
+        }
         return Optional.of(new DistEnvironment(rank, world, localRank, env.get("MASTER_ADDR").trim(), integer(env, "MASTER_PORT"), timeout,
-                backend, iface));
+                backend, iface, agentStore));
     }
 
     private static boolean present(Map<String, String> env, String name) {

@@ -54,8 +54,9 @@ public final class ProcessGroup implements AutoCloseable {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment iface = env.networkInterface().map(arena::allocateFrom).orElse(MemorySegment.NULL);
+            MemorySegment prefix = env.agentStorePrefix().map(arena::allocateFrom).orElse(MemorySegment.NULL);
             MemorySegment h = DistCheck.handle(at_pg_new(backend.code(), arena.allocateFrom(env.masterAddr()), env.masterPort(), env.rank(),
-                    env.worldSize(), iface, env.timeout().toMillis()));
+                    env.worldSize(), iface, env.timeout().toMillis(), prefix));
             // Gloo here takes CPU tensors only (the shim checks it too); NCCL the CUDA device's.
             return new ProcessGroup(h, env.rank(), env.worldSize(), backend == Backend.NCCL ? device : Device.CPU);
         }

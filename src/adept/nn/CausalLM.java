@@ -284,6 +284,9 @@ public final class CausalLM implements AutoCloseable {
      * {@link Tensor#IGNORE_INDEX} (padding, prompt tokens) do not count.
      */
     public static Tensor loss(Tensor logits, Tensor labels) {
+        // 16-bit logits are upcast first: a bf16 log-softmax over a large vocabulary loses the loss's low digits (HF does the same)
+        DType t = logits.dtype();
+        if (t == DType.BFLOAT16 || t == DType.FLOAT16) logits = logits.to(DType.FLOAT32, logits.device());
         return logits.reshape(-1, logits.size(2)).crossEntropy(nextTokenTargets(labels).reshape(-1), Tensor.IGNORE_INDEX, Tensor.Reduction.MEAN);
     }
 

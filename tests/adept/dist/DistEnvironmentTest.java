@@ -47,6 +47,18 @@ class DistEnvironmentTest {
     }
 
     @Test
+    void torchrunsAgentStoreIsJoinedUnderAnAttemptPrefix() {
+        Map<String, String> env = torchrun(1, 2);
+        assertTrue(DistEnvironment.fromVariables(env).orElseThrow().agentStorePrefix().isEmpty(), "no agent: rank 0 serves the store");
+        env.put("TORCHELASTIC_USE_AGENT_STORE", "True");
+        assertEquals("/adept/attempt_0", DistEnvironment.fromVariables(env).orElseThrow().agentStorePrefix().orElseThrow());
+        env.put("TORCHELASTIC_RESTART_COUNT", "3");
+        assertEquals("/adept/attempt_3", DistEnvironment.fromVariables(env).orElseThrow().agentStorePrefix().orElseThrow());
+        env.put("TORCHELASTIC_USE_AGENT_STORE", "False");
+        assertTrue(DistEnvironment.fromVariables(env).orElseThrow().agentStorePrefix().isEmpty());
+    }
+
+    @Test
     void aBareCudaDeviceIsTheLocalRanksGpu() {
         Map<String, String> env = torchrun(5, 8);
         env.put("LOCAL_RANK", "1");
