@@ -98,6 +98,9 @@ public final class TrainCommand implements Callable<Integer> {
     String dtype;
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
     String device;
+    @Option(names = "--overlap-grad-reduce", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = {"data parallel: all-reduce gradient buckets while backward runs (default); --no-overlap-grad-reduce: after it"})
+    boolean overlapGradReduce;
     @Option(names = "--restart", description = "discard an earlier run in --out instead of resuming it")
     boolean restart;
     @Option(names = "--nproc", paramLabel = "N", description = {"data parallel: start N local processes (ranks), each training on "
@@ -144,6 +147,7 @@ public final class TrainCommand implements Callable<Integer> {
         s.keepCheckpoints = keepCheckpoints;
         s.dtype = dtype;
         s.device = device;
+        s.overlapGradReduce = overlapGradReduce;
         return s;
     }
 
