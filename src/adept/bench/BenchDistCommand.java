@@ -98,8 +98,10 @@ public final class BenchDistCommand implements Callable<Integer> {
             String[] f = Files.readString(result).trim().split(" ");
             Measured many = new Measured(Double.parseDouble(f[0]), Double.parseDouble(f[1]), Long.parseLong(f[2]), Integer.parseInt(f[3]));
             double tokens = (double) batch * seq;
-            System.out.printf(Locale.ROOT, "all-reduced per step: %,d bytes (%.1f MiB: every trainable tensor's gradient, fp32), %s: %.1f ms on rank 0 %s%n",
-                    many.bytesPerStep(), many.bytesPerStep() / 1048576.0, overlap ? "overlapped with backward" : "after backward",
+            long bucketBytes = GradientBuckets.bucketBytes(System.getenv());
+            System.out.printf(Locale.ROOT, "all-reduced per step: %,d bytes (%.1f MiB: every trainable tensor's gradient, fp32) in buckets of at most %,d bytes (%s), %s: %.1f ms on rank 0 %s%n",
+                    many.bytesPerStep(), many.bytesPerStep() / 1048576.0, bucketBytes, GradientBuckets.BUCKET_BYTES_VARIABLE,
+                    overlap ? "overlapped with backward" : "after backward",
                     many.medianAllReduceSeconds() * 1e3, overlap ? "waiting for it after backward (finish)" : "(waiting for the other ranks included)");
             System.out.printf(Locale.ROOT, "1 process   (%d threads):          %8.1f ms/step  %,10.0f tokens/s%n", one.threads(),
                     one.medianStepSeconds() * 1e3, tokens / one.medianStepSeconds());
@@ -138,7 +140,7 @@ public final class BenchDistCommand implements Callable<Integer> {
                 tensors.add(adam.parameters().get(i).tensor());
                 slots.add(adam.gradientSlot(i));
             }
-            OverlappedGradientReducer reducer = OverlappedGradientReducer.create(group, tensors, slots, GradientBuckets.DEFAULT_BUCKET_BYTES);
+            OverlappedGradientReducer reducer = OverlappedGradientReducer.create(group, tensors, slots, GradientBuckets.bucketBytes(System.getenv()));
             adam.useGradientsInSlots(true);
             return reducer;
         }
@@ -176,7 +178,7 @@ public final class BenchDistCommand implements Callable<Integer> {
             Tensor input = Tensor.of(ids, rows, seq);
             try (AdamW adam = AdamW.of(params, 0.1);
                  OverlappedGradientReducer reducer = group == null || !overlap ? null : overlapped(group, adam)) {
-                GradientBuckets buckets = group == null || overlap ? null : new GradientBuckets(group);
+                GradientBuckets buckets = group == null || overlap ? null : new GradientBuckets(group, GradientBuckets.bucketBytes(System.getenv()));
                 double[] reduceSeconds = new double[1];
                 if (buckets != null) {
                     adam.reduceGradientsWith(g -> {
