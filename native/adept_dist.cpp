@@ -8,11 +8,18 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
+
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 
 #if defined(ADEPT_WITH_GLOO)
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -68,6 +75,177 @@ struct at_work_s {
 
 namespace {
 
+#if defined(ADEPT_WITH_GLOO)
+std::string peer_failure(int64_t timeout_ms, const std::string &message) {
+    return describe("all-reduce", std::string("failed (a peer process is gone, or none answered within ") + std::to_string(timeout_ms) +
+                                      " ms): " + message);
+}
+
+// The state of a gradient reducer, shared with its hooks through weak pointers (a hook outliving the
+// reducer finds it gone and does nothing). Every field below the mutex is guarded by it: on CUDA the
+// hooks run on autograd's device threads.
+struct ReducerCore {
+    struct Bucket {
+        at::Tensor buffer;            // flat, the outputs' dtype
+        std::vector<size_t> members;  // tensor indices, in reverse parameter order
+        size_t pending = 0;           // members without their gradient in this pass
+        c10::intrusive_ptr<c10d::Work> work;
+    };
+
+    c10::intrusive_ptr<CollectiveBackend> backend;  // kept alive while buckets may be in flight
+    int world_size = 1;
+    int64_t timeout_ms = 0;
+    std::vector<at::Tensor> params;
+    std::vector<at::Tensor> outputs;
+    std::vector<size_t> bucket_of;
+    std::vector<int64_t> offset_in_bucket;
+    std::vector<Bucket> buckets;
+
+    std::mutex mutex;
+    bool armed = false;          // the next backward reduces
+    std::vector<char> ready;     // per tensor, this pass
+    size_t next_launch = 0;      // the first bucket not launched yet
+    std::string pass_error;      // the first failure inside a hook (reported by finish)
+    std::string failed;          // set once the reducer is unusable
+    int64_t launched_in_hooks = 0;
+    int64_t launched_at_finish = 0;
+
+    at::Tensor slice(size_t i) const {
+        return buckets[bucket_of[i]].buffer.narrow(0, offset_in_bucket[i], params[i].numel());
+    }
+
+    // Copies tensor i's gradient into its bucket (zero when it has none); the caller holds the mutex.
+    void collect(size_t i) {
+        at::NoGradGuard no_grad;
+        at::Tensor into = slice(i);
+        const at::Tensor &grad = params[i].grad();
+        if (grad.defined()) into.view(grad.sizes()).copy_(grad);
+        else into.zero_();
+        ready[i] = 1;
+        buckets[bucket_of[i]].pending--;
+    }
+
+    // Starts every ready bucket at the front of the launch order; the caller holds the mutex.
+    void launch_ready(bool in_hook) {
+        while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
+            Bucket &b = buckets[next_launch];
+            c10d::AllreduceOptions options;
+            options.reduceOp = c10d::ReduceOp::SUM;  // Gloo has no AVG: divided in finish, as at_work_wait does
+            std::vector<at::Tensor> one{b.buffer};
+            b.work = backend->allreduce(one, options);
+            next_launch++;
+            (in_hook ? launched_in_hooks : launched_at_finish)++;
+        }
+    }
+
+    // The accumulator's post-hook: tensor i's gradient for this backward is complete.
+    void on_gradient(size_t i) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!armed || !failed.empty() || !pass_error.empty()) return;
+        if (ready[i]) {
+            pass_error = "tensor " + std::to_string(i) + " got its gradient twice in one reduced backward (call prepare before each backward)";
+            return;
+        }
+        // Never throw into the autograd engine: the first failure is kept for finish to report.
+        try {
+            collect(i);
+            launch_ready(true);
+        } catch (const c10::Error &e) {
+            pass_error = peer_failure(timeout_ms, e.what_without_backtrace());
+        } catch (const std::exception &e) {
+            pass_error = peer_failure(timeout_ms, e.what());
+        }
+    }
+
+    void check_usable(const char *what) const {
+        if (!failed.empty()) throw std::runtime_error(std::string(what) + ": the gradient reducer failed earlier: " + failed);
+    }
+
+    void prepare(bool reduce) {
+        std::lock_guard<std::mutex> lock(mutex);
+        check_usable("prepare");
+        if (armed) throw std::runtime_error("prepare: the previous reduced backward was not finished (call finish after it)");
+        if (!reduce) return;
+        std::fill(ready.begin(), ready.end(), 0);
+        for (auto &b : buckets) {
+            b.pending = b.members.size();
+            b.work.reset();
+        }
+        next_launch = 0;
+        pass_error.clear();
+        armed = true;
+    }
+
+    void finish() {
+        std::lock_guard<std::mutex> lock(mutex);
+        check_usable("finish");
+        if (!armed) throw std::runtime_error("finish: no reduced backward to finish (call prepare(reduce) before the last backward)");
+        armed = false;
+        try {
+            if (!pass_error.empty()) throw std::runtime_error(pass_error);
+            for (size_t b = next_launch; b < buckets.size(); b++)
+                for (size_t i : buckets[b].members)
+                    if (!ready[i]) collect(i);
+            try {
+                launch_ready(false);
+            } catch (const c10::Error &e) {
+                throw std::runtime_error(peer_failure(timeout_ms, e.what_without_backtrace()));
+            } catch (const std::exception &e) {
+                throw std::runtime_error(peer_failure(timeout_ms, e.what()));
+            }
+            for (auto &b : buckets) {
+                try {
+                    b.work->wait();
+                } catch (const c10::Error &e) {
+                    throw std::runtime_error(peer_failure(timeout_ms, e.what_without_backtrace()));
+                } catch (const std::exception &e) {
+                    throw std::runtime_error(peer_failure(timeout_ms, e.what()));
+                }
+                b.work.reset();
+            }
+            at::NoGradGuard no_grad;
+            for (auto &b : buckets) b.buffer.div_(world_size);  // the same division as at_work_wait's AVG
+            for (size_t i = 0; i < params.size(); i++) outputs[i].view({-1}).copy_(slice(i));
+        } catch (const std::exception &e) {
+            failed = e.what();
+            throw;
+        }
+    }
+};
+
+// A post-hook on a leaf's gradient accumulator (the same signature in libtorch 1.13 and 2.x).
+class GradientReadyHook : public torch::autograd::FunctionPostHook {
+  public:
+    GradientReadyHook(std::weak_ptr<ReducerCore> core, size_t index) : core_(std::move(core)), index_(index) {}
+
+    torch::autograd::variable_list operator()(const torch::autograd::variable_list &outputs,
+                                              const torch::autograd::variable_list & /* inputs */) override {
+        if (auto core = core_.lock()) core->on_gradient(index_);
+        return outputs;
+    }
+
+  private:
+    std::weak_ptr<ReducerCore> core_;
+    size_t index_;
+};
+#endif
+
+}  // namespace
+
+struct at_grad_reducer_s {
+#if defined(ADEPT_WITH_GLOO)
+    std::shared_ptr<ReducerCore> core;
+    std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // the hooks live in them: kept alive here
+    std::vector<uintptr_t> hook_keys;
+
+    ~at_grad_reducer_s() {
+        for (size_t i = 0; i < accumulators.size() && i < hook_keys.size(); i++) accumulators[i]->del_post_hook(hook_keys[i]);
+    }
+#endif
+};
+
+namespace {
+
 adept_internal::HandleRegistry<at_process_group_s> &groups() {
     static auto *registry = new adept_internal::HandleRegistry<at_process_group_s>("process group");  // never destroyed
     return *registry;
@@ -75,6 +253,11 @@ adept_internal::HandleRegistry<at_process_group_s> &groups() {
 
 adept_internal::HandleRegistry<at_work_s> &works() {
     static auto *registry = new adept_internal::HandleRegistry<at_work_s>("work");
+    return *registry;
+}
+
+adept_internal::HandleRegistry<at_grad_reducer_s> &reducers() {
+    static auto *registry = new adept_internal::HandleRegistry<at_grad_reducer_s>("gradient reducer");
     return *registry;
 }
 
@@ -373,6 +556,136 @@ int at_pg_free(at_process_group pg) {
 }
 
 int64_t at_dist_live_handles(void) { return live_dist_handles.load(std::memory_order_relaxed); }
+
+at_grad_reducer at_reducer_new(at_process_group pg, const at_tensor *params, const at_tensor *outputs, int n, int64_t bucket_bytes) {
+    DIST_GUARD_BEGIN
+    at_process_group_s &g = group_of(pg);
+    if (n < 1) throw std::invalid_argument("gradient reducer: no tensors");
+    if (params == nullptr || outputs == nullptr) throw std::invalid_argument("gradient reducer: null tensor list");
+    if (bucket_bytes < 1) throw std::invalid_argument("gradient reducer: bucket size " + std::to_string(bucket_bytes) + " bytes is below 1");
+#if defined(ADEPT_WITH_GLOO)
+    auto core = std::make_shared<ReducerCore>();
+    core->backend = g.backend;
+    core->world_size = g.size;
+    core->timeout_ms = g.timeout_ms;
+    std::unordered_set<const void *> seen;
+    for (int i = 0; i < n; i++) {
+        const at::Tensor &p = adept_internal::tensor_of(params[i]);
+        const at::Tensor &o = adept_internal::tensor_of(outputs[i]);
+        std::string which = "gradient reducer: tensor " + std::to_string(i);
+        if (!p.is_leaf() || !p.requires_grad()) throw std::invalid_argument(which + " is not a leaf that requires grad");
+        if (!seen.insert(p.unsafeGetTensorImpl()).second) throw std::invalid_argument(which + " is listed twice");
+        if (o.numel() != p.numel())
+            throw std::invalid_argument(which + " has " + std::to_string(p.numel()) + " elements, its output " + std::to_string(o.numel()));
+        if (!at::isFloatingType(o.scalar_type())) throw std::invalid_argument(which + ": outputs must be floating-point");
+        if (!o.is_contiguous()) throw std::invalid_argument(which + ": its output is not contiguous");
+        if (i > 0 && o.scalar_type() != core->outputs[0].scalar_type()) throw std::invalid_argument(which + ": the outputs differ in dtype");
+        if (p.is_cuda() != g.cuda || o.is_cuda() != g.cuda)
+            throw std::invalid_argument(which + " or its output is not on the group's device (" + (g.cuda ? "cuda" : "cpu") + ")");
+        core->params.push_back(p);
+        core->outputs.push_back(o);
+    }
+    // Buckets in reverse parameter order, each closed before it would pass bucket_bytes (a larger tensor is one bucket).
+    const int64_t element_bytes = static_cast<int64_t>(core->outputs[0].element_size());
+    core->bucket_of.assign(n, 0);
+    core->offset_in_bucket.assign(n, 0);
+    std::vector<int64_t> elements;
+    for (int i = n - 1; i >= 0; i--) {
+        int64_t numel = core->params[i].numel();
+        if (core->buckets.empty() || (elements.back() > 0 && (elements.back() + numel) * element_bytes > bucket_bytes)) {
+            core->buckets.emplace_back();
+            elements.push_back(0);
+        }
+        core->bucket_of[i] = core->buckets.size() - 1;
+        core->offset_in_bucket[i] = elements.back();
+        core->buckets.back().members.push_back(static_cast<size_t>(i));
+        elements.back() += numel;
+    }
+    for (size_t b = 0; b < core->buckets.size(); b++) core->buckets[b].buffer = at::zeros({elements[b]}, core->outputs[0].options());
+    core->ready.assign(n, 0);
+    auto r = std::make_unique<at_grad_reducer_s>();
+    r->core = core;
+    for (int i = 0; i < n; i++) {
+        std::shared_ptr<torch::autograd::Node> accumulator = torch::autograd::impl::grad_accumulator(core->params[i]);
+        if (!accumulator) throw std::invalid_argument("gradient reducer: tensor " + std::to_string(i) + " has no gradient accumulator");
+        uintptr_t key = accumulator->add_post_hook(std::make_unique<GradientReadyHook>(core, static_cast<size_t>(i)));
+        r->accumulators.push_back(accumulator);
+        r->hook_keys.push_back(key);
+    }
+    live_dist_handles.fetch_add(1, std::memory_order_relaxed);
+    return static_cast<at_grad_reducer>(reducers().add(std::move(r)));
+#else
+    (void)g;
+    no_gloo();
+#endif
+    DIST_GUARD_END(nullptr)
+}
+
+int at_reducer_prepare(at_grad_reducer r, int reduce) {
+    DIST_GUARD_BEGIN
+    at_grad_reducer_s &reducer = reducers().get(r);
+#if defined(ADEPT_WITH_GLOO)
+    reducer.core->prepare(reduce != 0);
+    return 0;
+#else
+    (void)reducer;
+    no_gloo();
+#endif
+    DIST_GUARD_END(-1)
+}
+
+int at_reducer_finish(at_grad_reducer r) {
+    DIST_GUARD_BEGIN
+    at_grad_reducer_s &reducer = reducers().get(r);
+#if defined(ADEPT_WITH_GLOO)
+    reducer.core->finish();
+    return 0;
+#else
+    (void)reducer;
+    no_gloo();
+#endif
+    DIST_GUARD_END(-1)
+}
+
+int64_t at_reducer_launched(at_grad_reducer r, int during_backward) {
+    DIST_GUARD_BEGIN
+    at_grad_reducer_s &reducer = reducers().get(r);
+#if defined(ADEPT_WITH_GLOO)
+    std::lock_guard<std::mutex> lock(reducer.core->mutex);
+    return during_backward != 0 ? reducer.core->launched_in_hooks : reducer.core->launched_at_finish;
+#else
+    (void)reducer;
+    no_gloo();
+#endif
+    DIST_GUARD_END(-1)
+}
+
+int at_reducer_bucket_count(at_grad_reducer r) {
+    DIST_GUARD_BEGIN
+    at_grad_reducer_s &reducer = reducers().get(r);
+#if defined(ADEPT_WITH_GLOO)
+    return static_cast<int>(reducer.core->buckets.size());
+#else
+    (void)reducer;
+    no_gloo();
+#endif
+    DIST_GUARD_END(-1)
+}
+
+int at_reducer_free(at_grad_reducer r) {
+    if (r == nullptr) return 0;
+    std::unique_ptr<at_grad_reducer_s> freed = reducers().take(r);
+    if (!freed) {
+        adept_internal::report_error("at_reducer_free: stale or invalid gradient reducer handle");
+        return -1;
+    }
+    live_dist_handles.fetch_sub(1, std::memory_order_relaxed);
+    try {
+        freed.reset();  // removes the hooks; buckets still in flight keep their buffers alive inside c10d
+    } catch (...) {
+    }
+    return 0;
+}
 
 #pragma GCC visibility pop
 }  // extern "C"

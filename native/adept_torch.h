@@ -341,8 +341,38 @@ at_work at_pg_barrier(at_process_group pg);
 int at_work_wait(at_work work);
 int at_work_free(at_work work);
 int at_pg_free(at_process_group pg);
-/* Process groups and work handles not yet freed (for leak checks). */
+/* Process groups, work and gradient-reducer handles not yet freed (for leak checks). */
 int64_t at_dist_live_handles(void);
+
+/* ---- gradient all-reduce overlapped with backward (PyTorch DDP's Reducer) ----
+ * The reducer keeps n trainable leaf tensors (parameter order) and, for each, an output tensor of the same
+ * number of elements (all of one floating dtype, on the group's device) that receives its gradient averaged
+ * over the ranks. Gradients go into flat buckets (the outputs' dtype) of at most bucket_bytes, filled in
+ * reverse parameter order (backward makes the last tensors' gradients first). A post-hook on each leaf's
+ * gradient accumulator copies the gradient into its bucket when it is accumulated; a bucket whose tensors all
+ * have theirs is all-reduced at once (asynchronously), strictly in bucket order, so every rank issues the same
+ * collectives in the same order. Issue no other collective on the group between an armed backward and
+ * at_reducer_finish. Free the reducer before its group. */
+typedef struct at_grad_reducer_s *at_grad_reducer;
+
+/* NULL on error (a tensor that is not a leaf requiring grad, or listed twice, an output of another size or
+ * dtype, a device other than the group's). */
+at_grad_reducer at_reducer_new(at_process_group pg, const at_tensor *params, const at_tensor *outputs, int n,
+                               int64_t bucket_bytes);
+/* Before each backward: reduce = 1 arms the hooks for the next backward (the last micro-batch of a step),
+ * 0 lets it only accumulate (DDP's no_sync). -1 when an armed backward was not finished. */
+int at_reducer_prepare(at_grad_reducer r, int reduce);
+/* After the armed backward: launches the buckets not launched yet (a tensor that got no gradient in it
+ * counts with its .grad, or as zero without one), waits for every bucket, divides by the world size and
+ * copies the averages into the outputs. -1 with the error (a peer gone: "all-reduce: failed (...)"); a
+ * reducer that failed refuses further use. */
+int at_reducer_finish(at_grad_reducer r);
+/* Buckets launched so far: by the hooks, during backward (during_backward = 1), or by at_reducer_finish (0). */
+int64_t at_reducer_launched(at_grad_reducer r, int during_backward);
+/* The number of buckets. */
+int at_reducer_bucket_count(at_grad_reducer r);
+/* Removes the hooks and frees the reducer (an unfinished all-reduce completes inside c10d). */
+int at_reducer_free(at_grad_reducer r);
 
 #ifdef __cplusplus
 }

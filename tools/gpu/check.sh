@@ -7,7 +7,10 @@
 #   2. builds the shim against it into build/gpu-run/native (native/build.sh);
 #   3. runs the whole JUnit suite with the jlink-ed runtime (build/gpu/jre.tar.gz, unpacked
 #      into build/gpu-run/jre, or build/gpu/jre) and JUnit's console launcher;
-#   4. runs the CLI: --version, check --device cuda, bench ops (bench may not exist: tolerated).
+#   4. runs the CLI: --version, check --device cuda, bench ops, and the GPU benchmark of issue 10:
+#      bench mfu (ADEPT stage-2 training of a Qwen2.5-0.5B- and a Qwen3-1.7B-shaped model, random
+#      weights, bf16: tokens/s and MFU, against PyTorch eager with the same torch, same run);
+#      bench failures are reported but tolerated.
 # Everything is also written to $OUT/gpu-check.log when $OUT is set (the runtime has no
 # java.xml, so no JUnit XML reports). Exits non-zero when the build, the tests,
 # --version or check fail.
@@ -18,8 +21,11 @@
 #                          GPU); set it empty to unset it (CPU-only rehearsal)
 #   ADEPT_CHECK_DEVICE     device for `adept check` (default cuda)
 #   ADEPT_TEST_ARGS        extra console launcher arguments, e.g. "--include-tag cuda"
-#   ADEPT_CHECK_BUDGET     seconds for the whole script (default 450); each step's timeout
-#                          (build 300, tests 240, each CLI command 120) is cut to what is left
+#   ADEPT_CHECK_BUDGET     seconds for the whole script (default 540); each step's timeout
+#                          (build 300, tests 240, each CLI command 120, each bench mfu 100) is cut to what is left
+#   ADEPT_PEAK_TFLOPS      the GPU's dense bf16 peak for MFU (default from nvidia-smi's name: H100/H200 989,
+#                          A100 312, L40S 362; else bench mfu's measured matrix-product peak)
+#   ADEPT_MFU_SHAPES       shapes for bench mfu (default "qwen2.5-0.5b qwen3-1.7b"; empty: none)
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 gpu=$root/build/gpu     # made by prepare.sh, carried: read only here
@@ -27,7 +33,7 @@ run=$root/build/gpu-run # made here: the shim, the unpacked runtime (never carri
 
 main() {
   cd "$root" || return 1
-  local start=$SECONDS failed=() summary=() budget=${ADEPT_CHECK_BUDGET:-450}
+  local start=$SECONDS torch_python="" py failed=() summary=() budget=${ADEPT_CHECK_BUDGET:-540}
   section() { printf '\n=== %s (t=%ss)\n' "$1" "$((SECONDS - start))"; }
   # cap SECONDS: a step's timeout, at most what is left of the budget (the summary still prints)
   cap() { local left=$((budget - (SECONDS - start) - 5)); [ "$left" -lt "$1" ] && echo $((left > 1 ? left : 1)) || echo "$1"; }
@@ -49,7 +55,7 @@ main() {
   if [ -n "${LIBTORCH_HOME:-}" ]; then
     echo "LIBTORCH_HOME=$LIBTORCH_HOME (preset)"
   else
-    local py info dir
+    local info dir
     for py in ${ADEPT_PYTHONS:-python3 /usr/bin/python3}; do
       command -v "$py" >/dev/null || continue
       if ! info=$("$py" -c 'import os, torch
@@ -63,6 +69,7 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "cuda available", 
       echo "$py: $(tail -n +2 <<<"$info") at $dir"
       if [ -f "$dir/include/torch/csrc/api/include/torch/torch.h" ] && [ -f "$dir/lib/libtorch.so" ]; then
         export LIBTORCH_HOME=$dir
+        torch_python=$(command -v "$py")
         break
       fi
       echo "note: $dir lacks include/torch/csrc/api/include/torch/torch.h or lib/libtorch.so"
@@ -151,6 +158,29 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "cuda available", 
         *) failed+=("$name") ;;
       esac
     fi
+  done
+
+  section "bench mfu (issue 10: adept-mode training, bf16, tokens/s and MFU vs PyTorch)"
+  local peak=${ADEPT_PEAK_TFLOPS:-} gpu_name shape
+  gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+  if [ -z "$peak" ]; then
+    case "$gpu_name" in
+      *H100*|*H200*|*GH200*) peak=989 ;;
+      *A100*) peak=312 ;;
+      *L40S*) peak=362 ;;
+    esac
+  fi
+  echo "GPU: ${gpu_name:-unknown}; peak for MFU: ${peak:-measured matrix product} TFLOP/s; PyTorch side: ${torch_python:-none}"
+  for shape in ${ADEPT_MFU_SHAPES-qwen2.5-0.5b qwen3-1.7b}; do
+    name="adept bench mfu --shape $shape"
+    echo "--- $name"
+    if [ -z "${torch_python:-}" ]; then echo "(no python torch: skipped)"; record "$name" skip 0; continue; fi
+    t0=$SECONDS
+    timeout "$(cap 100)" "${cli[@]}" bench mfu --device "${ADEPT_CHECK_DEVICE:-cuda}" --shape "$shape" --python "$torch_python" \
+      --threads 4 --rounds 3 --steps 4 ${peak:+--peak-tflops "$peak"}
+    rc=$?
+    record "$name" "$rc" "$((SECONDS - t0))"
+    [ "$rc" = 0 ] || echo "(bench failure tolerated)"
   done
   finish
   [ "${#failed[@]}" = 0 ]

@@ -10481,4 +10481,364 @@ public class adept_torch_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    /**
+     * {@snippet lang=c :
+     * typedef struct at_grad_reducer_s *at_grad_reducer
+     * }
+     */
+    public static final AddressLayout at_grad_reducer = C_POINTER;
+
+    private static class at_reducer_new {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT,
+            adept_torch_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_reducer_new");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_grad_reducer at_reducer_new(at_process_group pg, const at_tensor *params, const at_tensor *outputs, int n, int64_t bucket_bytes)
+     * }
+     */
+    public static FunctionDescriptor at_reducer_new$descriptor() {
+        return at_reducer_new.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_grad_reducer at_reducer_new(at_process_group pg, const at_tensor *params, const at_tensor *outputs, int n, int64_t bucket_bytes)
+     * }
+     */
+    public static MethodHandle at_reducer_new$handle() {
+        return at_reducer_new.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_grad_reducer at_reducer_new(at_process_group pg, const at_tensor *params, const at_tensor *outputs, int n, int64_t bucket_bytes)
+     * }
+     */
+    public static MemorySegment at_reducer_new$address() {
+        return at_reducer_new.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_grad_reducer at_reducer_new(at_process_group pg, const at_tensor *params, const at_tensor *outputs, int n, int64_t bucket_bytes)
+     * }
+     */
+    public static MemorySegment at_reducer_new(MemorySegment pg, MemorySegment params, MemorySegment outputs, int n, long bucket_bytes) {
+        var mh$ = at_reducer_new.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_reducer_new", pg, params, outputs, n, bucket_bytes);
+            }
+            return (MemorySegment)mh$.invokeExact(pg, params, outputs, n, bucket_bytes);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_reducer_prepare {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_reducer_prepare");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_reducer_prepare(at_grad_reducer r, int reduce)
+     * }
+     */
+    public static FunctionDescriptor at_reducer_prepare$descriptor() {
+        return at_reducer_prepare.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_reducer_prepare(at_grad_reducer r, int reduce)
+     * }
+     */
+    public static MethodHandle at_reducer_prepare$handle() {
+        return at_reducer_prepare.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_reducer_prepare(at_grad_reducer r, int reduce)
+     * }
+     */
+    public static MemorySegment at_reducer_prepare$address() {
+        return at_reducer_prepare.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_reducer_prepare(at_grad_reducer r, int reduce)
+     * }
+     */
+    public static int at_reducer_prepare(MemorySegment r, int reduce) {
+        var mh$ = at_reducer_prepare.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_reducer_prepare", r, reduce);
+            }
+            return (int)mh$.invokeExact(r, reduce);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_reducer_finish {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_reducer_finish");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_reducer_finish(at_grad_reducer r)
+     * }
+     */
+    public static FunctionDescriptor at_reducer_finish$descriptor() {
+        return at_reducer_finish.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_reducer_finish(at_grad_reducer r)
+     * }
+     */
+    public static MethodHandle at_reducer_finish$handle() {
+        return at_reducer_finish.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_reducer_finish(at_grad_reducer r)
+     * }
+     */
+    public static MemorySegment at_reducer_finish$address() {
+        return at_reducer_finish.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_reducer_finish(at_grad_reducer r)
+     * }
+     */
+    public static int at_reducer_finish(MemorySegment r) {
+        var mh$ = at_reducer_finish.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_reducer_finish", r);
+            }
+            return (int)mh$.invokeExact(r);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_reducer_launched {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_LONG,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_reducer_launched");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int64_t at_reducer_launched(at_grad_reducer r, int during_backward)
+     * }
+     */
+    public static FunctionDescriptor at_reducer_launched$descriptor() {
+        return at_reducer_launched.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int64_t at_reducer_launched(at_grad_reducer r, int during_backward)
+     * }
+     */
+    public static MethodHandle at_reducer_launched$handle() {
+        return at_reducer_launched.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int64_t at_reducer_launched(at_grad_reducer r, int during_backward)
+     * }
+     */
+    public static MemorySegment at_reducer_launched$address() {
+        return at_reducer_launched.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int64_t at_reducer_launched(at_grad_reducer r, int during_backward)
+     * }
+     */
+    public static long at_reducer_launched(MemorySegment r, int during_backward) {
+        var mh$ = at_reducer_launched.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_reducer_launched", r, during_backward);
+            }
+            return (long)mh$.invokeExact(r, during_backward);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_reducer_bucket_count {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_reducer_bucket_count");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_reducer_bucket_count(at_grad_reducer r)
+     * }
+     */
+    public static FunctionDescriptor at_reducer_bucket_count$descriptor() {
+        return at_reducer_bucket_count.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_reducer_bucket_count(at_grad_reducer r)
+     * }
+     */
+    public static MethodHandle at_reducer_bucket_count$handle() {
+        return at_reducer_bucket_count.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_reducer_bucket_count(at_grad_reducer r)
+     * }
+     */
+    public static MemorySegment at_reducer_bucket_count$address() {
+        return at_reducer_bucket_count.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_reducer_bucket_count(at_grad_reducer r)
+     * }
+     */
+    public static int at_reducer_bucket_count(MemorySegment r) {
+        var mh$ = at_reducer_bucket_count.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_reducer_bucket_count", r);
+            }
+            return (int)mh$.invokeExact(r);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_reducer_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_reducer_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_reducer_free(at_grad_reducer r)
+     * }
+     */
+    public static FunctionDescriptor at_reducer_free$descriptor() {
+        return at_reducer_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_reducer_free(at_grad_reducer r)
+     * }
+     */
+    public static MethodHandle at_reducer_free$handle() {
+        return at_reducer_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_reducer_free(at_grad_reducer r)
+     * }
+     */
+    public static MemorySegment at_reducer_free$address() {
+        return at_reducer_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_reducer_free(at_grad_reducer r)
+     * }
+     */
+    public static int at_reducer_free(MemorySegment r) {
+        var mh$ = at_reducer_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_reducer_free", r);
+            }
+            return (int)mh$.invokeExact(r);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 }

@@ -4,6 +4,7 @@ import adept.dist.DistEnvironment;
 import adept.dist.DistException;
 import adept.dist.GradientBuckets;
 import adept.dist.LocalLauncher;
+import adept.dist.OverlappedGradientReducer;
 import adept.dist.ProcessGroup;
 import adept.nn.Architecture;
 import adept.nn.CausalLM;
@@ -64,6 +65,9 @@ public final class BenchDistCommand implements Callable<Integer> {
     int kvHeads;
     @Option(names = "--intermediate", defaultValue = "688", description = "MLP intermediate size (default: ${DEFAULT-VALUE})")
     int intermediate;
+    @Option(names = "--overlap", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "ranks all-reduce gradient buckets while backward runs (as adept train); --no-overlap: after backward (default: ${DEFAULT-VALUE})")
+    boolean overlap;
     @Option(names = "--worker-result", hidden = true, paramLabel = "FILE", description = "internal: run as a rank; rank 0 writes its timing here")
     Path workerResult;
 
@@ -88,14 +92,17 @@ public final class BenchDistCommand implements Callable<Integer> {
                     "--warmup", Integer.toString(warmup), "--batch", Integer.toString(batch), "--seq", Integer.toString(seq), "--vocab",
                     Integer.toString(vocab), "--hidden", Integer.toString(hidden), "--layers", Integer.toString(layers), "--heads",
                     Integer.toString(heads), "--kv-heads", Integer.toString(kvHeads), "--intermediate", Integer.toString(intermediate),
-                    "--worker-result", result.toString()));
+                    overlap ? "--overlap" : "--no-overlap", "--worker-result", result.toString()));
             int code = LocalLauncher.run(nproc, spec.root().userObject().getClass().getName(), args);  // the adept command line
             if (code != 0) throw new DistException(WHO + ": the " + nproc + "-rank run failed (exit " + code + ")");
             String[] f = Files.readString(result).trim().split(" ");
             Measured many = new Measured(Double.parseDouble(f[0]), Double.parseDouble(f[1]), Long.parseLong(f[2]), Integer.parseInt(f[3]));
             double tokens = (double) batch * seq;
-            System.out.printf(Locale.ROOT, "all-reduced per step: %,d bytes (%.1f MiB: every trainable tensor's gradient, fp32), %.1f ms on rank 0 (waiting for the other ranks included)%n",
-                    many.bytesPerStep(), many.bytesPerStep() / 1048576.0, many.medianAllReduceSeconds() * 1e3);
+            long bucketBytes = GradientBuckets.bucketBytes(System.getenv());
+            System.out.printf(Locale.ROOT, "all-reduced per step: %,d bytes (%.1f MiB: every trainable tensor's gradient, fp32) in buckets of at most %,d bytes (%s), %s: %.1f ms on rank 0 %s%n",
+                    many.bytesPerStep(), many.bytesPerStep() / 1048576.0, bucketBytes, GradientBuckets.BUCKET_BYTES_VARIABLE,
+                    overlap ? "overlapped with backward" : "after backward",
+                    many.medianAllReduceSeconds() * 1e3, overlap ? "waiting for it after backward (finish)" : "(waiting for the other ranks included)");
             System.out.printf(Locale.ROOT, "1 process   (%d threads):          %8.1f ms/step  %,10.0f tokens/s%n", one.threads(),
                     one.medianStepSeconds() * 1e3, tokens / one.medianStepSeconds());
             System.out.printf(Locale.ROOT, "%d processes (%d thread%s each, Gloo): %8.1f ms/step  %,10.0f tokens/s  (%.2fx the 1-process throughput)%n",
@@ -124,6 +131,37 @@ public final class BenchDistCommand implements Callable<Integer> {
                 1e-6, 10000.0, null, Math.max(seq, 64), false, false, false);
     }
 
+    /** The adept train setup: the parameters (all decayed: AdamW's order is the model's) reduced into AdamW's gradient slots. */
+    private static OverlappedGradientReducer overlapped(ProcessGroup group, AdamW adam) {
+        try (Scope scope = Scope.open()) {
+            List<Tensor> tensors = new ArrayList<>();
+            List<Tensor> slots = new ArrayList<>();
+            for (int i = 0; i < adam.parameters().size(); i++) {
+                tensors.add(adam.parameters().get(i).tensor());
+                slots.add(adam.gradientSlot(i));
+            }
+            OverlappedGradientReducer reducer = OverlappedGradientReducer.create(group, tensors, slots, GradientBuckets.bucketBytes(System.getenv()));
+            adam.useGradientsInSlots(true);
+            return reducer;
+        }
+    }
+
+    /** A training step whose all-reduce runs during backward; returns the seconds finish waited for it after backward. */
+    private static double overlappedStep(CausalLM model, AdamW adam, Tensor ids, OverlappedGradientReducer reducer) {
+        try (Scope scope = Scope.open()) {
+            Tensor loss = CausalLM.loss(model.forward(ids, null), ids);
+            reducer.prepare(true);
+            loss.backward();
+            long t0 = System.nanoTime();
+            reducer.finish();
+            double waited = (System.nanoTime() - t0) / 1e9;
+            adam.step(1e-4);
+            adam.zeroGrad();
+            loss.item();
+            return waited;
+        }
+    }
+
     /** Median wall time of a step on this rank (group null: one process with the whole batch). */
     private Measured measure(ProcessGroup group, int threads) {
         Torch.setNumThreads(threads);
@@ -138,8 +176,9 @@ public final class BenchDistCommand implements Callable<Integer> {
             List<Tensor> params = new ArrayList<>(model.namedParameters().values());
             for (Tensor p : params) p.requiresGrad(true);
             Tensor input = Tensor.of(ids, rows, seq);
-            try (AdamW adam = AdamW.of(params, 0.1)) {
-                GradientBuckets buckets = group == null ? null : new GradientBuckets(group);
+            try (AdamW adam = AdamW.of(params, 0.1);
+                 OverlappedGradientReducer reducer = group == null || !overlap ? null : overlapped(group, adam)) {
+                GradientBuckets buckets = group == null || overlap ? null : new GradientBuckets(group, GradientBuckets.bucketBytes(System.getenv()));
                 double[] reduceSeconds = new double[1];
                 if (buckets != null) {
                     adam.reduceGradientsWith(g -> {
@@ -152,7 +191,8 @@ public final class BenchDistCommand implements Callable<Integer> {
                 double[] reduces = new double[steps];
                 for (int i = 0; i < warmup + steps; i++) {
                     long t0 = System.nanoTime();
-                    BenchTrainCommand.step(model, adam, input, null);
+                    if (reducer == null) BenchTrainCommand.step(model, adam, input, null);
+                    else reduceSeconds[0] = overlappedStep(model, adam, input, reducer);
                     if (i >= warmup) {
                         times[i - warmup] = (System.nanoTime() - t0) / 1e9;
                         reduces[i - warmup] = reduceSeconds[0];

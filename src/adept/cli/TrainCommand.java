@@ -101,6 +101,9 @@ public final class TrainCommand implements Callable<Integer> {
     String dtype;
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
     String device;
+    @Option(names = "--overlap-grad-reduce", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = {"data parallel: all-reduce gradient buckets while backward runs (default); --no-overlap-grad-reduce: after it"})
+    boolean overlapGradReduce;
     @Option(names = "--restart", description = "discard an earlier run in --out instead of resuming it")
     boolean restart;
     @Option(names = "--nproc", paramLabel = "N", description = {"data parallel: start N local processes (ranks), each training on "
@@ -148,6 +151,7 @@ public final class TrainCommand implements Callable<Integer> {
         s.logEvery = logEvery;
         s.dtype = dtype;
         s.device = device;
+        s.overlapGradReduce = overlapGradReduce;
         return s;
     }
 

@@ -151,6 +151,11 @@ public final class ProcessGroup implements AutoCloseable {
         return handle;
     }
 
+    /** The native handle, for this package's other owners of shim objects (the gradient reducer). */
+    MemorySegment nativeHandle() {
+        return handle();
+    }
+
     private static MemorySegment handles(Arena arena, List<Tensor> tensors) {
         MemorySegment array = arena.allocate(ValueLayout.ADDRESS, Math.max(1, tensors.size()));
         for (int i = 0; i < tensors.size(); i++) array.setAtIndex(ValueLayout.ADDRESS, i, tensors.get(i).handle());

@@ -122,8 +122,13 @@ public final class TrainSettings {
     @Doc(value = "cpu, cuda or cuda:N.")
     public String device = "cpu";
 
-    /** Settings that may differ between a run and its resumption (where outputs go, how it reports). */
-    static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every", "log_every");
+    // ---- data parallel
+    @Doc(value = "Data parallel: all-reduce the gradient buckets while backward runs (gradient hooks, as PyTorch DDP); false = after backward.")
+    public boolean overlapGradReduce = true;
+
+    /** Settings that may differ between a run and its resumption (where outputs go, how it reports, when the gradient is all-reduced). */
+    static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every", "log_every",
+            "overlap_grad_reduce");
 
     static final Gson GSON = new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).serializeNulls()
             .disableHtmlEscaping().setPrettyPrinting().create();

@@ -1,6 +1,7 @@
 package adept.train;
 
 import adept.dist.GradientBuckets;
+import adept.dist.OverlappedGradientReducer;
 import adept.dist.ProcessGroup;
 import adept.expand.ExpansionMetadata;
 import adept.io.checkpoint.Checkpoint;
@@ -11,7 +12,9 @@ import adept.io.data.Batch;
 import adept.io.tokenizer.Tokenizer;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
+import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
+import adept.optim.Parameter;
 import adept.optim.LrSchedule;
 import adept.tensor.DType;
 import adept.tensor.Device;
@@ -182,6 +185,33 @@ public final class Trainer {
         return tuning.trainableParameters() * state.byteSize();
     }
 
+    /**
+     * The overlapped all-reduce of the trainable tensors' gradients (data parallel with overlap_grad_reduce), writing
+     * into the optimizer's gradient slots; null for one process or the post-backward path. The tensors go in the
+     * model's order, so that the buckets (filled in reverse) follow backward.
+     */
+    private OverlappedGradientReducer overlappedReducer(CausalLM model, DecoupledTuning tuning) {
+        if (group == null || !s.overlapGradReduce) return null;
+        AdamW adam = tuning.optimizer();
+        List<Parameter> ps = adam.parameters();
+        Map<String, Integer> modelOrder = new java.util.HashMap<>();
+        for (String name : model.namedParameters().keySet()) modelOrder.put(name, modelOrder.size());
+        List<Integer> order = new java.util.ArrayList<>();
+        for (int i = 0; i < ps.size(); i++) order.add(i);
+        order.sort(java.util.Comparator.comparingInt(i -> modelOrder.getOrDefault(ps.get(i).name(), Integer.MAX_VALUE)));
+        try (Scope scope = Scope.open()) {
+            List<Tensor> tensors = new java.util.ArrayList<>();
+            List<Tensor> slots = new java.util.ArrayList<>();
+            for (int i : order) {
+                tensors.add(ps.get(i).tensor());
+                slots.add(adam.gradientSlot(i));
+            }
+            OverlappedGradientReducer reducer = OverlappedGradientReducer.create(group, tensors, slots, GradientBuckets.bucketBytes(System.getenv()));
+            adam.useGradientsInSlots(true);
+            return reducer;
+        }
+    }
+
     /** Every rank must resume from the same step: a mismatch (ranks seeing other folders) would train nonsense. */
     private void checkSameResumeStep(long step) {
         double[] sums = group.sum(step, (double) step * step);
@@ -241,12 +271,21 @@ public final class Trainer {
         try (DecoupledTuning tuning = new DecoupledTuning(model, prepared.trainable(), Granularity.parse(s.granularity), policy, adam,
                 mode.adaptive());
              RunLog metrics = new RunLog(out.resolve(METRICS_FILE));
-             RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE))) {
-            GradientBuckets buckets = group == null ? null : new GradientBuckets(group);
-            if (buckets != null) {
-                tuning.optimizer().reduceGradientsWith(buckets::averageInPlace);
-                listener.info(String.format(Locale.ROOT, "data parallel: %d ranks, %d of each %d-block batch per rank; %,d bytes of gradient all-reduced per step",
-                        ranks(), s.batchSize / ranks(), s.batchSize, gradientBytesPerStep(tuning)));
+             RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE));
+             OverlappedGradientReducer reducer = overlappedReducer(model, tuning)) {
+            if (group != null) {
+                long bucketBytes = GradientBuckets.bucketBytes(System.getenv());
+                String how;
+                if (reducer == null) {
+                    GradientBuckets buckets = new GradientBuckets(group, bucketBytes);
+                    tuning.optimizer().reduceGradientsWith(buckets::averageInPlace);
+                    how = "after backward";
+                } else {
+                    how = String.format(Locale.ROOT, "in %d bucket%s of at most %,d bytes, overlapped with backward", reducer.bucketCount(),
+                            reducer.bucketCount() == 1 ? "" : "s", bucketBytes);
+                }
+                listener.info(String.format(Locale.ROOT, "data parallel: %d ranks, %d of each %d-block batch per rank; %,d bytes of gradient all-reduced per step (%s)",
+                        ranks(), s.batchSize / ranks(), s.batchSize, gradientBytesPerStep(tuning), how));
             }
             long step = 0;
             long lastRefresh = -1;
@@ -303,7 +342,16 @@ public final class Trainer {
                         Tensor loss = tuning.loss(batch);
                         Tensor value = loss.detach();
                         pendingLoss = pendingLoss == null ? value.keep() : replace(pendingLoss, pendingLoss.add(value));
+                        // Overlapped all-reduce: only the last micro-batch's backward reduces (the others accumulate).
+                        if (reducer != null) reducer.prepare(a == s.gradAccum - 1);
                         (s.gradAccum > 1 ? loss.div(s.gradAccum) : loss).backward();
+                    }
+                    if (reducer != null) {
+                        reducer.finish();  // before the collectives below: every rank issues them in the same order
+                        if (stepsThisRun == 0) {
+                            listener.info(String.format(Locale.ROOT, "data parallel: step %d's gradient all-reduce: %d of %d buckets started during backward",
+                                    step + 1, reducer.bucketsLaunchedDuringBackward(), reducer.bucketCount()));
+                        }
                     }
                     if (read) {
                         double lossSum = pendingLoss.item();

@@ -81,6 +81,37 @@ class DistTrainCommandTest {
     }
 
     @Test
+    void aRankKilledMidRunFailsTheOtherWithTheClearError() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(adept.dist.ProcessGroup.available(adept.dist.Backend.GLOO), "the shim was built without Gloo");
+        int port = Ports.free();
+        List<String> a = args();
+        a.set(a.indexOf("--steps") + 1, "1000000");  // still training when rank 1 dies
+        Map<String, String> env0 = torchrun("0", "2", "127.0.0.1", port);
+        env0.put("ADEPT_DIST_TIMEOUT", "20");
+        Map<String, String> env1 = torchrun("1", "2", "127.0.0.1", port);
+        env1.put("ADEPT_DIST_TIMEOUT", "20");
+        Path log0 = dir.resolve("rank0.log");
+        Process rank0 = ChildJvm.start(ChildJvm.adept(a), env0, log0);
+        Process rank1 = ChildJvm.start(ChildJvm.adept(a), env1, dir.resolve("rank1.log"));
+        try {
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(120);
+            while (!Files.readString(log0).contains("buckets started during backward") && rank0.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+            assertTrue(Files.readString(log0).contains("buckets started during backward"), "rank 0 trains with the overlapped all-reduce: " + Files.readString(log0));
+            Thread.sleep(500);
+            rank1.destroyForcibly();  // SIGKILL, mid-run
+            long t0 = System.nanoTime();
+            assertTrue(rank0.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "rank 0 did not stop: " + Files.readString(log0));
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            ChildJvm.Outcome o = new ChildJvm.Outcome(rank0.exitValue(), Files.readString(log0), seconds);
+            System.out.printf("rank 1 killed mid-run: rank 0 exited %d after %.1f s%n", o.exitCode(), seconds);
+            assertUserError(o, "all-reduce: failed (a peer process is gone, or none answered within 20000 ms)");
+        } finally {
+            rank1.destroyForcibly();
+            rank0.destroyForcibly();
+        }
+    }
+
+    @Test
     void aFailingRankMakesTheLauncherFail() throws Exception {
         List<String> a = args("--nproc", "2");
         a.set(a.indexOf("--data") + 1, dir.resolve("missing.txt").toString());

@@ -59,15 +59,51 @@ class DataParallelTest {
                 "--eval-every", s.evalEvery.toString()));
         if (s.k != null) a.addAll(List.of("--k", s.k.toString()));
         if (!s.dtype.equals("float32")) a.addAll(List.of("--dtype", s.dtype));
+        if (s.gradAccum != 1) a.addAll(List.of("--grad-accum", Integer.toString(s.gradAccum)));
+        if (!s.overlapGradReduce) a.add("--no-overlap-grad-reduce");
         return a;
     }
 
     static ChildJvm.Outcome twoRanks(TrainSettings s, Path log) throws Exception {
+        return twoRanks(s, log, ENV);
+    }
+
+    static ChildJvm.Outcome twoRanks(TrainSettings s, Path log, Map<String, String> env) throws Exception {
         List<String> args = new ArrayList<>(cli(s));
         args.addAll(List.of("--nproc", "2"));
-        ChildJvm.Outcome o = ChildJvm.run(ChildJvm.adept(args), ENV, log, 240);
-        System.out.printf("%s: 2 ranks, %d steps in %.1f s (3 JVMs)%n", s.mode, s.steps, o.seconds());
+        ChildJvm.Outcome o = ChildJvm.run(ChildJvm.adept(args), env, log, 240);
+        System.out.printf("%s: 2 ranks (%s), %d steps in %.1f s (3 JVMs)%n", s.mode, s.overlapGradReduce ? "all-reduce overlapped with backward"
+                : "all-reduce after backward", s.steps, o.seconds());
         return o;
+    }
+
+    /** Small buckets, so that the overlapped runs all-reduce several per step. */
+    static final Map<String, String> SMALL_BUCKETS = Map.of("ADEPT_DIST_TIMEOUT", "60", "ADEPT_DIST_BUCKET_BYTES", "16384");
+
+    /**
+     * The same 2-rank run with the all-reduce overlapped with backward (several buckets, started by the gradient
+     * hooks) and after backward (the reference path): bit-identical losses and parameters.
+     */
+    static void overlappedMatchesPostBackward(TrainSettings overlapped, String label) throws Exception {
+        TrainSettings post = overlapped.copy();
+        post.out = overlapped.out + "-post-backward";
+        post.overlapGradReduce = false;
+        ChildJvm.Outcome a = twoRanks(overlapped, Path.of(overlapped.out + ".log"), SMALL_BUCKETS);
+        assertEquals(0, a.exitCode(), a.output());
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("gradient all-reduce: (\\d+) of (\\d+) buckets started during backward").matcher(a.output());
+        assertTrue(m.find(), a.output());
+        int started = Integer.parseInt(m.group(1));
+        int buckets = Integer.parseInt(m.group(2));
+        System.out.printf("%s: step 1: %d of %d buckets all-reduced from the gradient hooks during backward%n", label, started, buckets);
+        assertTrue(buckets > 1 && started > 0, label + ": several buckets, started during backward: " + m.group());
+        ChildJvm.Outcome b = twoRanks(post, Path.of(post.out + ".log"), SMALL_BUCKETS);
+        assertEquals(0, b.exitCode(), b.output());
+        assertTrue(b.output().contains("per step (after backward)"), b.output());
+        assertEquals(losses(Path.of(post.out)), losses(Path.of(overlapped.out)), label + ": the same losses, bit for bit");
+        Difference d = parameterDifference(Path.of(post.out).resolve(Trainer.MODEL_DIR), Path.of(overlapped.out).resolve(Trainer.MODEL_DIR), 0);
+        System.out.printf("%s: overlapped vs post-backward all-reduce after %d steps: max parameter difference %.3g (%d of %d elements differ)%n",
+                label, overlapped.steps, d.max(), d.beyond(), d.elements());
+        assertEquals(0, d.beyond(), label + ": bit-identical parameters");
     }
 
     static List<Double> losses(Path out) {
@@ -209,6 +245,14 @@ class DataParallelTest {
     @Test
     void fullModeOnTwoRanksMatchesOneRankWithTheDoubledBatch() throws Exception {
         twoRanksMatchOneRankWithTheDoubledBatch("full");
+    }
+
+    @Test
+    void overlappedAllReduceGivesTheSameRunAsThePostBackwardOne() throws Exception {
+        for (String mode : List.of("adept", "full")) overlappedMatchesPostBackward(settings(dir, mode, "overlap-" + mode, 10), mode);
+        TrainSettings accumulated = settings(dir, "full", "overlap-accumulated", 10);
+        accumulated.gradAccum = 2;
+        overlappedMatchesPostBackward(accumulated, "full, grad_accum 2");
     }
 
     @Test

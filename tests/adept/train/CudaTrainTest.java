@@ -1,0 +1,91 @@
+package adept.train;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import adept.io.checkpoint.Checkpoint;
+import adept.nn.CausalLM;
+import adept.tensor.DType;
+import adept.tensor.Device;
+import adept.tensor.Tensor;
+import adept.testing.TinyModel;
+import com.google.gson.JsonObject;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The whole stage-2 pipeline on cuda:0 (probe, expand, train, refresh, checkpoint, final model): float32 follows
+ * the CPU run, bfloat16 (bf16 layers, fp32 master weights and moments, fp32 loss) stays close to it, and with
+ * log_every the steps between read-backs read nothing from the device. Skipped without a GPU (the GPU check sets
+ * ADEPT_REQUIRE_CUDA=1, which makes a missing one a failure).
+ */
+class CudaTrainTest {
+    @TempDir
+    Path dir;
+
+    TrainSettings settings(String out, String device, String dtype) throws Exception {
+        TrainSettings s = TrainFixtures.settings(dir, "adept");
+        s.out = dir.resolve(out).toString();
+        s.steps = 12;
+        s.device = device;
+        s.dtype = dtype;
+        s.saveEvery = 6L;
+        return s;
+    }
+
+    static List<Double> losses(Path out) {
+        List<Double> v = new ArrayList<>();
+        for (JsonObject o : RunLog.read(out.resolve(Trainer.METRICS_FILE))) if (o.has("loss")) v.add(o.get("loss").getAsDouble());
+        return v;
+    }
+
+    @Test
+    void adeptModeOnCudaFollowsTheCpuRun() throws Exception {
+        TinyModel.assumeCuda();
+        TrainSettings cpu = settings("cpu", "cpu", "float32");
+        new Trainer(cpu, null, null, false, "test").run();
+        TrainSettings gpu = settings("cuda", "cuda", "float32");
+        Trainer.Result r = new Trainer(gpu, null, null, false, "test").run();
+        assertEquals(Trainer.Status.COMPLETED, r.status());
+        List<Double> a = losses(Path.of(cpu.out));
+        List<Double> b = losses(Path.of(gpu.out));
+        assertEquals(a.size(), b.size());
+        for (int i = 0; i < a.size(); i++) assertEquals(a.get(i), b.get(i), 1e-4, "float32 loss at step " + (i + 1));
+        double worst = DataParallelTest.maxParameterDifference(Path.of(cpu.out).resolve(Trainer.MODEL_DIR), r.model());
+        System.out.printf("cuda float32 vs cpu: max parameter difference %.3g after 12 steps%n", worst);
+        assertTrue(worst < 1e-3, "parameters: " + worst);
+
+        TrainSettings bf16 = settings("cuda-bf16", "cuda", "bfloat16");
+        new Trainer(bf16, null, null, false, "test").run();
+        List<Double> c = losses(Path.of(bf16.out));
+        for (int i = 0; i < a.size(); i++) assertEquals(a.get(i), c.get(i), 0.05 * a.get(i), "bfloat16 loss at step " + (i + 1));
+        try (CausalLM m = Checkpoint.load(Path.of(bf16.out).resolve(Trainer.MODEL_DIR), DType.FLOAT32, Device.CPU)) {
+            assertTrue(m.namedParameters().values().stream().allMatch(t -> Double.isFinite(t.abs().max().item())), "finite weights");
+        }
+    }
+
+    @Test
+    void stepsBetweenReadBacksDoNotSyncTheDevice() throws Exception {
+        TinyModel.assumeCuda();
+        TrainSettings s = settings("quiet", "cuda", "bfloat16");
+        s.logEvery = 4;
+        s.evalEvery = 0L;
+        s.refreshEvery = 100;
+        s.saveEvery = 12L;
+        List<Long> marks = new ArrayList<>();
+        Trainer.Listener counting = new Trainer.Listener() {
+            @Override
+            public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
+                marks.add(Tensor.hostReads());
+            }
+        };
+        new Trainer(s, counting, null, false, "test").run();
+        for (int k = 1; k < marks.size(); k++) {
+            long step = k + 1;
+            long reads = marks.get(k) - marks.get(k - 1);
+            if (step % 4 != 0) assertEquals(0, reads, "step " + step + " read from the device");
+        }
+    }
+}
