@@ -21,10 +21,12 @@ ip -n adeptB addr add 10.77.0.2/24 dev vethB
 for ns in adeptA adeptB; do ip -n "$ns" link set lo up; done
 ip -n adeptA link set vethA up
 ip -n adeptB link set vethB up
-ip netns exec adeptB ping -c 1 -W 2 10.77.0.1 >/dev/null && echo "check-two-hosts: 10.77.0.2 reaches 10.77.0.1"
+echo "check-two-hosts: adeptA 10.77.0.1 (vethA) <-> adeptB 10.77.0.2 (vethB)"
 "$root/adept" --version >/dev/null  # build once, not in both ranks
-rank() {  # NS RANK IFACE
-  ip netns exec "$1" env RANK="$2" WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=10.77.0.1 MASTER_PORT=29512 GLOO_SOCKET_IFNAME="$3" \
+rank() {  # NS RANK IFACE, then the train options
+  local ns=$1 r=$2 iface=$3
+  shift 3
+  ip netns exec "$ns" env RANK="$r" WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=10.77.0.1 MASTER_PORT=29512 GLOO_SOCKET_IFNAME="$iface" \
     ADEPT_DIST_TIMEOUT=60 "$root/adept" train --model "$model" --data "$data" --out "$out/two-hosts" --restart "$@"
 }
 t0=$SECONDS

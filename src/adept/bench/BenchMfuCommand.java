@@ -37,7 +37,7 @@ import picocli.CommandLine.Option;
                 + "tokens/s and model FLOPs utilisation, adept vs PyTorch eager, measured in the same run with interleaved rounds.",
                 "Model FLOPs per step: forward 2 x tokens x every matmul weight + causal attention; backward: input gradients "
                         + "from the first copy up and the head (the same again, attention twice), weight gradients of the copies only.",
-                "Targets (GPU): adept/PyTorch step time <= 1.0 and MFU >= 40% of --peak-tflops."})
+                "Targets (GPU): adept/PyTorch step time <= 1.0 and MFU >= 40%% of --peak-tflops."})
 public final class BenchMfuCommand implements Callable<Integer> {
     private static final String WHO = "adept bench mfu";
     static final double MFU_TARGET = 0.40;

@@ -59,7 +59,7 @@ public final class TrainCommand implements Callable<Integer> {
     long seed;
     @Option(names = "--lr", defaultValue = "1e-4", description = "peak base learning rate (default: ${DEFAULT-VALUE})")
     double lr;
-    @Option(names = "--warmup-steps", description = "linear warmup steps (default: 5% of --steps)")
+    @Option(names = "--warmup-steps", description = "linear warmup steps (default: 5%% of --steps)")
     Long warmupSteps;
     @Option(names = "--schedule", defaultValue = "cosine", description = "cosine, linear or constant after warmup (default: ${DEFAULT-VALUE})")
     String schedule;
