@@ -168,7 +168,7 @@ public final class Trainer {
                 List<Batch> probe = inputs.probe == null ? List.of()
                         : TrainingInputs.batches(inputs.probe, s.probeBatchSize, s.probeBatches, inputs.padId, device);
                 PreparedModel prepared = resume != null ? fromCheckpoint(resume, dtype, device)
-                        : PreparedModel.prepare(s, base, dtype, device, probe, version, group);
+                        : PreparedModel.prepare(s, base, dtype, device, probe, version, group, listener::info);
                 try (CausalLM model = prepared.model()) {
                     return train(t0, out, modelDir, prepared, inputs, probe, blockSize, resume, checkpoints);
                 }
@@ -242,6 +242,11 @@ public final class Trainer {
                 mode.adaptive());
              RunLog metrics = new RunLog(out.resolve(METRICS_FILE));
              RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE))) {
+            tuning.activationCheckpointing(s.activationCheckpointing);
+            if (s.activationCheckpointing > 0) {
+                listener.info(String.format(Locale.ROOT, "activation checkpointing: layers %d..%d recomputed in backward, %d a segment",
+                        Math.max(0, tuning.firstRecordedLayer()), model.layers().size() - 1, s.activationCheckpointing));
+            }
             GradientBuckets buckets = group == null ? null : new GradientBuckets(group);
             if (buckets != null) {
                 tuning.optimizer().reduceGradientsWith(buckets::averageInPlace);
@@ -295,11 +300,9 @@ public final class Trainer {
                     for (int a = 0; a < s.gradAccum; a++) {
                         long[] ids = inputs.blocks.nextBatch(s.batchSize, rank(), ranks());
                         Tensor batch = Tensor.of(ids, rows, blockSize).to(model.device());
-                        Tensor loss = tuning.loss(batch);
-                        double value = loss.item();
+                        double value = tuning.accumulate(batch, s.gradAccum);  // backward of loss / grad_accum
                         // Ranks decide together (below), so that all stop at the same step.
                         if (group == null && !Double.isFinite(value)) throw nonFinite(step, "loss", value, checkpoints);
-                        (s.gradAccum > 1 ? loss.div(s.gradAccum) : loss).backward();
                         lossSum += value;
                     }
                     stopping = stop.get();
