@@ -89,9 +89,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--probe-cache-memory", defaultValue = "4GiB", paramLabel = "SIZE",
             description = "layer probing: most memory a batch's cached layer inputs may take, e.g. 4GiB, 512MiB; over it they are recomputed (default: ${DEFAULT-VALUE})")
     String probeCacheMemory;
-    @Option(names = "--activation-checkpointing", defaultValue = "0", paramLabel = "N",
-            description = "recompute the trainable stack's activations in backward, N layers a segment (less memory, about one more forward); 0 = off (default: ${DEFAULT-VALUE})")
-    int activationCheckpointing;
+    @Option(names = "--grad-checkpointing", defaultValue = "0", paramLabel = "N",
+            description = "activation checkpointing: backward recomputes the layers from the first trainable one up, N a segment (less memory, about one more forward); 0 = off (default: ${DEFAULT-VALUE})")
+    int gradCheckpointing;
     @Option(names = "--eval-every", description = "held-out loss every N steps; 0 = at the end only (default: steps / 20)")
     Long evalEvery;
     @Option(names = "--eval-tokens", defaultValue = "0", description = "held-out tokens to use; 0 = all (default: ${DEFAULT-VALUE})")
@@ -145,7 +145,7 @@ public final class TrainCommand implements Callable<Integer> {
         s.probeBatches = probeBatches;
         s.probeBatchSize = probeBatchSize;
         s.probeCacheMemory = probeCacheMemory;
-        s.activationCheckpointing = activationCheckpointing;
+        s.gradCheckpointing = gradCheckpointing;
         s.evalEvery = evalEvery;
         s.evalTokens = evalTokens;
         s.saveEvery = saveEvery;

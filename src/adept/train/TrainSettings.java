@@ -104,10 +104,10 @@ public final class TrainSettings {
     public int probeBatches = 0;
     @Doc(value = "Items per probe batch.")
     public int probeBatchSize = 8;
-    @Doc(value = "Layer probing: most memory a batch's cached layer inputs may take (4GiB, 512MiB); over it, inputs are kept every few layers and recomputed (same result).")
+    @Doc(value = "Layer probing: most memory one batch's cached layer inputs may take (4GiB, 512MiB); over it, inputs are recomputed from checkpoints (same result).")
     public String probeCacheMemory = "4GiB";
-    @Doc(value = "Recompute the trainable stack's activations in backward, in segments of N layers (less memory, ~1 more forward); 0 = off.")
-    public int activationCheckpointing = 0;
+    @Doc(value = "Activation checkpointing: backward recomputes the layers from the first trainable one up, N a segment (less memory, ~1 more forward); 0 = off.")
+    public int gradCheckpointing = 0;
 
     // ---- evaluation, checkpoints, logging
     @Doc(value = "Held-out loss every N steps; 0 = only at the end.", defaultText = "steps / 20 (at least 1)")
@@ -125,7 +125,7 @@ public final class TrainSettings {
 
     /** Settings that may differ between a run and its resumption (where outputs go, how it reports, how much memory it may use). */
     static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every",
-            "probe_cache_memory", "activation_checkpointing");
+            "probe_cache_memory", "grad_checkpointing");
 
     static final Gson GSON = new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).serializeNulls()
             .disableHtmlEscaping().setPrettyPrinting().create();
@@ -206,7 +206,7 @@ public final class TrainSettings {
         } catch (IllegalArgumentException e) {
             throw new TrainException("probe_cache_memory: " + e.getMessage());
         }
-        require(activationCheckpointing >= 0, "activation_checkpointing must be >= 0 (0 = off, N = segments of N layers), got " + activationCheckpointing);
+        require(gradCheckpointing >= 0, "grad_checkpointing must be >= 0 (0 = off, N = segments of N layers), got " + gradCheckpointing);
         require(evalEvery == null || evalEvery >= 0, "eval_every must be >= 0, got " + evalEvery);
         require(evalTokens >= 0, "eval_tokens must be >= 0, got " + evalTokens);
         require(saveEvery == null || saveEvery > 0, "save_every must be > 0, got " + saveEvery);

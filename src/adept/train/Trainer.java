@@ -242,10 +242,10 @@ public final class Trainer {
                 mode.adaptive());
              RunLog metrics = new RunLog(out.resolve(METRICS_FILE));
              RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE))) {
-            tuning.activationCheckpointing(s.activationCheckpointing);
-            if (s.activationCheckpointing > 0) {
-                listener.info(String.format(Locale.ROOT, "activation checkpointing: layers %d..%d recomputed in backward, %d a segment",
-                        Math.max(0, tuning.firstRecordedLayer()), model.layers().size() - 1, s.activationCheckpointing));
+            tuning.activationCheckpointing(s.gradCheckpointing);
+            if (s.gradCheckpointing > 0) {
+                listener.info(String.format(Locale.ROOT, "activation checkpointing: layers %d..%d recomputed in backward, %d a segment (grad_checkpointing)",
+                        Math.max(0, tuning.firstRecordedLayer()), model.layers().size() - 1, s.gradCheckpointing));
             }
             GradientBuckets buckets = group == null ? null : new GradientBuckets(group);
             if (buckets != null) {
