@@ -43,9 +43,9 @@ public final class LayerProbe {
     /** Test hook: runs at the start of every skip pass (when the cache holds the most it holds). */
     Runnable onSkipPass;
 
-    /** Probes model (not owned, not changed), caching every layer's input. */
+    /** Probes model (not owned, not changed) under the default cache budget ({@link #DEFAULT_CACHE_BYTES}), silently. */
     public LayerProbe(CausalLM model) {
-        this(model, UNBOUNDED, null);
+        this(model, DEFAULT_CACHE_BYTES, null);
     }
 
     /**

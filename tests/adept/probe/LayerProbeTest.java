@@ -154,7 +154,7 @@ class LayerProbeTest {
         try (CausalLM model = deepTiny(layers, 5); Scope scope = Scope.open()) {
             List<Batch> batches = randomBatches(6);
             long input = 3L * 14 * model.config().hiddenSize() * 4;  // the largest batch's input
-            LayerProbe unbounded = new LayerProbe(model);
+            LayerProbe unbounded = new LayerProbe(model, LayerProbe.UNBOUNDED, null);
             LayerImportance cached = unbounded.probe(batches, null);
             assertEquals(layers, unbounded.peakCachedInputs());
             LayerImportance plain = new LayerProbe(model).probePlain(batches);
@@ -191,7 +191,7 @@ class LayerProbeTest {
             long input = 3L * 14 * model.config().hiddenSize() * 4;
             long[] peaks = new long[2];
             long[] starts = new long[2];
-            new LayerProbe(model).probe(batches, null);  // the rotary tables of these lengths: the model keeps them
+            new LayerProbe(model, LayerProbe.UNBOUNDED, null).probe(batches, null);  // the rotary tables of these lengths: the model keeps them
             for (int run = 0; run < 2; run++) {
                 LayerProbe probe = new LayerProbe(model, run == 0 ? LayerProbe.UNBOUNDED : 5 * input, null);
                 int r = run;
