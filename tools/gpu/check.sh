@@ -66,10 +66,11 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "cuda available", 
         continue
       fi
       dir=$(head -n 1 <<<"$info")
+      [ -n "$torch_python" ] || torch_python=$(command -v "$py")  # bench mfu's PyTorch side
       echo "$py: $(tail -n +2 <<<"$info") at $dir"
       if [ -f "$dir/include/torch/csrc/api/include/torch/torch.h" ] && [ -f "$dir/lib/libtorch.so" ]; then
         export LIBTORCH_HOME=$dir
-        torch_python=$(command -v "$py")
+        torch_python=$(command -v "$py")  # the same torch the shim is built against
         break
       fi
       echo "note: $dir lacks include/torch/csrc/api/include/torch/torch.h or lib/libtorch.so"
@@ -135,7 +136,8 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, "cuda available", 
   for jar in "$gpu"/lib/*.jar; do [ "$jar" = "$launcher" ] || cp+=:$jar; done
   t0=$SECONDS
   # shellcheck disable=SC2086
-  timeout "$(cap 240)" "${jvm[@]}" -jar "$launcher" execute --disable-banner --details=tree --details-theme=ascii --disable-ansi-colors \
+  # child JVMs started by tests (ChildJvm) need the class path the launcher's class loader has
+  timeout "$(cap 240)" "${jvm[@]}" -Dadept.test.classpath="$cp" -jar "$launcher" execute --disable-banner --details=tree --details-theme=ascii --disable-ansi-colors \
     --class-path "$cp" --scan-class-path "$gpu/test-classes" ${ADEPT_TEST_ARGS:-}
   rc=$?
   record "JUnit suite" "$rc" "$((SECONDS - t0))"

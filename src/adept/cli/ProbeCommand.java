@@ -17,6 +17,7 @@ import adept.nn.ModelConfig;
 import adept.nn.ModelException;
 import adept.probe.LayerImportance;
 import adept.probe.LayerProbe;
+import adept.probe.MemorySize;
 import adept.probe.ProbeReport;
 import adept.report.BarChart;
 import adept.tensor.Scope;
@@ -91,12 +92,24 @@ public final class ProbeCommand implements Callable<Integer> {
             description = "mark the K layers with the smallest dL in the table and plot; 0 = none (default: ${DEFAULT-VALUE})")
     int highlight;
 
+    @Option(names = "--probe-cache-memory", defaultValue = "4GiB", paramLabel = "SIZE",
+            description = {"most memory the cached layer inputs of a batch may take, e.g. 4GiB, 512MiB (default: ${DEFAULT-VALUE}); "
+                    + "over it, only every few layers' inputs are kept and the others recomputed once (the same result, one extra "
+                    + "forward pass at most)"})
+    String cacheMemory;
+
     /** Bad inputs throw the user errors of {@link AdeptCommand#USER_ERRORS}; nothing is written unless the probe succeeds. */
     @Override
     public Integer call() {
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (tokenBudget < 0) throw usage("--token-budget must be >= 0, got " + tokenBudget);
         if (highlight < 0) throw usage("--highlight must be >= 0, got " + highlight);
+        long cacheBytes;
+        try {
+            cacheBytes = MemorySize.parse(cacheMemory);
+        } catch (IllegalArgumentException e) {
+            throw usage("--probe-cache-memory: " + e.getMessage());
+        }
         PrintWriter stdout = spec.commandLine().getOut();
         long t0 = System.nanoTime();
 
@@ -141,7 +154,12 @@ public final class ProbeCommand implements Callable<Integer> {
                     batches.add(Batch.of(examples.subList(start, Math.min(examples.size(), start + batchSize)), padId, lm.device()));
                 }
                 ProgressBar bar = new ProgressBar("probe", batches.size());
-                importance = new LayerProbe(lm).probe(batches, done -> bar.step(String.format(Locale.ROOT, "%d x %d passes", done, layers + 1)));
+                PrintWriter stderr = spec.commandLine().getErr();
+                LayerProbe prober = new LayerProbe(lm, cacheBytes, line -> {
+                    stderr.println("adept probe: " + line);
+                    stderr.flush();
+                });
+                importance = prober.probe(batches, done -> bar.step(String.format(Locale.ROOT, "%d x %d passes", done, layers + 1)));
                 bar.done();
             }
         }

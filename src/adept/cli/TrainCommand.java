@@ -86,6 +86,12 @@ public final class TrainCommand implements Callable<Integer> {
     int probeBatches;
     @Option(names = "--probe-batch-size", defaultValue = "8", description = "items per probe batch (default: ${DEFAULT-VALUE})")
     int probeBatchSize;
+    @Option(names = "--probe-cache-memory", defaultValue = "4GiB", paramLabel = "SIZE",
+            description = "layer probing: most memory a batch's cached layer inputs may take, e.g. 4GiB, 512MiB; over it they are recomputed (default: ${DEFAULT-VALUE})")
+    String probeCacheMemory;
+    @Option(names = "--grad-checkpointing", defaultValue = "0", paramLabel = "N",
+            description = "activation checkpointing: backward recomputes the layers from the first trainable one up, N a segment (less memory, about one more forward); 0 = off (default: ${DEFAULT-VALUE})")
+    int gradCheckpointing;
     @Option(names = "--eval-every", description = "held-out loss every N steps; 0 = at the end only (default: steps / 20)")
     Long evalEvery;
     @Option(names = "--eval-tokens", defaultValue = "0", description = "held-out tokens to use; 0 = all (default: ${DEFAULT-VALUE})")
@@ -144,6 +150,8 @@ public final class TrainCommand implements Callable<Integer> {
         s.lrHigh = lrHigh;
         s.probeBatches = probeBatches;
         s.probeBatchSize = probeBatchSize;
+        s.probeCacheMemory = probeCacheMemory;
+        s.gradCheckpointing = gradCheckpointing;
         s.evalEvery = evalEvery;
         s.evalTokens = evalTokens;
         s.saveEvery = saveEvery;

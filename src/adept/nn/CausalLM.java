@@ -182,7 +182,25 @@ public final class CausalLM implements AutoCloseable {
 
     /** Final norm and LM head: hidden [B, T, H] -> logits [B, T, V]. */
     public Tensor head(Tensor hidden) {
-        return hidden.rmsNorm(finalNorm, config.rmsNormEps()).linear(lmHead != null ? lmHead : embedTokens, null);
+        return head(hidden, headWeight());
+    }
+
+    /**
+     * As {@link #head(Tensor)} with weight [V, H] as the LM head matrix: segment-wise backward passes a detached alias
+     * of a tied head's embedding matrix, so that the embedding's gradient accumulates once.
+     */
+    public Tensor head(Tensor hidden, Tensor weight) {
+        return hidden.rmsNorm(finalNorm, config.rmsNormEps()).linear(weight, null);
+    }
+
+    /** The LM head matrix [V, H]: lm_head, or the token embeddings when tied. */
+    public Tensor headWeight() {
+        return lmHead != null ? lmHead : embedTokens;
+    }
+
+    /** The token embedding matrix [V, H]. */
+    public Tensor embedWeight() {
+        return embedTokens;
     }
 
     /** Logits [B, T, V] for inputIds [B, T]; attentionMask [B, T] or null. */
@@ -211,7 +229,11 @@ public final class CausalLM implements AutoCloseable {
         try (var noGrad = firstRecorded > 0 ? Torch.noGrad() : null) {
             hidden = embed(inputIds);
             context = attentionContext(inputIds.size(1), attentionMask);
-            for (int l = 0; l < start && l < layers.size(); l++) hidden = forwardLayer(layers.get(l), hidden, context);
+            for (int l = 0; l < start && l < layers.size(); l++) {
+                Tensor next = forwardLayer(layers.get(l), hidden, context);
+                if (noGrad != null) hidden.close();  // no history refers to it: free it now, not with the caller's scope
+                hidden = next;
+            }
         }
         for (int l = start; l < layers.size(); l++) hidden = forwardLayer(layers.get(l), hidden, context);
         return hidden;

@@ -44,6 +44,12 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
     /** As above; group (null: one process) shares the layer probe's batches out over the ranks. */
     public static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, DType dtype, Device device, List<Batch> probe,
                                         String version, adept.dist.ProcessGroup group) {
+        return prepare(s, checkpoint, dtype, device, probe, version, group, null);
+    }
+
+    /** As above; info (null: nowhere) gets the layer probe's line when its cache is bounded (probe_cache_memory). */
+    public static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, DType dtype, Device device, List<Batch> probe,
+                                        String version, adept.dist.ProcessGroup group, java.util.function.Consumer<String> info) {
         TrainMode mode = s.trainMode();
         ExpansionMetadata existing = ExpansionMetadata.from(checkpoint.metadata(), checkpoint.dir().toString()).orElse(null);
         ModelConfig config = checkpoint.config().modelConfig();
@@ -86,7 +92,7 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
                 chosen = plan.sources();
                 why = plan.reason();
             } else {
-                importance = new LayerProbe(model).probe(probe, null, group);
+                importance = new LayerProbe(model, s.probeCacheBytes(), info).probe(probe, null, group);
                 ExpansionPlan plan = s.k != null ? LayerExpansion.lowest(importance, s.k)
                         : LayerExpansion.lowestWithinBudget(importance, config, s.expandBudget);
                 chosen = plan.sources();

@@ -104,6 +104,10 @@ public final class TrainSettings {
     public int probeBatches = 0;
     @Doc(value = "Items per probe batch.")
     public int probeBatchSize = 8;
+    @Doc(value = "Layer probing: most memory one batch's cached layer inputs may take (4GiB, 512MiB); over it, inputs are recomputed from checkpoints (same result).")
+    public String probeCacheMemory = "4GiB";
+    @Doc(value = "Activation checkpointing: backward recomputes the layers from the first trainable one up, N a segment (less memory, ~1 more forward); 0 = off.")
+    public int gradCheckpointing = 0;
 
     // ---- evaluation, checkpoints, logging
     @Doc(value = "Held-out loss every N steps; 0 = only at the end.", defaultText = "steps / 20 (at least 1)")
@@ -126,9 +130,9 @@ public final class TrainSettings {
     @Doc(value = "Data parallel: all-reduce the gradient buckets while backward runs (gradient hooks, as PyTorch DDP); false = after backward.")
     public boolean overlapGradReduce = true;
 
-    /** Settings that may differ between a run and its resumption (where outputs go, how it reports, when the gradient is all-reduced). */
+    /** Settings that may differ between a run and its resumption (where outputs go, how it reports, how much memory it may use, when the gradient is all-reduced). */
     static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every", "log_every",
-            "overlap_grad_reduce");
+            "probe_cache_memory", "grad_checkpointing", "overlap_grad_reduce");
 
     static final Gson GSON = new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).serializeNulls()
             .disableHtmlEscaping().setPrettyPrinting().create();
@@ -161,6 +165,11 @@ public final class TrainSettings {
     /** split's rate of the other units: lr_high, or lr. */
     public double highRate() {
         return lrHigh != null ? lrHigh : lr;
+    }
+
+    /** probe_cache_memory in bytes. */
+    public long probeCacheBytes() {
+        return adept.probe.MemorySize.parse(probeCacheMemory);
     }
 
     /** Checks what can be checked without reading any file; the message names the setting. */
@@ -199,6 +208,12 @@ public final class TrainSettings {
         require(lrHigh == null || (lrHigh > 0 && Double.isFinite(lrHigh)), "lr_high must be > 0, got " + lrHigh);
         require(probeBatches >= 0, "probe_batches must be >= 0 (0 = all), got " + probeBatches);
         require(probeBatchSize > 0, "probe_batch_size must be > 0, got " + probeBatchSize);
+        try {
+            probeCacheBytes();
+        } catch (IllegalArgumentException e) {
+            throw new TrainException("probe_cache_memory: " + e.getMessage());
+        }
+        require(gradCheckpointing >= 0, "grad_checkpointing must be >= 0 (0 = off, N = segments of N layers), got " + gradCheckpointing);
         require(evalEvery == null || evalEvery >= 0, "eval_every must be >= 0, got " + evalEvery);
         require(evalTokens >= 0, "eval_tokens must be >= 0, got " + evalTokens);
         require(saveEvery == null || saveEvery > 0, "save_every must be > 0, got " + saveEvery);

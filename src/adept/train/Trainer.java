@@ -171,7 +171,7 @@ public final class Trainer {
                 List<Batch> probe = inputs.probe == null ? List.of()
                         : TrainingInputs.batches(inputs.probe, s.probeBatchSize, s.probeBatches, inputs.padId, device);
                 PreparedModel prepared = resume != null ? fromCheckpoint(resume, dtype, device)
-                        : PreparedModel.prepare(s, base, dtype, device, probe, version, group);
+                        : PreparedModel.prepare(s, base, dtype, device, probe, version, group, listener::info);
                 try (CausalLM model = prepared.model()) {
                     return train(t0, out, modelDir, prepared, inputs, probe, blockSize, resume, checkpoints);
                 }
@@ -273,6 +273,11 @@ public final class Trainer {
              RunLog metrics = new RunLog(out.resolve(METRICS_FILE));
              RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE));
              OverlappedGradientReducer reducer = overlappedReducer(model, tuning)) {
+            tuning.activationCheckpointing(s.gradCheckpointing);
+            if (s.gradCheckpointing > 0) {
+                listener.info(String.format(Locale.ROOT, "activation checkpointing: layers %d..%d recomputed in backward, %d a segment (grad_checkpointing)",
+                        Math.max(0, tuning.firstRecordedLayer()), model.layers().size() - 1, s.gradCheckpointing));
+            }
             if (group != null) {
                 long bucketBytes = GradientBuckets.bucketBytes(System.getenv());
                 String how;
@@ -339,12 +344,10 @@ public final class Trainer {
                     for (int a = 0; a < s.gradAccum; a++) {
                         long[] ids = inputs.blocks.nextBatch(s.batchSize, rank(), ranks());
                         Tensor batch = Tensor.of(ids, rows, blockSize).to(model.device());
-                        Tensor loss = tuning.loss(batch);
-                        Tensor value = loss.detach();
-                        pendingLoss = pendingLoss == null ? value.keep() : replace(pendingLoss, pendingLoss.add(value));
                         // Overlapped all-reduce: only the last micro-batch's backward reduces (the others accumulate).
                         if (reducer != null) reducer.prepare(a == s.gradAccum - 1);
-                        (s.gradAccum > 1 ? loss.div(s.gradAccum) : loss).backward();
+                        Tensor value = tuning.accumulate(batch, s.gradAccum);  // backward of loss / grad_accum; the loss stays on the device
+                        pendingLoss = pendingLoss == null ? value : replace(pendingLoss, pendingLoss.add(value), value);
                     }
                     if (reducer != null) {
                         reducer.finish();  // before the collectives below: every rank issues them in the same order
@@ -432,10 +435,11 @@ public final class Trainer {
         }
     }
 
-    /** next in place of old (closed), kept out of the step's scope. */
-    private static Tensor replace(Tensor old, Tensor next) {
+    /** next in place of old and spent (closed), kept out of the step's scope. */
+    private static Tensor replace(Tensor old, Tensor next, Tensor spent) {
         next.keep();
         old.close();
+        spent.close();
         return next;
     }
 

@@ -214,7 +214,7 @@ class HostileInputCommandTest {
         // A fresh JVM: libtorch reads the setting once, when it loads.
         Path data = Files.writeString(tmp.resolve("d.txt"), "the cat sat\n");
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), "-Dadept.threads=lots"));
+                "--enable-native-access=ALL-UNNAMED", "-cp", adept.testing.ChildJvm.classPath(), "-Dadept.threads=lots"));
         String nativeDir = System.getProperty("adept.native.dir");
         if (nativeDir != null && !nativeDir.isEmpty()) command.add("-Dadept.native.dir=" + nativeDir);
         command.addAll(List.of("adept.cli.AdeptCommand", "eval", "--model", model.toString(), "--data", data.toString()));

@@ -100,6 +100,26 @@ class ProbeCommandTest {
         assertEquals(10, report.tokenBudget());
     }
 
+    @Test
+    void aSmallCacheBudgetRecomputesInputsWithTheSameResult() throws IOException {
+        Path plain = tmp.resolve("cache-all");
+        Path bounded = tmp.resolve("cache-1k");
+        Run all = adept("probe", "--model", model.toString(), "--probe", probe.toString(), "--out", plain.toString(), "--batch-size", "4");
+        assertEquals(0, all.exit(), all.err());
+        assertFalse(all.err().contains("probe cache bounded"), all.err());
+        // a batch's input is 4 x <= 16 tokens x 32 x 4 bytes = 8 KiB at most: 1 KiB holds none, so the fewest (stride 2 of 4 layers)
+        Run r = adept("probe", "--model", model.toString(), "--probe", probe.toString(), "--out", bounded.toString(), "--batch-size", "4",
+                "--probe-cache-memory", "1KiB");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.err().contains("adept probe: probe cache bounded: 4 layer inputs of ") && r.err().contains("checkpoints every 2 layers"), r.err());
+        LayerImportance a = ProbeReport.read(plain.resolve("importance.json")).importance();
+        LayerImportance b = ProbeReport.read(bounded.resolve("importance.json")).importance();
+        assertEquals(a.baseLoss(), b.baseLoss(), 0.0);
+        assertArrayEquals(a.skipLoss(), b.skipLoss(), 0.0);
+        adept("probe", "--model", model.toString(), "--probe", probe.toString(), "--out", bounded.toString(), "--probe-cache-memory", "lots")
+                .assertUsageError("--probe-cache-memory: expected a size such as 4GiB or 512MiB, got 'lots'");
+    }
+
     /** Runs probe into tmp/never with args, expecting it to fail without leaving the output folder behind. */
     private Run probeFails(String... args) {
         Path out = tmp.resolve("never");

@@ -101,6 +101,8 @@ class TrainCommandTest {
         assertRefusedBeforeAnyWork("lr_low must be > 0", args(out, "--rate-mode", "split", "--lr-low", "0"), out);
         assertRefusedBeforeAnyWork("exceeds the model's context", replace(base, "--block-size", "100"), out);
         assertRefusedBeforeAnyWork("unknown mode", args(out, "--mode", "fancy"), out);
+        assertRefusedBeforeAnyWork("probe_cache_memory: expected a size such as 4GiB", args(out, "--probe-cache-memory", "lots"), out);
+        assertRefusedBeforeAnyWork("grad_checkpointing must be >= 0", args(out, "--grad-checkpointing", "-1"), out);
         // adept on an unexpanded model needs something to choose layers with
         List<String> noProbe = new ArrayList<>(base);
         int at = noProbe.indexOf("--probe");
@@ -120,8 +122,10 @@ class TrainCommandTest {
         TinyModel.Run r = TinyModel.adept(replace(args(out), "--lr", "2e-3").toArray(String[]::new));
         r.assertUserError("holds a run with other settings (differs in lr)");
         assertArrayEquals(before, Files.readAllBytes(out.resolve("metrics.jsonl")), "the earlier run is untouched");
-        // the same settings again: already complete, resumes at the end and rewrites the final outputs
+        // the same settings again: already complete, resumes at the end and rewrites the final outputs; memory settings may differ
         assertEquals(0, TinyModel.adept(args(out).toArray(String[]::new)).exit());
+        TinyModel.Run lean = TinyModel.adept(args(out, "--grad-checkpointing", "2", "--probe-cache-memory", "512MiB").toArray(String[]::new));
+        assertEquals(0, lean.exit(), lean.err());
     }
 
     static List<String> replace(List<String> args, String option, String value) {

@@ -28,7 +28,7 @@ class LoaderErrorsTest {
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new java.util.ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Dadept.native.lib=" + shim));
         command.addAll(List.of(properties));
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), LoaderErrorsTest.class.getName()));
+        command.addAll(List.of("-cp", adept.testing.ChildJvm.classPath(), LoaderErrorsTest.class.getName()));
         Process p = new ProcessBuilder(command)
                 .redirectErrorStream(true).start();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "child JVM finished");

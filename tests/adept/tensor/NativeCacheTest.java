@@ -130,7 +130,7 @@ class NativeCacheTest {
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<Process> children = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
-            ProcessBuilder pb = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+            ProcessBuilder pb = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp", adept.testing.ChildJvm.classPath(),
                     NativeCacheTest.class.getName()).directory(cwd.toFile()).redirectErrorStream(true);
             pb.environment().remove("ADEPT_NATIVE_DIR");
             pb.environment().remove("ADEPT_NATIVE_LIB");

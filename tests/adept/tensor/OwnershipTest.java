@@ -112,7 +112,7 @@ class OwnershipTest {
         String java = ProcessHandle.current().info().command().orElseThrow();
         Process p = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-Dadept.requireScope=true",
                 "-Dadept.native.dir=" + System.getProperty("adept.native.dir"),
-                "-cp", System.getProperty("java.class.path"), OwnershipTest.class.getName())
+                "-cp", adept.testing.ChildJvm.classPath(), OwnershipTest.class.getName())
                 .redirectErrorStream(true).start();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

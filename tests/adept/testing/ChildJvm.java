@@ -12,13 +12,22 @@ import java.util.concurrent.TimeUnit;
 public final class ChildJvm {
     private ChildJvm() {}
 
-    /** java ... mainClass args, with this JVM's native library folder. */
+    /**
+     * java ... mainClass args, with this JVM's native library folder and class path: adept.test.classpath when set
+     * (JUnit's console launcher, as the GPU check runs it, loads the tests through its own class loader, so
+     * java.class.path holds only the launcher), else java.class.path.
+     */
     public static List<String> command(String mainClass, List<String> args) {
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
-                "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", System.getProperty("java.class.path"), mainClass));
+                "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", classPath(), mainClass));
         command.addAll(args);
         return command;
+    }
+
+    /** The class path for a child JVM: adept.test.classpath when set (see {@link #command}), else java.class.path. */
+    public static String classPath() {
+        return System.getProperty("adept.test.classpath", System.getProperty("java.class.path"));
     }
 
     /** `adept args` in a child JVM. */

@@ -61,6 +61,7 @@ class DataParallelTest {
         if (!s.dtype.equals("float32")) a.addAll(List.of("--dtype", s.dtype));
         if (s.gradAccum != 1) a.addAll(List.of("--grad-accum", Integer.toString(s.gradAccum)));
         if (!s.overlapGradReduce) a.add("--no-overlap-grad-reduce");
+        if (s.gradCheckpointing > 0) a.addAll(List.of("--grad-checkpointing", Integer.toString(s.gradCheckpointing)));
         return a;
     }
 
@@ -253,6 +254,14 @@ class DataParallelTest {
         TrainSettings accumulated = settings(dir, "full", "overlap-accumulated", 10);
         accumulated.gradAccum = 2;
         overlappedMatchesPostBackward(accumulated, "full, grad_accum 2");
+        // Activation checkpointing backpropagates segment by segment: each trainable tensor still gets one gradient per
+        // micro-batch, so the hooks fire as before, and the run is the plain one.
+        TrainSettings checkpointed = settings(dir, "adept", "overlap-checkpointed", 10);
+        checkpointed.gradCheckpointing = 1;
+        overlappedMatchesPostBackward(checkpointed, "adept, grad_checkpointing 1");
+        assertEquals(losses(dir.resolve("overlap-adept")), losses(Path.of(checkpointed.out)), "checkpointed: the plain run's losses");
+        assertEquals(0, parameterDifference(dir.resolve("overlap-adept").resolve(Trainer.MODEL_DIR),
+                Path.of(checkpointed.out).resolve(Trainer.MODEL_DIR), 0).beyond(), "checkpointed: the plain run's parameters");
     }
 
     @Test

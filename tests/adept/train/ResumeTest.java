@@ -45,7 +45,7 @@ class ResumeTest {
     static List<String> childCommand(TrainSettings s) {
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
-                "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", System.getProperty("java.class.path"),
+                "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", adept.testing.ChildJvm.classPath(),
                 "adept.cli.AdeptCommand"));
         command.addAll(cli(s));
         return command;

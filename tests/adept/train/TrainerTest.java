@@ -66,6 +66,50 @@ class TrainerTest {
         assertTrue(importance.stream().anyMatch(o -> o.get("step").getAsLong() == 90 && o.get("importance").getAsDouble() > 0));
     }
 
+    @Test
+    void memorySettingsChangeNothingButMemory() throws Exception {
+        TrainSettings plain = TrainFixtures.settings(dir, "adept");
+        plain.steps = 12;
+        plain.gradAccum = 2;
+        plain.out = dir.resolve("plain").toString();
+        TrainSettings lean = plain.copy();
+        lean.out = dir.resolve("lean").toString();
+        lean.probeCacheMemory = "1KiB";  // below one layer input: checkpoints every 2 of the 4 layers
+        lean.gradCheckpointing = 1;
+        assertEquals(List.of(), lean.differences(plain), "a run may resume with other memory settings");
+        List<String> lines = new java.util.ArrayList<>();
+        Trainer.Listener listener = new Trainer.Listener() {
+            @Override
+            public void info(String line) {
+                lines.add(line);
+            }
+        };
+        Trainer.Result a = new Trainer(plain, null, null, false, "test").run();
+        Trainer.Result b = new Trainer(lean, listener, null, false, "test").run();
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("probe cache bounded: 4 layer inputs") && l.contains("checkpoints every 2 layers")),
+                String.join("\n", lines));
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("activation checkpointing: layers ")), String.join("\n", lines));
+        List<com.google.gson.JsonObject> ma = RunLog.read(Path.of(plain.out).resolve(Trainer.METRICS_FILE));
+        List<com.google.gson.JsonObject> mb = RunLog.read(Path.of(lean.out).resolve(Trainer.METRICS_FILE));
+        assertEquals(ma.size(), mb.size());
+        for (int i = 0; i < ma.size(); i++) {
+            for (String key : List.of("loss", "grad_norm", "eval_loss")) {
+                if (ma.get(i).has(key)) assertEquals(ma.get(i).get(key).getAsDouble(), mb.get(i).get(key).getAsDouble(), 0.0, key + " of line " + i);
+            }
+        }
+        try (CausalLM x = Checkpoint.load(a.model(), DType.FLOAT32, Device.CPU); CausalLM y = Checkpoint.load(b.model(), DType.FLOAT32, Device.CPU)) {
+            for (var e : x.namedParameters().entrySet()) {
+                assertEquals(0.0, maxDifference(e.getValue(), y.namedParameters().get(e.getKey())), e.getKey());
+            }
+        }
+        TrainSettings bad = plain.copy();
+        bad.probeCacheMemory = "4 gigs";
+        assertEquals("probe_cache_memory: expected a size such as 4GiB or 512MiB, got '4 gigs'", assertThrows(TrainException.class, bad::validate).getMessage());
+        bad = plain.copy();
+        bad.gradCheckpointing = -1;
+        assertTrue(assertThrows(TrainException.class, bad::validate).getMessage().startsWith("grad_checkpointing must be >= 0"));
+    }
+
     /** The trained copy's tensor in the base model: its source layer's tensor, or zero for o_proj / down_proj. */
     private static Tensor baseOf(Map<String, Tensor> base, String name, int[] source) {
         int layer = adept.tune.UnitMap.layerOf(name);

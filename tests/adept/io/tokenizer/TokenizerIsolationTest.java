@@ -29,7 +29,7 @@ class TokenizerIsolationTest {
     void tokenizingMapsNoTorchOrCudaLibrary(@TempDir Path dir) throws Exception {
         TinyModel.writeTokenizer(dir);
         String java = ProcessHandle.current().info().command().orElseThrow();
-        Process p = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+        Process p = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp", adept.testing.ChildJvm.classPath(),
                 TokenizerIsolationTest.class.getName(), dir.toString()).redirectErrorStream(true).start();
         assertTrue(p.waitFor(120, TimeUnit.SECONDS));
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
