@@ -263,6 +263,24 @@ adept_internal::HandleRegistry<at_grad_reducer_s> &reducers() {
 
 at_process_group_s &group_of(at_process_group pg) { return groups().get(pg); }
 
+// at_*_free of a dist handle: 0 for NULL or done; a stale or invalid handle goes to the error channel as
+// "<fn>: stale or invalid <what> handle" with -1. Destruction errors are swallowed: shutting down, nothing to report to.
+template <typename T>
+int free_handle(adept_internal::HandleRegistry<T> &registry, const void *handle, const char *message) {
+    if (handle == nullptr) return 0;
+    std::unique_ptr<T> freed = registry.take(handle);
+    if (!freed) {
+        adept_internal::report_error(message);
+        return -1;
+    }
+    live_dist_handles.fetch_sub(1, std::memory_order_relaxed);
+    try {
+        freed.reset();
+    } catch (...) {
+    }
+    return 0;
+}
+
 at_work_s &work_of(at_work w) { return works().get(w); }
 
 at_work register_work(std::unique_ptr<at_work_s> w) {
@@ -521,38 +539,13 @@ int at_work_wait(at_work work) {
 }
 
 int at_work_free(at_work work) {
-    if (work == nullptr) return 0;
-    std::unique_ptr<at_work_s> freed = works().take(work);
-    if (!freed) {
-        adept_internal::report_error("at_work_free: stale or invalid work handle");
-        return -1;
-    }
-    live_dist_handles.fetch_sub(1, std::memory_order_relaxed);
-    try {
-        freed.reset();  // an unwaited collective keeps its tensors alive inside c10d until it ends
-    } catch (...) {
-    }
-    return 0;
+    // an unwaited collective keeps its tensors alive inside c10d until it ends
+    return free_handle(works(), work, "at_work_free: stale or invalid work handle");
 }
 
 int at_pg_free(at_process_group pg) {
-    if (pg == nullptr) return 0;
-    std::unique_ptr<at_process_group_s> freed = groups().take(pg);
-    if (!freed) {
-        adept_internal::report_error("at_pg_free: stale or invalid process group handle");
-        return -1;
-    }
-    live_dist_handles.fetch_sub(1, std::memory_order_relaxed);
-    try {
-#if defined(ADEPT_WITH_GLOO)
-        freed->backend.reset();  // joins Gloo's worker threads (a pending collective ends by its timeout at most)
-        freed->store.reset();
-#endif
-        freed.reset();
-    } catch (...) {
-        // shutting down: nothing to report to
-    }
-    return 0;
+    // the backend goes first (member order), joining Gloo's worker threads: a pending collective ends by its timeout at most
+    return free_handle(groups(), pg, "at_pg_free: stale or invalid process group handle");
 }
 
 int64_t at_dist_live_handles(void) { return live_dist_handles.load(std::memory_order_relaxed); }
@@ -673,18 +666,8 @@ int at_reducer_bucket_count(at_grad_reducer r) {
 }
 
 int at_reducer_free(at_grad_reducer r) {
-    if (r == nullptr) return 0;
-    std::unique_ptr<at_grad_reducer_s> freed = reducers().take(r);
-    if (!freed) {
-        adept_internal::report_error("at_reducer_free: stale or invalid gradient reducer handle");
-        return -1;
-    }
-    live_dist_handles.fetch_sub(1, std::memory_order_relaxed);
-    try {
-        freed.reset();  // removes the hooks; buckets still in flight keep their buffers alive inside c10d
-    } catch (...) {
-    }
-    return 0;
+    // removes the hooks; buckets still in flight keep their buffers alive inside c10d
+    return free_handle(reducers(), r, "at_reducer_free: stale or invalid gradient reducer handle");
 }
 
 #pragma GCC visibility pop

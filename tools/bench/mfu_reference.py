@@ -164,7 +164,11 @@ def step(model, trainable, masters, opt, ids):
     opt.zero_grad(set_to_none=True)
     if masters is not trainable:
         with torch.no_grad():
-            torch._foreach_copy_(trainable, masters) if hasattr(torch, "_foreach_copy_") else [p.copy_(m) for p, m in zip(trainable, masters)]
+            if hasattr(torch, "_foreach_copy_"):
+                torch._foreach_copy_(trainable, masters)
+            else:
+                for p, m in zip(trainable, masters):
+                    p.copy_(m)
 
 
 def main():

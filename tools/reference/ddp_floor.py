@@ -43,7 +43,7 @@ def blocks(steps):
     return torch.randint(4, VOCAB, (steps, GLOBAL_BATCH, BLOCK), generator=g)
 
 
-def train(m, data, rows, lr, step_fn=None):
+def train(m, data, rows, lr):
     opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=0.1)
     for batch in data:
         ids = batch[rows]
