@@ -74,6 +74,9 @@ public final class TrainCommand implements Callable<Integer> {
     String granularity;
     @Option(names = "--rate-mode", defaultValue = "continuous", description = "continuous, split or mask (default: ${DEFAULT-VALUE})")
     String rateMode;
+    @Option(names = "--rate-norm", defaultValue = "global",
+            description = "global (the paper's), per-kind (norms and matrices mapped apart) or mean (element-weighted mean multiplier 1) (default: ${DEFAULT-VALUE})")
+    String rateNorm;
     @Option(names = "--refresh-every", defaultValue = "500", paramLabel = "R", description = "importance refresh every R steps (default: ${DEFAULT-VALUE})")
     int refreshEvery;
     @Option(names = "--quantile", defaultValue = "0.5", description = "split / mask: importance quantile of general-critical units (default: ${DEFAULT-VALUE})")
@@ -144,6 +147,7 @@ public final class TrainCommand implements Callable<Integer> {
         s.maxGradNorm = maxGradNorm;
         s.granularity = granularity;
         s.rateMode = rateMode;
+        s.rateNorm = rateNorm;
         s.refreshEvery = refreshEvery;
         s.quantile = quantile;
         s.lrLow = lrLow;

@@ -228,6 +228,8 @@ public final class AdamW implements SplitRateOptimizer {
                 }
                 if (gradientReducer != null) gradientReducer.accept(grad);
             }
+            // Frozen (masked) elements do not move: their gradient must not shrink the others' clipped step either.
+            if (anyFrozen) grad.copyFrom(grad.maskedFill(frozen, 0));
             Tensor norm = grad.norm(2);
             if (lastGradNorm != null) lastGradNorm.close();
             lastGradNorm = norm.keep();
@@ -366,6 +368,17 @@ public final class AdamW implements SplitRateOptimizer {
         p.copyFrom(Tensor.where(active, updated, p));
         expAvg.copyFrom(Tensor.where(active, mNew, expAvg));
         expAvgSq.copyFrom(Tensor.where(active, vNew, expAvgSq));
+    }
+
+    @Override
+    public RateStats rateStats() {
+        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            Tensor effective = anyFrozen ? multiplier.maskedFill(frozen, 0) : multiplier;
+            Tensor half = Tensor.scalar(0.5, stateType, device);
+            Tensor oneAndHalf = Tensor.scalar(1.5, stateType, device);
+            return new RateStats(effective.to(DType.FLOAT64).mean().item(), effective.min().item(), effective.max().item(),
+                    effective.lt(half).to(DType.FLOAT64).mean().item(), effective.gt(oneAndHalf).to(DType.FLOAT64).mean().item());
+        }
     }
 
     @Override

@@ -75,11 +75,11 @@ public final class ReferenceAdamW implements SplitRateOptimizer {
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
             List<Tensor> grads = new ArrayList<>();
             Tensor sumSquares = null;
-            for (Parameter p : parameters) {
-                Tensor g = p.tensor().grad();
+            for (int i = 0; i < parameters.size(); i++) {
+                Tensor g = parameters.get(i).tensor().grad();
                 if (g != null) {
                     g = g.to(AdamW.stateType(g.dtype()));
-                    Tensor s = g.square().sum();
+                    Tensor s = g.maskedFill(frozen.get(i), 0).square().sum();  // frozen elements are not in the clipping norm
                     sumSquares = sumSquares == null ? s : sumSquares.add(s);
                 }
                 grads.add(g);
@@ -116,6 +116,19 @@ public final class ReferenceAdamW implements SplitRateOptimizer {
                 v.copyFrom(Tensor.where(active, vNew, v));
             }
         }
+    }
+
+    @Override
+    public RateStats rateStats() {
+        List<Double> all = new ArrayList<>();
+        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            for (int i = 0; i < parameters.size(); i++) {
+                double[] w = multipliers.get(i).to(DType.FLOAT64).contiguous().toDoubleArray();
+                double[] f = frozen.get(i).to(DType.FLOAT64).contiguous().toDoubleArray();
+                for (int j = 0; j < w.length; j++) all.add(f[j] != 0 ? 0.0 : w[j]);
+            }
+        }
+        return RateStats.of(all.stream().mapToDouble(Double::doubleValue).toArray());
     }
 
     @Override

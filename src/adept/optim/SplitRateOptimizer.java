@@ -25,6 +25,9 @@ public interface SplitRateOptimizer extends AutoCloseable {
     /** One update from the parameters' .grad (a parameter without one is skipped) at base rate lr. */
     void step(double lr);
 
+    /** The multipliers over every trainable element (frozen ones as 0), from the optimizer's own state. */
+    RateStats rateStats();
+
     /** The global gradient norm (before clipping) of the last step, as a 0-dim device tensor (null before any step). */
     Tensor lastGradNorm();
 

@@ -92,6 +92,9 @@ public final class TrainSettings {
     public String granularity = "tensor";
     @Doc(value = "How importance sets rates: continuous (the paper's), split or mask.")
     public String rateMode = "continuous";
+    @Doc(value = "Rate normalisation: global (the paper's map over all units), per-kind (norm vectors and matrices each within their own range) "
+            + "or mean (then rescaled to an element-weighted mean multiplier of 1: rates redistributed, never raised).")
+    public String rateNorm = "global";
     @Doc(value = "Refresh unit importance every R optimizer steps.")
     public int refreshEvery = 500;
     @Doc(value = "split / mask: the importance quantile at or above which a unit is general-critical.")
@@ -182,6 +185,7 @@ public final class TrainSettings {
             m = trainMode();
             adept.tune.Granularity.parse(granularity);
             adept.tune.RateMode.parse(rateMode);
+            adept.tune.RateNorm.parse(rateNorm);
             adept.optim.LrSchedule.parseKind(schedule);
             adept.tensor.DType.parse(dtype);
             adept.tensor.Device.parse(device);

@@ -75,6 +75,7 @@ public final class Trainer {
     public static final String METRICS_FILE = "metrics.jsonl";
     public static final String IMPORTANCE_FILE = "importance.jsonl";
     public static final String MODEL_DIR = "model";
+    public static final String SUMMARY_FILE = "summary.json";
 
     private final TrainSettings s;
     private final Listener listener;
@@ -167,6 +168,8 @@ public final class Trainer {
             if (group != null) group.barrier();  // the other ranks look for checkpoints only once rank 0 has deleted them
             RunCheckpoints.Loaded resume = restart ? null : checkpoints.newestValid(listener::info).orElse(null);
             if (group != null) checkSameResumeStep(resume == null ? -1 : resume.state().step());
+            Result done = resume == null ? null : completed(out, resume.state().step(), t0);
+            if (done != null) return done;
             try (Scope runScope = Scope.open()) {
                 List<Batch> probe = inputs.probe == null ? List.of()
                         : TrainingInputs.batches(inputs.probe, s.probeBatchSize, s.probeBatches, inputs.padId, device);
@@ -251,7 +254,8 @@ public final class Trainer {
         TrainMode mode = s.trainMode();
         CausalLM model = prepared.model();
         List<adept.io.data.Example> eval = inputs.eval == null ? List.of() : inputs.eval;
-        RatePolicy policy = new RatePolicy(RateMode.parse(s.rateMode), s.quantile, s.lowRate() / s.lr, s.highRate() / s.lr);
+        RatePolicy policy = new RatePolicy(RateMode.parse(s.rateMode), s.quantile, s.lowRate() / s.lr, s.highRate() / s.lr,
+                adept.tune.RateNorm.parse(s.rateNorm));
         AdamWSettings adam = new AdamWSettings(s.beta1, s.beta2, s.eps, s.weightDecay, s.maxGradNorm);
         LrSchedule schedule = new LrSchedule(LrSchedule.parseKind(s.schedule), s.lr, s.warmup(), s.steps);
         long[] counts = prepared.parameterCounts();
@@ -315,6 +319,8 @@ public final class Trainer {
                 metrics.truncateFrom(0);
                 importanceLog.truncateFrom(0);
             }
+            // The rate multipliers in force (restored with the optimizer on resume).
+            adept.optim.RateStats rates = tuning.adaptive() ? tuning.optimizer().rateStats() : adept.optim.RateStats.UNIFORM;
             long tokensPerStep = (long) s.batchSize * blockSize * s.gradAccum;
             double lastLoss = Double.NaN;
             double evalLoss = Double.NaN;
@@ -329,8 +335,10 @@ public final class Trainer {
                     double[] importance = tuning.refresh(probe, s.probeBatches, group);
                     if (leader()) logImportance(importanceLog, step, tuning, importance);
                     lastRefresh = step;
-                    listener.info(String.format(Locale.ROOT, "step %d: importance refreshed on %d probe batches (%.1f s)", step,
-                            s.probeBatches > 0 ? Math.min(s.probeBatches, probe.size()) : probe.size(), (System.nanoTime() - r0) / 1e9));
+                    rates = tuning.optimizer().rateStats();
+                    listener.info(String.format(Locale.ROOT, "step %d: importance refreshed on %d probe batches (%.1f s); rate multiplier %s",
+                            step, s.probeBatches > 0 ? Math.min(s.probeBatches, probe.size()) : probe.size(), (System.nanoTime() - r0) / 1e9,
+                            rates.describe()));
                 }
                 long s0 = System.nanoTime();
                 double lr = schedule.rate(step);
@@ -386,6 +394,8 @@ public final class Trainer {
                     line.addProperty("step", step);
                     line.addProperty("loss", lastLoss);  // the mean over the steps since the last line
                     line.addProperty("lr", lr);
+                    line.addProperty("rate_mean", rates.mean());  // element-weighted mean multiplier in force
+                    line.addProperty("effective_lr", lr * rates.mean());
                     line.addProperty("grad_norm", gradNorm);
                     line.addProperty("tokens", tokensSeen);
                     line.addProperty("tokens_per_s", tokensPerStep * (step - lastRead) / intervalSeconds);
@@ -427,8 +437,14 @@ public final class Trainer {
                 if (!eval.isEmpty() && Double.isNaN(evalLoss)) evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
+            // A run resumed at its last step trained nothing here: its last loss is the one its metrics hold.
+            if (Double.isNaN(lastLoss)) lastLoss = lastLoggedLoss(RunLog.read(metrics.file()));
             if (leader()) {
-                writeSummary(out, prepared, counts, step, lastLoss, evalLoss, seconds);
+                // From the importance log, whole across resumes: one source for every run of these settings.
+                java.util.NavigableMap<Long, Double> meanByRefresh = tuning.adaptive()
+                        ? EffectiveRate.fromImportanceLog(importanceLog.file()) : new java.util.TreeMap<>();
+                double effective = EffectiveRate.cumulative(schedule, step, meanByRefresh);
+                writeSummary(out, prepared, counts, step, lastLoss, evalLoss, seconds, effective, EffectiveRate.scheduled(schedule, step));
                 TrainPlots.write(out, listener::info);
             }
             return new Result(Status.COMPLETED, step, out, finalModel, counts[0], counts[1], seconds, lastLoss, evalLoss);
@@ -459,6 +475,7 @@ public final class Trainer {
             o.addProperty("unit", units.get(u).name());
             o.addProperty("layer", units.get(u).layer());
             o.addProperty("index", units.get(u).indexInLayer());
+            o.addProperty("elements", tuning.units().elements(units.get(u)));
             o.addProperty("importance", importance[u]);
             o.addProperty("multiplier", a.multipliers()[u]);
             o.addProperty("frozen", a.frozen()[u]);
@@ -535,9 +552,42 @@ public final class Trainer {
         }
     }
 
-    private void writeSummary(Path out, PreparedModel prepared, long[] counts, long step, double loss, double evalLoss, double seconds) {
+    /**
+     * The result of a run that already finished with these settings (its last checkpoint at the last step, its final
+     * model and summary written), read from its summary; null when there is work left. A rerun changes nothing.
+     */
+    private Result completed(Path out, long resumeStep, long t0) {
+        Path summary = out.resolve(SUMMARY_FILE);
+        if (resumeStep < s.steps || !Files.isRegularFile(out.resolve(MODEL_DIR).resolve("config.json")) || !Files.isRegularFile(summary)) return null;
+        JsonObject o;
+        try {
+            o = com.google.gson.JsonParser.parseString(Files.readString(summary, StandardCharsets.UTF_8)).getAsJsonObject();
+            double loss = o.get("final_loss").getAsDouble();
+            double evalLoss = o.has("eval_loss") ? o.get("eval_loss").getAsDouble() : Double.NaN;
+            long trainable = o.get("trainable_parameters").getAsLong();
+            long total = o.get("total_parameters").getAsLong();
+            if (!Double.isFinite(loss)) return null;  // an older summary without a true loss: rewrite it
+            listener.info("run complete: step " + resumeStep + " of " + s.steps + " (" + summary + "); nothing to do");
+            return new Result(Status.COMPLETED, resumeStep, out, out.resolve(MODEL_DIR), trainable, total, (System.nanoTime() - t0) / 1e9, loss, evalLoss);
+        } catch (IOException | RuntimeException unreadable) {
+            return null;  // rewritten from the checkpoint
+        }
+    }
+
+    /** The last "loss" of a metrics log, NaN when it has none. */
+    static double lastLoggedLoss(List<JsonObject> metrics) {
+        for (int i = metrics.size() - 1; i >= 0; i--) {
+            JsonObject o = metrics.get(i);
+            if (o.has("loss") && o.get("loss").isJsonPrimitive()) return o.get("loss").getAsDouble();
+        }
+        return Double.NaN;
+    }
+
+    private void writeSummary(Path out, PreparedModel prepared, long[] counts, long step, double loss, double evalLoss, double seconds,
+                              double effectiveLrSum, double scheduledLrSum) {
         JsonObject o = new JsonObject();
         o.addProperty("mode", s.mode);
+        if (s.trainMode().adaptive()) o.addProperty("rate_norm", s.rateNorm);
         o.addProperty("how", prepared.how());
         o.addProperty("steps", step);
         o.addProperty("trainable_parameters", counts[0]);
@@ -546,6 +596,10 @@ public final class Trainer {
         o.addProperty("final_loss", loss);
         if (!Double.isNaN(evalLoss)) o.addProperty("eval_loss", evalLoss);
         o.addProperty("wall_seconds", seconds);
+        // Sum over steps of the scheduled rate x the mean multiplier in force, beside the same sum at multiplier 1.
+        o.addProperty("effective_lr_sum", effectiveLrSum);
+        o.addProperty("scheduled_lr_sum", scheduledLrSum);
+        o.addProperty("mean_rate_multiplier", scheduledLrSum > 0 ? effectiveLrSum / scheduledLrSum : 1.0);
         if (prepared.probed() != null) {
             com.google.gson.JsonArray d = new com.google.gson.JsonArray();
             for (double v : prepared.probed().deltas()) d.add(v);
@@ -557,9 +611,9 @@ public final class Trainer {
             o.add("copies", c);
         }
         try {
-            FileOps.writeStringAtomically(out.resolve("summary.json"), TrainSettings.GSON.toJson(o) + "\n");
+            FileOps.writeStringAtomically(out.resolve(SUMMARY_FILE), TrainSettings.GSON.toJson(o) + "\n");
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + out.resolve("summary.json") + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write " + out.resolve(SUMMARY_FILE) + ": " + e.getMessage(), e);
         }
     }
 

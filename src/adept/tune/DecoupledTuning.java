@@ -105,7 +105,7 @@ public final class DecoupledTuning implements AutoCloseable {
     /** As {@link #refresh(List, int)}, the probe batches shared out over group's ranks (null: all here). */
     public double[] refresh(List<Batch> probe, int maxBatches, ProcessGroup group) {
         double[] importance = UnitImportance.compute(model, units, trainable, probe, maxBatches, firstRecordedLayer, group);
-        assignment = policy.assign(importance);
+        assignment = policy.assign(importance, units);
         UnitRates.apply(optimizer, units, assignment);
         return importance;
     }

@@ -137,6 +137,12 @@ public record UnitMap(Granularity granularity, List<Unit> units, Map<String, lon
         return n;
     }
 
+    /** True when every slice of the unit lies in a 1-d tensor (a norm vector or a bias): the kind rate_norm per-kind maps apart. */
+    public boolean isVector(Unit unit) {
+        for (Unit.Slice s : unit.slices()) if (shapes.get(s.tensor()).length != 1) return false;
+        return true;
+    }
+
     /** The layers that own units, ascending (-1 first when tensors outside the layers are trainable). */
     public List<Integer> layers() {
         return units.stream().map(Unit::layer).distinct().sorted().toList();

@@ -178,6 +178,7 @@ class AdamWTest {
             public void resetRates(double v) { throw new UnsupportedOperationException(); }
             public void step(double lr) { throw new UnsupportedOperationException(); }
             public Tensor lastGradNorm() { return null; }
+            public adept.optim.RateStats rateStats() { return fast.rateStats(); }
             public void zeroGrad() {}
             public java.util.Map<String, Tensor> exportState() { return java.util.Map.of(); }
             public void importState(java.util.Map<String, Tensor> state) {}
