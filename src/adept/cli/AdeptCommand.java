@@ -19,7 +19,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = VersionInfo.class,
         description = "Adapt pretrained LLMs to new domains with ADEPT (selective layer expansion + unit-wise decoupled tuning), on libtorch.",
-        subcommands = {DemoCommand.class, TokenizerCommand.class, InitCommand.class, ProbeCommand.class, ExpandCommand.class, TrainCommand.class, RunCommand.class,
+        subcommands = {DemoCommand.class, TokenizerCommand.class, InitCommand.class, ProbeCommand.class, ExpandCommand.class, TrainCommand.class, RunCommand.class, SweepCommand.class,
                 PlotCommand.class, GenerateCommand.class, EvalCommand.class, CheckCommand.class, adept.bench.BenchCommand.class, CommandLine.HelpCommand.class})
 public final class AdeptCommand implements Runnable {
     /** Exit code of a command that failed on a user error (the same as picocli's for bad options). */

@@ -155,6 +155,11 @@ public final class RunConfig {
         return new Parser(label, f).parse(tree(text, f.getFileName().toString(), label));
     }
 
+    /** Checks a config already read into a JSON tree (as {@link #parse} does after reading); label names it in errors. */
+    public static RunConfig parseTree(JsonObject root, Path file, String label) {
+        return new Parser(label, file.toAbsolutePath().normalize()).parse(root);
+    }
+
     /** The text as a JSON object: YAML (safe types only, no duplicate keys) or JSON. */
     static JsonObject tree(String text, String fileName, String label) {
         String lower = fileName.toLowerCase(Locale.ROOT);

@@ -1,0 +1,90 @@
+package adept.report;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.geom.Ellipse2D;
+import java.util.List;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.plot.ValueMarker;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYErrorRenderer;
+import org.jfree.data.xy.XYIntervalSeries;
+import org.jfree.data.xy.XYIntervalSeriesCollection;
+
+/**
+ * Learning versus forgetting: x = general-loss change, y = domain-loss change, one line per curve joining its
+ * settings in order, seed spread as error bars on both axes, and a dashed vertical line at each budget.
+ */
+public final class ParetoChart {
+    static {
+        Charts.init();
+    }
+
+    /** One point of a curve: means and their seed standard deviations (NaN: one seed, no bar). */
+    public record Point(double x, double xSd, double y, double ySd) {}
+
+    /** A named curve. */
+    public record Curve(String name, List<Point> points) {
+        public Curve {
+            points = List.copyOf(points);
+        }
+    }
+
+    private final String title;
+    private final String subtitle;
+    private final List<Curve> curves;
+    private final List<Double> budgets;
+
+    public ParetoChart(String title, String subtitle, List<Curve> curves, List<Double> budgets) {
+        this.title = title;
+        this.subtitle = subtitle;
+        this.curves = List.copyOf(curves);
+        this.budgets = List.copyOf(budgets);
+    }
+
+    /** The chart as PNG bytes. */
+    public byte[] png(int width, int height) {
+        return Charts.png(Charts.render(chart(), width, height));
+    }
+
+    JFreeChart chart() {
+        XYIntervalSeriesCollection data = new XYIntervalSeriesCollection();
+        XYErrorRenderer renderer = new XYErrorRenderer();
+        renderer.setDefaultLinesVisible(true);
+        renderer.setCapLength(6);
+        for (int s = 0; s < curves.size(); s++) {
+            Curve c = curves.get(s);
+            XYIntervalSeries series = new XYIntervalSeries(c.name(), false, true);
+            for (Point p : c.points()) {
+                if (!Double.isFinite(p.x()) || !Double.isFinite(p.y())) continue;
+                double xs = Double.isFinite(p.xSd()) ? p.xSd() : 0;
+                double ys = Double.isFinite(p.ySd()) ? p.ySd() : 0;
+                series.add(p.x(), p.x() - xs, p.x() + xs, p.y(), p.y() - ys, p.y() + ys);
+            }
+            data.addSeries(series);
+            Color colour = LineChart.PALETTE[s % LineChart.PALETTE.length];
+            renderer.setSeriesPaint(s, colour);
+            float[] dash = s < LineChart.PALETTE.length ? null : new float[] {8f, 4f};
+            renderer.setSeriesStroke(s, new BasicStroke(2f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND, 10f, dash, 0f));
+            renderer.setSeriesShapesVisible(s, true);
+            renderer.setSeriesShape(s, new Ellipse2D.Double(-4, -4, 8, 8));
+        }
+        renderer.setErrorPaint(new Color(0x555555));
+        NumberAxis x = new NumberAxis("general loss change from the base (forgetting)");
+        x.setAutoRangeIncludesZero(false);
+        NumberAxis y = new NumberAxis("domain loss change from the base (lower = learned more)");
+        y.setAutoRangeIncludesZero(false);
+        XYPlot plot = new XYPlot(data, x, y, renderer);
+        Charts.style(plot);
+        for (double b : budgets) {
+            ValueMarker m = new ValueMarker(b, new Color(0x999999), new BasicStroke(1f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f,
+                    new float[] {4f, 4f}, 0f));
+            m.setLabel(String.format(java.util.Locale.ROOT, "+%.2f", b));
+            m.setLabelFont(Charts.TICK);
+            m.setLabelPaint(Charts.SUBTLE);
+            plot.addDomainMarker(m);
+        }
+        return Charts.chart(title, subtitle, plot, !curves.isEmpty());
+    }
+}
