@@ -1,5 +1,7 @@
-"""Writes the ADEPT stage-2 golden fixture under tests/fixtures/golden/stage2/ (see
-tools/reference/README.md, "Stage-2 golden").
+"""Writes the ADEPT stage-2 golden fixtures under tests/fixtures/golden/stage2/ (see
+tools/reference/README.md, "Stage-2 golden"): stage2_golden.* (rate_norm global, the paper's map),
+stage2_golden_per_kind.* (per-kind) and stage2_golden_mean.* (mean), which share the base checkpoint
+and differ only in the map from unit importances to rate multipliers.
 
     /usr/bin/python3 tools/reference/make_stage2_golden.py [out_dir]
 
@@ -169,11 +171,47 @@ def importance(model, params, probe_ids, probe_mask):
 
 
 def rates(unit_imp):
-    """continuous mode: w_U = 2 (I_max - I_U) / (I_max - I_min); all 1 when the range is 0."""
+    """continuous mode, rate_norm global (the paper's map): w_U = 2 (I_max - I_U) / (I_max - I_min),
+    min and max over all units; all 1 when the range is 0."""
     i_max, i_min = unit_imp.max(), unit_imp.min()
     if i_max == i_min:
         return torch.ones_like(unit_imp)
     return 2.0 * (i_max - unit_imp) / (i_max - i_min)
+
+
+def rates_per_kind(unit_imp, is_vector):
+    """continuous mode, rate_norm per-kind: the norm vectors (units that are 1-d tensors) and the
+    matrices are each mapped within their own range, w_U = 2 (I_max,k - I_U) / (I_max,k - I_min,k)
+    with min and max over the units of U's kind k; a kind whose range is 0 keeps w = 1."""
+    w = torch.ones_like(unit_imp)
+    for kind in (True, False):
+        members = [u for u in range(len(is_vector)) if is_vector[u] == kind]
+        if not members:
+            continue
+        i_max = max(unit_imp[u] for u in members)
+        i_min = min(unit_imp[u] for u in members)
+        if i_max == i_min:
+            continue
+        for u in members:
+            w[u] = 2.0 * (i_max - unit_imp[u]) / (i_max - i_min)
+    return w
+
+
+def rates_mean(unit_imp, elements):
+    """continuous mode, rate_norm mean: the global map, then every w scaled by
+    N / sum_U(n_U w_U), where n_U is U's element count and N = sum_U n_U, so that the
+    element-weighted mean multiplier over all trainable elements is exactly 1 (no unit is frozen in
+    continuous mode). All 1 when the range is 0 (the global map gives 1, whose mean is already 1)."""
+    w = rates(unit_imp)
+    if unit_imp.max() == unit_imp.min():
+        return w
+    total = float(sum(elements))
+    weighted = sum(n * w_u for n, w_u in zip(elements, w.tolist()))
+    return w * (total / weighted)
+
+
+def weighted_mean(w, elements):
+    return sum(n * w_u for n, w_u in zip(elements, w.tolist())) / float(sum(elements))
 
 
 def lr_factor(step):
@@ -185,7 +223,8 @@ def lr_factor(step):
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * float(NUM_CYCLES) * 2.0 * progress)))
 
 
-def train(model, units, params, train_ids, probe_ids, probe_mask):
+def train(model, units, params, train_ids, probe_ids, probe_mask, rate_map=rates):
+    """rate_map: unit importances -> per-unit multipliers w_U (rates, rates_per_kind or rates_mean)."""
     # One param group per unit so each unit has its own lr; no weight decay on 1-D tensors.
     groups = [dict(params=[p], weight_decay=(WEIGHT_DECAY if p.dim() >= 2 else 0.0)) for p in params]
     opt = torch.optim.AdamW(groups, lr=BASE_LR, betas=BETAS, eps=ADAM_EPS, weight_decay=WEIGHT_DECAY,
@@ -198,7 +237,7 @@ def train(model, units, params, train_ids, probe_ids, probe_mask):
     for s in range(STEPS):
         if s % REFRESH_EVERY == 0:
             imp = importance(model, params, probe_ids, probe_mask)
-            w = rates(imp)
+            w = rate_map(imp)
             imps.append(imp)
             rts.append(w)
             refresh_steps.append(s)
@@ -230,20 +269,36 @@ def write_base_checkpoint(model, cfg, folder):
     ref.save_safetensors(ref.state_dict_hf(model), os.path.join(folder, "model.safetensors"))
 
 
-def main():
-    torch.set_num_threads(1)
-    root = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "tests", "fixtures", "golden", "stage2")
+# rate_norm -> file stem under out_dir. The global fixture keeps its original names and bytes; the
+# other normalisations replay the same base checkpoint, expansion, data and optimizer, and differ
+# only in the map from importances to multipliers.
+NORMS = OrderedDict([("global", "stage2_golden"), ("per-kind", "stage2_golden_per_kind"),
+                     ("mean", "stage2_golden_mean")])
 
-    base_cfg, base = build_base()
-    write_base_checkpoint(base, base_cfg, out_dir)
+RATES_TEXT = OrderedDict([
+    ("global", "w_U = 2 (I_max - I_U) / (I_max - I_min) over all units; 1 when I_max == I_min"),
+    ("per-kind", "norm vectors (units that are 1-d tensors) and matrices each mapped within their own "
+                 "range: w_U = 2 (I_max,k - I_U) / (I_max,k - I_min,k), min and max over the units of "
+                 "U's kind k; a kind with I_max,k == I_min,k keeps w = 1 (so all 1 when I_max == I_min)"),
+    ("mean", "the global map w_U = 2 (I_max - I_U) / (I_max - I_min), then every w_U multiplied by "
+             "N / sum_U(n_U w_U) (n_U = unit_elements[U], N = sum_U n_U), so the element-weighted mean "
+             "multiplier over all trainable elements is exactly 1; all 1 when I_max == I_min"),
+])
 
+
+def final_rel_diff(a, b):
+    """max over the trainable tensors of |a - b| / max(|b|, 1e-3) (the Java test's measure)."""
+    return max(((a[n] - b[n]).abs() / b[n].abs().clamp(min=1e-3)).max().item() for n in b)
+
+
+def run(norm, base, base_cfg, train_ids, probe_ids, probe_mask):
+    """Expands the base model afresh and trains it with rate normalisation `norm`."""
     model, _, layer_map, copy_indices = expand(base, base_cfg)
     units, params = trainable_units(model, copy_indices)
     assert copy_indices == [2, 5] and len(units) == 22, (copy_indices, units)
     frozen_before = OrderedDict((n, p.detach().clone()) for n, p in model.named_parameters() if n not in units)
-
-    train_ids, probe_ids, probe_mask = make_data()
+    elements = [p.numel() for p in params]
+    is_vector = [p.dim() == 1 for p in params]
 
     # Self-check: the expanded model is function-preserving (zero o/down make each copy an identity).
     with torch.no_grad():
@@ -251,8 +306,11 @@ def main():
         exp_logits, _ = model(probe_ids[0], probe_mask[0])
     assert torch.equal(base_logits, exp_logits), (base_logits - exp_logits).abs().max()
 
+    rate_map = {"global": rates,
+                "per-kind": lambda imp: rates_per_kind(imp, is_vector),
+                "mean": lambda imp: rates_mean(imp, elements)}[norm]
     loss, grad_norm, factor, imp, rate, refresh_steps = train(
-        model, units, params, train_ids, probe_ids, probe_mask)
+        model, units, params, train_ids, probe_ids, probe_mask, rate_map)
 
     # Self-checks.
     assert torch.isfinite(loss).all() and torch.isfinite(grad_norm).all()
@@ -260,36 +318,59 @@ def main():
     assert bool((rate[0] == 1).all())
     for r in range(1, imp.shape[0]):
         assert imp[r].max() > imp[r].min(), "importances at refresh %d are all equal" % refresh_steps[r]
+        if norm == "per-kind":
+            for kind in (True, False):
+                k = [u for u in range(len(units)) if is_vector[u] == kind]
+                assert imp[r][k].max() > imp[r][k].min(), "no spread within a kind at refresh %d" % r
+                assert rate[r][k].max() == 2.0 and rate[r][k].min() == 0.0
+        if norm == "mean":
+            assert abs(weighted_mean(rate[r], elements) - 1.0) < 1e-12, weighted_mean(rate[r], elements)
     for n, p in model.named_parameters():
         if n not in units:
             assert torch.equal(p.detach(), frozen_before[n]), "frozen tensor moved: " + n
 
+    named = dict(model.named_parameters())
+    final = OrderedDict((n, named[n].detach().clone()) for n in units)
+    return OrderedDict([("loss", loss), ("grad_norm", grad_norm), ("lr_factor", factor), ("importance", imp),
+                        ("rate", rate), ("final", final), ("refresh_steps", refresh_steps), ("units", units),
+                        ("layer_map", layer_map), ("copy_indices", copy_indices), ("elements", elements),
+                        ("is_vector", is_vector)])
+
+
+def write(norm, res, global_res, train_ids, probe_ids, probe_mask, out_dir):
+    stem = NORMS[norm]
+    units, refresh_steps = res["units"], res["refresh_steps"]
     golden = OrderedDict()
     golden["train_ids"] = train_ids
     golden["probe_ids"] = probe_ids
     golden["probe_mask"] = probe_mask
-    golden["loss"] = loss
-    golden["grad_norm"] = grad_norm
-    golden["lr_factor"] = factor
-    golden["importance"] = imp
-    golden["rate"] = rate
-    named = dict(model.named_parameters())
+    golden["loss"] = res["loss"]
+    golden["grad_norm"] = res["grad_norm"]
+    golden["lr_factor"] = res["lr_factor"]
+    golden["importance"] = res["importance"]
+    golden["rate"] = res["rate"]
     for n in units:
-        golden["final." + n] = named[n].detach().clone()
-    ref.save_safetensors(golden, os.path.join(out_dir, "stage2_golden.safetensors"))
+        golden["final." + n] = res["final"][n]
+    ref.save_safetensors(golden, os.path.join(out_dir, stem + ".safetensors"))
 
     info = OrderedDict()
-    info["description"] = ("ADEPT stage 2, adept mode, continuous rates, tensor granularity: 30 AdamW "
-                           "steps in float64 on a selectively expanded 4-layer Qwen3 (copies of layers "
-                           "1 and 3), importance refreshes before steps 0, 10, 20")
+    if norm == "global":
+        info["description"] = ("ADEPT stage 2, adept mode, continuous rates, tensor granularity: 30 AdamW "
+                               "steps in float64 on a selectively expanded 4-layer Qwen3 (copies of layers "
+                               "1 and 3), importance refreshes before steps 0, 10, 20")
+    else:
+        info["description"] = ("ADEPT stage 2, adept mode, continuous rates with rate_norm %s, tensor "
+                               "granularity: 30 AdamW steps in float64 on a selectively expanded 4-layer "
+                               "Qwen3 (copies of layers 1 and 3), importance refreshes before steps 0, 10, "
+                               "20; everything but the rate map as in stage2_golden.json" % norm)
     info["torch_version"] = torch.__version__
     info["dtype"] = "float64"
     info["base_init"] = OrderedDict([("seed", INIT_SEED), ("matrix_std", INIT_STD), ("norm_weight", 1.0),
                                      ("note", "torch.manual_seed(7) after constructing the model, then "
                                               "torch.randn per 2-D tensor in named_parameters() order")])
     info["expansion"] = OrderedDict([
-        ("source_layers", SOURCE_LAYERS), ("copy_indices", copy_indices), ("layer_map", layer_map),
-        ("zeroed_in_copies", list(ZEROED)), ("num_hidden_layers", len(layer_map))])
+        ("source_layers", SOURCE_LAYERS), ("copy_indices", res["copy_indices"]), ("layer_map", res["layer_map"]),
+        ("zeroed_in_copies", list(ZEROED)), ("num_hidden_layers", len(res["layer_map"]))])
     info["units"] = units
     info["granularity"] = "tensor"
     info["data"] = OrderedDict([
@@ -303,7 +384,20 @@ def main():
                           "causal + key padding attention mask")
     info["importance"] = ("eval mode, current parameters; g_b = autograd.grad(probe_loss_b, trainable); "
                           "I_elem = |theta| * (sum_b |g_b|) / n_probe_batches; I_U = mean(I_elem)")
-    info["rates"] = "w_U = 2 (I_max - I_U) / (I_max - I_min) over all units; 1 when I_max == I_min"
+    info["rates"] = RATES_TEXT[norm]
+    if norm != "global":
+        # Only in the new fixtures: stage2_golden.json stays byte-identical to its first version.
+        info["rate_norm"] = norm
+        info["unit_elements"] = res["elements"]
+        info["unit_is_vector"] = res["is_vector"]
+        info["weighted_mean_multiplier"] = [weighted_mean(w, res["elements"]) for w in res["rate"]]
+        info["global_weighted_mean_multiplier"] = [weighted_mean(w, res["elements"]) for w in global_res["rate"]]
+        info["vs_global"] = OrderedDict([
+            ("note", "how far this fixture lies from the global one (what replaying it with the wrong "
+                     "rate_norm would miss by)"),
+            ("rate_max_abs_diff", (res["rate"] - global_res["rate"]).abs().max().item()),
+            ("loss_max_rel_diff", ((res["loss"] - global_res["loss"]).abs() / global_res["loss"].abs()).max().item()),
+            ("final_max_rel_diff", final_rel_diff(res["final"], global_res["final"]))])
     info["refresh_every"] = REFRESH_EVERY
     info["refresh_steps"] = refresh_steps
     info["steps"] = STEPS
@@ -325,14 +419,36 @@ def main():
     info["fixture_tensors"] = OrderedDict((n, OrderedDict([("dtype", ref._ST_NAMES[t.dtype]),
                                                            ("shape", list(t.shape))]))
                                           for n, t in golden.items())
-    with open(os.path.join(out_dir, "stage2_golden.json"), "w") as f:
+    with open(os.path.join(out_dir, stem + ".json"), "w") as f:
         json.dump(info, f, indent=2)
         f.write("\n")
 
+    loss, grad_norm, factor, imp, rate = res["loss"], res["grad_norm"], res["lr_factor"], res["importance"], res["rate"]
+    print("rate_norm %s (%s.*)" % (norm, stem))
     for s in (0, 1, 5, 10, 20, 29):
         print("step %2d loss=%.15f grad_norm=%.15f lr_factor=%.6f" % (s, loss[s], grad_norm[s], factor[s]))
     for r, s in enumerate(refresh_steps):
-        print("refresh %d (step %d): importance min=%.6e max=%.6e" % (r, s, imp[r].min(), imp[r].max()))
+        print("refresh %d (step %d): importance min=%.6e max=%.6e; rate min=%.6f max=%.6f weighted mean=%.6f"
+              % (r, s, imp[r].min(), imp[r].max(), rate[r].min(), rate[r].max(),
+                 weighted_mean(rate[r], res["elements"])))
+    if norm != "global":
+        print("vs global: rate max |diff| %.3e, loss max rel diff %.3e, final max rel diff %.3e"
+              % (info["vs_global"]["rate_max_abs_diff"], info["vs_global"]["loss_max_rel_diff"],
+                 info["vs_global"]["final_max_rel_diff"]))
+
+
+def main():
+    torch.set_num_threads(1)
+    root = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "tests", "fixtures", "golden", "stage2")
+
+    base_cfg, base = build_base()
+    write_base_checkpoint(base, base_cfg, out_dir)
+    train_ids, probe_ids, probe_mask = make_data()
+
+    results = OrderedDict((norm, run(norm, base, base_cfg, train_ids, probe_ids, probe_mask)) for norm in NORMS)
+    for norm, res in results.items():
+        write(norm, res, results["global"], train_ids, probe_ids, probe_mask, out_dir)
 
 
 if __name__ == "__main__":
