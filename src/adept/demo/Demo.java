@@ -74,7 +74,7 @@ public final class Demo {
 
     /** One model of the comparison. */
     public record Row(String name, double generalLoss, double domainLoss, long trainable, long total, double trainSeconds, Path model,
-                      String generalSample, String domainSample) {}
+                      String generalSample, String domainSample, double rateMultiplier) {}
 
     /** How the demo ended, its folder, the table's rows, the report and the wall time. */
     public record Result(Status status, Path out, List<Row> rows, Path report, double seconds) {}
@@ -397,7 +397,8 @@ public final class Demo {
             JsonObject summary = readJson(runOf(name).resolve("summary.json"));
             rows.add(new Row(name, o.get("general_loss").getAsDouble(), o.get("domain_loss").getAsDouble(),
                     summary.get("trainable_parameters").getAsLong(), summary.get("total_parameters").getAsLong(), trainSeconds(runOf(name)),
-                    modelOf(name), o.get("general_sample").getAsString(), o.get("domain_sample").getAsString()));
+                    modelOf(name), o.get("general_sample").getAsString(), o.get("domain_sample").getAsString(),
+                    name.equals("base") ? Double.NaN : summary.has("mean_rate_multiplier") ? summary.get("mean_rate_multiplier").getAsDouble() : 1.0));
         }
         return rows;
     }

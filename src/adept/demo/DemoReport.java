@@ -33,12 +33,18 @@ public final class DemoReport {
     public static String table(List<Demo.Row> rows, String domain) {
         StringBuilder b = new StringBuilder();
         String dom = domain.length() > 12 ? domain.substring(0, 12) : domain;
-        b.append(String.format(Locale.ROOT, "%-10s %13s %13s %24s %11s%n", "model", "general loss", dom + " loss", "trainable parameters", "train time"));
+        b.append(String.format(Locale.ROOT, "%-10s %13s %13s %24s %11s %8s%n", "model", "general loss", dom + " loss", "trainable parameters", "train time",
+                "eff. lr"));
         for (Demo.Row r : rows) {
-            b.append(String.format(Locale.ROOT, "%-10s %13.4f %13.4f %14s (%5.1f%%) %10.0fs%n", r.name(), r.generalLoss(), r.domainLoss(),
-                    String.format(Locale.ROOT, "%,d", r.trainable()), 100.0 * r.trainable() / r.total(), r.trainSeconds()));
+            b.append(String.format(Locale.ROOT, "%-10s %13.4f %13.4f %14s (%5.1f%%) %10.0fs %8s%n", r.name(), r.generalLoss(), r.domainLoss(),
+                    String.format(Locale.ROOT, "%,d", r.trainable()), 100.0 * r.trainable() / r.total(), r.trainSeconds(), rate(r)));
         }
         return b.toString();
+    }
+
+    /** The mean rate multiplier the run applied over its steps ("x1.99": 1.99 times the scheduled rate); "-" for the base. */
+    static String rate(Demo.Row r) {
+        return Double.isNaN(r.rateMultiplier()) ? "-" : String.format(Locale.ROOT, "x%.2f", r.rateMultiplier());
     }
 
     static Path write(Demo demo, DemoSettings s, List<Demo.Row> rows, String domain, String launcher, Consumer<String> info) {
@@ -210,11 +216,15 @@ public final class DemoReport {
         }
         b.append("## Results\n\n");
         b.append("Held-out loss in nats per token (lower is better); `base` is the pretrained model before adaptation, its time the pretraining's.\n\n");
-        b.append("| model | general loss | ").append(domain).append(" loss | trainable parameters | train time |\n|---|---:|---:|---:|---:|\n");
+        b.append("| model | general loss | ").append(domain).append(" loss | trainable parameters | train time | effective lr |\n|---|---:|---:|---:|---:|---:|\n");
         for (Demo.Row r : rows) {
-            b.append(String.format(Locale.ROOT, "| %s | %.4f | %.4f | %,d of %,d (%.1f%%) | %.0f s |%n", r.name(), r.generalLoss(), r.domainLoss(),
-                    r.trainable(), r.total(), 100.0 * r.trainable() / r.total(), r.trainSeconds()));
+            b.append(String.format(Locale.ROOT, "| %s | %.4f | %.4f | %,d of %,d (%.1f%%) | %.0f s | %s |%n", r.name(), r.generalLoss(), r.domainLoss(),
+                    r.trainable(), r.total(), 100.0 * r.trainable() / r.total(), r.trainSeconds(), rate(r)));
         }
+        b.append("\nEffective lr: the mean rate multiplier each run applied over its steps (sum of scheduled rate x element-weighted mean multiplier, "
+                + "over the sum of scheduled rates). Every mode ran at the same base rate, so a mode above x1.00 trained at a larger effective rate, "
+                + "and \"adapts more, forgets more\" at one rate is what a larger rate alone gives: compare modes at matched forgetting over a "
+                + "learning-rate grid (`adept sweep`; the study in docs/results.md) before ranking them.\n");
         b.append("\n```\n").append(table(rows, domain)).append("```\n\n");
         if (dl.length > 0) {
             b.append("Layer importance (stage 1, dL per layer of the base model): ");
