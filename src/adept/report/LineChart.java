@@ -65,15 +65,36 @@ public final class LineChart {
     private final String yLabel;
     private final List<Series> series;
     private final boolean logY;
+    private final Reference reference;
+
+    /** A horizontal line at y across the series' x range, drawn grey and dashed, named in the legend. */
+    public record Reference(double y, String name) {
+        public Reference {
+            if (name == null) throw new IllegalArgumentException("reference name is null");
+        }
+    }
+
+    /** Colour of a reference line. */
+    static final Color REFERENCE = new Color(0x777777);
 
     /** A chart of the series against one x axis (logY: a logarithmic y axis). */
     public LineChart(String title, String subtitle, String xLabel, String yLabel, List<Series> series, boolean logY) {
+        this(title, subtitle, xLabel, yLabel, series, logY, null);
+    }
+
+    private LineChart(String title, String subtitle, String xLabel, String yLabel, List<Series> series, boolean logY, Reference reference) {
         this.title = title;
         this.subtitle = subtitle;
         this.xLabel = xLabel;
         this.yLabel = yLabel;
         this.series = List.copyOf(series);
         this.logY = logY;
+        this.reference = reference;
+    }
+
+    /** This chart with a reference line (drawn as a series, so the y axis always takes it in). */
+    public LineChart withReference(Reference line) {
+        return new LineChart(title, subtitle, xLabel, yLabel, series, logY, line);
     }
 
     /** A linear-y chart. */
@@ -118,6 +139,32 @@ public final class LineChart {
             boolean markers = out.getItemCount() <= MARKER_LIMIT;
             renderer.setSeriesShapesVisible(s, markers);
             renderer.setSeriesShape(s, new Ellipse2D.Double(-3, -3, 6, 6));
+        }
+        if (reference != null && Double.isFinite(reference.y()) && (!logY || reference.y() > 0)) {
+            double lo = Double.POSITIVE_INFINITY;
+            double hi = Double.NEGATIVE_INFINITY;
+            for (int s = 0; s < data.getSeriesCount(); s++) {
+                XYSeries in = data.getSeries(s);
+                if (in.getItemCount() == 0) continue;
+                lo = Math.min(lo, in.getMinX());
+                hi = Math.max(hi, in.getMaxX());
+            }
+            if (lo <= hi) {
+                if (lo == hi) {  // one x: a short stroke either side, so the line still shows
+                    lo -= 0.5;
+                    hi += 0.5;
+                }
+                String key = reference.name();
+                for (int k = 2; !keys.add(key); k++) key = reference.name() + " (" + k + ")";
+                XYSeries line = new XYSeries(key, false, true);
+                line.add(lo, reference.y());
+                line.add(hi, reference.y());
+                int s = data.getSeriesCount();
+                data.addSeries(line);
+                renderer.setSeriesPaint(s, REFERENCE);
+                renderer.setSeriesStroke(s, new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND, 10f, new float[] {6f, 4f}, 0f));
+                renderer.setSeriesShapesVisible(s, false);
+            }
         }
 
         NumberAxis xAxis = new NumberAxis(xLabel);

@@ -1,22 +1,31 @@
 package adept.train;
 
 import adept.io.checkpoint.FileOps;
+import adept.report.ChartStack;
 import adept.report.Heatmap;
 import adept.report.LineChart;
 import com.google.gson.JsonObject;
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
 
 /**
  * The run's pictures, from its logs (so they can be drawn again at any time, `adept plot`): loss.png
  * (training loss and its moving average, held-out loss), importance.png (unit importance over trainable
- * layers x units, one panel per refresh) and rates.png (the rate multipliers the same way; frozen = 0).
+ * layers x units, one panel per refresh, log colour scale, units named q, k, v, ... on the axis) and rates.png
+ * (the element-weighted mean multiplier per refresh against 1, above the rate multipliers drawn as importance
+ * is; frozen = 0).
  */
 public final class TrainPlots {
     /** At most this many refresh panels (evenly spaced, the last one always included). */
@@ -36,9 +45,9 @@ public final class TrainPlots {
                 written.add(f);
             }
             if (!importance.isEmpty()) {
-                for (String field : List.of("importance", "multiplier")) {
-                    Path f = out.resolve(field.equals("importance") ? "importance.png" : "rates.png");
-                    byte[] png = heatmap(importance, field);
+                for (String name : List.of("importance.png", "rates.png")) {
+                    Path f = out.resolve(name);
+                    byte[] png = name.equals("importance.png") ? importancePng(importance) : ratesPng(importance);
                     FileOps.writeAtomically(f, channel -> FileOps.writeFully(channel, java.nio.ByteBuffer.wrap(png)));
                     written.add(f);
                 }
@@ -94,15 +103,93 @@ public final class TrainPlots {
         return new LineChart("Loss: " + out.getFileName(), "next-token cross-entropy", "optimizer step", "loss", series);
     }
 
-    static byte[] heatmap(List<JsonObject> lines, String field) {
+    /** importance.png: the importance heatmaps on a log colour scale (norms and matrices differ by decades). */
+    static byte[] importancePng(List<JsonObject> lines) {
+        return Heatmap.png("Unit importance for general competence (|theta| * mean |dL_probe/dtheta|)", panels(lines, "importance"),
+                "importance (log scale)", Heatmap.Scale.LOG);
+    }
+
+    /** rates.png: the mean multiplier per refresh (a line against 1 = the base rate) above the multiplier heatmaps. */
+    static byte[] ratesPng(List<JsonObject> lines) {
+        BufferedImage mean = meanMultiplierChart(lines).render(Heatmap.DEFAULT_WIDTH, MEAN_CHART_HEIGHT);
+        BufferedImage cells = Heatmap.image("Rate multipliers (x base rate; frozen = 0)", panels(lines, "multiplier"), "multiplier",
+                Heatmap.Scale.LINEAR);
+        return ChartStack.png(List.of(mean, cells));
+    }
+
+    static final int MEAN_CHART_HEIGHT = 380;
+
+    /**
+     * The mean rate multiplier of one refresh over the trainable elements: each unit weighs its element count and
+     * counts 0 when frozen. weighted is false when a line has no "elements" (logs written before it was added);
+     * then every unit weighs 1.
+     */
+    record MeanMultiplier(long step, double value, boolean weighted) {}
+
+    static MeanMultiplier meanMultiplier(long step, List<JsonObject> refresh) {
+        boolean weighted = !refresh.isEmpty() && refresh.stream().allMatch(o -> o.has("elements") && o.get("elements").isJsonPrimitive());
+        double sum = 0;
+        double weights = 0;
+        for (JsonObject o : refresh) {
+            double w = weighted ? o.get("elements").getAsDouble() : 1;
+            boolean frozen = o.has("frozen") && o.get("frozen").getAsBoolean();
+            sum += w * (frozen ? 0 : o.get("multiplier").getAsDouble());
+            weights += w;
+        }
+        return new MeanMultiplier(step, weights > 0 ? sum / weights : Double.NaN, weighted);
+    }
+
+    static List<MeanMultiplier> meanMultipliers(List<JsonObject> lines) {
+        Map<Long, List<JsonObject>> byStep = new TreeMap<>();
+        for (JsonObject o : lines) byStep.computeIfAbsent(o.get("step").getAsLong(), k -> new ArrayList<>()).add(o);
+        List<MeanMultiplier> out = new ArrayList<>();
+        for (var e : byStep.entrySet()) out.add(meanMultiplier(e.getKey(), e.getValue()));
+        return out;
+    }
+
+    static final String WEIGHTED = "mean multiplier, weighted by unit elements";
+    static final String UNWEIGHTED = "mean multiplier over units, unweighted (log has no element counts)";
+
+    static LineChart meanMultiplierChart(List<JsonObject> lines) {
+        return new LineChart("Mean rate multiplier over the trainable elements", "frozen units count as 0; one point per importance refresh",
+                "optimizer step", "multiplier (x base rate)", meanMultiplierSeries(lines)).withReference(new LineChart.Reference(1, "1 = base rate"));
+    }
+
+    /** The weighted means as one series, and those of refreshes without element counts as another, plainly named. */
+    static List<LineChart.Series> meanMultiplierSeries(List<JsonObject> lines) {
+        List<LineChart.Series> series = new ArrayList<>();
+        for (boolean weighted : new boolean[] {true, false}) {
+            List<Double> steps = new ArrayList<>();
+            List<Double> means = new ArrayList<>();
+            for (MeanMultiplier m : meanMultipliers(lines)) {
+                if (m.weighted() != weighted) continue;
+                steps.add((double) m.step());
+                means.add(m.value());
+            }
+            if (!steps.isEmpty()) series.add(new LineChart.Series(weighted ? WEIGHTED : UNWEIGHTED, array(steps), array(means)));
+        }
+        return series;
+    }
+
+    /** One heatmap panel per shown refresh: trainable layers x units, columns named by {@link UnitLabel}. */
+    static List<Heatmap.Panel> panels(List<JsonObject> lines, String field) {
         // refresh step -> layer -> index -> value
         Map<Long, Map<Integer, Map<Integer, Double>>> byStep = new TreeMap<>();
+        // layer -> index -> label (the same units at every refresh)
+        Map<Integer, Map<Integer, String>> names = new TreeMap<>();
         for (JsonObject o : lines) {
             double v = o.get(field).getAsDouble();
             if (field.equals("multiplier") && o.has("frozen") && o.get("frozen").getAsBoolean()) v = 0;
-            byStep.computeIfAbsent(o.get("step").getAsLong(), k -> new TreeMap<>())
-                    .computeIfAbsent(o.get("layer").getAsInt(), k -> new TreeMap<>()).put(o.get("index").getAsInt(), v);
+            int layer = o.get("layer").getAsInt();
+            int index = o.get("index").getAsInt();
+            byStep.computeIfAbsent(o.get("step").getAsLong(), k -> new TreeMap<>()).computeIfAbsent(layer, k -> new TreeMap<>()).put(index, v);
+            names.computeIfAbsent(layer, k -> new TreeMap<>()).put(index, o.has("unit") ? o.get("unit").getAsString() : Integer.toString(index));
         }
+        Map<Integer, Map<Integer, String>> labels = labels(names);
+        List<String> columns = columns(labels);
+        Map<String, Integer> column = new HashMap<>();
+        for (int c = 0; c < columns.size(); c++) column.put(columns.get(c), c);
+
         List<Long> refreshSteps = new ArrayList<>(byStep.keySet());
         List<Long> shown = new ArrayList<>();
         int n = refreshSteps.size();
@@ -113,23 +200,56 @@ public final class TrainPlots {
         List<Heatmap.Panel> panels = new ArrayList<>();
         for (long step : shown) {
             Map<Integer, Map<Integer, Double>> layers = byStep.get(step);
-            int columns = layers.values().stream().mapToInt(m -> m.keySet().stream().mapToInt(Integer::intValue).max().orElse(0) + 1).max().orElse(1);
             String[] rowLabels = new String[layers.size()];
-            String[] columnLabels = new String[columns];
-            for (int c = 0; c < columns; c++) columnLabels[c] = Integer.toString(c);
-            double[][] values = new double[layers.size()][columns];
+            double[][] values = new double[layers.size()][columns.size()];
             int r = 0;
             for (var e : layers.entrySet()) {
                 rowLabels[r] = e.getKey() < 0 ? "other" : "layer " + e.getKey();
-                java.util.Arrays.fill(values[r], Double.NaN);
-                for (var u : e.getValue().entrySet()) values[r][u.getKey()] = u.getValue();
+                Arrays.fill(values[r], Double.NaN);
+                for (var u : e.getValue().entrySet()) values[r][column.get(labels.get(e.getKey()).get(u.getKey()))] = u.getValue();
                 r++;
             }
-            panels.add(new Heatmap.Panel("refresh at step " + step, rowLabels, columnLabels, values));
+            panels.add(new Heatmap.Panel("refresh at step " + step, rowLabels, columns.toArray(String[]::new), values));
         }
-        String title = field.equals("importance") ? "Unit importance for general competence (|theta| * mean |dL_probe/dtheta|)"
-                : "Rate multipliers (x base rate; frozen = 0)";
-        return Heatmap.png(title, panels, field.equals("importance") ? "importance" : "multiplier");
+        return panels;
+    }
+
+    /** layer -> index -> short label; a label two units of one layer would share falls back to their names. */
+    private static Map<Integer, Map<Integer, String>> labels(Map<Integer, Map<Integer, String>> names) {
+        Map<Integer, Map<Integer, String>> out = new TreeMap<>();
+        for (var layer : names.entrySet()) {
+            Map<String, Integer> uses = new HashMap<>();
+            for (String name : layer.getValue().values()) uses.merge(UnitLabel.of(name), 1, Integer::sum);
+            Map<Integer, String> labels = new TreeMap<>();
+            for (var u : layer.getValue().entrySet()) {
+                String label = UnitLabel.of(u.getValue());
+                labels.put(u.getKey(), uses.get(label) == 1 ? label : u.getValue());
+            }
+            out.put(layer.getKey(), labels);
+        }
+        return out;
+    }
+
+    /**
+     * The columns: every layer's labels in its unit order, merged (a label new to the list goes after the one
+     * before it in its layer, or last when it is its layer's first), decoder layers first so tensors outside them
+     * (layer -1) come last.
+     */
+    static List<String> columns(Map<Integer, Map<Integer, String>> labels) {
+        List<Integer> order = new ArrayList<>(labels.keySet());
+        order.sort((a, b) -> a < 0 == b < 0 ? Integer.compare(a, b) : a < 0 ? 1 : -1);
+        List<String> out = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
+        for (int layer : order) {
+            Collection<String> sequence = labels.get(layer).values();
+            if (seen.containsAll(sequence)) continue;  // the usual case: every layer has the same units
+            int at = out.size();
+            for (String label : sequence) {
+                if (seen.add(label)) out.add(at++, label);
+                else at = out.indexOf(label) + 1;
+            }
+        }
+        return out;
     }
 
     private static double[] array(List<Double> values) {

@@ -66,4 +66,20 @@ class LineChartTest {
     void seriesLengthsMustMatch() {
         assertThrows(IllegalArgumentException.class, () -> new LineChart.Series("bad", new double[2], new double[3]));
     }
+
+    @Test
+    void referenceLineShowsEvenOutsideTheDataRange() {
+        // every point is above 2: the axis must still take in the reference at 1
+        LineChart.Series high = new LineChart.Series("mean", new double[] {0, 100, 200}, new double[] {2, 2.5, 3});
+        LineChart chart = new LineChart("t", null, "step", "multiplier", List.of(high)).withReference(new LineChart.Reference(1, "1 = base rate"));
+        BufferedImage image = Images.decode(chart.png(), 1000, 560);
+        assertTrue(Images.count(image, LineChart.REFERENCE.getRGB()) > 300, "reference line missing: " + Images.count(image, LineChart.REFERENCE.getRGB()));
+        assertTrue(Images.count(image, LineChart.PALETTE[0].getRGB()) > 100);
+        BufferedImage plain = Images.decode(new LineChart("t", null, "step", "multiplier", List.of(high)).png(), 1000, 560);
+        assertTrue(Images.count(plain, LineChart.REFERENCE.getRGB()) < 50);
+        // a single point still gets a visible reference line
+        LineChart.Series one = new LineChart.Series("mean", new double[] {40}, new double[] {0.8});
+        BufferedImage single = Images.decode(new LineChart("t", null, "step", "m", List.of(one)).withReference(new LineChart.Reference(1, "1")).png(), 1000, 560);
+        assertTrue(Images.count(single, LineChart.REFERENCE.getRGB()) > 300);
+    }
 }
