@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reproduction study (docs/results.md): tokenizer, random base, pretraining, both domains, MMLU, report.
+# The earlier single-rate study (docs/results-unmatched.md; superseded by tools/study/fair): tokenizer, random base, pretraining, both domains, MMLU, report.
 # Each step reuses what an earlier (or interrupted) run finished; rerun to continue. About 1.5 h on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,5 +35,5 @@ for domain in math medical; do
   ./adept plot "${runs[@]}" --metric loss --title "$domain: training loss" --out "docs/results/$domain-train.png"
 done
 ./adept plot --compare "$out/base/full" --metric eval_loss --title "pretraining: held-out general loss" --out docs/results/pretrain-heldout.png
-/usr/bin/python3 tools/study/report.py "$out" > docs/results.md
-echo "tools/study: wrote docs/results.md" >&2
+/usr/bin/python3 tools/study/report.py "$out" > docs/results-unmatched.md
+echo "tools/study: wrote docs/results-unmatched.md" >&2
