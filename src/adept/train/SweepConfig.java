@@ -44,7 +44,7 @@ import java.util.Set;
  *
  * @param file       the config file
  * @param out        the sweep folder (run NAME trains into out/NAME/)
- * @param runs       the runs, in grid order
+ * @param runs       the runs: grid points in order, each point for every arm
  * @param points     for each run (same order): its curve (arm or mode) and its grid values
  * @param general    the held-out file whose loss change is the forgetting axis
  * @param domain     the held-out file whose loss change is the learning axis
@@ -150,8 +150,9 @@ public record SweepConfig(Path file, Path out, List<RunConfig.Run> runs, List<Gr
             JsonArray runs = new JsonArray();
             List<GridPoint> points = new ArrayList<>();
             Map<String, String> names = new HashMap<>();
-            for (Map<String, JsonElement> arm : arms.isEmpty() ? List.<Map<String, JsonElement>>of(Map.of()) : arms) {
-                for (Map<String, JsonElement> combo : combos) {
+            // Grid points outermost: an interrupted sweep has every arm's curve equally far along.
+            for (Map<String, JsonElement> combo : combos) {
+                for (Map<String, JsonElement> arm : arms.isEmpty() ? List.<Map<String, JsonElement>>of(Map.of()) : arms) {
                     JsonObject run = new JsonObject();
                     for (var e : arm.entrySet()) if (!e.getKey().equals("name")) run.add(e.getKey(), e.getValue());
                     for (var e : combo.entrySet()) run.add(e.getKey(), e.getValue());
