@@ -76,14 +76,34 @@ public final class SweepCommand implements Callable<Integer> {
         err.printf(Locale.ROOT, "adept sweep: base: general loss %.4f, domain loss %.4f%n", base.general(), base.domain());
         err.flush();
         List<Sweep.Result> results = new ArrayList<>();
+        List<String> diverged = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             RunConfig.Run r = c.runs().get(i);
             String tag = String.format(Locale.ROOT, "[%d/%d] %s", i + 1, n, r.name());
+            String earlier = Sweep.diverged(r);
+            if (earlier != null) {
+                err.printf(Locale.ROOT, "adept sweep: %s: diverged earlier (%s)%n", tag, earlier);
+                err.flush();
+                diverged.add(r.name());
+                continue;
+            }
             if (!r.done()) {
                 err.printf(Locale.ROOT, "adept sweep: %s: %s, mode %s, lr %.3g, %d steps -> %s%n", tag, r.started() ? "resuming" : "training",
                         r.settings().mode, r.settings().lr, r.settings().steps, r.dir());
                 err.flush();
-                Trainer.Result t = TrainCommand.runTraining(r.settings(), false, "sweep " + tag);
+                Trainer.Result t;
+                try {
+                    t = TrainCommand.runTraining(r.settings(), false, "sweep " + tag);
+                } catch (adept.train.TrainException e) {
+                    if (!e.diverged()) throw e;
+                    // Too large a rate for this arm is a result of the sweep, not a failure of it.
+                    Sweep.markDiverged(r, e.getMessage());
+                    err.printf(Locale.ROOT, "adept sweep: %s: diverged (%s); left out of the curves%n", tag, e.getMessage());
+                    err.flush();
+                    diverged.add(r.name());
+                    write(c, base, results, diverged);
+                    continue;
+                }
                 if (t.status() != Trainer.Status.COMPLETED) {
                     err.printf(Locale.ROOT, "adept sweep: %s stopped at step %d; run the same command again to resume%n", tag, t.step());
                     err.flush();
@@ -96,9 +116,9 @@ public final class SweepCommand implements Callable<Integer> {
             err.printf(Locale.ROOT, "adept sweep: %s: general %+.4f, domain %+.4f, effective lr sum %.4g (mean multiplier %.3f)%n", tag,
                     result.change().general(), result.change().domain(), result.effectiveLrSum(), result.meanRateMultiplier());
             err.flush();
-            write(c, base, results);
+            write(c, base, results, diverged);
         }
-        String table = Sweep.markdown(c, base, results);
+        String table = Sweep.markdown(c, base, results, diverged);
         stdout.print(table);
         stdout.println("\nwrote " + c.out().resolve(Sweep.REPORT_MD) + ", " + c.out().resolve(Sweep.PARETO_JSON) + ", " + c.out().resolve(Sweep.PARETO_PNG));
         stdout.flush();
@@ -106,10 +126,10 @@ public final class SweepCommand implements Callable<Integer> {
     }
 
     /** pareto.json, sweep.md and pareto.png from the results so far. */
-    static void write(SweepConfig c, Sweep.Losses base, List<Sweep.Result> results) {
+    static void write(SweepConfig c, Sweep.Losses base, List<Sweep.Result> results, List<String> diverged) {
         Sweep.write(c.out().resolve(Sweep.PARETO_JSON), new com.google.gson.GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create()
-                .toJson(Sweep.paretoJson(c, base, results)) + "\n");
-        Sweep.write(c.out().resolve(Sweep.REPORT_MD), Sweep.markdown(c, base, results));
+                .toJson(Sweep.paretoJson(c, base, results, diverged)) + "\n");
+        Sweep.write(c.out().resolve(Sweep.REPORT_MD), Sweep.markdown(c, base, results, diverged));
         Map<String, List<Pareto.Point>> curves = Pareto.curves(Sweep.paretoRuns(results));
         List<ParetoChart.Curve> lines = new ArrayList<>();
         for (var e : curves.entrySet()) {

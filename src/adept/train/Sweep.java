@@ -42,6 +42,26 @@ public final class Sweep {
     public record Result(RunConfig.Run run, SweepConfig.GridPoint point, Losses losses, Losses change, double effectiveLrSum,
                          double meanRateMultiplier, double trainableFraction, double wallSeconds, List<Integer> copies) {}
 
+    public static final String DIVERGED_FILE = "diverged.json";
+
+    /** Records that a run diverged (its folder's diverged.json, beside its run.json): a rerun of the sweep skips it. */
+    public static void markDiverged(RunConfig.Run run, String message) {
+        JsonObject o = new JsonObject();
+        o.addProperty("message", message);
+        write(run.dir().resolve(DIVERGED_FILE), GSON.toJson(o) + "\n");
+    }
+
+    /** The message of a run that diverged with these settings, or null. */
+    public static String diverged(RunConfig.Run run) {
+        Path f = run.dir().resolve(DIVERGED_FILE);
+        if (!Files.isRegularFile(f) || !run.started()) return null;
+        try {
+            return JsonParser.parseString(Files.readString(f, StandardCharsets.UTF_8)).getAsJsonObject().get("message").getAsString();
+        } catch (IOException | RuntimeException unreadable) {
+            return null;  // trained again
+        }
+    }
+
     /** The base model's losses (evaluated once, cached in out/base-heldout.json). */
     public static Losses base(SweepConfig c, Device device, HeldOut.Progress progress) {
         Path model = Path.of(c.runs().get(0).settings().model);
@@ -158,8 +178,11 @@ public final class Sweep {
     }
 
     /** pareto.json: the base, one entry per run, each curve's settings and the matched-forgetting table. */
-    public static JsonObject paretoJson(SweepConfig c, Losses base, List<Result> results) {
+    public static JsonObject paretoJson(SweepConfig c, Losses base, List<Result> results, List<String> diverged) {
         JsonObject o = new JsonObject();
+        JsonArray div = new JsonArray();
+        diverged.forEach(div::add);
+        o.add("diverged", div);
         o.addProperty("general", c.general().toString());
         o.addProperty("domain", c.domain().toString());
         JsonObject b = new JsonObject();
@@ -245,7 +268,7 @@ public final class Sweep {
     }
 
     /** sweep.md: every run, then each curve's domain change at each budget and the best curve there. */
-    public static String markdown(SweepConfig c, Losses base, List<Result> results) {
+    public static String markdown(SweepConfig c, Losses base, List<Result> results, List<String> diverged) {
         StringBuilder b = new StringBuilder();
         b.append("# Sweep: ").append(c.out().getFileName()).append("\n\n");
         b.append(String.format(Locale.ROOT, "Base model: general loss %.4f, domain loss %.4f (%s, %s). Changes are from the base; "
@@ -259,6 +282,7 @@ public final class Sweep {
                     r.run().settings().lr, r.run().settings().seed, r.change().general(), r.change().domain(), r.effectiveLrSum(),
                     r.meanRateMultiplier(), 100 * r.trainableFraction(), r.wallSeconds()));
         }
+        if (!diverged.isEmpty()) b.append("\nDiverged (a non-finite loss; left out of the curves): ").append(String.join(", ", diverged)).append(".\n");
         Map<String, List<Pareto.Point>> curves = Pareto.curves(paretoRuns(results));
         b.append("\n## Domain change at matched forgetting\n\n");
         b.append("Each curve's domain change where its general change equals the budget, interpolated between neighbouring learning "

@@ -461,7 +461,7 @@ public final class Trainer {
 
     private TrainException nonFinite(long step, String what, double value, RunCheckpoints checkpoints) {
         List<Path> kept = checkpoints.list();
-        return new TrainException("step " + (step + 1) + ": the " + what + " is " + value + "; training stopped. "
+        return TrainException.diverged("step " + (step + 1) + ": the " + what + " is " + value + "; training stopped. "
                 + (kept.isEmpty() ? "No checkpoint was written yet." : "Last good checkpoint: " + kept.get(0))
                 + " (try a lower lr or max_grad_norm)");
     }

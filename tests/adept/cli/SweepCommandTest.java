@@ -103,6 +103,24 @@ class SweepCommandTest {
         }
     }
 
+    @Test
+    void aDivergedRunIsRecordedLeftOutOfTheCurvesAndSkippedOnRerun() throws Exception {
+        Path cfg = config("sweep.yaml", SWEEP + """
+                mode: full
+                warmup_steps: 1
+                grid: {lr: [1e-3, 1e20]}
+                """);
+        TinyModel.Run r = TinyModel.adept("sweep", "--config", cfg.toString());
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.err().contains("full_lr100000000000000000000: diverged (step "), r.err());
+        JsonObject pareto = JsonParser.parseString(Files.readString(dir.resolve("sweep/pareto.json"))).getAsJsonObject();
+        assertEquals(1, pareto.getAsJsonArray("runs").size(), "the diverged run is not a point of the curve");
+        assertEquals(1, pareto.getAsJsonArray("diverged").size());
+        TinyModel.Run again = TinyModel.adept("sweep", "--config", cfg.toString());
+        assertEquals(0, again.exit(), again.err());
+        assertTrue(again.err().contains("diverged earlier"), again.err());
+    }
+
     static boolean hasCheckpoint(Path dir) throws IOException {
         try (var s = Files.list(dir)) {
             return s.anyMatch(f -> f.getFileName().toString().startsWith("step-"));
