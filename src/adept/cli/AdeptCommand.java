@@ -50,6 +50,7 @@ public final class AdeptCommand implements Runnable {
      */
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new AdeptCommand());
+        SettingOptions.addTo(cli.getSubcommands().get("train").getCommandSpec());
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             if (USER_ERRORS.stream().noneMatch(type -> type.isInstance(e))) throw e;
             PrintWriter err = commandLine.getErr();
