@@ -39,7 +39,7 @@ public final class TrainCommand implements Callable<Integer> {
     Path eval;
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "output folder (resumes when it holds this run's checkpoint)")
     Path out;
-    @Option(names = "--mode", defaultValue = "adept", description = "adept, full, llama-pro, adept-no-stage1, adept-no-stage2 (default: ${DEFAULT-VALUE})")
+    @Option(names = "--mode", defaultValue = "adept", description = "adept, full, llama-pro, adept-no-stage1, adept-no-stage2, lora (default: ${DEFAULT-VALUE})")
     String mode;
     @Option(names = "--k", paramLabel = "N", description = "layers to copy / tune (default: the largest K within --expand-budget)")
     Integer k;
@@ -92,6 +92,18 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--grad-checkpointing", defaultValue = "0", paramLabel = "N",
             description = "activation checkpointing: backward recomputes the layers from the first trainable one up, N a segment (less memory, about one more forward); 0 = off (default: ${DEFAULT-VALUE})")
     int gradCheckpointing;
+    @Option(names = "--lora-rank", paramLabel = "R", description = "lora: adapter rank (default: from --lora-match)")
+    Integer loraRank;
+    @Option(names = "--lora-match", paramLabel = "adept|N", description = "lora without --lora-rank: the rank whose adapters' parameter "
+            + "count is closest to what adept trains on this model (its K layer copies) or to N (default: adept)")
+    String loraMatch;
+    @Option(names = "--lora-alpha", description = "lora: the adapters add (alpha / r) B A x (default: 2 * rank)")
+    Double loraAlpha;
+    @Option(names = "--lora-dropout", defaultValue = "0", description = "lora: dropout on the adapters' input while training (default: ${DEFAULT-VALUE})")
+    double loraDropout;
+    @Option(names = "--lora-targets", split = ",", paramLabel = "q_proj,...", defaultValue = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+            description = "lora: projections adapted in every layer (default: all seven)")
+    List<String> loraTargets;
     @Option(names = "--eval-every", description = "held-out loss every N steps; 0 = at the end only (default: steps / 20)")
     Long evalEvery;
     @Option(names = "--eval-tokens", defaultValue = "0", description = "held-out tokens to use; 0 = all (default: ${DEFAULT-VALUE})")
@@ -152,6 +164,11 @@ public final class TrainCommand implements Callable<Integer> {
         s.probeBatchSize = probeBatchSize;
         s.probeCacheMemory = probeCacheMemory;
         s.gradCheckpointing = gradCheckpointing;
+        s.loraRank = loraRank;
+        s.loraMatch = loraMatch;
+        s.loraAlpha = loraAlpha;
+        s.loraDropout = loraDropout;
+        s.loraTargets = loraTargets;
         s.evalEvery = evalEvery;
         s.evalTokens = evalTokens;
         s.saveEvery = saveEvery;

@@ -137,6 +137,7 @@ public final class Trainer {
         if (blockSize > maxPositions) {
             throw new TrainException("block_size " + blockSize + " exceeds the model's context (max_position_embeddings " + maxPositions + ")");
         }
+        if (s.trainMode() == TrainMode.LORA) LoraMode.rank(s, base);  // a rank that matches nothing fails before any work
         RunCheckpoints checkpoints = new RunCheckpoints(out);
         Path runFile = out.resolve(RUN_FILE);
         if (!restart && Files.exists(runFile)) {
@@ -195,7 +196,7 @@ public final class Trainer {
         AdamW adam = tuning.optimizer();
         List<Parameter> ps = adam.parameters();
         Map<String, Integer> modelOrder = new java.util.HashMap<>();
-        for (String name : model.namedParameters().keySet()) modelOrder.put(name, modelOrder.size());
+        for (String name : model.parametersAndAdapters().keySet()) modelOrder.put(name, modelOrder.size());
         List<Integer> order = new java.util.ArrayList<>();
         for (int i = 0; i < ps.size(); i++) order.add(i);
         order.sort(java.util.Comparator.comparingInt(i -> modelOrder.getOrDefault(ps.get(i).name(), Integer.MAX_VALUE)));
@@ -225,7 +226,7 @@ public final class Trainer {
     private void broadcastParameters(CausalLM model) {
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
             List<Tensor> direct = new java.util.ArrayList<>();
-            for (Tensor t : model.namedParameters().values()) {
+            for (Tensor t : model.parametersAndAdapters().values()) {
                 if (t.isContiguous()) {
                     direct.add(t);
                 } else {
@@ -239,9 +240,10 @@ public final class Trainer {
     }
 
     private PreparedModel fromCheckpoint(RunCheckpoints.Loaded resume, DType dtype, Device device) {
+        listener.info("resuming from " + resume.dir() + " (step " + resume.state().step() + ")");
+        if (s.trainMode() == TrainMode.LORA) return LoraMode.resume(s, resume.dir(), resume.state(), dtype, device);
         Checkpoint c = Checkpoint.open(resume.dir());
         ExpansionMetadata expansion = ExpansionMetadata.from(c.metadata(), c.dir().toString()).orElse(null);
-        listener.info("resuming from " + resume.dir() + " (step " + resume.state().step() + ")");
         return new PreparedModel(c.loadModel(dtype, device), c.config(), resume.state().trainable(), expansion, null,
                 "resumed at step " + resume.state().step());
     }
@@ -424,6 +426,7 @@ public final class Trainer {
             Path finalModel = out.resolve(MODEL_DIR);
             if (leader()) {
                 saveModel(model, finalModel, modelDir, prepared, Map.of());
+                LoraMode.writeAdapterFolder(model, out.resolve(LoraMode.ADAPTER_DIR), modelDir);  // lora: the adapters alone, PEFT layout
                 if (!eval.isEmpty() && Double.isNaN(evalLoss)) evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
@@ -527,7 +530,11 @@ public final class Trainer {
                 if (Files.isRegularFile(f)) options = options.withExtraFile(name, f);
             }
             for (var e : extra.entrySet()) options = options.withExtraFile(e.getKey(), e.getValue());
-            Checkpoint.save(model, target, options);
+            // lora: the merged weights (a plain model for every command) plus the adapters' PEFT files
+            try (LoraMode.Staged lora = LoraMode.stage(model, target.getParent(), modelDir)) {
+                if (lora != null) for (var e : lora.files().entrySet()) options = options.withExtraFile(e.getKey(), e.getValue());
+                Checkpoint.save(lora != null ? lora.merged() : model, target, options);
+            }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
         } finally {
