@@ -119,7 +119,7 @@ public final class TrainSettings {
     public Double loraAlpha;
     @Doc(value = "lora: dropout on the adapters' input while training.")
     public double loraDropout = 0;
-    @Doc(value = "lora: projections adapted in every layer.")
+    @Doc(value = "lora: projections adapted in every layer, of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.", defaultText = "all seven")
     public List<String> loraTargets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
 
     // ---- evaluation, checkpoints, logging
