@@ -46,10 +46,11 @@ final class LoraMode {
             LoraAdapters.parametersPerRank(config, s.loraTargets);  // every target exists in this architecture
             if (s.loraRank != null) return new Rank(s.loraRank, "lora_rank " + s.loraRank);
             Long count = s.loraMatchCount();
-            String what = count != null ? String.format(Locale.ROOT, "lora_match %,d", count) : adeptCount(s, config, existing, checkpoint);
+            String what = count != null ? "the given count" : adeptCount(s, config, existing, checkpoint);
             long target = count != null ? count : adeptParameters(s, config, existing);
             int rank = LoraAdapters.matchRank(target, config, s.loraTargets, what);
-            return new Rank(rank, String.format(Locale.ROOT, "rank %d is the closest to %s, %,d parameters", rank, what, target));
+            return new Rank(rank, String.format(Locale.ROOT, "rank %d: %,d parameters, the closest to %s, %,d", rank,
+                    rank * LoraAdapters.parametersPerRank(config, s.loraTargets), what, target));
         } catch (IllegalArgumentException e) {
             throw new TrainException(e.getMessage());
         }

@@ -59,7 +59,7 @@ public final class LoraAdapters {
         long rank = (parameters - lower * per) * 2 > per ? lower + 1 : lower;
         if (rank < 1) {
             throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
-                    "lora_match: %s is %,d parameters, fewer than half of what rank 1 adapters take on this model (%,d): nothing to match; give lora_rank",
+                    "lora_match: %s, %,d parameters, is less than half of what rank 1 adapters take on this model (%,d): nothing to match; give lora_rank",
                     what, parameters, per));
         }
         if (rank > Integer.MAX_VALUE) throw new IllegalArgumentException("lora_match: " + what + " needs rank " + rank + ", too large");

@@ -212,7 +212,7 @@ class LoraTrainTest {
             {"--lora-rank", "0"}, {"lora_rank must be > 0, got 0"},
             {"--lora-rank", "-3"}, {"lora_rank must be > 0, got -3"},
             {"--lora-targets", "q_proj,qkv_proj"}, {"lora_targets: unknown projection \"qkv_proj\""},
-            {"--lora-match", "10"}, {"lora_match: lora_match 10 is 10 parameters, fewer than half of what rank 1 adapters take"},
+            {"--lora-match", "10"}, {"lora_match: the given count, 10 parameters, is less than half of what rank 1 adapters take on this model (1,856): nothing to match"},
             {"--lora-match", "many"}, {"lora_match must be adept or a parameter count"},
             {"--lora-rank", "4", "--lora-match", "adept"}, {"give lora_rank or lora_match, not both"},
             {"--lora-dropout", "1"}, {"lora_dropout must be in [0, 1)"},
