@@ -192,6 +192,40 @@ class LoraTrainTest {
     }
 
     @Test
+    void activationCheckpointingChangesNothingButMemory() throws Exception {
+        TrainSettings plain = settings(dir, "plain");
+        plain.steps = 8;
+        new Trainer(plain, null, null, false, "test").run();
+        TrainSettings segmented = settings(dir, "segmented");
+        segmented.steps = 8;
+        segmented.gradCheckpointing = 2;
+        new Trainer(segmented, null, null, false, "test").run();
+        assertEquals(ResumeTest.losses(Path.of(plain.out)), ResumeTest.losses(Path.of(segmented.out)));
+        assertArrayEquals(Files.readAllBytes(Path.of(plain.out, "adapter", PeftAdapters.WEIGHTS_FILE)),
+                Files.readAllBytes(Path.of(segmented.out, "adapter", PeftAdapters.WEIGHTS_FILE)));
+    }
+
+    @Test
+    void bfloat16TrainsStopsAndResumes() throws Exception {
+        TrainSettings s = settings(dir, "bf16");
+        s.dtype = "bfloat16";
+        s.steps = 8;
+        AtomicBoolean stop = new AtomicBoolean();
+        Trainer.Result first = new Trainer(s, new Trainer.Listener() {
+            @Override
+            public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
+                if (step == 3) stop.set(true);
+            }
+        }, stop, false, "test").run();
+        assertEquals(Trainer.Status.INTERRUPTED, first.status());
+        Trainer.Result second = new Trainer(s, null, null, false, "test").run();
+        assertEquals(Trainer.Status.COMPLETED, second.status());
+        assertEquals("BF16", Safetensors.dtypeName(Safetensors.open(Path.of(s.out, "adapter", PeftAdapters.WEIGHTS_FILE))
+                .entry("base_model.model.model.layers.0.mlp.up_proj.lora_B.weight").dtype()));
+        assertTrue(Double.isFinite(second.lastLoss()));
+    }
+
+    @Test
     void resumingOnAChangedBaseModelIsRefused() throws Exception {
         TrainSettings s = settings(dir, "changed");
         s.loraRank = 2;
