@@ -115,6 +115,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--log-every", defaultValue = "1", description = "read the loss and gradient norm back every N steps; the steps "
             + "between make no host round trip, which a GPU run wants (default: ${DEFAULT-VALUE})")
     int logEvery;
+    @Option(names = "--tensorboard", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = {"TensorBoard event files in --out (tensorboard --logdir OUT) (default); --no-tensorboard: none"})
+    boolean tensorboard;
     @Option(names = "--dtype", defaultValue = "float32", description = "float32, bfloat16 (fp32 master weights) or float64 (default: ${DEFAULT-VALUE})")
     String dtype;
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
@@ -174,6 +177,7 @@ public final class TrainCommand implements Callable<Integer> {
         s.saveEvery = saveEvery;
         s.keepCheckpoints = keepCheckpoints;
         s.logEvery = logEvery;
+        s.tensorboard = tensorboard;
         s.dtype = dtype;
         s.device = device;
         s.overlapGradReduce = overlapGradReduce;

@@ -134,6 +134,8 @@ public final class TrainSettings {
     @Doc(value = "Read loss and gradient norm back every N steps (and at checkpoints, the end): a metrics line of their means; "
             + "the steps between make no host round trip.")
     public int logEvery = 1;
+    @Doc(value = "Write TensorBoard event files into the run folder (tensorboard --logdir OUT): the metrics as scalars, rates and importances at refreshes, the settings.")
+    public boolean tensorboard = true;
     @Doc(value = "Compute dtype: float32, bfloat16 (fp32 master weights and moments) or float64.")
     public String dtype = "float32";
     @Doc(value = "cpu, cuda or cuda:N.")
@@ -145,7 +147,7 @@ public final class TrainSettings {
 
     /** Settings that may differ between a run and its resumption (where outputs go, how it reports, how much memory it may use, when the gradient is all-reduced). */
     static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every", "log_every",
-            "probe_cache_memory", "grad_checkpointing", "overlap_grad_reduce");
+            "probe_cache_memory", "grad_checkpointing", "overlap_grad_reduce", "tensorboard");
 
     static final Gson GSON = new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).serializeNulls()
             .disableHtmlEscaping().setPrettyPrinting().create();

@@ -164,6 +164,7 @@ public final class Trainer {
             if (restart && leader()) {
                 checkpoints.deleteAll();
                 for (String f : List.of(METRICS_FILE, IMPORTANCE_FILE, RUN_FILE)) deleteQuietly(out.resolve(f));
+                RunEvents.deleteAll(out);
             }
             if (group != null) group.barrier();  // the other ranks look for checkpoints only once rank 0 has deleted them
             RunCheckpoints.Loaded resume = restart ? null : checkpoints.newestValid(listener::info).orElse(null);
@@ -274,6 +275,7 @@ public final class Trainer {
                 mode.adaptive());
              RunLog metrics = new RunLog(out.resolve(METRICS_FILE));
              RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE));
+             RunEvents events = RunEvents.open(out, s, leader() && s.tensorboard, resume == null ? -1 : resume.state().step());
              OverlappedGradientReducer reducer = overlappedReducer(model, tuning)) {
             tuning.activationCheckpointing(s.gradCheckpointing);
             if (s.gradCheckpointing > 0) {
@@ -330,6 +332,7 @@ public final class Trainer {
                     long r0 = System.nanoTime();
                     double[] importance = tuning.refresh(probe, s.probeBatches, group);
                     if (leader()) logImportance(importanceLog, step, tuning, importance);
+                    events.refresh(step, tuning, importance, schedule.rate(step));
                     lastRefresh = step;
                     listener.info(String.format(Locale.ROOT, "step %d: importance refreshed on %d probe batches (%.1f s)", step,
                             s.probeBatches > 0 ? Math.min(s.probeBatches, probe.size()) : probe.size(), (System.nanoTime() - r0) / 1e9));
@@ -393,6 +396,7 @@ public final class Trainer {
                     line.addProperty("tokens_per_s", tokensPerStep * (step - lastRead) / intervalSeconds);
                     line.addProperty("elapsed_s", elapsed);
                     if (leader()) metrics.append(line);
+                    events.metrics(line);
                     lastRead = step;
                     lastReadNanos = System.nanoTime();
                 }
@@ -406,6 +410,7 @@ public final class Trainer {
                     e.addProperty("eval_loss", evalLoss);
                     e.addProperty("eval_perplexity", Math.exp(evalLoss));
                     if (leader()) metrics.append(e);
+                    events.metrics(e);
                 }
                 if (group == null) stopping = stop.get();
                 if (stopping && !read) continue;  // read at the next step, so that its loss is checked before it is saved
