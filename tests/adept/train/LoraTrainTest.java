@@ -259,6 +259,7 @@ class LoraTrainTest {
             a.addAll(Arrays.asList(cases[i]));
             TinyModel.adept(a.toArray(String[]::new)).assertUserError(cases[i + 1][0]);
             assertFalse(Files.exists(out), "nothing written for " + Arrays.toString(cases[i]));
+            assertFalse(Files.exists(dir.resolve(".adept-tokens")), "not even the token cache, for " + Arrays.toString(cases[i]));
         }
     }
 }
