@@ -97,12 +97,12 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lora-match", paramLabel = "adept|N", description = "lora without --lora-rank: the rank whose adapters' parameter "
             + "count is closest to what adept trains on this model (its K layer copies) or to N (default: adept)")
     String loraMatch;
-    @Option(names = "--lora-alpha", description = "lora: the adapters add (alpha / r) B A x (default: 2 * rank)")
+    @Option(names = "--lora-alpha", paramLabel = "A", description = "lora: the adapters add (alpha / r) B A x (default: 2 * rank)")
     Double loraAlpha;
-    @Option(names = "--lora-dropout", defaultValue = "0", description = "lora: dropout on the adapters' input while training (default: ${DEFAULT-VALUE})")
+    @Option(names = "--lora-dropout", defaultValue = "0", paramLabel = "P", description = "lora: dropout on the adapters' input while training (default: ${DEFAULT-VALUE})")
     double loraDropout;
-    @Option(names = "--lora-targets", split = ",", paramLabel = "q_proj,...", defaultValue = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-            description = "lora: projections adapted in every layer (default: all seven)")
+    @Option(names = "--lora-targets", split = ",", paramLabel = "NAME", defaultValue = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+            description = "lora: projections adapted in every layer, of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (default: all seven)")
     List<String> loraTargets;
     @Option(names = "--eval-every", description = "held-out loss every N steps; 0 = at the end only (default: steps / 20)")
     Long evalEvery;
