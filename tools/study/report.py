@@ -17,7 +17,7 @@ import sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else "runs/study"
 DOMAINS = ["math", "medical"]
-MODES = ["full", "llama-pro", "adept", "adept-no-stage1", "adept-no-stage2", "adept-sft-probe"]
+MODES = ["full", "llama-pro", "adept", "adept-no-stage1", "adept-no-stage2", "adept-sft-probe", "lora"]
 MMLU = ["mmlu_general_test", "mmlu_math_test", "mmlu_medical_test"]
 
 
@@ -135,7 +135,7 @@ for domain in DOMAINS:
         return v
     if "full" in rows and "adept" in rows:
         w("Computed comparisons (means over seeds):\n")
-        for mode in ["llama-pro", "adept", "adept-no-stage1", "adept-no-stage2", "adept-sft-probe"]:
+        for mode in ["llama-pro", "adept", "adept-no-stage1", "adept-no-stage2", "adept-sft-probe", "lora"]:
             if mode not in rows:
                 continue
             w(f"- {mode} vs full: general loss {m(mode, 'g') - base_general:+.4f} vs {m('full', 'g') - base_general:+.4f} from the base; "

@@ -39,7 +39,8 @@ final class SettingOptions {
             if (type == boolean.class || type == Boolean.class) {
                 b.type(Boolean.class).negatable(true).arity("0").fallbackValue("true");
             } else if (type == List.class) {
-                b.type(List.class).auxiliaryTypes(Integer.class).splitRegex(",").paramLabel("a,b");
+                Class<?> element = (Class<?>) ((java.lang.reflect.ParameterizedType) f.getGenericType()).getActualTypeArguments()[0];
+                b.type(List.class).auxiliaryTypes(element).splitRegex(",").paramLabel(element == String.class ? "A,B" : "a,b");
             } else {
                 b.type(boxed(type)).paramLabel(label(key, type));
             }

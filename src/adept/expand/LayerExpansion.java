@@ -75,7 +75,8 @@ public final class LayerExpansion {
         return new ExpansionPlan(layers, sources, "explicit", "layers given on the command line");
     }
 
-    static long layerParameters(ModelConfig config) {
+    /** Parameters of one decoder layer (what each copy adds). */
+    public static long layerParameters(ModelConfig config) {
         long n = 0;
         for (long[] shape : config.layerShapes().values()) {
             long size = 1;

@@ -162,6 +162,29 @@ public final class CausalLM implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Every LoRA adapter tensor by name, layer by layer ("model.layers.N.self_attn.q_proj.lora_A.weight", then its
+     * lora_B.weight); empty when no layer carries an adapter. Not part of {@link #namedParameters()}: the Hugging Face
+     * checkpoint holds only the base weights (or the merged ones).
+     */
+    public Map<String, Tensor> adapterParameters() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (int i = 0; i < layers.size(); i++) {
+            for (var e : layers.get(i).adapters().entrySet()) {
+                out.put(ModelConfig.layerPrefix(i) + e.getKey() + ".lora_A.weight", e.getValue().a());
+                out.put(ModelConfig.layerPrefix(i) + e.getKey() + ".lora_B.weight", e.getValue().b());
+            }
+        }
+        return out;
+    }
+
+    /** {@link #namedParameters()} followed by {@link #adapterParameters()}: every tensor a run may train. */
+    public Map<String, Tensor> parametersAndAdapters() {
+        Map<String, Tensor> out = namedParameters();
+        out.putAll(adapterParameters());
+        return out;
+    }
+
     /** Turns gradient recording on or off for every parameter. */
     public void requiresGrad(boolean requiresGrad) {
         for (Tensor t : namedParameters().values()) t.requiresGrad(requiresGrad);

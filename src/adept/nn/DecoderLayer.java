@@ -4,16 +4,23 @@ import adept.tensor.DType;
 import adept.tensor.Tensor;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * One pre-norm decoder block: RMSNorm, grouped-query attention with rotary embeddings,
  * residual; RMSNorm, SwiGLU MLP, residual. Owns its parameter tensors, named as in
- * Hugging Face checkpoints relative to "model.layers.N.".
+ * Hugging Face checkpoints relative to "model.layers.N.". Projections may carry a LoRA adapter
+ * ({@link #attachAdapter}), which the layer then owns.
  */
 public final class DecoderLayer implements AutoCloseable {
+    /** The linear projections of a layer, as named relative to the layer (the targets LoRA can adapt). */
+    public static final List<String> PROJECTIONS = List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+            "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj");
+
     private final ModelConfig config;
     private final Map<String, Tensor> parameters;
+    private final Map<String, LoraAdapter> adapters = new LinkedHashMap<>();  // by projection; empty: the plain layer
     private final Tensor inputNorm, qProj, kProj, vProj, oProj, qBias, kBias, vBias, oBias, qNorm, kNorm;
     private final Tensor postNorm, gateProj, upProj, downProj, gateBias, upBias, downBias;
 
@@ -52,6 +59,37 @@ public final class DecoderLayer implements AutoCloseable {
         return parameters;
     }
 
+    /** Adds adapter (owned by the layer from now on) to projection, one of {@link #PROJECTIONS}; its shapes must fit the weight. */
+    public void attachAdapter(String projection, LoraAdapter adapter) {
+        if (!PROJECTIONS.contains(projection)) throw new ModelException("no projection " + projection + " to adapt (" + PROJECTIONS + ")");
+        if (adapters.containsKey(projection)) throw new ModelException(projection + " already has an adapter");
+        Tensor w = get(projection + ".weight");
+        if (adapter.a().size(1) != w.size(1) || adapter.b().size(0) != w.size(0)) {
+            throw new ModelException("adapter for " + projection + " maps " + adapter.a().size(1) + " -> " + adapter.b().size(0)
+                    + " features, the weight " + w.size(1) + " -> " + w.size(0));
+        }
+        adapters.put(projection, adapter);
+    }
+
+    /** The attached adapters by projection, in attachment order. */
+    public Map<String, LoraAdapter> adapters() {
+        return Collections.unmodifiableMap(adapters);
+    }
+
+    /** Detaches and returns every adapter; the caller owns them. */
+    public Map<String, LoraAdapter> detachAdapters() {
+        Map<String, LoraAdapter> out = new LinkedHashMap<>(adapters);
+        adapters.clear();
+        return out;
+    }
+
+    /** x W^T + b, plus the projection's adapter when it has one. */
+    private Tensor project(Tensor x, String projection, Tensor weight, Tensor bias) {
+        Tensor y = x.linear(weight, bias);
+        LoraAdapter adapter = adapters.isEmpty() ? null : adapters.get(projection);
+        return adapter == null ? y : adapter.addTo(y, x);
+    }
+
     /** hidden [B, T, H] -> [B, T, H]. */
     public Tensor forward(Tensor hidden, AttentionContext context) {
         return forward(hidden, context, null);
@@ -62,8 +100,8 @@ public final class DecoderLayer implements AutoCloseable {
         Tensor attended = attention(hidden.rmsNorm(inputNorm, config.rmsNormEps()), context, cache);
         hidden = hidden.add(attended);
         Tensor x = hidden.rmsNorm(postNorm, config.rmsNormEps());
-        Tensor gated = x.linear(gateProj, gateBias).silu().mul(x.linear(upProj, upBias));
-        return hidden.add(gated.linear(downProj, downBias));
+        Tensor gated = project(x, "mlp.gate_proj", gateProj, gateBias).silu().mul(project(x, "mlp.up_proj", upProj, upBias));
+        return hidden.add(project(gated, "mlp.down_proj", downProj, downBias));
     }
 
     private Tensor attention(Tensor x, AttentionContext context, KvCache.Slot cache) {
@@ -72,9 +110,9 @@ public final class DecoderLayer implements AutoCloseable {
         int heads = config.numAttentionHeads();
         int kvHeads = config.numKeyValueHeads();
         int headDim = config.headDim();
-        Tensor q = x.linear(qProj, qBias).view(batch, length, heads, headDim);
-        Tensor k = x.linear(kProj, kBias).view(batch, length, kvHeads, headDim);
-        Tensor v = x.linear(vProj, vBias).view(batch, length, kvHeads, headDim).transpose(1, 2);
+        Tensor q = project(x, "self_attn.q_proj", qProj, qBias).view(batch, length, heads, headDim);
+        Tensor k = project(x, "self_attn.k_proj", kProj, kBias).view(batch, length, kvHeads, headDim);
+        Tensor v = project(x, "self_attn.v_proj", vProj, vBias).view(batch, length, kvHeads, headDim).transpose(1, 2);
         if (qNorm != null) {
             q = q.rmsNorm(qNorm, config.rmsNormEps());
             k = k.rmsNorm(kNorm, config.rmsNormEps());
@@ -107,11 +145,12 @@ public final class DecoderLayer implements AutoCloseable {
                 : scores.to(DType.FLOAT32).softmax(-1).to(dtype);
         Tensor out = probabilities.bmm(v.reshape(rows, keyLength, headDim))
                 .view(batch, heads, length, headDim).transpose(1, 2).reshape(batch, length, (long) heads * headDim);
-        return out.linear(oProj, oBias);
+        return project(out, "self_attn.o_proj", oProj, oBias);
     }
 
     @Override
     public void close() {
         for (Tensor t : parameters.values()) t.close();
+        for (LoraAdapter a : adapters.values()) a.close();
     }
 }

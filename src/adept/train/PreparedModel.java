@@ -20,7 +20,7 @@ import java.util.List;
  * The model a mode trains and what of it is trainable, decided from the expansion metadata (never by
  * looking for zero matrices): an expanded model trains its copies; an unexpanded one is probed and
  * expanded first (adept, adept-no-stage2), expanded uniformly (llama-pro), tuned in place on its K
- * lowest-dL layers (adept-no-stage1) or trained whole (full).
+ * lowest-dL layers (adept-no-stage1), trained whole (full) or given LoRA adapters (lora, {@link LoraMode}).
  *
  * @param model      the model (owned by the caller)
  * @param config     its config.json (the expanded layer count when expanded here)
@@ -72,6 +72,7 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
         }
         CausalLM model = checkpoint.loadModel(dtype, device);
         try {
+            if (mode == TrainMode.LORA) return LoraMode.prepare(s, checkpoint, model, existing);
             if (mode == TrainMode.FULL) {
                 return new PreparedModel(model, checkpoint.config(), new ArrayList<>(model.namedParameters().keySet()), existing, null,
                         "full training: every tensor");
@@ -126,7 +127,7 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
         java.util.Set<String> names = new java.util.HashSet<>(trainable);
         long t = 0;
         long all = 0;
-        for (var e : model.namedParameters().entrySet()) {
+        for (var e : model.parametersAndAdapters().entrySet()) {
             all += e.getValue().numel();
             if (names.contains(e.getKey())) t += e.getValue().numel();
         }

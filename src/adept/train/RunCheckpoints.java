@@ -69,6 +69,8 @@ public final class RunCheckpoints {
                 Safetensors.open(p.resolve(OPTIMIZER_FILE));  // checks the header against the file size
                 Checkpoint checkpoint = Checkpoint.open(p);
                 for (Path f : checkpoint.files()) Safetensors.open(f);
+                Path adapters = p.resolve(adept.io.checkpoint.PeftAdapters.WEIGHTS_FILE);  // lora runs' adapters
+                if (Files.exists(adapters)) Safetensors.open(adapters);
                 return Optional.of(new Loaded(p, state));
             } catch (RuntimeException | IOException e) {
                 skipped.accept(p + " is incomplete or damaged (" + e.getMessage() + "); skipping it");

@@ -378,7 +378,15 @@ public final class RunConfig {
                 return v;
             }
             if (type == String.class) {
+                // lora_match: adept or a count, which YAML reads as a number
+                if (f.getName().equals("loraMatch") && v.isJsonPrimitive() && v.getAsJsonPrimitive().isNumber()) return new JsonPrimitive(v.getAsString());
                 if (!isText(v)) throw error(where, "expected text, got " + v);
+                return v;
+            }
+            if (type == List.class && f.getGenericType() instanceof java.lang.reflect.ParameterizedType pt
+                    && pt.getActualTypeArguments()[0] == String.class) {
+                if (!v.isJsonArray()) throw error(where, "expected a list of names, e.g. [q_proj, v_proj], got " + v);
+                for (JsonElement x : v.getAsJsonArray()) if (!isText(x)) throw error(where, "expected a list of names, got " + v);
                 return v;
             }
             if (type == List.class) {
@@ -455,6 +463,13 @@ public final class RunConfig {
             boolean expanded = ExpansionMetadata.from(checkpoint.metadata(), model.toString()).isPresent();
             if (!expanded && s.layers == null && mode.probesLayers() && s.probe == null) {
                 throw error(where, "probe: mode " + mode.label() + " probes the unexpanded model " + model + " first: give probe, layers or an expanded model");
+            }
+            if (mode == TrainMode.LORA) {
+                try {
+                    LoraMode.rank(s, checkpoint);
+                } catch (TrainException e) {
+                    throw error(where, e.getMessage());
+                }
             }
             if (s.layers != null && !expanded) {
                 int m = checkpoint.config().modelConfig().numHiddenLayers();

@@ -13,7 +13,9 @@ public enum TrainMode {
     /** No expansion: adaptive rates on the K lowest-dL original layers. */
     ADEPT_NO_STAGE1("adept-no-stage1", false, true),
     /** Selective expansion, uniform rate on the copies. */
-    ADEPT_NO_STAGE2("adept-no-stage2", true, false);
+    ADEPT_NO_STAGE2("adept-no-stage2", true, false),
+    /** Low-rank adapters on every layer's projections (rank matched to adept's trainable count by default), uniform rate; base frozen. */
+    LORA("lora", false, false);
 
     private final String label;
     private final boolean expands;
@@ -48,6 +50,6 @@ public enum TrainMode {
     /** The mode by label (any case). */
     public static TrainMode parse(String name) {
         for (TrainMode m : values()) if (m.label.equals(name.toLowerCase(Locale.ROOT))) return m;
-        throw new IllegalArgumentException("unknown mode \"" + name + "\" (adept, full, llama-pro, adept-no-stage1, adept-no-stage2)");
+        throw new IllegalArgumentException("unknown mode \"" + name + "\" (adept, full, llama-pro, adept-no-stage1, adept-no-stage2, lora)");
     }
 }

@@ -46,7 +46,7 @@ public final class TrainSettings {
     public String eval;
     @Doc(value = "Output folder.", defaultText = "required")
     public String out;
-    @Doc(value = "adept, full, llama-pro, adept-no-stage1 or adept-no-stage2.")
+    @Doc(value = "adept, full, llama-pro, adept-no-stage1, adept-no-stage2 or lora.")
     public String mode = "adept";
 
     // ---- expansion (layer choice)
@@ -112,6 +112,19 @@ public final class TrainSettings {
     @Doc(value = "Activation checkpointing: backward recomputes the layers from the first trainable one up, N a segment (less memory, ~1 more forward); 0 = off.")
     public int gradCheckpointing = 0;
 
+    // ---- lora
+    @Doc(value = "lora: adapter rank r.", defaultText = "from lora_match")
+    public Integer loraRank;
+    @Doc(value = "lora: without lora_rank, the rank whose adapters' parameter count is closest to adept (what mode adept trains on "
+            + "this model: K layer copies, K from k / layers / expand_budget) or to a given count, e.g. 1500000.", defaultText = "adept")
+    public String loraMatch;
+    @Doc(value = "lora: the adapters add (lora_alpha / r) B A x.", defaultText = "2 * rank")
+    public Double loraAlpha;
+    @Doc(value = "lora: dropout on the adapters' input while training.")
+    public double loraDropout = 0;
+    @Doc(value = "lora: projections adapted in every layer, of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.", defaultText = "all seven")
+    public List<String> loraTargets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+
     // ---- evaluation, checkpoints, logging
     @Doc(value = "Held-out loss every N steps; 0 = only at the end.", defaultText = "steps / 20 (at least 1)")
     public Long evalEvery;
@@ -124,6 +137,8 @@ public final class TrainSettings {
     @Doc(value = "Read loss and gradient norm back every N steps (and at checkpoints, the end): a metrics line of their means; "
             + "the steps between make no host round trip.")
     public int logEvery = 1;
+    @Doc(value = "Write TensorBoard event files into the run folder (tensorboard --logdir OUT): the metrics as scalars, rates and importances at refreshes, the settings.")
+    public boolean tensorboard = true;
     @Doc(value = "Compute dtype: float32, bfloat16 (fp32 master weights and moments) or float64.")
     public String dtype = "float32";
     @Doc(value = "cpu, cuda or cuda:N.")
@@ -135,7 +150,7 @@ public final class TrainSettings {
 
     /** Settings that may differ between a run and its resumption (where outputs go, how it reports, how much memory it may use, when the gradient is all-reduced). */
     static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every", "log_every",
-            "probe_cache_memory", "grad_checkpointing", "overlap_grad_reduce");
+            "probe_cache_memory", "grad_checkpointing", "overlap_grad_reduce", "tensorboard");
 
     static final Gson GSON = new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).serializeNulls()
             .disableHtmlEscaping().setPrettyPrinting().create();
@@ -168,6 +183,24 @@ public final class TrainSettings {
     /** split's rate of the other units: lr_high, or lr. */
     public double highRate() {
         return lrHigh != null ? lrHigh : lr;
+    }
+
+    /** lora_alpha, or 2 * rank (Biderman et al. 2024's choice: the scale alpha / r stays 2 whatever the rank). */
+    public double loraAlpha(int rank) {
+        return loraAlpha != null ? loraAlpha : 2.0 * rank;
+    }
+
+    /** lora_match as a parameter count; null for adept (also when neither lora_rank nor lora_match is given). */
+    public Long loraMatchCount() {
+        if (loraMatch == null || loraMatch.strip().equalsIgnoreCase("adept")) return null;
+        double v;
+        try {
+            v = Double.parseDouble(loraMatch.strip().replace("_", "").replace(",", ""));
+        } catch (NumberFormatException e) {
+            throw new TrainException("lora_match must be adept or a parameter count, got \"" + loraMatch + "\"");
+        }
+        if (!(v >= 1) || v > 1e15) throw new TrainException("lora_match must be adept or a parameter count >= 1, got " + loraMatch);
+        return Math.round(v);
     }
 
     /** probe_cache_memory in bytes. */
@@ -223,6 +256,19 @@ public final class TrainSettings {
         require(saveEvery == null || saveEvery > 0, "save_every must be > 0, got " + saveEvery);
         require(keepCheckpoints > 0, "keep_checkpoints must be > 0, got " + keepCheckpoints);
         require(logEvery > 0, "log_every must be > 0, got " + logEvery);
+        require(loraRank == null || loraRank > 0, "lora_rank must be > 0, got " + loraRank);
+        require(loraRank == null || loraMatch == null, "give lora_rank or lora_match, not both");
+        loraMatchCount();
+        require(loraAlpha == null || (loraAlpha > 0 && Double.isFinite(loraAlpha)), "lora_alpha must be > 0, got " + loraAlpha);
+        require(loraDropout >= 0 && loraDropout < 1, "lora_dropout must be in [0, 1), got " + loraDropout);
+        require(loraTargets != null && !loraTargets.isEmpty(), "lora_targets: give at least one projection (" + String.join(", ", adept.tune.LoraAdapters.TARGETS) + ")");
+        for (String t : loraTargets) {
+            require(t != null && adept.tune.LoraAdapters.TARGETS.contains(t), "lora_targets: unknown projection \"" + t + "\" ("
+                    + String.join(", ", adept.tune.LoraAdapters.TARGETS) + ")");
+        }
+        require(loraTargets.stream().distinct().count() == loraTargets.size(), "lora_targets: " + loraTargets + " lists a projection twice");
+        // activation checkpointing recomputes the forward: a dropout mask drawn twice would differ
+        require(m != TrainMode.LORA || loraDropout == 0 || gradCheckpointing == 0, "lora_dropout > 0 does not combine with grad_checkpointing (the recomputed forward would draw other masks)");
         if (m.adaptive()) require(probe != null, "mode " + m.label() + " refreshes unit importance on a probe corpus: give probe (--probe)");
     }
 

@@ -138,6 +138,7 @@ public final class Trainer {
         if (blockSize > maxPositions) {
             throw new TrainException("block_size " + blockSize + " exceeds the model's context (max_position_embeddings " + maxPositions + ")");
         }
+        if (s.trainMode() == TrainMode.LORA) LoraMode.rank(s, base);  // a rank that matches nothing fails before any work
         RunCheckpoints checkpoints = new RunCheckpoints(out);
         Path runFile = out.resolve(RUN_FILE);
         if (!restart && Files.exists(runFile)) {
@@ -164,6 +165,7 @@ public final class Trainer {
             if (restart && leader()) {
                 checkpoints.deleteAll();
                 for (String f : List.of(METRICS_FILE, IMPORTANCE_FILE, RUN_FILE)) deleteQuietly(out.resolve(f));
+                RunEvents.deleteAll(out);
             }
             if (group != null) group.barrier();  // the other ranks look for checkpoints only once rank 0 has deleted them
             RunCheckpoints.Loaded resume = restart ? null : checkpoints.newestValid(listener::info).orElse(null);
@@ -198,7 +200,7 @@ public final class Trainer {
         AdamW adam = tuning.optimizer();
         List<Parameter> ps = adam.parameters();
         Map<String, Integer> modelOrder = new java.util.HashMap<>();
-        for (String name : model.namedParameters().keySet()) modelOrder.put(name, modelOrder.size());
+        for (String name : model.parametersAndAdapters().keySet()) modelOrder.put(name, modelOrder.size());
         List<Integer> order = new java.util.ArrayList<>();
         for (int i = 0; i < ps.size(); i++) order.add(i);
         order.sort(java.util.Comparator.comparingInt(i -> modelOrder.getOrDefault(ps.get(i).name(), Integer.MAX_VALUE)));
@@ -228,7 +230,7 @@ public final class Trainer {
     private void broadcastParameters(CausalLM model) {
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
             List<Tensor> direct = new java.util.ArrayList<>();
-            for (Tensor t : model.namedParameters().values()) {
+            for (Tensor t : model.parametersAndAdapters().values()) {
                 if (t.isContiguous()) {
                     direct.add(t);
                 } else {
@@ -242,9 +244,10 @@ public final class Trainer {
     }
 
     private PreparedModel fromCheckpoint(RunCheckpoints.Loaded resume, DType dtype, Device device) {
+        listener.info("resuming from " + resume.dir() + " (step " + resume.state().step() + ")");
+        if (s.trainMode() == TrainMode.LORA) return LoraMode.resume(s, resume.dir(), resume.state(), dtype, device);
         Checkpoint c = Checkpoint.open(resume.dir());
         ExpansionMetadata expansion = ExpansionMetadata.from(c.metadata(), c.dir().toString()).orElse(null);
-        listener.info("resuming from " + resume.dir() + " (step " + resume.state().step() + ")");
         return new PreparedModel(c.loadModel(dtype, device), c.config(), resume.state().trainable(), expansion, null,
                 "resumed at step " + resume.state().step());
     }
@@ -276,6 +279,7 @@ public final class Trainer {
                 mode.adaptive());
              RunLog metrics = new RunLog(out.resolve(METRICS_FILE));
              RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE));
+             RunEvents events = RunEvents.open(out, s, leader() && s.tensorboard, resume == null ? -1 : resume.state().step());
              OverlappedGradientReducer reducer = overlappedReducer(model, tuning)) {
             tuning.activationCheckpointing(s.gradCheckpointing);
             if (s.gradCheckpointing > 0) {
@@ -334,6 +338,7 @@ public final class Trainer {
                     long r0 = System.nanoTime();
                     double[] importance = tuning.refresh(probe, s.probeBatches, group);
                     if (leader()) logImportance(importanceLog, step, tuning, importance);
+                    events.refresh(step, tuning, importance, schedule.rate(step));
                     lastRefresh = step;
                     rates = tuning.optimizer().rateStats();
                     listener.info(String.format(Locale.ROOT, "step %d: importance refreshed on %d probe batches (%.1f s); rate multiplier %s",
@@ -401,6 +406,7 @@ public final class Trainer {
                     line.addProperty("tokens_per_s", tokensPerStep * (step - lastRead) / intervalSeconds);
                     line.addProperty("elapsed_s", elapsed);
                     if (leader()) metrics.append(line);
+                    events.metrics(line);
                     lastRead = step;
                     lastReadNanos = System.nanoTime();
                 }
@@ -414,6 +420,7 @@ public final class Trainer {
                     e.addProperty("eval_loss", evalLoss);
                     e.addProperty("eval_perplexity", Math.exp(evalLoss));
                     if (leader()) metrics.append(e);
+                    events.metrics(e);
                 }
                 if (group == null) stopping = stop.get();
                 if (stopping && !read) continue;  // read at the next step, so that its loss is checked before it is saved
@@ -434,6 +441,7 @@ public final class Trainer {
             Path finalModel = out.resolve(MODEL_DIR);
             if (leader()) {
                 saveModel(model, finalModel, modelDir, prepared, Map.of());
+                LoraMode.writeAdapterFolder(model, out.resolve(LoraMode.ADAPTER_DIR), modelDir);  // lora: the adapters alone, PEFT layout
                 if (!eval.isEmpty() && Double.isNaN(evalLoss)) evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
@@ -544,7 +552,11 @@ public final class Trainer {
                 if (Files.isRegularFile(f)) options = options.withExtraFile(name, f);
             }
             for (var e : extra.entrySet()) options = options.withExtraFile(e.getKey(), e.getValue());
-            Checkpoint.save(model, target, options);
+            // lora: the merged weights (a plain model for every command) plus the adapters' PEFT files
+            try (LoraMode.Staged lora = LoraMode.stage(model, target.getParent(), modelDir)) {
+                if (lora != null) for (var e : lora.files().entrySet()) options = options.withExtraFile(e.getKey(), e.getValue());
+                Checkpoint.save(lora != null ? lora.merged() : model, target, options);
+            }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
         } finally {

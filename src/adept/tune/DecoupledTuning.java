@@ -40,7 +40,7 @@ public final class DecoupledTuning implements AutoCloseable {
         this.model = model;
         this.policy = policy;
         this.adaptive = adaptive;
-        Map<String, Tensor> all = model.namedParameters();
+        Map<String, Tensor> all = model.parametersAndAdapters();  // LoRA adapters, when attached, are trainable too
         trainable = new LinkedHashMap<>();
         for (String n : trainableNames) {
             Tensor t = all.get(n);
@@ -49,7 +49,9 @@ public final class DecoupledTuning implements AutoCloseable {
         }
         if (trainable.isEmpty()) throw new IllegalArgumentException("nothing to train");
         for (var e : all.entrySet()) e.getValue().requiresGrad(trainable.containsKey(e.getKey()));
-        units = UnitMap.build(model.config(), trainableNames, granularity);
+        Map<String, long[]> adapterShapes = new LinkedHashMap<>();
+        for (var e : model.adapterParameters().entrySet()) adapterShapes.put(e.getKey(), e.getValue().shape());
+        units = UnitMap.build(model.config(), trainableNames, granularity, adapterShapes);
         List<Parameter> ps = new ArrayList<>();
         for (var e : trainable.entrySet()) ps.add(Parameter.of(e.getKey(), e.getValue()));
         optimizer = new AdamW(ps, settings);

@@ -25,7 +25,13 @@ public record UnitMap(Granularity granularity, List<Unit> units, Map<String, lon
      * granularity; any other tensor (embeddings, final norm, lm_head in full training) is a tensor unit.
      */
     public static UnitMap build(ModelConfig config, List<String> trainable, Granularity granularity) {
-        Map<String, long[]> allShapes = config.tensorShapes();
+        return build(config, trainable, granularity, Map.of());
+    }
+
+    /** As above; tensors outside the config's (LoRA adapters) take their shapes from extraShapes and are tensor units. */
+    public static UnitMap build(ModelConfig config, List<String> trainable, Granularity granularity, Map<String, long[]> extraShapes) {
+        Map<String, long[]> allShapes = new LinkedHashMap<>(config.tensorShapes());
+        allShapes.putAll(extraShapes);
         Map<String, long[]> shapes = new LinkedHashMap<>();
         for (String name : trainable) {
             long[] shape = allShapes.get(name);

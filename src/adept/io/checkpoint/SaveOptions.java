@@ -31,7 +31,9 @@ public record SaveOptions(DType dtype, long maxShardBytes, Map<String, String> m
             if (name == null || name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".") || name.equals("..")) {
                 throw new CheckpointException("extra file name \"" + name + "\" must be a plain file name");
             }
-            if (name.equals(ConfigJson.FILE_NAME) || name.endsWith(".safetensors") || name.equals(Checkpoint.INDEX_FILE)) {
+            // the weights' own names only: other safetensors files (a LoRA adapter_model.safetensors) may ride along
+            if (name.equals(ConfigJson.FILE_NAME) || name.equals(Checkpoint.WEIGHTS_FILE) || name.matches("model-\\d+-of-\\d+\\.safetensors")
+                    || name.equals(Checkpoint.INDEX_FILE)) {
                 throw new CheckpointException("extra file " + name + " would overwrite a file the checkpoint writes");
             }
             if (e.getValue() == null) throw new CheckpointException("extra file " + name + " has no source path");
