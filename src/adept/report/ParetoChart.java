@@ -36,6 +36,7 @@ public final class ParetoChart {
     private final List<Curve> curves;
     private final List<Double> budgets;
 
+    /** A chart of the curves with a dashed line at each budget. */
     public ParetoChart(String title, String subtitle, List<Curve> curves, List<Double> budgets) {
         this.title = title;
         this.subtitle = subtitle;

@@ -34,6 +34,7 @@ public final class HeldOut {
 
     /** Receives each file's progress: its batches done of all. */
     public interface Progress {
+        /** After each batch of file: batches done, of all, and the mean loss so far. */
         void batch(Path file, int done, int batches, double meanLoss);
     }
 

@@ -22,6 +22,7 @@ public final class Pareto {
 
     /** A curve at a budget: its interpolated domain change and seed spread, or not reached (NaN). */
     public record AtBudget(String curve, double budget, double domain, double spread) {
+        /** Whether the curve spans the budget. */
         public boolean reached() {
             return !Double.isNaN(domain);
         }
