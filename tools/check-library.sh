@@ -27,4 +27,11 @@ out=$(env -u ADEPT_NATIVE_DIR -u ADEPT_NATIVE_LIB XDG_CACHE_HOME="$work/cache" \
 echo "$out" | sed 's/^/check-library: /'
 echo "$out" | grep -q "^adept shim $work/cache/adept/native/0.1.0-SNAPSHOT-[0-9a-f]*/libadept_torch.so" ||
   { echo "check-library: the example did not load the shim extracted from the jar" >&2; exit 1; }
+# The README's library example: train (adept: probe, expand, adaptive rates), save and evaluate the model above.
+trained=$(env -u ADEPT_NATIVE_DIR -u ADEPT_NATIVE_LIB XDG_CACHE_HOME="$work/cache" \
+  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$ADEPT_ROOT/examples/library/target/adept-library-example.jar" \
+  example.TrainExample "$work/models")
+echo "$trained" | sed 's/^/check-library: /'
+echo "$trained" | grep -q "^trained $work/models/run/model: loss [0-9.]*, held-out [0-9.]*" ||
+  { echo "check-library: the README's training example did not train" >&2; exit 1; }
 echo "check-library: example built and run in $((SECONDS - start)) s"

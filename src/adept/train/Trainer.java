@@ -84,6 +84,11 @@ public final class Trainer {
     private final String version;
     private ProcessGroup group;  // null: one process
 
+    /** A library run: no listener, no stop flag, resumes an earlier run of these settings in out. */
+    public Trainer(TrainSettings settings) {
+        this(settings, null, null, false, "library");
+    }
+
     /** stop: set it (e.g. from a SIGINT handler) to end after the current step with a checkpoint; restart: discard an earlier run in out. */
     public Trainer(TrainSettings settings, Listener listener, AtomicBoolean stop, boolean restart, String version) {
         this.s = settings.copy();

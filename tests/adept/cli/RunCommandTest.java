@@ -222,8 +222,8 @@ class RunCommandTest {
         }
         assertTrue(r.out().contains("lr") && r.out().contains("1e-4"), r.out());
         assertTrue(r.out().contains("evaluate.data"), r.out());
-        String readme = Files.readString(Path.of("README.md"), StandardCharsets.UTF_8);
-        assertTrue(readme.contains(RunConfig.referenceText()), "README.md's adept run section lists the keys as adept run --keys prints them");
+        String doc = Files.readString(Path.of("docs/configuration.md"), StandardCharsets.UTF_8);
+        assertTrue(doc.contains(RunConfig.referenceText()), "docs/configuration.md lists the keys as adept run --keys prints them");
         TinyModel.adept("run").assertUsageError("--config");
     }
 
