@@ -126,11 +126,11 @@ public final class TrainSettings {
     public List<String> loraTargets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
 
     // ---- evaluation, checkpoints, logging
-    @Doc(value = "Held-out loss every N steps; 0 = only at the end.", defaultText = "steps / 20 (at least 1)")
+    @Doc(value = "Held-out loss every N steps; 0 = only at the end.", defaultText = "steps / 20; runs under 100 steps: only at the end")
     public Long evalEvery;
     @Doc(value = "Held-out tokens to evaluate on; 0 = the whole file.")
     public long evalTokens = 0;
-    @Doc(value = "Checkpoint every N steps.", defaultText = "steps / 10 (at least 1)")
+    @Doc(value = "Checkpoint every N steps (and always at the last step, which marks the run complete).", defaultText = "steps / 10; runs under 100 steps: only at the end")
     public Long saveEvery;
     @Doc(value = "Checkpoints kept (the newest).")
     public int keepCheckpoints = 2;
@@ -147,6 +147,9 @@ public final class TrainSettings {
     // ---- data parallel
     @Doc(value = "Data parallel: all-reduce the gradient buckets while backward runs (gradient hooks, as PyTorch DDP); false = after backward.")
     public boolean overlapGradReduce = true;
+
+    /** Runs shorter than this many steps default to no intermediate checkpoints or evaluations (a short library run). */
+    public static final long SHORT_RUN = 100;
 
     /** Settings that may differ between a run and its resumption (where outputs go, how it reports, how much memory it may use, when the gradient is all-reduced). */
     static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every", "log_every",
@@ -165,14 +168,14 @@ public final class TrainSettings {
         return warmupSteps != null ? warmupSteps : Math.round(0.05 * steps);
     }
 
-    /** Steps between held-out evaluations: eval_every, or steps / 20 (at least 1). */
+    /** Steps between held-out evaluations: eval_every, or steps / 20 (0 = only at the end below {@link #SHORT_RUN} steps). */
     public long evalInterval() {
-        return evalEvery != null ? evalEvery : Math.max(1, steps / 20);
+        return evalEvery != null ? evalEvery : steps >= SHORT_RUN ? steps / 20 : 0;
     }
 
-    /** Steps between checkpoints: save_every, or steps / 10 (at least 1). */
+    /** Steps between checkpoints: save_every, or steps / 10 (only the last step's below {@link #SHORT_RUN} steps). */
     public long saveInterval() {
-        return saveEvery != null ? saveEvery : Math.max(1, steps / 10);
+        return saveEvery != null ? saveEvery : steps >= SHORT_RUN ? steps / 10 : steps;
     }
 
     /** split's rate of general-critical units: lr_low, or lr / 10. */

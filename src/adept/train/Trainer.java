@@ -342,10 +342,10 @@ public final class Trainer {
                 if (tuning.adaptive() && step % s.refreshEvery == 0 && step != lastRefresh) {
                     long r0 = System.nanoTime();
                     double[] importance = tuning.refresh(probe, s.probeBatches, group);
-                    if (leader()) logImportance(importanceLog, step, tuning, importance);
+                    rates = tuning.optimizer().rateStats();
+                    if (leader()) logImportance(importanceLog, step, tuning, importance, rates);
                     events.refresh(step, tuning, importance, schedule.rate(step));
                     lastRefresh = step;
-                    rates = tuning.optimizer().rateStats();
                     listener.info(String.format(Locale.ROOT, "step %d: importance refreshed on %d probe batches (%.1f s); rate multiplier %s",
                             step, s.probeBatches > 0 ? Math.min(s.probeBatches, probe.size()) : probe.size(), (System.nanoTime() - r0) / 1e9,
                             rates.describe()));
@@ -404,7 +404,7 @@ public final class Trainer {
                     line.addProperty("step", step);
                     line.addProperty("loss", lastLoss);  // the mean over the steps since the last line
                     line.addProperty("lr", lr);
-                    line.addProperty("rate_mean", rates.mean());  // element-weighted mean multiplier in force
+                    addRates(line, rates);  // the multipliers in force: element-weighted mean, min, max, shares
                     line.addProperty("effective_lr", lr * rates.mean());
                     line.addProperty("grad_norm", gradNorm);
                     line.addProperty("tokens", tokensSeen);
@@ -479,7 +479,7 @@ public final class Trainer {
                 + " (try a lower lr or max_grad_norm)");
     }
 
-    private static void logImportance(RunLog log, long step, DecoupledTuning tuning, double[] importance) {
+    private static void logImportance(RunLog log, long step, DecoupledTuning tuning, double[] importance, adept.optim.RateStats rates) {
         RatePolicy.Assignment a = tuning.assignment();
         List<Unit> units = tuning.units().units();
         for (int u = 0; u < units.size(); u++) {
@@ -492,9 +492,18 @@ public final class Trainer {
             o.addProperty("importance", importance[u]);
             o.addProperty("multiplier", a.multipliers()[u]);
             o.addProperty("frozen", a.frozen()[u]);
+            addRates(o, rates);  // the refresh's statistics over every trainable element, on each of its lines
             log.append(o);
         }
         log.flush();
+    }
+
+    private static void addRates(JsonObject o, adept.optim.RateStats rates) {
+        o.addProperty("rate_mean", rates.mean());
+        o.addProperty("rate_min", rates.min());
+        o.addProperty("rate_max", rates.max());
+        o.addProperty("rate_below_0_5", rates.belowHalf());
+        o.addProperty("rate_above_1_5", rates.aboveOneAndHalf());
     }
 
     private void restoreOptimizer(DecoupledTuning tuning, Path dir) {

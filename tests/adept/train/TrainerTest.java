@@ -148,6 +148,23 @@ class TrainerTest {
     }
 
     @Test
+    void aShortLibraryRunCheckpointsAndEvaluatesOnlyAtTheEnd() throws Exception {
+        TrainSettings s = TrainFixtures.settings(dir, "full");
+        s.k = null;
+        s.steps = 10;
+        s.saveEvery = null;
+        s.evalEvery = null;
+        Trainer.Result r = new Trainer(s).run();
+        assertEquals(Trainer.Status.COMPLETED, r.status());
+        List<Path> kept = new RunCheckpoints(Path.of(s.out)).list();
+        assertEquals(1, kept.size(), "one checkpoint, the last step's: " + kept);
+        assertTrue(kept.get(0).getFileName().toString().endsWith("10"), kept.toString());
+        long evaluations = RunLog.read(Path.of(s.out).resolve(Trainer.METRICS_FILE)).stream().filter(o -> o.has("eval_loss")).count();
+        assertEquals(1, evaluations, "held-out loss once, at the end");
+        assertTrue(Double.isFinite(r.evalLoss()));
+    }
+
+    @Test
     void baselinesRun() throws Exception {
         for (String mode : List.of("llama-pro", "adept-no-stage1", "adept-no-stage2")) {
             TrainSettings s = TrainFixtures.settings(dir, mode);
