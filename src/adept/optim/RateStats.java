@@ -35,7 +35,7 @@ public record RateStats(double mean, double min, double max, double belowHalf, d
 
     /** "mean 1.997 (min 0, max 2; 1% below 0.5, 98% above 1.5)". */
     public String describe() {
-        return String.format(java.util.Locale.ROOT, "mean %.3f (min %.3g, max %.3g; %.0f%% below 0.5, %.0f%% above 1.5)", mean, min, max,
+        return String.format(java.util.Locale.ROOT, "mean %.3f (min %.3g, max %.3g; %.1f%% of elements below 0.5, %.1f%% above 1.5)", mean, min, max,
                 100 * belowHalf, 100 * aboveOneAndHalf);
     }
 }
