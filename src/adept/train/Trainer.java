@@ -119,16 +119,29 @@ public final class Trainer {
 
     /** Trains (resuming from the newest checkpoint when there is one) until the last step or a stop request, writing the outputs into the run folder. */
     public Result run() {
-        long t0 = System.nanoTime();
         s.validate();
+        Path out = Path.of(s.out).toAbsolutePath().normalize();
+        if (Files.exists(out, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(out)) throw new TrainException(out + ": exists and is not a folder");
+        RunFolder.checkApart(Path.of(s.model), out);
+        RunFolder.checkOwned(out, restart);
+        boolean created = !Files.exists(out, LinkOption.NOFOLLOW_LINKS);
+        adept.io.checkpoint.OutputLock lock = leader() ? RunFolder.lock(out) : null;  // rank 0 alone writes
+        try {
+            return runInFolder();
+        } finally {
+            if (lock != null) lock.close();
+            if (lock != null && created) RunFolder.removeIfEmpty(out);
+        }
+    }
+
+    private Result runInFolder() {
+        long t0 = System.nanoTime();
         if (s.batchSize % ranks() != 0) {
             throw new TrainException("batch_size " + s.batchSize + " does not split over " + ranks() + " ranks (each takes batch_size / "
                     + ranks() + " blocks of the global batch): give a multiple of " + ranks());
         }
         Path modelDir = Path.of(s.model).toAbsolutePath().normalize();
         Path out = Path.of(s.out).toAbsolutePath().normalize();
-        if (Files.exists(out, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(out)) throw new TrainException(out + ": exists and is not a folder");
-        if (out.startsWith(modelDir)) throw new TrainException("out " + out + " must not be inside the model folder " + modelDir);
         DType dtype = DType.parse(s.dtype);
         Device device = Device.parse(s.device);
         Checkpoint base = Checkpoint.open(modelDir);
@@ -534,7 +547,7 @@ public final class Trainer {
         Path sidecar = null;
         try {
             if (prepared.expansion() != null) {
-                sidecar = Files.createTempFile(target.getParent(), ".adept_expansion", ".json");
+                sidecar = FileOps.newTemporarySibling(target.getParent(), ExpansionMetadata.FILE_NAME);  // not createTempFile's 0600: copied with its mode
                 Files.writeString(sidecar, prepared.expansion().toPrettyJson(), StandardCharsets.UTF_8);
                 options = options.withMetadata(Map.of(ExpansionMetadata.METADATA_KEY, prepared.expansion().toJson()))
                         .withExtraFile(ExpansionMetadata.FILE_NAME, sidecar);

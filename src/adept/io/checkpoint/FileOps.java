@@ -147,6 +147,22 @@ public final class FileOps {
         }
     }
 
+    /**
+     * The path with every symlink resolved, for the part that exists (a new output has no real path yet): two paths
+     * name the same file or folder exactly when their real paths are equal.
+     */
+    public static Path realPath(Path p) {
+        Path absolute = p.toAbsolutePath().normalize();
+        Path existing = absolute;
+        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+        if (existing == null) return absolute;
+        try {
+            return existing.toRealPath().resolve(existing.relativize(absolute)).normalize();
+        } catch (IOException e) {
+            return absolute;
+        }
+    }
+
     static Path parentOf(Path file) {
         Path parent = file.toAbsolutePath().getParent();
         if (parent == null) throw new CheckpointException(file + ": has no parent directory");
