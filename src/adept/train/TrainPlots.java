@@ -37,7 +37,7 @@ public final class TrainPlots {
     public static List<Path> write(Path out, Consumer<String> info) {
         List<Path> written = new ArrayList<>();
         List<JsonObject> metrics = RunLog.read(out.resolve(Trainer.METRICS_FILE));
-        List<JsonObject> importance = RunLog.read(out.resolve(Trainer.IMPORTANCE_FILE));
+        List<JsonObject> importance = RunLog.readImportance(out.resolve(Trainer.IMPORTANCE_FILE));
         try {
             if (!metrics.isEmpty()) {
                 Path f = out.resolve("loss.png");
