@@ -557,6 +557,7 @@ public final class Trainer {
                 if (Files.isRegularFile(f)) options = options.withExtraFile(name, f);
             }
             for (var e : extra.entrySet()) options = options.withExtraFile(e.getKey(), e.getValue());
+            if (!extra.isEmpty()) options = options.withChecksums();  // a checkpoint: verified before it is resumed
             Checkpoint.save(model, target, options);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);

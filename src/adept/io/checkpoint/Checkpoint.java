@@ -456,6 +456,7 @@ public final class Checkpoint {
                 Files.copy(e.getValue(), copy, StandardCopyOption.COPY_ATTRIBUTES);
                 FileOps.fsyncFile(copy);
             }
+            if (opts.checksums()) Checksums.write(temp);
             FileOps.fsyncDirectory(temp);
             swapInto(temp, target);
             temp = null;
