@@ -190,6 +190,7 @@ public final class ExpandCommand implements Callable<Integer> {
             ExpansionMetadata metadata = ExpansionMetadata.of(plan, trainable, scores,
                     importance == null ? null : importance.toAbsolutePath().normalize().toString(), source.toString(), ProbeCommand.version());
             sidecar = writeTemporary(metadata.toPrettyJson());
+            adept.io.checkpoint.FileOps.deleteOnExit(sidecar);  // deleted below, or at exit on a signal
             ConfigJson config = checkpoint.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer());
             SaveOptions options = SaveOptions.defaults().withDtype(stored).withConfig(config)
                     .withMetadata(Map.of(ExpansionMetadata.METADATA_KEY, metadata.toJson()))

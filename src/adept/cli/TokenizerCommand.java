@@ -55,13 +55,14 @@ public final class TokenizerCommand implements Callable<Integer> {
         } catch (IOException e) {
             throw AdeptCommand.ioError("create", out, e);
         }
+        adept.io.checkpoint.FileOps.removeStaleTemporaries(out);  // a killed run's input file
         Path input;
         try {
-            input = Files.createTempFile(out, ".spm-input", ".txt");
+            input = adept.io.checkpoint.FileOps.newTemporarySibling(out, "spm-input.txt");
         } catch (IOException e) {
             throw AdeptCommand.ioError("write into", out, e);
         }
-        try {
+        try (adept.io.checkpoint.FileOps.Temporary registered = adept.io.checkpoint.FileOps.deleteOnExit(input)) {
             long lines = 0;
             try (BufferedWriter w = Files.newBufferedWriter(input, StandardCharsets.UTF_8)) {
                 for (Path file : data) {

@@ -56,6 +56,16 @@ final class RunFolder {
         return OutputLock.acquire(out.resolve(LOCK_FILE), "out " + out);
     }
 
+    /**
+     * Removes what killed runs left in out (their lock is released, so they are gone): temporary files of atomic
+     * writes (plots, logs, summary), staging and temporary checkpoint folders. Called by the lock's holder.
+     */
+    static void removeLeftovers(Path out) {
+        FileOps.removeStaleTemporaries(out);
+        new RunCheckpoints(out).removeStaleTemporaries();
+        adept.io.checkpoint.Checkpoint.recover(out.resolve(Trainer.MODEL_DIR));
+    }
+
     /** Removes out if this run created it and left it empty (a run refused after taking the lock writes nothing). */
     static void removeIfEmpty(Path out) {
         try {

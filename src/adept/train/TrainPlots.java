@@ -36,6 +36,7 @@ public final class TrainPlots {
     /** Writes the plots into out; returns the files written. */
     public static List<Path> write(Path out, Consumer<String> info) {
         List<Path> written = new ArrayList<>();
+        FileOps.removeStaleTemporaries(out);  // an interrupted earlier plot's .loss.png.PID-HEX.tmp
         List<JsonObject> metrics = RunLog.read(out.resolve(Trainer.METRICS_FILE));
         List<JsonObject> importance = RunLog.readImportance(out.resolve(Trainer.IMPORTANCE_FILE));
         try {

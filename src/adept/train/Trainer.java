@@ -127,6 +127,7 @@ public final class Trainer {
         boolean created = !Files.exists(out, LinkOption.NOFOLLOW_LINKS);
         adept.io.checkpoint.OutputLock lock = leader() ? RunFolder.lock(out) : null;  // rank 0 alone writes
         try {
+            if (lock != null) RunFolder.removeLeftovers(out);
             return runInFolder();
         } finally {
             if (lock != null) lock.close();
@@ -515,7 +516,7 @@ public final class Trainer {
     private void save(RunCheckpoints checkpoints, Path modelDir, PreparedModel prepared, DecoupledTuning tuning, TrainingInputs inputs,
                       long step, long lastRefresh, long tokensSeen, double elapsed) {
         Path staging = checkpoints.dir().resolve(".staging-" + RunCheckpoints.name(step));
-        try {
+        try (FileOps.Temporary registered = FileOps.deleteOnExit(staging)) {
             Files.createDirectories(staging);
             Path optimizerFile = staging.resolve(RunCheckpoints.OPTIMIZER_FILE);
             Map<String, Tensor> state = tuning.optimizer().exportState();
@@ -534,10 +535,15 @@ public final class Trainer {
             FileOps.writeStringAtomically(stateFile, ts.toJson());
             saveModel(prepared.model(), checkpoints.dir().resolve(RunCheckpoints.name(step)), modelDir, prepared,
                     Map.of(RunCheckpoints.OPTIMIZER_FILE, optimizerFile, TrainerState.FILE_NAME, stateFile));
-            FileOps.deleteRecursively(staging);
             checkpoints.prune(s.keepCheckpoints);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write a checkpoint in " + checkpoints.dir() + ": " + e.getMessage(), e);
+        } finally {
+            try {
+                FileOps.deleteRecursively(staging);  // also after a failed write (a full disk): not left for the next run
+            } catch (IOException ignored) {
+                // the next run's clean-up removes it
+            }
         }
     }
 
