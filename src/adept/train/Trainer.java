@@ -175,6 +175,7 @@ public final class Trainer {
             listener.info(String.format(Locale.ROOT, "data: %s: %,d tokens in %,d documents%s; %,d blocks of %d", s.data,
                     inputs.tokens.tokenCount(), inputs.tokens.documentCount(), inputs.tokens.reused() ? " (cached)" : "",
                     inputs.blocks.blocksPerEpoch(), blockSize));
+            if (group != null) RankAgreement.check(group, s, modelDir, inputs.tokens.binFile());  // before anything that depends on them
             if (restart && leader()) {
                 checkpoints.deleteAll();
                 for (String f : List.of(METRICS_FILE, IMPORTANCE_FILE, RUN_FILE)) deleteQuietly(out.resolve(f));
