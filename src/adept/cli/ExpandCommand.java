@@ -4,6 +4,7 @@ import adept.expand.ExpansionMetadata;
 import adept.expand.ExpansionPlan;
 import adept.expand.LayerExpansion;
 import adept.io.checkpoint.Checkpoint;
+import adept.io.checkpoint.OutputLock;
 import adept.io.checkpoint.ConfigJson;
 import adept.io.checkpoint.SaveOptions;
 import adept.io.data.DataException;
@@ -98,6 +99,17 @@ public final class ExpandCommand implements Callable<Integer> {
         Path target = realPath(out);
         if (target.equals(source)) throw usage("--out must not be the model folder (" + source + ")");
         if (target.startsWith(source) || source.startsWith(target)) throw usage("--out and --model must not contain one another");
+        // One writer per --out: the lock sits beside it, as --out itself is replaced by a rename.
+        Path parent = target.getParent();
+        boolean parentExisted = Files.isDirectory(parent);
+        try (OutputLock lock = OutputLock.acquire(parent.resolve("." + target.getFileName() + ".adept-lock"), "--out " + out)) {
+            return expand(source, target, auto, storeAs);
+        } finally {
+            if (!parentExisted) AdeptCommand.deleteQuietly(parent);  // nothing was written into it
+        }
+    }
+
+    private int expand(Path source, Path target, boolean auto, DType storeAs) {
         Checkpoint.recover(target);  // an earlier run killed while writing --out: its leftovers, or the version it was replacing
         if (Files.exists(target) && !force && !isEmptyDir(target)) {
             throw usage("--out " + out + " exists; pass --force to replace it");
@@ -178,6 +190,7 @@ public final class ExpandCommand implements Callable<Integer> {
             ExpansionMetadata metadata = ExpansionMetadata.of(plan, trainable, scores,
                     importance == null ? null : importance.toAbsolutePath().normalize().toString(), source.toString(), ProbeCommand.version());
             sidecar = writeTemporary(metadata.toPrettyJson());
+            adept.io.checkpoint.FileOps.deleteOnExit(sidecar);  // deleted below, or at exit on a signal
             ConfigJson config = checkpoint.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer());
             SaveOptions options = SaveOptions.defaults().withDtype(stored).withConfig(config)
                     .withMetadata(Map.of(ExpansionMetadata.METADATA_KEY, metadata.toJson()))
@@ -214,7 +227,8 @@ public final class ExpandCommand implements Callable<Integer> {
     private static Path writeTemporary(String json) {
         Path file;
         try {
-            file = Files.createTempFile("adept_expansion", ".json");
+            // Not createTempFile's mode 0600: the copy in --out keeps this file's mode, and is read like any other file.
+            file = adept.io.checkpoint.FileOps.newTemporarySibling(Path.of(System.getProperty("java.io.tmpdir")), "adept_expansion.json");
         } catch (IOException e) {
             throw AdeptCommand.ioError("create a temporary file in", Path.of(System.getProperty("java.io.tmpdir")), e);
         }
@@ -255,15 +269,7 @@ public final class ExpandCommand implements Callable<Integer> {
 
     /** The path with every symlink resolved, for the parts that exist (a new --out has no real path yet). */
     static Path realPath(Path p) {
-        Path absolute = p.toAbsolutePath().normalize();
-        Path existing = absolute;
-        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
-        if (existing == null) return absolute;
-        try {
-            return existing.toRealPath().resolve(existing.relativize(absolute)).normalize();
-        } catch (IOException e) {
-            return absolute;
-        }
+        return adept.io.checkpoint.FileOps.realPath(p);
     }
 
     private static boolean isEmptyDir(Path dir) {

@@ -62,6 +62,7 @@ public final class InitCommand implements Callable<Integer> {
             vocab = t.vocabSize();
         }
         if (vocab < 2) throw new DataException(tokenizer + ": the tokenizer has " + vocab + " tokens");
+        checkFits(vocab);
         ModelConfig config = new ModelConfig(Architecture.LLAMA, vocab, hidden, intermediate, layers, heads, kvHeads, hidden / heads, 1e-5,
                 10000.0, null, context, tie, false, false);
         SaveOptions options = SaveOptions.defaults().withConfig(ConfigJson.of(config, DType.FLOAT32));
@@ -77,6 +78,31 @@ public final class InitCommand implements Callable<Integer> {
                 config.parameterCount());
         spec.commandLine().getOut().flush();
         return 0;
+    }
+
+    /**
+     * Refuses a model that cannot be held (float32 weights over the machine's memory) before libtorch is asked to
+     * allocate it: a failed native allocation of that size can take the JVM down instead of throwing.
+     */
+    private void checkFits(int vocab) {
+        double headDim = (double) hidden / heads;
+        double embeddings = (double) vocab * hidden * (tie ? 1 : 2);
+        double perLayer = 2.0 * hidden * heads * headDim + 2.0 * hidden * kvHeads * headDim + 3.0 * hidden * intermediate + 2.0 * hidden;
+        double parameters = embeddings + layers * perLayer + hidden;
+        double bytes = parameters * DType.FLOAT32.byteSize();
+        long total = physicalMemory();
+        if (bytes <= total) return;
+        String options = layers * perLayer >= embeddings ? "--layers " + layers + ", --hidden " + hidden + " or --intermediate " + intermediate
+                : "--hidden " + hidden + " (the tokenizer has " + vocab + " tokens)";
+        throw usage(String.format(Locale.ROOT, "%s: the model would have %.3g parameters (%.1f GiB as float32), more than this machine's "
+                + "%.1f GiB of memory; lower them", options, parameters, bytes / (1L << 30), total / (double) (1L << 30)));
+    }
+
+    private static long physicalMemory() {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            return os.getTotalMemorySize();
+        }
+        return Runtime.getRuntime().maxMemory();
     }
 
     private CommandLine.ParameterException usage(String message) {

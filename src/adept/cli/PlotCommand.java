@@ -34,6 +34,44 @@ public final class PlotCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    private static final byte[] PNG_SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+    /**
+     * --out is a new file or an earlier PNG, in an existing folder: never a folder, never one of the compared runs'
+     * files (real paths: a link to metrics.jsonl is metrics.jsonl), never a file of another kind (it would be lost).
+     */
+    private void checkOut() {
+        Path real = adept.io.checkpoint.FileOps.realPath(out);
+        if (Files.isDirectory(real)) throw usage("--out " + out + " is a folder; give the PNG file to write, e.g. " + out.resolve("compare.png"));
+        Path parent = real.getParent();
+        if (parent == null || !Files.isDirectory(parent)) throw usage("--out " + out + ": no such folder " + parent);
+        for (Path r : compare) {
+            Path runReal = adept.io.checkpoint.FileOps.realPath(r);
+            if (real.startsWith(runReal) && !real.getParent().equals(runReal)) {
+                throw usage("--out " + out + " is inside run " + r + "'s " + runReal.relativize(real).getName(0) + "; write the chart elsewhere");
+            }
+            if (real.getParent().equals(runReal) && Files.exists(real) && !isPng(real)) {
+                throw usage("--out " + out + " is run " + r + "'s own " + real.getFileName() + "; write the chart elsewhere");
+            }
+        }
+        if (Files.exists(real) && !isPng(real)) {
+            throw usage("--out " + out + " exists and is not a PNG image; it would be lost: write the chart elsewhere or delete it first");
+        }
+    }
+
+    private static boolean isPng(Path file) {
+        if (!Files.isRegularFile(file)) return false;
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            return java.util.Arrays.equals(in.readNBytes(PNG_SIGNATURE.length), PNG_SIGNATURE);
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
+    private CommandLine.ParameterException usage(String message) {
+        return new CommandLine.ParameterException(spec.commandLine(), message);
+    }
+
     @Override
     public Integer call() throws java.io.IOException {
         if (compare != null) {
@@ -42,8 +80,13 @@ public final class PlotCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--metric must be eval_loss or loss, got " + metric);
             }
             for (Path r : compare) if (!Files.isRegularFile(r.resolve(Trainer.METRICS_FILE))) throw new TrainException(r + " has no " + Trainer.METRICS_FILE);
+            checkOut();
             byte[] png = TrainPlots.compare(compare, metric, title);
-            adept.io.checkpoint.FileOps.writeAtomically(out, c -> adept.io.checkpoint.FileOps.writeFully(c, java.nio.ByteBuffer.wrap(png)));
+            try {
+                adept.io.checkpoint.FileOps.writeAtomically(out, c -> adept.io.checkpoint.FileOps.writeFully(c, java.nio.ByteBuffer.wrap(png)));
+            } catch (java.io.IOException e) {
+                throw AdeptCommand.ioError("write", out, e);
+            }
             spec.commandLine().getOut().println(out);
             spec.commandLine().getOut().flush();
             return 0;

@@ -25,17 +25,44 @@ public final class TokenizerCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "tokenizer folder to write")
     Path out;
 
+    @Option(names = "--force", description = "replace the tokenizer files already in --out (e.g. a model folder's)")
+    boolean force;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
+
+    /** What a run writes into --out (tokenizer.json and its config, SentencePiece's model and vocabulary). */
+    static final List<String> WRITTEN = List.of("tokenizer.json", "tokenizer_config.json", "spm.model", "spm.vocab", "spm.tsv");
+
+    private CommandLine.ParameterException usage(String message) {
+        return new CommandLine.ParameterException(spec.commandLine(), message);
+    }
 
     @Override
     public Integer call() throws IOException {
         // byte fallback takes 256 pieces, the specials 4, and every character of the text one more
         if (vocab < 400) throw new CommandLine.ParameterException(spec.commandLine(), "--vocab must be >= 400 (256 byte pieces + specials + characters), got " + vocab);
         Path out = this.out.toAbsolutePath().normalize();  // spm_train runs in that folder
-        Files.createDirectories(out);
-        Path input = Files.createTempFile(out, ".spm-input", ".txt");
+        if (Files.exists(out) && !Files.isDirectory(out)) throw usage("--out " + this.out + " exists and is not a folder");
+        List<String> present = new java.util.ArrayList<>();
+        for (String name : WRITTEN) if (Files.exists(out.resolve(name), java.nio.file.LinkOption.NOFOLLOW_LINKS)) present.add(name);
+        if (!present.isEmpty() && !force) {
+            throw usage("--out " + this.out + " already holds " + String.join(", ", present) + "; pass --force to replace "
+                    + (present.size() == 1 ? "it" : "them"));
+        }
         try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw AdeptCommand.ioError("create", out, e);
+        }
+        adept.io.checkpoint.FileOps.removeStaleTemporaries(out);  // a killed run's input file
+        Path input;
+        try {
+            input = adept.io.checkpoint.FileOps.newTemporarySibling(out, "spm-input.txt");
+        } catch (IOException e) {
+            throw AdeptCommand.ioError("write into", out, e);
+        }
+        try (adept.io.checkpoint.FileOps.Temporary registered = adept.io.checkpoint.FileOps.deleteOnExit(input)) {
             long lines = 0;
             try (BufferedWriter w = Files.newBufferedWriter(input, StandardCharsets.UTF_8)) {
                 for (Path file : data) {
@@ -55,8 +82,10 @@ public final class TokenizerCommand implements Callable<Integer> {
             spec.commandLine().getOut().printf("wrote %s: SentencePiece unigram, %,d pieces, trained on %,d lines%n", out.resolve("tokenizer.json"),
                     size, lines);
             spec.commandLine().getOut().flush();
+        } catch (IOException e) {
+            throw AdeptCommand.ioError("write", input, e);
         } finally {
-            Files.deleteIfExists(input);
+            AdeptCommand.deleteQuietly(input);
         }
         return 0;
     }

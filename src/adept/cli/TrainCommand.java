@@ -61,6 +61,7 @@ public final class TrainCommand implements Callable<Integer> {
             }
         }
         TrainSettings s = settings();
+        if (env.isPresent()) adept.dist.LauncherWatch.startIfLaunched(System.getenv());
         if (env.isPresent() && env.get().worldSize() > 1) {
             s.validate();  // before waiting for the other ranks
             if (s.batchSize % env.get().worldSize() != 0) {

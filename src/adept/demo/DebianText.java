@@ -116,9 +116,22 @@ public final class DebianText implements TextSource {
     }
 
     /** Runs a command; its standard output, or a DemoException with the last line of its error output. */
+    private static final Path SETPRIV = Path.of("/usr/bin/setpriv");
+
+    /**
+     * command, run so that it dies with this JVM, kill -9 included (util-linux's setpriv sets the parent-death signal,
+     * which survives the exec): a long spm_train must not outlive an interrupted adept. As is where setpriv is missing.
+     */
+    static List<String> diesWithUs(List<String> command) {
+        if (!Files.isExecutable(SETPRIV)) return command;
+        List<String> wrapped = new java.util.ArrayList<>(List.of(SETPRIV.toString(), "--pdeathsig", "KILL", "--"));
+        wrapped.addAll(command);
+        return wrapped;
+    }
+
     static String run(List<String> command, Path dir) {
         try {
-            ProcessBuilder pb = new ProcessBuilder(command);
+            ProcessBuilder pb = new ProcessBuilder(diesWithUs(command));
             if (dir != null) pb.directory(dir.toFile());
             Path err = Files.createTempFile("adept-demo", ".err");
             pb.redirectError(err.toFile());

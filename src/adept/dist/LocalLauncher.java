@@ -62,6 +62,7 @@ public final class LocalLauncher {
             for (int r = 0; r < n; r++) {
                 ProcessBuilder pb = new ProcessBuilder(command);
                 pb.environment().putAll(DistEnvironment.variablesFor(r, n, "127.0.0.1", port));
+                pb.environment().put(LauncherWatch.VARIABLE, Long.toString(ProcessHandle.current().pid()));  // ranks die with us
                 if (r == 0) {
                     pb.inheritIO();
                 } else {

@@ -33,7 +33,7 @@ public final class EffectiveRate {
     /** The element-weighted mean multiplier of each refresh in an importance log (frozen units count 0), by step. */
     public static NavigableMap<Long, Double> fromImportanceLog(Path file) {
         NavigableMap<Long, double[]> sums = new TreeMap<>();
-        for (JsonObject o : RunLog.read(file)) {
+        for (JsonObject o : RunLog.readImportance(file)) {
             long step = o.get("step").getAsLong();
             double elements = o.has("elements") ? o.get("elements").getAsDouble() : 1;
             boolean frozen = o.has("frozen") && o.get("frozen").getAsBoolean();

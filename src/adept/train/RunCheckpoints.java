@@ -19,7 +19,8 @@ import java.util.regex.Pattern;
  * The checkpoints of a run: out/checkpoints/step-NNNNNNNN/, each a complete Hugging Face model folder
  * (loadable by every adept command) plus optimizer.bin (safetensors format) and trainer_state.json. A checkpoint is
  * written under a temporary name and renamed when complete, so a folder with the final name is whole;
- * loading still checks every file (a truncated one, e.g. from a disk that lied about fsync, is skipped).
+ * loading still checks every file against the checksums written with it (a truncated or flipped one, e.g. from a disk
+ * that lied about fsync, is skipped for the previous checkpoint).
  */
 public final class RunCheckpoints {
     /** Optimizer state and RNG state, in safetensors format (not named *.safetensors: a model folder's weights are). */
@@ -63,6 +64,7 @@ public final class RunCheckpoints {
     public Optional<Loaded> newestValid(java.util.function.Consumer<String> skipped) {
         for (Path p : list()) {
             try {
+                adept.io.checkpoint.Checksums.verify(p);  // same-size damage passes every other check
                 TrainerState state = TrainerState.parse(Files.readString(p.resolve(TrainerState.FILE_NAME), StandardCharsets.UTF_8), p.toString());
                 Matcher m = NAME.matcher(p.getFileName().toString());
                 if (m.matches() && Long.parseLong(m.group(1)) != state.step()) throw new TrainException(p + ": step does not match its name");
@@ -73,7 +75,7 @@ public final class RunCheckpoints {
                 if (Files.exists(adapters)) Safetensors.open(adapters);
                 return Optional.of(new Loaded(p, state));
             } catch (RuntimeException | IOException e) {
-                skipped.accept(p + " is incomplete or damaged (" + e.getMessage() + "); skipping it");
+                skipped.accept(p.getFileName() + " is incomplete or damaged (" + e.getMessage() + "); skipping it for an earlier checkpoint");
             }
         }
         return Optional.empty();

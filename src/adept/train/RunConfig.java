@@ -138,15 +138,43 @@ public final class RunConfig {
     /** Reads and checks a config file (see the class comment); writes nothing. */
     public static RunConfig load(Path file) {
         Path f = file.toAbsolutePath().normalize();
-        String text;
+        return parse(readConfig(file), f, file.toString());
+    }
+
+    /** Configs are small: at most this many bytes (a device or a runaway file is refused, not read into memory). */
+    static final long MAX_CONFIG_BYTES = 1 << 20;
+
+    /** A config file's text: a regular file of at most {@link #MAX_CONFIG_BYTES}, valid UTF-8; errors name the file. */
+    static String readConfig(Path file) {
+        Path f = file.toAbsolutePath().normalize();
+        if (!Files.exists(f)) throw new TrainException(file + ": no such config file");
+        byte[] bytes;
         try {
-            text = Files.readString(f, StandardCharsets.UTF_8);
-        } catch (java.nio.file.NoSuchFileException e) {
-            throw new TrainException(file + ": no such config file");
-        } catch (IOException e) {
-            throw new TrainException("cannot read " + file + ": " + e.getMessage());
+            bytes = adept.io.checkpoint.FileOps.readBounded(f, MAX_CONFIG_BYTES, "run config");
+        } catch (CheckpointException e) {
+            throw new TrainException(e.getMessage().replace(f.toString(), file.toString()));
         }
-        return parse(text, f, file.toString());
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT).decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new TrainException(file + ": not valid UTF-8 text (" + firstMalformedLine(bytes) + ")");
+        }
+    }
+
+    /** "line N" of the first byte sequence that is not UTF-8. */
+    private static String firstMalformedLine(byte[] bytes) {
+        int line = 1;
+        int i = 0;
+        while (i < bytes.length) {
+            int b = bytes[i] & 0xff;
+            int len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : -1;
+            if (len < 0 || i + len > bytes.length) return "line " + line;
+            for (int k = 1; k < len; k++) if ((bytes[i + k] & 0xc0) != 0x80) return "line " + line;
+            if (b == '\n') line++;
+            i += len;
+        }
+        return "line " + line;
     }
 
     /** Parses and checks config text as if read from file (relative paths resolve against its folder); label names it in errors. */
@@ -177,9 +205,10 @@ public final class RunConfig {
             options.setAllowRecursiveKeys(false);
             options.setMaxAliasesForCollections(20);
             options.setCodePointLimit(1 << 22);
+            options.setNestingDepthLimit(64);
             Object loaded;
             try {
-                loaded = new Yaml(new SafeConstructor(options)).load(text);
+                loaded = new Yaml(new StrictConstructor(options, label)).load(text);
             } catch (org.yaml.snakeyaml.error.MarkedYAMLException e) {
                 var mark = e.getProblemMark();
                 String at = mark == null ? "" : "line " + (mark.getLine() + 1) + ", column " + (mark.getColumn() + 1) + ": ";
@@ -195,7 +224,51 @@ public final class RunConfig {
         return root.getAsJsonObject();
     }
 
+    /**
+     * Safe types, minus YAML 1.1's surprising integers: 010 (octal 8), 0x10, 0b10 and 1:30 (sexagesimal 90) are refused
+     * with their line, rather than read as another number than the one the user meant.
+     */
+    private static final class StrictConstructor extends SafeConstructor {
+        private static final Pattern SURPRISING_INT = Pattern.compile("[-+]?(0[0-9_]+|0[xXbB].*|[0-9][0-9_]*(:[0-5]?[0-9])+)");
+
+        StrictConstructor(LoaderOptions options, String label) {
+            super(options);
+            org.yaml.snakeyaml.constructor.Construct ints = yamlConstructors.get(org.yaml.snakeyaml.nodes.Tag.INT);
+            yamlConstructors.put(org.yaml.snakeyaml.nodes.Tag.INT, new org.yaml.snakeyaml.constructor.AbstractConstruct() {
+                @Override
+                public Object construct(org.yaml.snakeyaml.nodes.Node node) {
+                    String text = ((org.yaml.snakeyaml.nodes.ScalarNode) node).getValue();
+                    if (SURPRISING_INT.matcher(text.strip()).matches()) {
+                        throw new TrainException(label + ": line " + (node.getStartMark().getLine() + 1) + ": " + text + " is a YAML 1.1 "
+                                + (text.contains(":") ? "base-60" : text.matches("[-+]?0[xX].*") ? "hexadecimal" : text.matches("[-+]?0[bB].*") ? "binary" : "octal")
+                                + " number (" + ints.construct(node) + "); write it in decimal without a leading zero, or quote it");
+                    }
+                    return ints.construct(node);
+                }
+            });
+        }
+    }
+
+    /** Containers being converted, by identity: a recursive alias (a: &x [*x]) would otherwise recurse forever. */
+    private static final ThreadLocal<java.util.IdentityHashMap<Object, Boolean>> CONVERTING = ThreadLocal.withInitial(java.util.IdentityHashMap::new);
+
     private static JsonElement fromYaml(Object o, String label, String where) {
+        if (o instanceof Map<?, ?> || o instanceof List<?>) {
+            var open = CONVERTING.get();
+            if (open.put(o, Boolean.TRUE) != null) {
+                throw new TrainException(label + ": " + (where.isEmpty() ? "" : where.substring(0, where.length() - 1) + ": ")
+                        + "a recursive alias (a value that contains itself) is not allowed");
+            }
+            try {
+                return convert(o, label, where);
+            } finally {
+                open.remove(o);
+            }
+        }
+        return convert(o, label, where);
+    }
+
+    private static JsonElement convert(Object o, String label, String where) {
         if (o == null) return JsonNull.INSTANCE;
         if (o instanceof String s) return new JsonPrimitive(s);
         if (o instanceof Boolean b) return new JsonPrimitive(b);
@@ -515,11 +588,13 @@ public final class RunConfig {
             }
             String dtype = text(o, "dtype", runs.get(0).settings().dtype);
             String device = text(o, "device", runs.get(0).settings().device);
+            adept.tensor.DType evalType;
             try {
-                adept.tensor.DType.parse(dtype);
+                evalType = adept.tensor.DType.parse(dtype);
             } catch (RuntimeException e) {
                 throw error("evaluate.dtype", firstLine(e.getMessage()));
             }
+            if (!evalType.isFloatingPoint()) throw error("evaluate.dtype", dtype + " is not a floating-point type: use float32, bfloat16, float16 or float64");
             try {
                 adept.tensor.Device.parse(device);
             } catch (RuntimeException e) {

@@ -65,24 +65,107 @@ public final class RunLog implements AutoCloseable {
         }
     }
 
-    /** Every well-formed line with a "step" (a torn last line is skipped). */
+    /** A log line longer than this is damage (adept's are a few hundred bytes): refused before it is held in memory. */
+    static final int MAX_LINE_BYTES = 1 << 20;
+    /** Fields that, when present, are finite numbers. */
+    private static final java.util.Set<String> NUMBERS = java.util.Set.of("loss", "eval_loss", "lr", "grad_norm", "rate_mean", "effective_lr",
+            "importance", "multiplier", "elements", "tokens");
+    /** Largest layer number and unit index a log may name (a plot has a row per layer and a column per unit). */
+    static final int MAX_LAYER = 4095;
+    static final int MAX_INDEX = (1 << 20) - 1;
+
+    /**
+     * Every line, checked as strictly as a user's file: each names its step (a whole number >= 0), and the fields
+     * adept writes have their types and ranges; the first bad line is an error naming file and line. Only a torn
+     * last line (a kill during a write) is skipped. Not valid UTF-8, a line over {@link #MAX_LINE_BYTES} and a file
+     * that is not a regular file (a FIFO, /dev/zero) are errors too.
+     */
     public static List<JsonObject> read(Path file) {
+        return read(file, List.of());
+    }
+
+    /** The lines of an importance log ({@link #read}): each also names its unit's layer and index and its multiplier. */
+    public static List<JsonObject> readImportance(Path file) {
+        return read(file, List.of("layer", "index", "multiplier"));
+    }
+
+    private static List<JsonObject> read(Path file, List<String> required) {
         List<JsonObject> out = new ArrayList<>();
         if (!Files.exists(file)) return out;
-        try {
-            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-                if (line.isBlank()) continue;
-                try {
-                    JsonObject o = JsonParser.parseString(line).getAsJsonObject();
-                    if (o.has("step")) out.add(o);
-                } catch (RuntimeException torn) {
-                    // a line cut off by a kill: it will be logged again
+        if (!Files.isRegularFile(file)) throw new TrainException(file + ": not a regular file (a folder, FIFO or device)");
+        try (java.io.InputStream in = new java.io.BufferedInputStream(Files.newInputStream(file))) {
+            java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
+            int number = 0;
+            boolean end = false;
+            while (!end) {
+                line.reset();
+                int b;
+                while ((b = in.read()) != -1 && b != '\n') {
+                    if (line.size() >= MAX_LINE_BYTES) throw new TrainException(file + ":" + (number + 1) + ": a line longer than " + MAX_LINE_BYTES + " bytes; not an adept log");
+                    line.write(b);
                 }
+                end = b == -1;
+                number++;
+                if (end && line.size() == 0) break;
+                JsonObject o;
+                try {
+                    String text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(line.toByteArray())).toString();
+                    if (text.isBlank()) continue;
+                    com.google.gson.JsonElement e = JsonParser.parseString(text);
+                    if (!e.isJsonObject()) throw new com.google.gson.JsonParseException("not a JSON object");
+                    o = e.getAsJsonObject();
+                } catch (java.nio.charset.CharacterCodingException | RuntimeException bad) {
+                    if (end) break;  // a line cut off by a kill: it will be logged again
+                    String why = bad instanceof java.nio.charset.CharacterCodingException ? "not valid UTF-8" : "not a JSON object";
+                    throw new TrainException(file + ":" + number + ": " + why + "; the log is damaged");
+                }
+                check(o, file + ":" + number);
+                for (String field : required) if (!o.has(field)) throw new TrainException(file + ":" + number + ": no " + field + "; the log is damaged");
+                out.add(o);
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
         }
         return out;
+    }
+
+    private static void check(JsonObject o, String where) {
+        wholeNumber(o, "step", where, 0, Long.MAX_VALUE / 2, true);
+        wholeNumber(o, "layer", where, -1, MAX_LAYER, false);  // -1: tensors outside the layers (embeddings)
+        wholeNumber(o, "index", where, 0, MAX_INDEX, false);
+        for (String field : NUMBERS) {
+            if (!o.has(field)) continue;
+            com.google.gson.JsonElement e = o.get(field);
+            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber() || !Double.isFinite(e.getAsDouble())) {
+                throw new TrainException(where + ": " + field + " must be a finite number, got " + e);
+            }
+        }
+        if (o.has("frozen") && !(o.get("frozen").isJsonPrimitive() && o.get("frozen").getAsJsonPrimitive().isBoolean())) {
+            throw new TrainException(where + ": frozen must be true or false, got " + o.get("frozen"));
+        }
+        if (o.has("unit") && !(o.get("unit").isJsonPrimitive() && o.get("unit").getAsJsonPrimitive().isString())) {
+            throw new TrainException(where + ": unit must be text, got " + o.get("unit"));
+        }
+    }
+
+    private static void wholeNumber(JsonObject o, String field, String where, long min, long max, boolean required) {
+        if (!o.has(field)) {
+            if (required) throw new TrainException(where + ": no " + field + "; the log is damaged");
+            return;
+        }
+        com.google.gson.JsonElement e = o.get(field);
+        java.math.BigDecimal v = null;
+        if (e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber()) {
+            try {
+                v = new java.math.BigDecimal(e.getAsJsonPrimitive().getAsString());
+            } catch (NumberFormatException notANumber) {
+                v = null;
+            }
+        }
+        if (v == null || v.signum() != 0 && v.stripTrailingZeros().scale() > 0 || v.compareTo(java.math.BigDecimal.valueOf(min)) < 0
+                || v.compareTo(java.math.BigDecimal.valueOf(max)) > 0) {
+            throw new TrainException(where + ": " + field + " must be a whole number in [" + min + ", " + max + "], got " + e);
+        }
     }
 
     @Override

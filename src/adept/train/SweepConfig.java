@@ -85,15 +85,7 @@ public record SweepConfig(Path file, Path out, List<RunConfig.Run> runs, List<Gr
     /** Reads and checks a sweep config; overrideOut (null: the file's) replaces out. Writes nothing. */
     public static SweepConfig load(Path file, Path overrideOut) {
         Path f = file.toAbsolutePath().normalize();
-        String text;
-        try {
-            text = Files.readString(f, StandardCharsets.UTF_8);
-        } catch (java.nio.file.NoSuchFileException e) {
-            throw new TrainException(file + ": no such config file");
-        } catch (IOException e) {
-            throw new TrainException("cannot read " + file + ": " + e.getMessage());
-        }
-        return parse(text, f, file.toString(), overrideOut);
+        return parse(RunConfig.readConfig(file), f, file.toString(), overrideOut);
     }
 
     /** Parses and checks config text as if read from file (relative paths resolve against its folder). */

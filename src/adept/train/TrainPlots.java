@@ -36,8 +36,9 @@ public final class TrainPlots {
     /** Writes the plots into out; returns the files written. */
     public static List<Path> write(Path out, Consumer<String> info) {
         List<Path> written = new ArrayList<>();
+        FileOps.removeStaleTemporaries(out);  // an interrupted earlier plot's .loss.png.PID-HEX.tmp
         List<JsonObject> metrics = RunLog.read(out.resolve(Trainer.METRICS_FILE));
-        List<JsonObject> importance = RunLog.read(out.resolve(Trainer.IMPORTANCE_FILE));
+        List<JsonObject> importance = RunLog.readImportance(out.resolve(Trainer.IMPORTANCE_FILE));
         try {
             if (!metrics.isEmpty()) {
                 Path f = out.resolve("loss.png");

@@ -156,7 +156,7 @@ public final class TrainSettings {
             "probe_cache_memory", "grad_checkpointing", "overlap_grad_reduce", "tensorboard");
 
     static final Gson GSON = new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).serializeNulls()
-            .disableHtmlEscaping().setPrettyPrinting().create();
+            .disableHtmlEscaping().setPrettyPrinting().serializeSpecialFloatingPointValues().create();  // NaN copies, then validate names it
 
     /** mode, parsed. */
     public TrainMode trainMode() {
@@ -213,6 +213,7 @@ public final class TrainSettings {
 
     /** Checks what can be checked without reading any file; the message names the setting. */
     public void validate() {
+        requireFinite();
         require(model != null, "model: a model folder is required");
         require(data != null, "data: a training corpus is required");
         require(out != null, "out: an output folder is required");
@@ -223,7 +224,11 @@ public final class TrainSettings {
             adept.tune.RateMode.parse(rateMode);
             adept.tune.RateNorm.parse(rateNorm);
             adept.optim.LrSchedule.parseKind(schedule);
-            adept.tensor.DType.parse(dtype);
+            adept.tensor.DType d = adept.tensor.DType.parse(dtype);
+            // float16 would need loss scaling (its gradients underflow); integer types cannot train
+            if (d != adept.tensor.DType.FLOAT32 && d != adept.tensor.DType.BFLOAT16 && d != adept.tensor.DType.FLOAT64) {
+                throw new TrainException("dtype " + dtype + " cannot train here: use float32, bfloat16 (fp32 master weights) or float64");
+            }
             adept.tensor.Device.parse(device);
         } catch (RuntimeException e) {
             throw new TrainException(e.getMessage());
@@ -273,6 +278,21 @@ public final class TrainSettings {
         // activation checkpointing recomputes the forward: a dropout mask drawn twice would differ
         require(m != TrainMode.LORA || loraDropout == 0 || gradCheckpointing == 0, "lora_dropout > 0 does not combine with grad_checkpointing (the recomputed forward would draw other masks)");
         if (m.adaptive()) require(probe != null, "mode " + m.label() + " refreshes unit importance on a probe corpus: give probe (--probe)");
+    }
+
+    /** NaN or infinity in any numeric setting (a typo, a YAML .nan) is refused by name before any comparison could let it through. */
+    private void requireFinite() {
+        for (Field f : TrainSettings.class.getDeclaredFields()) {
+            if (Modifier.isStatic(f.getModifiers()) || (f.getType() != double.class && f.getType() != Double.class)) continue;
+            try {
+                Object v = f.get(this);
+                if (v != null && !Double.isFinite((Double) v)) {
+                    throw new TrainException(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES.translateName(f) + " must be a finite number, got " + v);
+                }
+            } catch (IllegalAccessException e) {
+                throw new IllegalStateException(e);
+            }
+        }
     }
 
     private static void require(boolean ok, String message) {

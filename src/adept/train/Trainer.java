@@ -124,16 +124,30 @@ public final class Trainer {
 
     /** Trains (resuming from the newest checkpoint when there is one) until the last step or a stop request, writing the outputs into the run folder. */
     public Result run() {
-        long t0 = System.nanoTime();
         s.validate();
+        Path out = Path.of(s.out).toAbsolutePath().normalize();
+        if (Files.exists(out, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(out)) throw new TrainException(out + ": exists and is not a folder");
+        RunFolder.checkApart(Path.of(s.model), out);
+        RunFolder.checkOwned(out, restart);
+        boolean created = !Files.exists(out, LinkOption.NOFOLLOW_LINKS);
+        adept.io.checkpoint.OutputLock lock = leader() ? RunFolder.lock(out) : null;  // rank 0 alone writes
+        try {
+            if (lock != null) RunFolder.removeLeftovers(out);
+            return runInFolder();
+        } finally {
+            if (lock != null) lock.close();
+            if (lock != null && created) RunFolder.removeIfEmpty(out);
+        }
+    }
+
+    private Result runInFolder() {
+        long t0 = System.nanoTime();
         if (s.batchSize % ranks() != 0) {
             throw new TrainException("batch_size " + s.batchSize + " does not split over " + ranks() + " ranks (each takes batch_size / "
                     + ranks() + " blocks of the global batch): give a multiple of " + ranks());
         }
         Path modelDir = Path.of(s.model).toAbsolutePath().normalize();
         Path out = Path.of(s.out).toAbsolutePath().normalize();
-        if (Files.exists(out, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(out)) throw new TrainException(out + ": exists and is not a folder");
-        if (out.startsWith(modelDir)) throw new TrainException("out " + out + " must not be inside the model folder " + modelDir);
         DType dtype = DType.parse(s.dtype);
         Device device = Device.parse(s.device);
         Checkpoint base = Checkpoint.open(modelDir);
@@ -167,6 +181,7 @@ public final class Trainer {
             listener.info(String.format(Locale.ROOT, "data: %s: %,d tokens in %,d documents%s; %,d blocks of %d", s.data,
                     inputs.tokens.tokenCount(), inputs.tokens.documentCount(), inputs.tokens.reused() ? " (cached)" : "",
                     inputs.blocks.blocksPerEpoch(), blockSize));
+            if (group != null) RankAgreement.check(group, s, modelDir, inputs.tokens.binFile());  // before anything that depends on them
             if (restart && leader()) {
                 checkpoints.deleteAll();
                 for (String f : List.of(METRICS_FILE, IMPORTANCE_FILE, RUN_FILE)) deleteQuietly(out.resolve(f));
@@ -524,7 +539,7 @@ public final class Trainer {
     private void save(RunCheckpoints checkpoints, Path modelDir, PreparedModel prepared, DecoupledTuning tuning, TrainingInputs inputs,
                       long step, long lastRefresh, long tokensSeen, double elapsed) {
         Path staging = checkpoints.dir().resolve(".staging-" + RunCheckpoints.name(step));
-        try {
+        try (FileOps.Temporary registered = FileOps.deleteOnExit(staging)) {
             Files.createDirectories(staging);
             Path optimizerFile = staging.resolve(RunCheckpoints.OPTIMIZER_FILE);
             Map<String, Tensor> state = tuning.optimizer().exportState();
@@ -543,10 +558,15 @@ public final class Trainer {
             FileOps.writeStringAtomically(stateFile, ts.toJson());
             saveModel(prepared.model(), checkpoints.dir().resolve(RunCheckpoints.name(step)), modelDir, prepared,
                     Map.of(RunCheckpoints.OPTIMIZER_FILE, optimizerFile, TrainerState.FILE_NAME, stateFile));
-            FileOps.deleteRecursively(staging);
             checkpoints.prune(s.keepCheckpoints);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write a checkpoint in " + checkpoints.dir() + ": " + e.getMessage(), e);
+        } finally {
+            try {
+                FileOps.deleteRecursively(staging);  // also after a failed write (a full disk): not left for the next run
+            } catch (IOException ignored) {
+                // the next run's clean-up removes it
+            }
         }
     }
 
@@ -556,7 +576,7 @@ public final class Trainer {
         Path sidecar = null;
         try {
             if (prepared.expansion() != null) {
-                sidecar = Files.createTempFile(target.getParent(), ".adept_expansion", ".json");
+                sidecar = FileOps.newTemporarySibling(target.getParent(), ExpansionMetadata.FILE_NAME);  // not createTempFile's 0600: copied with its mode
                 Files.writeString(sidecar, prepared.expansion().toPrettyJson(), StandardCharsets.UTF_8);
                 options = options.withMetadata(Map.of(ExpansionMetadata.METADATA_KEY, prepared.expansion().toJson()))
                         .withExtraFile(ExpansionMetadata.FILE_NAME, sidecar);
@@ -566,6 +586,7 @@ public final class Trainer {
                 if (Files.isRegularFile(f)) options = options.withExtraFile(name, f);
             }
             for (var e : extra.entrySet()) options = options.withExtraFile(e.getKey(), e.getValue());
+            if (!extra.isEmpty()) options = options.withChecksums();  // a checkpoint: verified before it is resumed
             // lora: the merged weights (a plain model for every command) plus the adapters' PEFT files
             try (LoraMode.Staged lora = LoraMode.stage(model, target.getParent(), modelDir)) {
                 if (lora != null) for (var e : lora.files().entrySet()) options = options.withExtraFile(e.getKey(), e.getValue());

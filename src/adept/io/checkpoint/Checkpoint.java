@@ -425,11 +425,13 @@ public final class Checkpoint {
         List<Map<String, Tensor>> shards = shard(model.namedParameters(), store, opts.maxShardBytes(), dir.toString());
 
         Path temp = null;
+        FileOps.Temporary registered = null;
         try {
             Files.createDirectories(parent);
             recover(target);
             temp = parent.resolve("." + target.getFileName() + TEMP_MARK + suffix());
             Files.createDirectory(temp);
+            registered = FileOps.deleteOnExit(temp);  // SIGTERM / SIGINT mid-save: not left for the next run to find
             config.write(temp.resolve(ConfigJson.FILE_NAME));
             if (shards.size() == 1) {
                 Safetensors.write(temp.resolve(WEIGHTS_FILE), shards.get(0), metadata, store);
@@ -456,12 +458,14 @@ public final class Checkpoint {
                 Files.copy(e.getValue(), copy, StandardCopyOption.COPY_ATTRIBUTES);
                 FileOps.fsyncFile(copy);
             }
+            if (opts.checksums()) Checksums.write(temp);
             FileOps.fsyncDirectory(temp);
             swapInto(temp, target);
             temp = null;
         } catch (IOException e) {
             throw new CheckpointException(dir + ": cannot write checkpoint: " + e, e);
         } finally {
+            if (registered != null) registered.close();
             if (temp != null) {
                 try {
                     FileOps.deleteRecursively(temp);

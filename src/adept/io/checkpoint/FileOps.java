@@ -37,7 +37,7 @@ public final class FileOps {
         Path dir = parentOf(target);
         Path temp = newTemporarySibling(dir, target.getFileName().toString());
         boolean moved = false;
-        try {
+        try (Temporary registered = deleteOnExit(temp)) {
             try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 body.write(channel);
                 channel.force(true);
@@ -92,18 +92,83 @@ public final class FileOps {
     private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
 
     /**
-     * A new empty ".NAME.HEX.tmp" file in dir with the default permissions (0666 less the umask), unlike
-     * Files.createTempFile's 0600: what is renamed into place is readable as any other file the user writes.
+     * A new empty ".NAME.PID-HEX.tmp" file in dir with the default permissions (0666 less the umask), unlike
+     * Files.createTempFile's 0600: what is renamed into place is readable as any other file the user writes. The pid
+     * lets {@link #removeStaleTemporaries} tell a killed writer's leftover from a live writer's file.
      */
     public static Path newTemporarySibling(Path dir, String name) throws IOException {
         for (int attempt = 0; ; attempt++) {
-            Path p = dir.resolve("." + name + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
+            Path p = dir.resolve("." + name + "." + ProcessHandle.current().pid() + "-" + Long.toHexString(RANDOM.nextLong() & Long.MAX_VALUE) + ".tmp");
             try {
                 return Files.createFile(p);
             } catch (java.nio.file.FileAlreadyExistsException e) {
                 if (attempt > 100) throw e;
             }
         }
+    }
+
+    private static final java.util.regex.Pattern TEMPORARY = java.util.regex.Pattern.compile("\\..+\\.(\\d+)-[0-9a-f]+\\.tmp");
+
+    /**
+     * Deletes the ".NAME.PID-HEX.tmp" files in dir ({@link #newTemporarySibling}) whose writer is gone (killed before its
+     * rename or clean-up); a live process's are left alone. Best effort: what cannot be deleted stays.
+     */
+    public static void removeStaleTemporaries(Path dir) {
+        if (!Files.isDirectory(dir)) return;
+        try (var entries = Files.newDirectoryStream(dir, p -> TEMPORARY.matcher(p.getFileName().toString()).matches())) {
+            for (Path p : entries) {
+                java.util.regex.Matcher m = TEMPORARY.matcher(p.getFileName().toString());
+                if (m.matches() && processIsGone(Long.parseLong(m.group(1))) && Files.isRegularFile(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // leftovers only: they do not change any result
+        }
+    }
+
+    /** Whether no process pid runs (this one always does). */
+    public static boolean processIsGone(long pid) {
+        return pid != ProcessHandle.current().pid() && ProcessHandle.of(pid).map(h -> !h.isAlive()).orElse(true);
+    }
+
+    /** Paths to delete if the JVM exits (SIGTERM, SIGINT, System.exit) before their owner removes or renames them. */
+    private static final java.util.Set<Path> PENDING = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private static final java.util.concurrent.atomic.AtomicBoolean HOOKED = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** A temporary file or folder registered for deletion at JVM exit until {@link #close}d (its owner has dealt with it). */
+    public static final class Temporary implements AutoCloseable {
+        private final Path path;
+
+        private Temporary(Path path) {
+            this.path = path;
+        }
+
+        @Override
+        public void close() {
+            PENDING.remove(path);
+        }
+    }
+
+    /**
+     * Registers path (a temporary file or folder) for deletion when the JVM shuts down while it is still registered:
+     * a signal does not unwind the thread writing it, so its finally blocks never run. SIGKILL leaves it to
+     * {@link #removeStaleTemporaries} and {@link Checkpoint#recover} of the next run.
+     */
+    public static Temporary deleteOnExit(Path path) {
+        if (HOOKED.compareAndSet(false, true)) {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                for (Path p : PENDING) {
+                    try {
+                        deleteRecursively(p);
+                    } catch (IOException | RuntimeException ignored) {
+                        // exiting anyway
+                    }
+                }
+            }, "adept-temporary-files"));
+        }
+        PENDING.add(path);
+        return new Temporary(path);
     }
 
     /** Writes target atomically (temporary sibling, fsync, rename). */
@@ -144,6 +209,22 @@ public final class FileOps {
     public static void fsyncFile(Path file) throws IOException {
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
             channel.force(true);
+        }
+    }
+
+    /**
+     * The path with every symlink resolved, for the part that exists (a new output has no real path yet): two paths
+     * name the same file or folder exactly when their real paths are equal.
+     */
+    public static Path realPath(Path p) {
+        Path absolute = p.toAbsolutePath().normalize();
+        Path existing = absolute;
+        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+        if (existing == null) return absolute;
+        try {
+            return existing.toRealPath().resolve(existing.relativize(absolute)).normalize();
+        } catch (IOException e) {
+            return absolute;
         }
     }
 

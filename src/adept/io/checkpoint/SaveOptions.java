@@ -17,8 +17,10 @@ import java.util.Map;
  *     a fresh one from the model. Pass the loaded checkpoint's {@link Checkpoint#config()} to keep its other fields.
  * @param extraFiles files copied into the checkpoint folder, by their name there (tokenizer.json,
  *     generation_config.json, ...): the folder is replaced as a whole, so anything to keep must be listed
+ * @param checksums also write {@link Checksums#FILE_NAME}, the size and CRC32C of every file, for {@link Checksums#verify}
  */
-public record SaveOptions(DType dtype, long maxShardBytes, Map<String, String> metadata, ConfigJson config, Map<String, Path> extraFiles) {
+public record SaveOptions(DType dtype, long maxShardBytes, Map<String, String> metadata, ConfigJson config, Map<String, Path> extraFiles,
+                          boolean checksums) {
     public SaveOptions {
         if (maxShardBytes < 0) throw new CheckpointException("maxShardBytes must be >= 0 (0 = one file), got " + maxShardBytes);
         metadata = metadata == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(metadata));
@@ -33,7 +35,7 @@ public record SaveOptions(DType dtype, long maxShardBytes, Map<String, String> m
             }
             // the weights' own names only: other safetensors files (a LoRA adapter_model.safetensors) may ride along
             if (name.equals(ConfigJson.FILE_NAME) || name.equals(Checkpoint.WEIGHTS_FILE) || name.matches("model-\\d+-of-\\d+\\.safetensors")
-                    || name.equals(Checkpoint.INDEX_FILE)) {
+                    || name.equals(Checkpoint.INDEX_FILE) || name.equals(Checksums.FILE_NAME)) {
                 throw new CheckpointException("extra file " + name + " would overwrite a file the checkpoint writes");
             }
             if (e.getValue() == null) throw new CheckpointException("extra file " + name + " has no source path");
@@ -42,33 +44,38 @@ public record SaveOptions(DType dtype, long maxShardBytes, Map<String, String> m
 
     /** Model's dtype, one file, no extra metadata, a config.json derived from the model. */
     public static SaveOptions defaults() {
-        return new SaveOptions(null, 0, Map.of(), null, Map.of());
+        return new SaveOptions(null, 0, Map.of(), null, Map.of(), false);
     }
 
     /** These options storing tensors as dtype (null: the model's). */
     public SaveOptions withDtype(DType dtype) {
-        return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles);
+        return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles, checksums);
     }
 
     /** These options with another shard size (0: one file). */
     public SaveOptions withMaxShardBytes(long maxShardBytes) {
-        return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles);
+        return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles, checksums);
     }
 
     /** These options with these metadata entries instead. */
     public SaveOptions withMetadata(Map<String, String> metadata) {
-        return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles);
+        return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles, checksums);
     }
 
     /** These options writing config (updated from the model) as config.json. */
     public SaveOptions withConfig(ConfigJson config) {
-        return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles);
+        return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles, checksums);
     }
 
     /** These options also copying source into the folder as name. */
     public SaveOptions withExtraFile(String name, Path source) {
         Map<String, Path> files = new LinkedHashMap<>(extraFiles);
         files.put(name, source);
-        return new SaveOptions(dtype, maxShardBytes, metadata, config, files);
+        return new SaveOptions(dtype, maxShardBytes, metadata, config, files, checksums);
+    }
+
+    /** These options also writing the checksums of every file (a training checkpoint, verified before resuming). */
+    public SaveOptions withChecksums() {
+        return new SaveOptions(dtype, maxShardBytes, metadata, config, extraFiles, true);
     }
 }

@@ -1,5 +1,6 @@
 package adept.io.data;
 
+import adept.io.checkpoint.Checksums;
 import adept.io.checkpoint.FileOps;
 import adept.io.tokenizer.Tokenizer;
 import com.google.gson.FieldNamingPolicy;
@@ -32,14 +33,15 @@ import java.util.function.LongConsumer;
 /**
  * A corpus tokenized once into a cache folder, then memory-mapped: {@code tokens-<key>.bin} holds the token ids as
  * int32 little-endian, {@code tokens-<key>.json} describes it (corpus path, size, modification time, tokenizer
- * fingerprint, document and token counts, format version).
+ * fingerprint, document and token counts, format version, corpus SHA-256, .bin CRC32C).
  *
  * <p>Each document becomes [BOS, when the tokenizer adds one by default] + its tokens + [EOS], so documents are
  * concatenated with EOS between them (as Hugging Face's run_clm does before group_texts).
  *
- * <p>key = hex SHA-256 of the format version, the corpus's real absolute path, its size and last-modified time, and
- * the {@linkplain #tokenizerFingerprint tokenizer fingerprint}: editing the corpus or changing the tokenizer gives a
- * new file, and an existing one is reused only when its .json matches the key and the .bin has 4 bytes per token.
+ * <p>key = hex SHA-256 of the format version, the SHA-256 of the corpus's bytes (its content, not its path, size or
+ * time) and the {@linkplain #tokenizerFingerprint tokenizer fingerprint}: editing the corpus or changing the tokenizer
+ * gives a new file, and an existing one is reused only when its .json matches the key, the .bin has 4 bytes per token
+ * and the .bin's CRC32C is the one recorded when it was written (same-size damage or rewriting is caught).
  * Anything else (a garbled .json, a truncated .bin) is rebuilt, never trusted. Both files are written atomically (temp
  * file in the cache folder, fsync, rename), the .bin first and the .json last, so a killed run leaves at most a
  * temporary file, which the next build removes. A lock file ({@code tokens-<key>.lock}, left in place) serializes
@@ -48,7 +50,7 @@ import java.util.function.LongConsumer;
  * <p>Readers may run on several threads; {@link #close()} unmaps the file and must not overlap them.
  */
 public final class TokenFile implements AutoCloseable {
-    public static final int FORMAT_VERSION = 1;
+    public static final int FORMAT_VERSION = 2;  // 2: keyed by content, the .bin's CRC32C checked on reuse
     private static final ValueLayout.OfInt INT32_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final Gson GSON = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping()
             .setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).create();
@@ -64,7 +66,7 @@ public final class TokenFile implements AutoCloseable {
      * tokenizer_fingerprint, documents, tokens). corpusMtime is the FileTime as an ISO-8601 instant (full precision).
      */
     record Meta(int formatVersion, String key, String corpus, long corpusSize, String corpusMtime, String tokenizerFingerprint,
-                long documents, long tokens) {}
+                long documents, long tokens, String corpusSha256, String binCrc32c) {}
 
     private TokenFile(Path bin, Meta meta, boolean reused) throws IOException {
         this.bin = bin;
@@ -99,16 +101,20 @@ public final class TokenFile implements AutoCloseable {
             long size = Files.size(real);
             String mtime = Files.getLastModifiedTime(real).toInstant().toString();
             String fingerprint = tokenizerFingerprint(tokenizer, tokenizerDir);
-            String key = sha256Hex(FORMAT_VERSION + "\n" + real + "\n" + size + "\n" + mtime + "\n" + fingerprint);
+            // By content: a corpus rewritten at the same size and time is another corpus; a moved one is the same.
+            String content = sha256Hex(real);
+            String key = sha256Hex(FORMAT_VERSION + "\n" + content + "\n" + fingerprint);
             Path bin = cacheDir.resolve("tokens-" + key + ".bin");
             Path json = metaFile(bin);
-            Meta expected = new Meta(FORMAT_VERSION, key, real.toString(), size, mtime, fingerprint, -1, -1);
+            Meta expected = new Meta(FORMAT_VERSION, key, real.toString(), size, mtime, fingerprint, -1, -1, content, null);
             try (FileChannel lockChannel = FileChannel.open(cacheDir.resolve("tokens-" + key + ".lock"),
                     StandardOpenOption.CREATE, StandardOpenOption.WRITE);
                  FileLock lock = lockChannel.lock()) {
                 removeTemporaryFiles(cacheDir, key);
                 Meta found = readMeta(json);
-                if (found != null && matches(found, expected) && sizeMatches(bin, found)) return new TokenFile(bin, found, true);
+                if (found != null && matches(found, expected) && sizeMatches(bin, found) && found.binCrc32c().equals(Checksums.crc32c(bin))) {
+                    return new TokenFile(bin, found, true);
+                }
                 Files.deleteIfExists(json); // the .json goes first and comes back last: never a new .bin under an old .json
                 Meta written = tokenize(corpus, tokenizer, bin, expected, progressBytes);
                 if (Files.size(real) != size || !Files.getLastModifiedTime(real).toInstant().toString().equals(mtime)) {
@@ -254,7 +260,7 @@ public final class TokenFile implements AutoCloseable {
             throw new DataException(corpus + ": the corpus is empty");
         }
         return new Meta(FORMAT_VERSION, expected.key(), expected.corpus(), expected.corpusSize(), expected.corpusMtime(),
-                expected.tokenizerFingerprint(), counts[0], counts[1]);
+                expected.tokenizerFingerprint(), counts[0], counts[1], expected.corpusSha256(), Checksums.crc32c(bin));
     }
 
     /** Writes ids as int32 little-endian through a reusable byte buffer; returns how many were written. */
@@ -288,7 +294,8 @@ public final class TokenFile implements AutoCloseable {
             JsonObject o = JsonParser.parseString(Files.readString(json, StandardCharsets.UTF_8)).getAsJsonObject();
             Meta m = new Meta(o.get("format_version").getAsInt(), o.get("key").getAsString(), o.get("corpus").getAsString(),
                     o.get("corpus_size").getAsLong(), o.get("corpus_mtime").getAsString(), o.get("tokenizer_fingerprint").getAsString(),
-                    o.get("documents").getAsLong(), o.get("tokens").getAsLong());
+                    o.get("documents").getAsLong(), o.get("tokens").getAsLong(), o.get("corpus_sha256").getAsString(),
+                    o.get("bin_crc32c").getAsString());
             return m.documents() > 0 && m.tokens() > 0 ? m : null;
         } catch (IOException | RuntimeException e) {
             return null;
@@ -297,8 +304,7 @@ public final class TokenFile implements AutoCloseable {
 
     private static boolean matches(Meta found, Meta expected) {
         return found.formatVersion() == expected.formatVersion() && found.key().equals(expected.key())
-                && found.corpus().equals(expected.corpus()) && found.corpusSize() == expected.corpusSize()
-                && found.corpusMtime().equals(expected.corpusMtime())
+                && found.corpusSha256().equals(expected.corpusSha256()) && found.corpusSize() == expected.corpusSize()
                 && found.tokenizerFingerprint().equals(expected.tokenizerFingerprint());
     }
 
@@ -328,6 +334,16 @@ public final class TokenFile implements AutoCloseable {
     private static void update(MessageDigest digest, String name, byte[] bytes) {
         digest.update((name + "\n" + bytes.length + "\n").getBytes(StandardCharsets.UTF_8));
         digest.update(bytes);
+    }
+
+    /** Hex SHA-256 of a file's bytes, streamed. */
+    private static String sha256Hex(Path file) throws IOException {
+        MessageDigest digest = sha256();
+        byte[] buffer = new byte[1 << 20];
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            for (int n; (n = in.read(buffer)) > 0; ) digest.update(buffer, 0, n);
+        }
+        return HexFormat.of().formatHex(digest.digest());
     }
 
     private static String sha256Hex(String text) {

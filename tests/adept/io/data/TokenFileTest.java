@@ -129,7 +129,7 @@ class TokenFileTest {
         }
         Path json = bin.resolveSibling(bin.getFileName().toString().replace(".bin", ".json"));
         String meta = Files.readString(json);
-        assertTrue(meta.contains("\"tokenizer_fingerprint\"") && meta.contains("\"format_version\": 1"), meta);
+        assertTrue(meta.contains("\"tokenizer_fingerprint\"") && meta.contains("\"format_version\": " + TokenFile.FORMAT_VERSION), meta);
 
         Files.writeString(json, meta.substring(0, meta.length() / 2));
         try (TokenFile file = build(corpus)) {

@@ -1,0 +1,129 @@
+package adept.train;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import adept.io.checkpoint.FileOps;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Issue 20, integrity: same-size damage to the newest checkpoint (weights or optimizer state) is caught by its
+ * checksums and that checkpoint skipped, in one line, for the previous one, so the rerun ends as an uninterrupted run;
+ * a token cache rewritten at the same size is not trusted.
+ */
+class IntegrityTest {
+    @TempDir
+    Path dir;
+
+    TrainSettings settings(String out) throws IOException {
+        TrainSettings s = TrainFixtures.settings(dir, "full");
+        s.out = dir.resolve(out).toString();
+        s.steps = 12;
+        s.saveEvery = 4L;
+        s.keepCheckpoints = 3;
+        return s;
+    }
+
+    /** Flips 64 bytes in the middle of file: its size, header and structure stay as they were. */
+    static void flip(Path file) throws IOException {
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            long at = f.length() / 2;
+            byte[] b = new byte[64];
+            f.seek(at);
+            f.readFully(b);
+            for (int i = 0; i < b.length; i++) b[i] ^= (byte) 0x5a;
+            f.seek(at);
+            f.write(b);
+        }
+    }
+
+    /** Runs to the end; then as if killed right after the last checkpoint: no final model or summary. */
+    Trainer.Result runAndForgetTheEnd(TrainSettings s, List<String> info) {
+        Trainer.Result r = new Trainer(s, new Trainer.Listener() {
+            @Override
+            public void info(String line) {
+                info.add(line);
+            }
+        }, null, false, "test").run();
+        return r;
+    }
+
+    @Test
+    void aDamagedNewestCheckpointIsSkippedForThePreviousOne() throws Exception {
+        TrainSettings reference = settings("reference");
+        Trainer.Result expected = new Trainer(reference, null, null, false, "test").run();
+
+        for (String damaged : List.of("model.safetensors", RunCheckpoints.OPTIMIZER_FILE)) {
+            TrainSettings s = settings("damaged-" + damaged);
+            runAndForgetTheEnd(s, new ArrayList<>());
+            Path out = Path.of(s.out);
+            Path newest = out.resolve("checkpoints").resolve(RunCheckpoints.name(12));
+            assertTrue(Files.isRegularFile(newest.resolve(adept.io.checkpoint.Checksums.FILE_NAME)), "checksums written with the checkpoint");
+            FileOps.deleteRecursively(out.resolve(Trainer.MODEL_DIR));
+            Files.delete(out.resolve(Trainer.SUMMARY_FILE));
+            long size = Files.size(newest.resolve(damaged));
+            flip(newest.resolve(damaged));
+            assertEquals(size, Files.size(newest.resolve(damaged)));
+
+            List<String> info = new ArrayList<>();
+            Trainer.Result r = runAndForgetTheEnd(s, info);
+            List<String> skipped = info.stream().filter(l -> l.contains("step-00000012 is incomplete or damaged")).toList();
+            assertEquals(1, skipped.size(), "one line says so: " + info);
+            assertTrue(skipped.get(0).contains(damaged) && skipped.get(0).contains("checksum"), skipped.get(0));
+            assertTrue(info.stream().anyMatch(l -> l.contains("resuming from") && l.contains(RunCheckpoints.name(8))), info.toString());
+            assertEquals(expected.lastLoss(), r.lastLoss(), 0.0, "resumed from step 8, the run ends as the uninterrupted one");
+            assertArrayEquals(Files.readAllBytes(Path.of(reference.out).resolve("model/model.safetensors")),
+                    Files.readAllBytes(out.resolve("model/model.safetensors")));
+        }
+    }
+
+    @Test
+    void aTokenCacheRewrittenAtTheSameSizeIsNotTrusted() throws Exception {
+        TrainSettings s = settings("first");
+        s.steps = 2;
+        new Trainer(s, null, null, false, "test").run();
+        Path cache = Path.of(s.out).resolveSibling(".adept-tokens");
+        Path bin;
+        try (Stream<Path> files = Files.list(cache)) {
+            bin = files.filter(p -> p.getFileName().toString().endsWith(".bin")).findFirst().orElseThrow();
+        }
+        byte[] original = Files.readAllBytes(bin);
+        byte[] other = original.clone();
+        for (int i = 0; i + 8 <= other.length; i += 8) {  // swap neighbouring tokens: other valid ids, same size
+            for (int k = 0; k < 4; k++) {
+                byte t = other[i + k];
+                other[i + k] = other[i + 4 + k];
+                other[i + 4 + k] = t;
+            }
+        }
+        Files.write(bin, other);
+        List<String> info = new ArrayList<>();
+        TrainSettings again = settings("second");
+        again.steps = 2;
+        new Trainer(again, new Trainer.Listener() {
+            @Override
+            public void info(String line) {
+                info.add(line);
+            }
+        }, null, false, "test").run();
+        assertTrue(info.stream().anyMatch(l -> l.startsWith("data: ") && !l.contains("(cached)")), "retokenized: " + info);
+        assertArrayEquals(original, Files.readAllBytes(bin), "rebuilt from the corpus");
+        assertEquals(TrainerTestLosses.of(Path.of(s.out)), TrainerTestLosses.of(Path.of(again.out)), "trained on the same data");
+    }
+
+    /** The losses of a run's metrics. */
+    static final class TrainerTestLosses {
+        static List<Double> of(Path out) {
+            List<Double> v = new ArrayList<>();
+            for (var o : RunLog.read(out.resolve(Trainer.METRICS_FILE))) if (o.has("loss")) v.add(o.get("loss").getAsDouble());
+            return v;
+        }
+    }
+}
