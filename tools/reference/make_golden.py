@@ -64,7 +64,7 @@ CASES = OrderedDict([
         torch_dtype="bfloat16"),
         "as llama, weights stored as BF16; goldens computed from the bf16-rounded weights upcast")),
     ("gemma2", (1006, dict(
-        model_type="gemma2", vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+        model_type="gemma2", vocab_size=80, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
         num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, rope_theta=10000.0,
         rope_scaling=None, max_position_embeddings=64, tie_word_embeddings=True, attention_bias=False,
         gemma=OrderedDict([("query_pre_attn_scalar", 24), ("attn_logit_softcapping", 1.0),
@@ -73,7 +73,7 @@ CASES = OrderedDict([
         "!= head_dim 16, attention and final soft-capping (small caps so tanh bends), no layer_types: layers 0 and 2 "
         "slide (window 4 < T 12), layer 1 full")),
     ("gemma3", (1007, dict(
-        model_type="gemma3_text", vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+        model_type="gemma3_text", vocab_size=80, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
         num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, rope_theta=1000000.0,
         rope_scaling=None, max_position_embeddings=64, tie_word_embeddings=True, attention_bias=False,
         gemma=OrderedDict([("query_pre_attn_scalar", 16), ("attn_logit_softcapping", None),
@@ -84,6 +84,7 @@ CASES = OrderedDict([
         "layer 2 full with rope base 1e6")),
 ])
 
+# The Gemma cases' vocabulary (80) holds tests/adept/testing/TinyModel's tokenizer (73 ids): GemmaTrainTest trains them.
 # Gemma's weights are drawn wider, so that soft-capping and the window change the result visibly.
 GEMMA_INIT_STD = 0.1
 
