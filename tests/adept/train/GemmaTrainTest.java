@@ -87,4 +87,22 @@ class GemmaTrainTest {
             assertEquals(adept.nn.Architecture.valueOf(name.toUpperCase()), trained.config().architecture());
         }
     }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"gemma2", "gemma3"})
+    void commandsProbeExpandAndEvaluate(String name) throws Exception {
+        Path base = base(name);
+        Path probe = TinyModel.writeProbe(dir.resolve("probe.jsonl"));
+        Path heldout = TrainFixtures.corpus(dir.resolve("heldout.jsonl"), 2, 10);
+        TinyModel.Run p = TinyModel.adept("probe", "--model", base.toString(), "--probe", probe.toString(), "--out", dir.resolve("probe").toString());
+        assertEquals(0, p.exit(), p.err());
+        Path expanded = dir.resolve("expanded");
+        TinyModel.Run x = TinyModel.adept("expand", "--model", base.toString(), "--layers", "0,2", "--out", expanded.toString());
+        assertEquals(0, x.exit(), x.err());
+        TinyModel.Run a = TinyModel.adept("eval", "--model", base.toString(), "--data", heldout.toString());
+        TinyModel.Run b = TinyModel.adept("eval", "--model", expanded.toString(), "--data", heldout.toString());
+        assertEquals(0, a.exit(), a.err());
+        assertEquals(0, b.exit(), b.err());
+        assertEquals(a.out().lines().findFirst(), b.out().lines().findFirst(), "the expanded model's held-out loss is the original's");
+    }
 }
