@@ -814,6 +814,8 @@ UNARY(sigmoid, at::sigmoid)
 UNARY(relu, at::relu)
 UNARY(silu, at::silu)
 UNARY(gelu, at::gelu)
+static at::Tensor gelu_tanh(const at::Tensor &t) { return at::gelu(t, "tanh"); }
+UNARY(gelu_tanh, gelu_tanh)
 UNARY(sign, at::sign)
 #undef UNARY
 

@@ -180,6 +180,8 @@ at_tensor at_sigmoid(at_tensor t);
 at_tensor at_relu(at_tensor t);
 at_tensor at_silu(at_tensor t);
 at_tensor at_gelu(at_tensor t);
+/* GELU with the tanh approximation (PyTorch's approximate="tanh", Gemma's gelu_pytorch_tanh). */
+at_tensor at_gelu_tanh(at_tensor t);
 at_tensor at_sign(at_tensor t);
 
 /* ---- linear algebra ---- */

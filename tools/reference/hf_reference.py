@@ -1,6 +1,6 @@
 """Dependency-free (torch only) re-implementation of Hugging Face transformers'
-LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM forward pass (eager
-attention, transformers v4.5x semantics), plus a hand-written safetensors
+LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM / Gemma2ForCausalLM / Gemma3ForCausalLM
+(text) forward pass (eager attention, transformers v4.5x semantics), plus a hand-written safetensors
 reader/writer and an HF-layout checkpoint writer.
 
 Run with Debian's torch: /usr/bin/python3 (torch 1.13). No transformers needed.
@@ -33,6 +33,20 @@ Faithfulness notes (mirroring modeling_llama.py / modeling_qwen2.py / modeling_q
     gradient. We honour config["pad_token_id"] the same way; the golden configs leave it unset (null),
     as real Llama-3 / Qwen2.5 configs do.
 
+Gemma 2 / Gemma 3 (modeling_gemma2.py / modeling_gemma3.py):
+  * Embeddings times normalizer = tensor(hidden_size ** 0.5, dtype=h.dtype).
+  * GemmaRMSNorm: out = norm(x.float()) * (1.0 + weight.float()); out.type_as(x); weights start at 0.
+  * Layer: h + post_attention_layernorm(attn(input_layernorm(h))), then
+    h + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h))).
+  * MLP: down(gelu_tanh(gate(x)) * up(x)) (hidden_activation "gelu_pytorch_tanh").
+  * scores = q k^T * query_pre_attn_scalar ** -0.5; if attn_logit_softcapping: scores = tanh(scores / cap) * cap;
+    then + mask. Sliding layers' mask also hides keys with q - k >= sliding_window.
+  * Layer types: config["layer_types"], else sliding unless (i + 1) % pattern == 0 (Gemma 2: 2; Gemma 3:
+    sliding_window_pattern, default 6).
+  * Gemma 3: q_norm / k_norm (GemmaRMSNorm over head_dim) before rotary; sliding layers' rotary base is
+    rope_local_base_freq (no scaling).
+  * Final logits: if final_logit_softcapping: tanh(logits / cap) * cap.
+
 "Wide" mode (compute dtype float64): the places where HF hard-codes float32 (RMSNorm upcast,
 float32 softmax, float32 rotary tables, logits.float() in the loss) use
 promote_types(float32, dtype) instead, so a model converted with .double() runs entirely in float64.
@@ -53,7 +67,36 @@ ARCHITECTURES = {
     "llama": "LlamaForCausalLM",
     "qwen2": "Qwen2ForCausalLM",
     "qwen3": "Qwen3ForCausalLM",
+    "gemma2": "Gemma2ForCausalLM",
+    "gemma3_text": "Gemma3ForCausalLM",
 }
+
+# Gemma2Config / Gemma3TextConfig defaults for the fields the reference reads.
+GEMMA_DEFAULTS = {
+    "gemma2": dict(query_pre_attn_scalar=256, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
+                   sliding_window=4096, sliding_window_pattern=2, rope_local_base_freq=None),
+    "gemma3_text": dict(query_pre_attn_scalar=256, attn_logit_softcapping=None, final_logit_softcapping=None,
+                        sliding_window=4096, sliding_window_pattern=6, rope_local_base_freq=10000.0),
+}
+
+
+def is_gemma(cfg):
+    return cfg["model_type"] in GEMMA_DEFAULTS
+
+
+def gemma_field(cfg, key):
+    """A Gemma config field: absent -> the config class default; present (even null) -> as written."""
+    return cfg[key] if key in cfg else GEMMA_DEFAULTS[cfg["model_type"]][key]
+
+
+def layer_types_of(cfg):
+    n = cfg["num_hidden_layers"]
+    if not is_gemma(cfg):
+        return ["full_attention"] * n
+    if cfg.get("layer_types") is not None:
+        return list(cfg["layer_types"])
+    period = gemma_field(cfg, "sliding_window_pattern")
+    return ["sliding_attention" if (i + 1) % period else "full_attention" for i in range(n)]
 
 
 def _wide(dtype):
@@ -93,7 +136,7 @@ def mlp_bias_of(cfg):
 
 
 def has_qk_norm(cfg):
-    return cfg["model_type"] == "qwen3"
+    return cfg["model_type"] in ("qwen3", "gemma3_text")
 
 
 # --------------------------------------------------------------------------- rotary
@@ -102,7 +145,19 @@ def _default_inv_freq(cfg, dtype):
     dim = head_dim_of(cfg)
     # HF: 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
     exps = torch.arange(0, dim, 2, dtype=torch.int64).to(dtype) / dim
-    return 1.0 / (float(cfg.get("rope_theta", 10000.0)) ** exps)
+    default_theta = 1000000.0 if cfg["model_type"] == "gemma3_text" else 10000.0
+    return 1.0 / (float(cfg.get("rope_theta", default_theta)) ** exps)
+
+
+def local_rope_cfg(cfg):
+    """Gemma 3's sliding layers: rope_theta = rope_local_base_freq, default rope (no scaling)."""
+    base = gemma_field(cfg, "rope_local_base_freq") if is_gemma(cfg) else None
+    if base is None:
+        return cfg
+    local = OrderedDict(cfg)
+    local["rope_theta"] = base
+    local["rope_scaling"] = None
+    return local
 
 
 def compute_inv_freq(cfg, dtype=torch.float32):
@@ -199,6 +254,32 @@ class RMSNorm(nn.Module):
         return self.weight * hidden_states.to(input_dtype)
 
 
+class GemmaRMSNorm(nn.Module):
+    """(1 + w) form, computed in float32 (float64 in wide mode) and cast back at the end."""
+
+    def __init__(self, size, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(size))
+        self.eps = eps
+
+    def forward(self, x):
+        h = x.to(_wide(x.dtype))
+        out = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        out = out * (1.0 + self.weight.to(h.dtype))
+        return out.type_as(x)
+
+
+def make_norm(cfg, size):
+    return (GemmaRMSNorm if is_gemma(cfg) else RMSNorm)(size, cfg["rms_norm_eps"])
+
+
+def sliding_mask(mask, window):
+    """The additive mask with keys window or more positions back also hidden."""
+    T = mask.shape[-1]
+    far = torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-window)
+    return mask.masked_fill(far, torch.finfo(mask.dtype).min)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg):
         super().__init__()
@@ -208,6 +289,10 @@ class Attention(nn.Module):
         self.num_kv_heads = num_kv_heads_of(cfg)
         self.num_key_value_groups = self.num_heads // self.num_kv_heads
         self.scaling = self.head_dim ** -0.5
+        self.softcap = None
+        if is_gemma(cfg):
+            self.scaling = gemma_field(cfg, "query_pre_attn_scalar") ** -0.5
+            self.softcap = gemma_field(cfg, "attn_logit_softcapping")
         hs = cfg["hidden_size"]
         qkv_b, o_b = qkv_bias_of(cfg), o_bias_of(cfg)
         # registration order == HF's (q, k, v, o, [q_norm, k_norm]) so named_parameters() order matches
@@ -216,8 +301,8 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(hs, self.num_kv_heads * self.head_dim, bias=qkv_b)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, hs, bias=o_b)
         if has_qk_norm(cfg):
-            self.q_norm = RMSNorm(self.head_dim, cfg["rms_norm_eps"])
-            self.k_norm = RMSNorm(self.head_dim, cfg["rms_norm_eps"])
+            self.q_norm = make_norm(cfg, self.head_dim)
+            self.k_norm = make_norm(cfg, self.head_dim)
 
     def forward(self, hidden_states, cos, sin, mask):
         B, T, _ = hidden_states.shape
@@ -232,6 +317,8 @@ class Attention(nn.Module):
         k = repeat_kv(k, self.num_key_value_groups)
         v = repeat_kv(v, self.num_key_value_groups)
         attn = torch.matmul(q, k.transpose(2, 3)) * self.scaling
+        if self.softcap is not None:
+            attn = torch.tanh(attn / self.softcap) * self.softcap
         attn = attn + mask[:, :, :, : k.shape[-2]]
         attn = F.softmax(attn, dim=-1, dtype=_wide(q.dtype)).to(q.dtype)
         out = torch.matmul(attn, v)
@@ -244,24 +331,41 @@ class MLP(nn.Module):
         super().__init__()
         hs, inter = cfg["hidden_size"], cfg["intermediate_size"]
         b = mlp_bias_of(cfg)
-        assert cfg.get("hidden_act", "silu") == "silu"
+        if is_gemma(cfg):
+            assert cfg.get("hidden_activation", "gelu_pytorch_tanh") == "gelu_pytorch_tanh"
+            self.act = lambda x: F.gelu(x, approximate="tanh")
+        else:
+            assert cfg.get("hidden_act", "silu") == "silu"
+            self.act = F.silu
         self.gate_proj = nn.Linear(hs, inter, bias=b)
         self.up_proj = nn.Linear(hs, inter, bias=b)
         self.down_proj = nn.Linear(inter, hs, bias=b)
 
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, cfg, sliding=False):
         super().__init__()
+        self.gemma = is_gemma(cfg)
+        self.sliding = sliding
         self.self_attn = Attention(cfg)
         self.mlp = MLP(cfg)
-        self.input_layernorm = RMSNorm(cfg["hidden_size"], cfg["rms_norm_eps"])
-        self.post_attention_layernorm = RMSNorm(cfg["hidden_size"], cfg["rms_norm_eps"])
+        self.input_layernorm = make_norm(cfg, cfg["hidden_size"])
+        self.post_attention_layernorm = make_norm(cfg, cfg["hidden_size"])
+        if self.gemma:
+            self.pre_feedforward_layernorm = make_norm(cfg, cfg["hidden_size"])
+            self.post_feedforward_layernorm = make_norm(cfg, cfg["hidden_size"])
 
     def forward(self, h, cos, sin, mask):
+        if self.gemma:
+            residual = h
+            h = self.post_attention_layernorm(self.self_attn(self.input_layernorm(h), cos, sin, mask))
+            h = residual + h
+            residual = h
+            h = self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(h)))
+            return residual + h
         residual = h
         h = self.input_layernorm(h)
         h = self.self_attn(h, cos, sin, mask)
@@ -276,8 +380,8 @@ class Backbone(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.embed_tokens = nn.Embedding(cfg["vocab_size"], cfg["hidden_size"], cfg.get("pad_token_id"))
-        self.layers = nn.ModuleList([DecoderLayer(cfg) for _ in range(cfg["num_hidden_layers"])])
-        self.norm = RMSNorm(cfg["hidden_size"], cfg["rms_norm_eps"])
+        self.layers = nn.ModuleList([DecoderLayer(cfg, t == "sliding_attention") for t in layer_types_of(cfg)])
+        self.norm = make_norm(cfg, cfg["hidden_size"])
 
 
 class ReferenceModel(nn.Module):
@@ -289,7 +393,7 @@ class ReferenceModel(nn.Module):
             raise ValueError("unsupported model_type " + str(cfg["model_type"]))
         self.cfg = cfg
         self.model = Backbone(cfg)
-        self.tied = bool(cfg.get("tie_word_embeddings", False))
+        self.tied = bool(cfg.get("tie_word_embeddings", is_gemma(cfg)))
         if not self.tied:
             self.lm_head = nn.Linear(cfg["hidden_size"], cfg["vocab_size"], bias=False)
 
@@ -303,13 +407,23 @@ class ReferenceModel(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         h = self.model.embed_tokens(input_ids)
         dtype = h.dtype
+        if is_gemma(self.cfg):
+            h = h * torch.tensor(self.cfg["hidden_size"] ** 0.5, dtype=dtype)
         position_ids = torch.arange(T, dtype=torch.int64)[None, :].expand(B, T)
         cos, sin = rotary_cos_sin(self.cfg, position_ids, dtype)
+        local_cos, local_sin = rotary_cos_sin(local_rope_cfg(self.cfg), position_ids, dtype)
         mask = build_additive_mask(attention_mask, T, dtype)
+        local_mask = sliding_mask(mask, gemma_field(self.cfg, "sliding_window")) if is_gemma(self.cfg) else mask
         for layer in self.model.layers:
-            h = layer(h, cos, sin, mask)
+            if layer.sliding:
+                h = layer(h, local_cos, local_sin, local_mask)
+            else:
+                h = layer(h, cos, sin, mask)
         h = self.model.norm(h)
         logits = F.linear(h, self.lm_head_weight())
+        cap = gemma_field(self.cfg, "final_logit_softcapping") if is_gemma(self.cfg) else None
+        if cap is not None:
+            logits = torch.tanh(logits / cap) * cap
         loss = None if labels is None else causal_lm_loss(logits, labels)
         return logits, loss
 
@@ -411,7 +525,9 @@ def make_config(model_type, vocab_size, hidden_size, intermediate_size, num_hidd
                 num_attention_heads, num_key_value_heads, head_dim=None, rms_norm_eps=1e-6,
                 rope_theta=10000.0, rope_scaling=None, max_position_embeddings=64,
                 tie_word_embeddings=False, attention_bias=False, torch_dtype="float32",
-                bos_token_id=1, eos_token_id=2, include_head_dim=True, include_attention_bias=True):
+                bos_token_id=1, eos_token_id=2, include_head_dim=True, include_attention_bias=True, gemma=None):
+    """gemma: Gemma fields (query_pre_attn_scalar, soft-capping, sliding_window, layer_types, ...), written after
+    the common ones; hidden_activation replaces hidden_act."""
     cfg = OrderedDict()
     cfg["architectures"] = [ARCHITECTURES[model_type]]
     cfg["model_type"] = model_type
@@ -423,7 +539,10 @@ def make_config(model_type, vocab_size, hidden_size, intermediate_size, num_hidd
     cfg["num_key_value_heads"] = num_key_value_heads
     if include_head_dim:
         cfg["head_dim"] = head_dim if head_dim is not None else hidden_size // num_attention_heads
-    cfg["hidden_act"] = "silu"
+    if model_type in GEMMA_DEFAULTS:
+        cfg["hidden_activation"] = "gelu_pytorch_tanh"
+    else:
+        cfg["hidden_act"] = "silu"
     cfg["rms_norm_eps"] = rms_norm_eps
     cfg["rope_theta"] = rope_theta
     cfg["rope_scaling"] = rope_scaling
@@ -437,6 +556,8 @@ def make_config(model_type, vocab_size, hidden_size, intermediate_size, num_hidd
         cfg["use_sliding_window"] = False
         cfg["sliding_window"] = None
         cfg["max_window_layers"] = num_hidden_layers
+    for k, v in (gemma or {}).items():
+        cfg[k] = v
     cfg["attention_dropout"] = 0.0
     cfg["bos_token_id"] = bos_token_id
     cfg["eos_token_id"] = eos_token_id

@@ -63,15 +63,40 @@ CASES = OrderedDict([
         max_position_embeddings=128, tie_word_embeddings=False, attention_bias=False,
         torch_dtype="bfloat16"),
         "as llama, weights stored as BF16; goldens computed from the bf16-rounded weights upcast")),
+    ("gemma2", (1006, dict(
+        model_type="gemma2", vocab_size=80, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, rope_theta=10000.0,
+        rope_scaling=None, max_position_embeddings=64, tie_word_embeddings=True, attention_bias=False,
+        gemma=OrderedDict([("query_pre_attn_scalar", 24), ("attn_logit_softcapping", 1.0),
+                           ("final_logit_softcapping", 2.0), ("sliding_window", 4)])),
+        "Gemma 2, tied, scaled embeddings, (1 + w) norms around both sublayers, GELU-tanh, query_pre_attn_scalar 24 "
+        "!= head_dim 16, attention and final soft-capping (small caps so tanh bends), no layer_types: layers 0 and 2 "
+        "slide (window 4 < T 12), layer 1 full")),
+    ("gemma3", (1007, dict(
+        model_type="gemma3_text", vocab_size=80, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6, rope_theta=1000000.0,
+        rope_scaling=None, max_position_embeddings=64, tie_word_embeddings=True, attention_bias=False,
+        gemma=OrderedDict([("query_pre_attn_scalar", 16), ("attn_logit_softcapping", None),
+                           ("final_logit_softcapping", None), ("sliding_window", 5), ("sliding_window_pattern", 3),
+                           ("layer_types", ["sliding_attention", "sliding_attention", "full_attention"]),
+                           ("rope_local_base_freq", 10000.0)])),
+        "Gemma 3 text, tied, q_norm/k_norm (1 + w), no soft-capping, layers 0-1 slide (window 5) with rope base 1e4, "
+        "layer 2 full with rope base 1e6")),
 ])
+
+# The Gemma cases' vocabulary (80) holds tests/adept/testing/TinyModel's tokenizer (73 ids): GemmaTrainTest trains them.
+# Gemma's weights are drawn wider, so that soft-capping and the window change the result visibly.
+GEMMA_INIT_STD = 0.1
 
 
 def init_weights(model, gen, init_std=INIT_STD):
     """HF-like init (N(0, init_std) for Linear/Embedding weights) plus randomized norms and biases."""
     with torch.no_grad():
+        gemma = ref.is_gemma(model.cfg)
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+                base = 0.0 if gemma else 1.0  # Gemma's norms multiply by (1 + w)
+                p.copy_(base + 0.1 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
             elif name.endswith(".bias"):
                 p.copy_(0.02 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
             else:
@@ -113,7 +138,7 @@ def run(model, dtype, input_ids, attention_mask, labels):
 
 def write_case(name, out_dir):
     seed, cfg_kwargs, desc = CASES[name]
-    cfg, model = build_case(seed, cfg_kwargs)
+    cfg, model = build_case(seed, cfg_kwargs, GEMMA_INIT_STD if cfg_kwargs["model_type"].startswith("gemma") else INIT_STD)
     folder = os.path.join(out_dir, name)
     ref.write_hf_checkpoint(model, cfg, folder)
     input_ids, attention_mask, labels = make_batch(cfg["vocab_size"], seed + 7)

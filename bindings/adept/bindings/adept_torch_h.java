@@ -5945,6 +5945,64 @@ public class adept_torch_h {
         }
     }
 
+    private static class at_gelu_tanh {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_gelu_tanh");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_tensor at_gelu_tanh(at_tensor t)
+     * }
+     */
+    public static FunctionDescriptor at_gelu_tanh$descriptor() {
+        return at_gelu_tanh.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_tensor at_gelu_tanh(at_tensor t)
+     * }
+     */
+    public static MethodHandle at_gelu_tanh$handle() {
+        return at_gelu_tanh.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_tensor at_gelu_tanh(at_tensor t)
+     * }
+     */
+    public static MemorySegment at_gelu_tanh$address() {
+        return at_gelu_tanh.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_tensor at_gelu_tanh(at_tensor t)
+     * }
+     */
+    public static MemorySegment at_gelu_tanh(MemorySegment t) {
+        var mh$ = at_gelu_tanh.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_gelu_tanh", t);
+            }
+            return (MemorySegment)mh$.invokeExact(t);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class at_sign {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_POINTER,

@@ -5,6 +5,7 @@ import adept.io.checkpoint.ConfigJson;
 import adept.io.checkpoint.Provenance;
 import adept.nn.CausalLM;
 import adept.nn.DecoderLayer;
+import adept.nn.Family;
 import adept.nn.ModelConfig;
 import adept.probe.LayerImportance;
 import adept.tensor.Scope;
@@ -22,8 +23,14 @@ import java.util.Set;
  * nothing to the residual stream and the expanded model computes the same logits.
  */
 public final class LayerExpansion {
-    /** Tensors zeroed in a copy: the two projections that write into the residual stream. */
-    static final Set<String> ZEROED = Set.of("self_attn.o_proj.weight", "self_attn.o_proj.bias", "mlp.down_proj.weight", "mlp.down_proj.bias");
+    /** Tensors zeroed in a copy: weights and biases of the projections that write into the residual stream (the family's). */
+    static final Set<String> ZEROED = zeroed();
+
+    private static Set<String> zeroed() {
+        Set<String> names = new java.util.HashSet<>();
+        for (String p : Family.RESIDUAL_WRITERS) names.addAll(List.of(p + ".weight", p + ".bias"));
+        return Set.copyOf(names);
+    }
 
     private LayerExpansion() {}
 
@@ -129,7 +136,10 @@ public final class LayerExpansion {
                 .withMetadata(ExpansionMetadata.METADATA_KEY, m.toJson()).withSidecar(ExpansionMetadata.FILE_NAME, m.toPrettyJson()));
     }
 
-    /** A copy of the layer whose o_proj and down_proj are zero: it adds nothing to the residual stream. */
+    /**
+     * A copy of the layer (its attention span included) whose o_proj and down_proj are zero: it adds nothing to the residual
+     * stream. Also with Gemma's norms of the sublayer outputs, since an RMSNorm of zeros is zeros.
+     */
     public static DecoderLayer identityCopy(DecoderLayer source, ModelConfig config) {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
@@ -139,6 +149,6 @@ public final class LayerExpansion {
                 tensors.put(e.getKey(), copy.keep());
             }
         }
-        return new DecoderLayer(config, tensors);
+        return new DecoderLayer(config, tensors, source.type());
     }
 }

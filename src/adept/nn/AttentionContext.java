@@ -7,17 +7,22 @@ import adept.tensor.Tensor;
  * What every layer's attention shares for one batch: the rotary tables and the additive
  * mask (0 where attention is allowed, the dtype's lowest value where a key is in the
  * future or padding, as Hugging Face's eager attention builds it), shaped [B*heads or 1,
- * T, T] to add to batched attention scores.
+ * T, T] to add to batched attention scores. Families with sliding-window layers get a second
+ * mask (also hiding keys window or more positions back) and the local layers' rotary tables.
  */
 public final class AttentionContext {
     private final Rope rope;
     private final Tensor mask;
+    private final Rope localRope;
+    private final Tensor slidingMask;
     private final DType dtype;
     private final long positionOffset;
 
-    private AttentionContext(Rope rope, Tensor mask, DType dtype, long positionOffset) {
+    private AttentionContext(Rope rope, Tensor mask, Rope localRope, Tensor slidingMask, DType dtype, long positionOffset) {
         this.rope = rope;
         this.mask = mask;
+        this.localRope = localRope;
+        this.slidingMask = slidingMask;
         this.dtype = dtype;
         this.positionOffset = positionOffset;
     }
@@ -37,10 +42,22 @@ public final class AttentionContext {
      * sequence): new token i may attend to every cached token and to new tokens up to i.
      */
     public static AttentionContext incremental(Rope rope, long past, long newLength, DType dtype, adept.tensor.Device device) {
+        return incremental(rope, null, 0, past, newLength, dtype, device);
+    }
+
+    /** As above; window > 0 adds the sliding layers' mask and rotary tables (localRope). */
+    public static AttentionContext incremental(Rope rope, Rope localRope, int window, long past, long newLength, DType dtype,
+                                               adept.tensor.Device device) {
         long total = past + newLength;
         Tensor future = Tensor.ones(DType.BOOL, device, newLength, total).triu(past + 1);
         Tensor mask = Tensor.zeros(dtype, device, 1, newLength, total).maskedFill(future, lowest(dtype));
-        return new AttentionContext(rope, mask, dtype, past);
+        Tensor sliding = mask;
+        if (window > 0 && total > window) {
+            // new token i sits at past + i: keys at or before past + i - window are out of its window
+            Tensor far = Tensor.ones(DType.BOOL, device, newLength, total).tril(past - window);
+            sliding = mask.maskedFill(far, lowest(dtype));
+        }
+        return new AttentionContext(rope, mask, localRope == null ? rope : localRope, sliding, dtype, past);
     }
 
     /**
@@ -49,21 +66,33 @@ public final class AttentionContext {
      */
     public static AttentionContext build(Rope rope, long length, Tensor attentionMask, DType dtype, adept.tensor.Device device,
                                          int heads) {
+        return build(rope, null, 0, length, attentionMask, dtype, device, heads);
+    }
+
+    /** As above; window > 0 adds the sliding layers' mask (keys window or more positions back hidden) and rotary tables. */
+    public static AttentionContext build(Rope rope, Rope localRope, int window, long length, Tensor attentionMask, DType dtype,
+                                         adept.tensor.Device device, int heads) {
         double lowest = lowest(dtype);
         Tensor future = Tensor.ones(DType.BOOL, device, length, length).triu(1);
-        Tensor mask = Tensor.zeros(dtype, device, 1, 1, length, length).maskedFill(future, lowest);
-        if (attentionMask != null) {
-            if (attentionMask.dim() != 2 || attentionMask.size(1) != length) {
-                throw new ModelException("attention mask must be [batch, " + length + "], got " + java.util.Arrays.toString(attentionMask.shape()));
-            }
-            long batch = attentionMask.size(0);
-            Tensor padding = attentionMask.eq(0).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, T]
-            // Materialised once per batch, not per layer: [B*heads, T, T].
-            mask = mask.maskedFill(padding, lowest).expand(batch, heads, length, length).reshape(batch * heads, length, length);
-        } else {
-            mask = mask.view(1, length, length);
+        Tensor causal = Tensor.zeros(dtype, device, 1, 1, length, length).maskedFill(future, lowest);
+        Tensor mask = withPadding(causal, attentionMask, length, lowest, heads);
+        Tensor sliding = mask;
+        if (window > 0 && length > window) {  // shorter sequences: the window hides nothing
+            Tensor far = Tensor.ones(DType.BOOL, device, length, length).tril(-window);
+            sliding = withPadding(causal.maskedFill(far, lowest), attentionMask, length, lowest, heads);
         }
-        return new AttentionContext(rope, mask, dtype, 0);
+        return new AttentionContext(rope, mask, localRope == null ? rope : localRope, sliding, dtype, 0);
+    }
+
+    private static Tensor withPadding(Tensor mask, Tensor attentionMask, long length, double lowest, int heads) {
+        if (attentionMask == null) return mask.view(1, length, length);
+        if (attentionMask.dim() != 2 || attentionMask.size(1) != length) {
+            throw new ModelException("attention mask must be [batch, " + length + "], got " + java.util.Arrays.toString(attentionMask.shape()));
+        }
+        long batch = attentionMask.size(0);
+        Tensor padding = attentionMask.eq(0).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, T]
+        // Materialised once per batch, not per layer: [B*heads, T, T].
+        return mask.maskedFill(padding, lowest).expand(batch, heads, length, length).reshape(batch * heads, length, length);
     }
 
     /** Position of the first token of this pass (0 unless decoding incrementally). */
@@ -79,6 +108,16 @@ public final class AttentionContext {
     /** The additive attention mask: 0 where a query may attend to a key, the dtype's lowest value elsewhere. */
     public Tensor mask() {
         return mask;
+    }
+
+    /** The mask of a layer of this type. */
+    public Tensor mask(LayerType type) {
+        return type == LayerType.SLIDING_ATTENTION ? slidingMask : mask;
+    }
+
+    /** The rotary embedding of a layer of this type. */
+    public Rope rope(LayerType type) {
+        return type == LayerType.SLIDING_ATTENTION ? localRope : rope;
     }
 
     /** The dtype attention computes in. */

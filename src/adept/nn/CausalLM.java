@@ -13,7 +13,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A decoder-only causal LM of the Llama / Qwen2 / Qwen3 families. Layers form a list that
+ * A decoder-only causal LM of the Llama / Qwen2 / Qwen3 / Gemma 2 / Gemma 3 families (what differs is the
+ * {@link Family} spec of the config's architecture). Layers form a list that
  * can be skipped, inserted and duplicated; the model owns every parameter tensor.
  *
  * <p>Forward passes record autograd when grad mode is on (training) and nothing under
@@ -26,6 +27,7 @@ public final class CausalLM implements AutoCloseable {
     private final Tensor finalNorm;
     private final Tensor lmHead;  // null when tied to embedTokens
     private final Rope rope;
+    private final Rope localRope;  // sliding-window layers' (their own base in Gemma 3)
     private final DType dtype;
     private final Device device;
 
@@ -36,6 +38,7 @@ public final class CausalLM implements AutoCloseable {
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
         this.rope = new Rope(config);
+        this.localRope = Rope.local(config);
         this.dtype = embedTokens.dtype();
         this.device = embedTokens.device();
     }
@@ -50,7 +53,7 @@ public final class CausalLM implements AutoCloseable {
         Map<String, long[]> expected = config.tensorShapes();
         for (String name : weights.keySet()) {
             if (!expected.containsKey(name)) {
-                if (name.equals("lm_head.weight") && config.tieWordEmbeddings()) continue;  // some writers keep a copy
+                if (name.equals(Family.LM_HEAD) && config.tieWordEmbeddings()) continue;  // some writers keep a copy
                 if (name.endsWith("rotary_emb.inv_freq")) continue;  // computed, not learned
                 throw new ModelException("unexpected tensor " + name + " for " + config.architecture().className()
                         + " with " + config.numHiddenLayers() + " layers");
@@ -71,7 +74,7 @@ public final class CausalLM implements AutoCloseable {
             for (Tensor t : converted.values()) t.close();
             throw failure;
         }
-        Tensor spareHead = weights.get("lm_head.weight");
+        Tensor spareHead = weights.get(Family.LM_HEAD);
         if (config.tieWordEmbeddings() && spareHead != null) spareHead.close();
         return assemble(config, converted);
     }
@@ -86,20 +89,20 @@ public final class CausalLM implements AutoCloseable {
     }
 
     private static CausalLM assemble(ModelConfig config, Map<String, Tensor> tensors) {
-        Tensor embed = tensors.get("model.embed_tokens.weight");
+        Tensor embed = tensors.get(Family.EMBED);
         List<DecoderLayer> layers = new ArrayList<>();
         Map<String, long[]> layerShapes = config.layerShapes();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             Map<String, Tensor> own = new LinkedHashMap<>();
             for (String name : layerShapes.keySet()) own.put(name, tensors.get(ModelConfig.layerPrefix(i) + name));
-            layers.add(new DecoderLayer(config, own));
+            layers.add(new DecoderLayer(config, own, config.layerType(i)));
         }
-        return new CausalLM(config, embed, layers, tensors.get("model.norm.weight"), tensors.get("lm_head.weight"));
+        return new CausalLM(config, embed, layers, tensors.get(Family.FINAL_NORM), tensors.get(Family.LM_HEAD));
     }
 
     /**
      * A randomly initialised model as Hugging Face initialises one: matrices and embeddings
-     * N(0, initializerRange), norms 1, biases 0.
+     * N(0, initializerRange), norms the identity (1, or 0 for (1 + w) norms), biases 0.
      */
     public static CausalLM random(ModelConfig config, long seed, double initializerRange, DType dtype, Device device) {
         Torch.manualSeed(seed);
@@ -107,9 +110,9 @@ public final class CausalLM implements AutoCloseable {
         try (Scope scope = Scope.open()) {
             for (var e : config.tensorShapes().entrySet()) {
                 long[] shape = e.getValue();
-                boolean isNorm = e.getKey().endsWith("norm.weight");
+                boolean isNorm = Family.isNorm(e.getKey());
                 Tensor t = shape.length == 1
-                        ? (isNorm ? Tensor.ones(DType.FLOAT32, Device.CPU, shape) : Tensor.zeros(DType.FLOAT32, Device.CPU, shape))
+                        ? Tensor.zeros(DType.FLOAT32, Device.CPU, shape).add(isNorm ? config.family().norm().identityWeight() : 0.0)
                         : Tensor.randn(DType.FLOAT32, Device.CPU, shape).mul(initializerRange);
                 tensors.put(e.getKey(), t.to(dtype, device).keep());
             }
@@ -140,25 +143,25 @@ public final class CausalLM implements AutoCloseable {
     /** Inserts a layer (owned by the model from now on) at index; later layers shift up. */
     public void insertLayer(int index, DecoderLayer layer) {
         layers.add(index, layer);
-        config = config.withNumHiddenLayers(layers.size());
+        config = config.withLayerTypes(layers.stream().map(DecoderLayer::type).toList());
     }
 
     /** Removes and returns the layer at index; the caller owns it. */
     public DecoderLayer removeLayer(int index) {
         DecoderLayer removed = layers.remove(index);
-        config = config.withNumHiddenLayers(layers.size());
+        config = config.withLayerTypes(layers.stream().map(DecoderLayer::type).toList());
         return removed;
     }
 
     /** Every parameter by Hugging Face name, in checkpoint order (lm_head absent when tied). */
     public Map<String, Tensor> namedParameters() {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        out.put("model.embed_tokens.weight", embedTokens);
+        out.put(Family.EMBED, embedTokens);
         for (int i = 0; i < layers.size(); i++) {
             for (var e : layers.get(i).parameters().entrySet()) out.put(ModelConfig.layerPrefix(i) + e.getKey(), e.getValue());
         }
-        out.put("model.norm.weight", finalNorm);
-        if (lmHead != null) out.put("lm_head.weight", lmHead);
+        out.put(Family.FINAL_NORM, finalNorm);
+        if (lmHead != null) out.put(Family.LM_HEAD, lmHead);
         return out;
     }
 
@@ -190,9 +193,24 @@ public final class CausalLM implements AutoCloseable {
         for (Tensor t : namedParameters().values()) t.requiresGrad(requiresGrad);
     }
 
-    /** Token embeddings of inputIds [B, T] (int64): [B, T, H]. */
+    /** Token embeddings of inputIds [B, T] (int64): [B, T, H]; times sqrt(hidden_size) where the family scales them. */
     public Tensor embed(Tensor inputIds) {
-        return embedTokens.embedding(inputIds);
+        Tensor e = embedTokens.embedding(inputIds);
+        return config.family().scalesEmbedding() ? e.mul(embedScale()) : e;
+    }
+
+    /** sqrt(hidden_size) rounded to the model's dtype first, as Gemma's normalizer tensor is. */
+    private double embedScale() {
+        float scale = (float) Math.sqrt(config.hiddenSize());
+        return switch (dtype) {
+            case FLOAT64 -> Math.sqrt(config.hiddenSize());
+            case FLOAT16 -> Float.float16ToFloat(Float.floatToFloat16(scale));
+            case BFLOAT16 -> {  // round to nearest even on the top 16 bits
+                int bits = Float.floatToRawIntBits(scale);
+                yield Float.intBitsToFloat((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000);
+            }
+            default -> scale;
+        };
     }
 
     /** The shared attention inputs for a batch of length T; attentionMask [B, T] (1 = token, 0 = pad) or null. */
@@ -200,7 +218,11 @@ public final class CausalLM implements AutoCloseable {
         if (length > config.maxPositionEmbeddings()) {
             throw new ModelException("sequence length " + length + " exceeds max_position_embeddings " + config.maxPositionEmbeddings());
         }
-        return AttentionContext.build(rope, length, attentionMask, dtype, device, config.numAttentionHeads());
+        return AttentionContext.build(rope, localRope, slidingWindow(), length, attentionMask, dtype, device, config.numAttentionHeads());
+    }
+
+    private int slidingWindow() {
+        return config.hasSlidingLayers() ? config.extras().slidingWindow() : 0;
     }
 
     /** Final norm and LM head: hidden [B, T, H] -> logits [B, T, V]. */
@@ -213,7 +235,9 @@ public final class CausalLM implements AutoCloseable {
      * of a tied head's embedding matrix, so that the embedding's gradient accumulates once.
      */
     public Tensor head(Tensor hidden, Tensor weight) {
-        return hidden.rmsNorm(finalNorm, config.rmsNormEps()).linear(weight, null);
+        Tensor logits = config.family().norm().apply(hidden, finalNorm, config.rmsNormEps()).linear(weight, null);
+        double cap = config.extras().finalLogitSoftcapping();
+        return cap > 0 ? logits.div(cap).tanh().mul(cap) : logits;
     }
 
     /** The LM head matrix [V, H]: lm_head, or the token embeddings when tied. */
@@ -303,7 +327,7 @@ public final class CausalLM implements AutoCloseable {
                     + config.maxPositionEmbeddings());
         }
         Tensor hidden = embed(inputIds);
-        AttentionContext context = AttentionContext.incremental(rope, cache.length(), length, dtype, device);
+        AttentionContext context = AttentionContext.incremental(rope, localRope, slidingWindow(), cache.length(), length, dtype, device);
         for (int i = 0; i < layers.size(); i++) {
             try (Scope scope = Scope.open()) {
                 hidden = scope.promote(layers.get(i).forward(hidden, context, cache.slot(i)));
@@ -359,5 +383,6 @@ public final class CausalLM implements AutoCloseable {
         finalNorm.close();
         if (lmHead != null) lmHead.close();
         rope.close();
+        localRope.close();
     }
 }

@@ -9,43 +9,60 @@ import java.util.Map;
 
 /**
  * One pre-norm decoder block: RMSNorm, grouped-query attention with rotary embeddings,
- * residual; RMSNorm, SwiGLU MLP, residual. Owns its parameter tensors, named as in
- * Hugging Face checkpoints relative to "model.layers.N.". Projections may carry a LoRA adapter
- * ({@link #attachAdapter}), which the layer then owns.
+ * residual; RMSNorm, gated MLP, residual; what differs by family (norm form, activation, the
+ * sublayer outputs' norms, q/k norms, soft-capping, sliding windows) comes from its {@link Family}
+ * and config. Owns its parameter tensors, named as in Hugging Face checkpoints relative to
+ * "model.layers.N.". Projections may carry a LoRA adapter ({@link #attachAdapter}), which the layer then owns.
  */
 public final class DecoderLayer implements AutoCloseable {
     /** The linear projections of a layer, as named relative to the layer (the targets LoRA can adapt). */
-    public static final List<String> PROJECTIONS = List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-            "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj");
+    public static final List<String> PROJECTIONS = Family.PROJECTIONS;
 
     private final ModelConfig config;
+    private final Family family;
+    private final LayerType type;
     private final Map<String, Tensor> parameters;
     private final Map<String, LoraAdapter> adapters = new LinkedHashMap<>();  // by projection; empty: the plain layer
     private final Tensor inputNorm, qProj, kProj, vProj, oProj, qBias, kBias, vBias, oBias, qNorm, kNorm;
-    private final Tensor postNorm, gateProj, upProj, downProj, gateBias, upBias, downBias;
+    private final Tensor preMlpNorm, gateProj, upProj, downProj, gateBias, upBias, downBias;
+    private final Tensor postAttentionNorm, postMlpNorm;  // null unless the family norms the sublayers' outputs
+
+    /** A full-attention layer; see {@link #DecoderLayer(ModelConfig, Map, LayerType)}. */
+    public DecoderLayer(ModelConfig config, Map<String, Tensor> parameters) {
+        this(config, parameters, LayerType.FULL_ATTENTION);
+    }
 
     /** Takes ownership of the tensors; every name of {@link ModelConfig#layerShapes()} must be present. */
-    public DecoderLayer(ModelConfig config, Map<String, Tensor> parameters) {
+    public DecoderLayer(ModelConfig config, Map<String, Tensor> parameters, LayerType type) {
         this.config = config;
+        this.family = config.family();
+        this.type = type;
         this.parameters = Collections.unmodifiableMap(new LinkedHashMap<>(parameters));
-        inputNorm = get("input_layernorm.weight");
-        qProj = get("self_attn.q_proj.weight");
-        kProj = get("self_attn.k_proj.weight");
-        vProj = get("self_attn.v_proj.weight");
-        oProj = get("self_attn.o_proj.weight");
-        qBias = parameters.get("self_attn.q_proj.bias");
-        kBias = parameters.get("self_attn.k_proj.bias");
-        vBias = parameters.get("self_attn.v_proj.bias");
-        oBias = parameters.get("self_attn.o_proj.bias");
-        qNorm = parameters.get("self_attn.q_norm.weight");
-        kNorm = parameters.get("self_attn.k_norm.weight");
-        postNorm = get("post_attention_layernorm.weight");
-        gateProj = get("mlp.gate_proj.weight");
-        upProj = get("mlp.up_proj.weight");
-        downProj = get("mlp.down_proj.weight");
-        gateBias = parameters.get("mlp.gate_proj.bias");
-        upBias = parameters.get("mlp.up_proj.bias");
-        downBias = parameters.get("mlp.down_proj.bias");
+        inputNorm = get(Family.INPUT_NORM);
+        qProj = get(Family.Q + ".weight");
+        kProj = get(Family.K + ".weight");
+        vProj = get(Family.V + ".weight");
+        oProj = get(Family.O + ".weight");
+        qBias = parameters.get(Family.Q + ".bias");
+        kBias = parameters.get(Family.K + ".bias");
+        vBias = parameters.get(Family.V + ".bias");
+        oBias = parameters.get(Family.O + ".bias");
+        qNorm = family.qkNorm() ? get(Family.Q_NORM) : null;
+        kNorm = family.qkNorm() ? get(Family.K_NORM) : null;
+        preMlpNorm = get(family.preMlpNorm());
+        postAttentionNorm = family.sandwichNorms() ? get(Family.POST_ATTENTION_NORM) : null;
+        postMlpNorm = family.sandwichNorms() ? get(Family.POST_FEEDFORWARD_NORM) : null;
+        gateProj = get(Family.GATE + ".weight");
+        upProj = get(Family.UP + ".weight");
+        downProj = get(Family.DOWN + ".weight");
+        gateBias = parameters.get(Family.GATE + ".bias");
+        upBias = parameters.get(Family.UP + ".bias");
+        downBias = parameters.get(Family.DOWN + ".bias");
+    }
+
+    /** Whether this layer attends to every earlier key or through the sliding window. */
+    public LayerType type() {
+        return type;
     }
 
     private Tensor get(String name) {
@@ -97,11 +114,18 @@ public final class DecoderLayer implements AutoCloseable {
 
     /** As {@link #forward(Tensor, AttentionContext)}, attending also to (and extending) a cache slot when not null. */
     public Tensor forward(Tensor hidden, AttentionContext context, KvCache.Slot cache) {
-        Tensor attended = attention(hidden.rmsNorm(inputNorm, config.rmsNormEps()), context, cache);
+        Tensor attended = attention(norm(hidden, inputNorm), context, cache);
+        if (postAttentionNorm != null) attended = norm(attended, postAttentionNorm);
         hidden = hidden.add(attended);
-        Tensor x = hidden.rmsNorm(postNorm, config.rmsNormEps());
-        Tensor gated = project(x, "mlp.gate_proj", gateProj, gateBias).silu().mul(project(x, "mlp.up_proj", upProj, upBias));
-        return hidden.add(project(gated, "mlp.down_proj", downProj, downBias));
+        Tensor x = norm(hidden, preMlpNorm);
+        Tensor gate = config.extras().activation().apply(project(x, Family.GATE, gateProj, gateBias));
+        Tensor mlp = project(gate.mul(project(x, Family.UP, upProj, upBias)), Family.DOWN, downProj, downBias);
+        if (postMlpNorm != null) mlp = norm(mlp, postMlpNorm);
+        return hidden.add(mlp);
+    }
+
+    private Tensor norm(Tensor x, Tensor weight) {
+        return family.norm().apply(x, weight, config.rmsNormEps());
     }
 
     private Tensor attention(Tensor x, AttentionContext context, KvCache.Slot cache) {
@@ -110,15 +134,16 @@ public final class DecoderLayer implements AutoCloseable {
         int heads = config.numAttentionHeads();
         int kvHeads = config.numKeyValueHeads();
         int headDim = config.headDim();
-        Tensor q = project(x, "self_attn.q_proj", qProj, qBias).view(batch, length, heads, headDim);
-        Tensor k = project(x, "self_attn.k_proj", kProj, kBias).view(batch, length, kvHeads, headDim);
-        Tensor v = project(x, "self_attn.v_proj", vProj, vBias).view(batch, length, kvHeads, headDim).transpose(1, 2);
+        Tensor q = project(x, Family.Q, qProj, qBias).view(batch, length, heads, headDim);
+        Tensor k = project(x, Family.K, kProj, kBias).view(batch, length, kvHeads, headDim);
+        Tensor v = project(x, Family.V, vProj, vBias).view(batch, length, kvHeads, headDim).transpose(1, 2);
         if (qNorm != null) {
-            q = q.rmsNorm(qNorm, config.rmsNormEps());
-            k = k.rmsNorm(kNorm, config.rmsNormEps());
+            q = norm(q, qNorm);
+            k = norm(k, kNorm);
         }
-        q = context.rope().apply(q.transpose(1, 2), context.positionOffset());
-        k = context.rope().apply(k.transpose(1, 2), context.positionOffset());
+        Rope rope = context.rope(type);
+        q = rope.apply(q.transpose(1, 2), context.positionOffset());
+        k = rope.apply(k.transpose(1, 2), context.positionOffset());
         long keyLength = length;
         if (cache != null) {
             Tensor[] all = cache.append(k, v);
@@ -134,10 +159,15 @@ public final class DecoderLayer implements AutoCloseable {
             k = k.unsqueeze(2).expand(batch, kvHeads, rep, keyLength, headDim).reshape(batch, heads, keyLength, headDim);
             v = v.unsqueeze(2).expand(batch, kvHeads, rep, keyLength, headDim).reshape(batch, heads, keyLength, headDim);
         }
-        // scores = mask + q k^T / sqrt(d) in one batched op over [B*heads, T, T].
+        // scores = mask + q k^T * scale in one batched op over [B*heads, T, T].
         long rows = batch * heads;
-        Tensor scores = context.mask().baddbmm(q.reshape(rows, length, headDim), k.reshape(rows, keyLength, headDim).transpose(1, 2),
-                1.0, 1.0 / Math.sqrt(headDim));
+        Tensor mask = context.mask(type);
+        Tensor qr = q.reshape(rows, length, headDim);
+        Tensor kt = k.reshape(rows, keyLength, headDim).transpose(1, 2);
+        double cap = config.extras().attnLogitSoftcapping();
+        Tensor scores = cap > 0
+                ? qr.bmm(kt).mul(config.attentionScale() / cap).tanh().mul(cap).add(mask)  // Gemma 2: soft-capped before the mask
+                : mask.baddbmm(qr, kt, 1.0, config.attentionScale());
         // Softmax in float32 at least, as Hugging Face's eager attention does.
         DType dtype = context.dtype();
         Tensor probabilities = dtype == DType.FLOAT32 || dtype == DType.FLOAT64
@@ -145,7 +175,7 @@ public final class DecoderLayer implements AutoCloseable {
                 : scores.to(DType.FLOAT32).softmax(-1).to(dtype);
         Tensor out = probabilities.bmm(v.reshape(rows, keyLength, headDim))
                 .view(batch, heads, length, headDim).transpose(1, 2).reshape(batch, length, (long) heads * headDim);
-        return project(out, "self_attn.o_proj", oProj, oBias);
+        return project(out, Family.O, oProj, oBias);
     }
 
     @Override

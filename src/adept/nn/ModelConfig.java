@@ -1,11 +1,15 @@
 package adept.nn;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * The shape and hyper-parameters of a decoder-only LM, as Hugging Face's config.json
- * describes it. headDim is explicit (Qwen3 sets it apart from hidden/heads).
+ * describes it. headDim is explicit (Qwen3 sets it apart from hidden/heads). What the family
+ * adds beyond the Llama shape (activation, attention scale, soft-capping, sliding windows) is in
+ * {@link Extras}; which tensors exist is the family's ({@link Family#layerShapes}).
  */
 public record ModelConfig(
         Architecture architecture,
@@ -22,7 +26,63 @@ public record ModelConfig(
         int maxPositionEmbeddings,
         boolean tieWordEmbeddings,
         boolean attentionBias,
-        boolean mlpBias) {
+        boolean mlpBias,
+        Extras extras) {
+
+    /**
+     * What Gemma-style families add; Llama-style ones use {@link #defaults}'s (SiLU, no extras).
+     *
+     * @param activation            the MLP gate's activation
+     * @param queryPreAttnScalar    attention scores are scaled by 1 / sqrt(this); 0: by 1 / sqrt(head_dim)
+     * @param attnLogitSoftcapping  scores become cap * tanh(scores / cap) before the mask; 0: none
+     * @param finalLogitSoftcapping logits become cap * tanh(logits / cap); 0: none
+     * @param slidingWindow         keys a sliding layer's query sees (itself included); 0: no sliding layers
+     * @param layerTypes            one per layer; empty: every layer full attention
+     * @param localRopeTheta        rope base of sliding layers (Gemma 3's rope_local_base_freq); 0: rope_theta
+     */
+    public record Extras(Activation activation, double queryPreAttnScalar, double attnLogitSoftcapping, double finalLogitSoftcapping,
+                         int slidingWindow, List<LayerType> layerTypes, double localRopeTheta) {
+        public Extras {
+            layerTypes = List.copyOf(layerTypes);
+            if (queryPreAttnScalar < 0 || attnLogitSoftcapping < 0 || finalLogitSoftcapping < 0 || slidingWindow < 0 || localRopeTheta < 0) {
+                throw new ModelException("query_pre_attn_scalar, soft-capping, sliding_window and rope_local_base_freq must be >= 0");
+            }
+            if (layerTypes.contains(LayerType.SLIDING_ATTENTION) && slidingWindow == 0) {
+                throw new ModelException("layer_types has sliding_attention layers but sliding_window is not set");
+            }
+        }
+
+        /** The family's config.json defaults for a model of layers layers. */
+        public static Extras defaults(Architecture architecture, int layers) {
+            Family.Defaults d = architecture.family().defaults();
+            List<LayerType> types = architecture.family().slidingLayers() ? pattern(layers, d.slidingWindowPattern()) : List.of();
+            return new Extras(d.activation(), d.queryPreAttnScalar(), d.attnLogitSoftcapping(), d.finalLogitSoftcapping(),
+                    d.slidingWindow(), types, d.localRopeTheta());
+        }
+
+        /** Every period-th layer full attention, the others sliding (transformers' sliding_window_pattern); period 0: none sliding. */
+        public static List<LayerType> pattern(int layers, int period) {
+            List<LayerType> types = new ArrayList<>();
+            for (int i = 0; i < layers; i++) {
+                types.add(period > 0 && (i + 1) % period != 0 ? LayerType.SLIDING_ATTENTION : LayerType.FULL_ATTENTION);
+            }
+            return types;
+        }
+
+        Extras withLayerTypes(List<LayerType> types) {
+            return new Extras(activation, queryPreAttnScalar, attnLogitSoftcapping, finalLogitSoftcapping, slidingWindow, types, localRopeTheta);
+        }
+    }
+
+    /** A configuration with the family's defaults for everything {@link Extras} holds. */
+    public ModelConfig(Architecture architecture, int vocabSize, int hiddenSize, int intermediateSize, int numHiddenLayers,
+                       int numAttentionHeads, int numKeyValueHeads, int headDim, double rmsNormEps, double ropeTheta,
+                       RopeScaling ropeScaling, int maxPositionEmbeddings, boolean tieWordEmbeddings, boolean attentionBias,
+                       boolean mlpBias) {
+        this(architecture, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim,
+                rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings, tieWordEmbeddings, attentionBias, mlpBias,
+                Extras.defaults(architecture, Math.max(0, numHiddenLayers)));
+    }
 
     public ModelConfig {
         positive("vocab_size", vocabSize);
@@ -39,57 +99,85 @@ public record ModelConfig(
         if (headDim % 2 != 0) throw new ModelException("head_dim must be even for rotary embeddings, got " + headDim);
         if (!(rmsNormEps > 0)) throw new ModelException("rms_norm_eps must be > 0, got " + rmsNormEps);
         if (!(ropeTheta > 0)) throw new ModelException("rope_theta must be > 0, got " + ropeTheta);
+        if (extras == null) throw new ModelException("extras must be given (Extras.defaults for the family's)");
+        if (!extras.layerTypes().isEmpty() && extras.layerTypes().size() != numHiddenLayers) {
+            throw new ModelException("layer_types has " + extras.layerTypes().size() + " entries but num_hidden_layers is " + numHiddenLayers);
+        }
+    }
+
+    /** The family spec of the architecture. */
+    public Family family() {
+        return architecture.family();
+    }
+
+    /** Layer i's attention span. */
+    public LayerType layerType(int layer) {
+        return extras.layerTypes().isEmpty() ? LayerType.FULL_ATTENTION : extras.layerTypes().get(layer);
+    }
+
+    /** Whether any layer attends through a sliding window. */
+    public boolean hasSlidingLayers() {
+        return extras.layerTypes().contains(LayerType.SLIDING_ATTENTION);
+    }
+
+    /** The factor of q k^T: 1 / sqrt(query_pre_attn_scalar), or 1 / sqrt(head_dim). */
+    public double attentionScale() {
+        return 1.0 / Math.sqrt(extras.queryPreAttnScalar() > 0 ? extras.queryPreAttnScalar() : headDim);
+    }
+
+    /** The rope base of sliding layers. */
+    public double localRopeTheta() {
+        return extras.localRopeTheta() > 0 ? extras.localRopeTheta() : ropeTheta;
     }
 
     private static void positive(String field, int value) {
         if (value <= 0) throw new ModelException(field + " must be > 0, got " + value);
     }
 
-    /** This configuration with another layer count. */
+    /** This configuration with another layer count; layers added at the end follow the family's sliding pattern. */
     public ModelConfig withNumHiddenLayers(int layers) {
-        return new ModelConfig(architecture, vocabSize, hiddenSize, intermediateSize, layers, numAttentionHeads, numKeyValueHeads,
-                headDim, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings, tieWordEmbeddings, attentionBias, mlpBias);
-    }
-
-    /** Tensor names of one decoder layer, relative to "model.layers.N.", with their shapes. */
-    public Map<String, long[]> layerShapes() {
-        long q = (long) numAttentionHeads * headDim;
-        long kv = (long) numKeyValueHeads * headDim;
-        boolean qkvBias = architecture.qkvBias(attentionBias);
-        boolean outputBias = architecture.outputBias(attentionBias);
-        // Hugging Face's parameter order: attention, MLP, then the two norms.
-        Map<String, long[]> shapes = new LinkedHashMap<>();
-        projection(shapes, "self_attn.q_proj", q, hiddenSize, qkvBias);
-        projection(shapes, "self_attn.k_proj", kv, hiddenSize, qkvBias);
-        projection(shapes, "self_attn.v_proj", kv, hiddenSize, qkvBias);
-        projection(shapes, "self_attn.o_proj", hiddenSize, q, outputBias);
-        if (architecture.hasQkNorm()) {
-            shapes.put("self_attn.q_norm.weight", new long[] {headDim});
-            shapes.put("self_attn.k_norm.weight", new long[] {headDim});
+        List<LayerType> types = extras.layerTypes();
+        if (!types.isEmpty()) {
+            List<LayerType> pattern = Extras.pattern(layers, architecture.family().defaults().slidingWindowPattern());
+            types = new ArrayList<>(types.subList(0, Math.min(layers, types.size())));
+            for (int i = types.size(); i < layers; i++) types.add(pattern.get(i));
         }
-        projection(shapes, "mlp.gate_proj", intermediateSize, hiddenSize, mlpBias);
-        projection(shapes, "mlp.up_proj", intermediateSize, hiddenSize, mlpBias);
-        projection(shapes, "mlp.down_proj", hiddenSize, intermediateSize, mlpBias);
-        shapes.put("input_layernorm.weight", new long[] {hiddenSize});
-        shapes.put("post_attention_layernorm.weight", new long[] {hiddenSize});
-        return shapes;
+        return withLayerTypes(layers, types);
     }
 
-    private static void projection(Map<String, long[]> shapes, String name, long out, long in, boolean bias) {
-        shapes.put(name + ".weight", new long[] {out, in});
-        if (bias) shapes.put(name + ".bias", new long[] {out});
+    /** This configuration with new layer i a copy of layer sourceOfEachLayer[i] (its attention span included). */
+    public ModelConfig withLayerSources(int[] sourceOfEachLayer) {
+        List<LayerType> types = new ArrayList<>();
+        if (!extras.layerTypes().isEmpty()) for (int s : sourceOfEachLayer) types.add(extras.layerTypes().get(s));
+        return withLayerTypes(sourceOfEachLayer.length, types);
+    }
+
+    /** This configuration with the given layers' attention spans (and as many layers). */
+    public ModelConfig withLayerTypes(List<LayerType> types) {
+        return withLayerTypes(types.size(), extras.layerTypes().isEmpty() && !types.contains(LayerType.SLIDING_ATTENTION) ? List.of() : types);
+    }
+
+    private ModelConfig withLayerTypes(int layers, List<LayerType> types) {
+        return new ModelConfig(architecture, vocabSize, hiddenSize, intermediateSize, layers, numAttentionHeads, numKeyValueHeads,
+                headDim, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings, tieWordEmbeddings, attentionBias, mlpBias,
+                extras.withLayerTypes(types));
+    }
+
+    /** Tensor names of one decoder layer, relative to "model.layers.N.", with their shapes (the family's). */
+    public Map<String, long[]> layerShapes() {
+        return architecture.family().layerShapes(this);
     }
 
     /** Every tensor of the checkpoint, by Hugging Face name, in the order Hugging Face lists parameters. */
     public Map<String, long[]> tensorShapes() {
         Map<String, long[]> shapes = new LinkedHashMap<>();
-        shapes.put("model.embed_tokens.weight", new long[] {vocabSize, hiddenSize});
+        shapes.put(Family.EMBED, new long[] {vocabSize, hiddenSize});
         Map<String, long[]> layer = layerShapes();
         for (int i = 0; i < numHiddenLayers; i++) {
             for (var e : layer.entrySet()) shapes.put(layerPrefix(i) + e.getKey(), e.getValue());
         }
-        shapes.put("model.norm.weight", new long[] {hiddenSize});
-        if (!tieWordEmbeddings) shapes.put("lm_head.weight", new long[] {vocabSize, hiddenSize});
+        shapes.put(Family.FINAL_NORM, new long[] {hiddenSize});
+        if (!tieWordEmbeddings) shapes.put(Family.LM_HEAD, new long[] {vocabSize, hiddenSize});
         return shapes;
     }
 

@@ -21,15 +21,27 @@ public final class Rope implements AutoCloseable {
 
     /** The rotary embedding of config's head size, theta and scaling; tables are built on first use. */
     public Rope(ModelConfig config) {
-        this.headDim = config.headDim();
-        this.inverseFrequencies = inverseFrequencies(config);
+        this(config.headDim(), config.ropeTheta(), config.ropeScaling());
+    }
+
+    /** The rotary embedding of sliding-window layers: their own base (Gemma 3's rope_local_base_freq), no scaling. */
+    static Rope local(ModelConfig config) {
+        return new Rope(config.headDim(), config.localRopeTheta(), null);
+    }
+
+    private Rope(int headDim, double theta, RopeScaling scaling) {
+        this.headDim = headDim;
+        this.inverseFrequencies = inverseFrequencies(headDim, theta, scaling);
     }
 
     static double[] inverseFrequencies(ModelConfig config) {
-        int half = config.headDim() / 2;
+        return inverseFrequencies(config.headDim(), config.ropeTheta(), config.ropeScaling());
+    }
+
+    static double[] inverseFrequencies(int headDim, double theta, RopeScaling s) {
+        int half = headDim / 2;
         double[] inv = new double[half];
-        for (int i = 0; i < half; i++) inv[i] = 1.0 / Math.pow(config.ropeTheta(), (2.0 * i) / config.headDim());
-        RopeScaling s = config.ropeScaling();
+        for (int i = 0; i < half; i++) inv[i] = 1.0 / Math.pow(theta, (2.0 * i) / headDim);
         if (s == null) return inv;
         // Llama 3: long wavelengths slowed by `factor`, short ones kept, a smooth blend between.
         double lowFreqWavelen = s.originalMaxPositionEmbeddings() / s.lowFreqFactor();

@@ -799,6 +799,11 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_gelu(handle()));
     }
 
+    /** GELU with the tanh approximation (PyTorch's approximate="tanh"; Gemma's gelu_pytorch_tanh). */
+    public Tensor geluTanh() {
+        return wrap(at_gelu_tanh(handle()));
+    }
+
     /** -1, 0 or 1 by the sign of each element. */
     public Tensor sign() {
         return wrap(at_sign(handle()));

@@ -1,5 +1,6 @@
 package adept.tune;
 
+import adept.nn.Family;
 import adept.nn.ModelConfig;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -21,7 +22,7 @@ public record UnitMap(Granularity granularity, List<Unit> units, Map<String, lon
     }
 
     /**
-     * Units of the given trainable tensors (Hugging Face names). Tensors of decoder layers are cut by
+     * Units of the given trainable tensors (Hugging Face names, the projections' from {@link Family}). Tensors of decoder layers are cut by
      * granularity; any other tensor (embeddings, final norm, lm_head in full training) is a tensor unit.
      */
     public static UnitMap build(ModelConfig config, List<String> trainable, Granularity granularity) {
@@ -67,48 +68,48 @@ public record UnitMap(Granularity granularity, List<Unit> units, Map<String, lon
         int start = units.size();
         int headDim = config.headDim();
         // query heads: rows of q_proj (+ bias), columns of o_proj
-        String q = prefix + "self_attn.q_proj.weight";
-        String o = prefix + "self_attn.o_proj.weight";
+        String q = prefix + Family.Q + ".weight";
+        String o = prefix + Family.O + ".weight";
         if (present.contains(q) && present.contains(o)) {
             for (int h = 0; h < config.numAttentionHeads(); h++) {
                 List<Unit.Slice> s = new ArrayList<>();
                 s.add(new Unit.Slice(q, 0, (long) h * headDim, headDim));
-                addIfPresent(s, present, prefix + "self_attn.q_proj.bias", 0, (long) h * headDim, headDim);
+                addIfPresent(s, present, prefix + Family.Q + ".bias", 0, (long) h * headDim, headDim);
                 s.add(new Unit.Slice(o, 1, (long) h * headDim, headDim));
                 units.add(new Unit(prefix + "self_attn.head." + h, layer, units.size() - start, s));
             }
             claimed.add(q);
             claimed.add(o);
-            claimed.add(prefix + "self_attn.q_proj.bias");
+            claimed.add(prefix + Family.Q + ".bias");
         }
         // key/value heads: rows of k_proj and v_proj (+ biases), shared by the GQA group
-        String k = prefix + "self_attn.k_proj.weight";
-        String v = prefix + "self_attn.v_proj.weight";
+        String k = prefix + Family.K + ".weight";
+        String v = prefix + Family.V + ".weight";
         if (present.contains(k) && present.contains(v)) {
             for (int h = 0; h < config.numKeyValueHeads(); h++) {
                 List<Unit.Slice> s = new ArrayList<>();
                 s.add(new Unit.Slice(k, 0, (long) h * headDim, headDim));
-                addIfPresent(s, present, prefix + "self_attn.k_proj.bias", 0, (long) h * headDim, headDim);
+                addIfPresent(s, present, prefix + Family.K + ".bias", 0, (long) h * headDim, headDim);
                 s.add(new Unit.Slice(v, 0, (long) h * headDim, headDim));
-                addIfPresent(s, present, prefix + "self_attn.v_proj.bias", 0, (long) h * headDim, headDim);
+                addIfPresent(s, present, prefix + Family.V + ".bias", 0, (long) h * headDim, headDim);
                 units.add(new Unit(prefix + "self_attn.kv_head." + h, layer, units.size() - start, s));
             }
-            for (String n : List.of(k, v, prefix + "self_attn.k_proj.bias", prefix + "self_attn.v_proj.bias")) claimed.add(n);
+            for (String n : List.of(k, v, prefix + Family.K + ".bias", prefix + Family.V + ".bias")) claimed.add(n);
         }
-        String gate = prefix + "mlp.gate_proj.weight";
-        String up = prefix + "mlp.up_proj.weight";
-        String down = prefix + "mlp.down_proj.weight";
+        String gate = prefix + Family.GATE + ".weight";
+        String up = prefix + Family.UP + ".weight";
+        String down = prefix + Family.DOWN + ".weight";
         if (granularity == Granularity.NEURON && present.contains(gate) && present.contains(up) && present.contains(down)) {
             for (int j = 0; j < config.intermediateSize(); j++) {
                 List<Unit.Slice> s = new ArrayList<>();
                 s.add(new Unit.Slice(gate, 0, j, 1));
-                addIfPresent(s, present, prefix + "mlp.gate_proj.bias", 0, j, 1);
+                addIfPresent(s, present, prefix + Family.GATE + ".bias", 0, j, 1);
                 s.add(new Unit.Slice(up, 0, j, 1));
-                addIfPresent(s, present, prefix + "mlp.up_proj.bias", 0, j, 1);
+                addIfPresent(s, present, prefix + Family.UP + ".bias", 0, j, 1);
                 s.add(new Unit.Slice(down, 1, j, 1));
                 units.add(new Unit(prefix + "mlp.neuron." + j, layer, units.size() - start, s));
             }
-            for (String n : List.of(gate, up, down, prefix + "mlp.gate_proj.bias", prefix + "mlp.up_proj.bias")) claimed.add(n);
+            for (String n : List.of(gate, up, down, prefix + Family.GATE + ".bias", prefix + Family.UP + ".bias")) claimed.add(n);
         }
         // whatever is left (norms, q_norm / k_norm, o / down biases, or tensors whose partner is frozen)
         for (String n : names) if (!claimed.contains(n)) units.add(tensorUnit(n, layer, units.size() - start, shapes));

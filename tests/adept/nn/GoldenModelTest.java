@@ -18,14 +18,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Logits, loss and every parameter gradient of tiny Llama / Qwen2 / Qwen3 checkpoints
+ * Logits, loss and every parameter gradient of tiny Llama / Qwen2 / Qwen3 / Gemma 2 / Gemma 3 checkpoints
  * against PyTorch (tools/reference/make_golden.py, a float64 run of an HF-faithful reference).
  */
 class GoldenModelTest {
     static final Path FIXTURES = Path.of("tests/fixtures/golden");
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "llama_tied", "qwen2", "qwen3", "llama_bf16"})
+    @ValueSource(strings = {"llama", "llama_tied", "qwen2", "qwen3", "llama_bf16", "gemma2", "gemma3"})
     void matchesPyTorch(String name) throws IOException {
         Path dir = FIXTURES.resolve(name);
         var expectedNames = new ArrayList<String>();

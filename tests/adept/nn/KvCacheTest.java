@@ -15,7 +15,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** Incremental decoding with cached keys and values gives the logits of a full forward pass. */
 class KvCacheTest {
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "llama_tied", "qwen2", "qwen3"})
+    @ValueSource(strings = {"llama", "llama_tied", "qwen2", "qwen3", "gemma2", "gemma3"})  // Gemma: 14 tokens, windows 4 and 5
     void cachedChunksEqualTheFullPass(String name) {
         try (CausalLM model = Checkpoint.load(Path.of("tests/fixtures/golden", name), DType.FLOAT32, Device.CPU);
              var noGrad = Torch.noGrad(); Scope scope = Scope.open(); KvCache cache = new KvCache(model.layers().size())) {

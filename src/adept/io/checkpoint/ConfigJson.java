@@ -1,6 +1,9 @@
 package adept.io.checkpoint;
 
+import adept.nn.Activation;
 import adept.nn.Architecture;
+import adept.nn.Family;
+import adept.nn.LayerType;
 import adept.nn.ModelConfig;
 import adept.nn.ModelException;
 import adept.nn.RopeScaling;
@@ -29,10 +32,13 @@ import java.util.Set;
  * object, so that writing it back keeps every field adept does not know (generation settings,
  * transformers_version, ...). Immutable: the {@code with...} methods return a copy.
  *
- * <p>Defaults for absent (or null) fields follow transformers' config classes (LlamaConfig, Qwen2Config,
- * Qwen3Config): num_key_value_heads = num_attention_heads; head_dim = hidden_size / num_attention_heads
- * (Qwen3Config: 128); rope_theta 10000; rms_norm_eps 1e-6; max_position_embeddings 2048 (Llama) or 32768
- * (Qwen); tie_word_embeddings, attention_bias and mlp_bias false; hidden_act "silu". Both the classic layout
+ * <p>Defaults for absent (or null) fields follow transformers' config classes, as each family's
+ * {@link adept.nn.Family.Defaults} records them: num_key_value_heads = num_attention_heads; head_dim = hidden_size /
+ * num_attention_heads (Qwen3Config: 128, Gemma: 256); rope_theta 10000 (Gemma 3: 1e6); rms_norm_eps 1e-6;
+ * max_position_embeddings 2048 (Llama), 32768 (Qwen), 8192 (Gemma 2), 131072 (Gemma 3); tie_word_embeddings false
+ * (Gemma: true); attention_bias and mlp_bias false; hidden_act "silu" (Gemma's hidden_activation: "gelu_pytorch_tanh");
+ * Gemma's query_pre_attn_scalar, logit soft-capping, sliding_window, sliding_window_pattern (when layer_types is absent)
+ * and rope_local_base_freq as Gemma2Config / Gemma3TextConfig. Both the classic layout
  * (rope_theta and rope_scaling at top level, torch_dtype) and the transformers 5 one (rope_parameters,
  * dtype) are read; writing updates whichever the file uses.
  */
@@ -93,7 +99,7 @@ public final class ConfigJson {
         json.add("architectures", architectures);
         json.addProperty("attention_bias", config.attentionBias());
         json.addProperty("head_dim", config.headDim());
-        json.addProperty("hidden_act", "silu");
+        json.addProperty(config.family().activationField(), config.extras().activation().configName());
         json.addProperty("hidden_size", config.hiddenSize());
         json.addProperty("intermediate_size", config.intermediateSize());
         json.addProperty("max_position_embeddings", config.maxPositionEmbeddings());
@@ -195,20 +201,24 @@ public final class ConfigJson {
         putInt(out, "intermediate_size", config.intermediateSize(), null);
         putInt(out, "num_attention_heads", config.numAttentionHeads(), null);
         putInt(out, "num_key_value_heads", config.numKeyValueHeads(), config.numAttentionHeads());
-        Integer defaultHeadDim = arch == Architecture.QWEN3 ? Integer.valueOf(128)
+        Family family = arch.family();
+        Family.Defaults d = family.defaults();
+        Integer defaultHeadDim = d.headDim() > 0 ? Integer.valueOf(d.headDim())
                 : config.hiddenSize() % config.numAttentionHeads() == 0 ? Integer.valueOf(config.hiddenSize() / config.numAttentionHeads()) : null;
         putInt(out, "head_dim", config.headDim(), defaultHeadDim);
         putDouble(out, "rms_norm_eps", config.rmsNormEps(), 1e-6);
-        putInt(out, "max_position_embeddings", config.maxPositionEmbeddings(), Reader.defaultMaxPositions(arch));
-        putBoolean(out, "tie_word_embeddings", config.tieWordEmbeddings(), false);
+        putInt(out, "max_position_embeddings", config.maxPositionEmbeddings(), d.maxPositionEmbeddings());
+        putBoolean(out, "tie_word_embeddings", config.tieWordEmbeddings(), d.tieWordEmbeddings());
         putBoolean(out, "attention_bias", config.attentionBias(), false);
-        putBoolean(out, "mlp_bias", config.mlpBias(), false);
+        if (family.mlpBiasField()) putBoolean(out, "mlp_bias", config.mlpBias(), false);
         writeRope(out, config);
+        writeExtras(out, config);
 
         int oldLayers = this.config.numHiddenLayers();
         int newLayers = config.numHiddenLayers();
         if (newLayers != oldLayers) {
             for (String field : perLayerFields()) {
+                if (field.equals("layer_types") && family.slidingLayers()) continue;  // writeExtras wrote the model's
                 JsonArray list = out.getAsJsonArray(field);
                 if (!uniform(list)) {
                     throw new CheckpointException(source + ": field \"" + field + "\" has one entry per layer (" + oldLayers
@@ -267,7 +277,10 @@ public final class ConfigJson {
             out.add(field, rebuilt);
         }
         out.addProperty("num_hidden_layers", newCount);
-        return new ConfigJson(out, source, config.withNumHiddenLayers(newCount), dtype);
+        ModelConfig expanded = config.withLayerSources(sourceOfEachNewLayer);
+        // a sliding pattern no longer describes copied layers: name every layer's type
+        if (expanded.hasSlidingLayers() && !out.has("layer_types")) out.add("layer_types", layerTypes(expanded));
+        return new ConfigJson(out, source, expanded, dtype);
     }
 
     /** The JSON text as written: two-space indentation, trailing newline. */
@@ -344,6 +357,46 @@ public final class ConfigJson {
         o.addProperty(key, value);
     }
 
+    /** The family's fields beyond the Llama shape: activation, attention scale, soft-capping, sliding windows. */
+    private static void writeExtras(JsonObject out, ModelConfig config) {
+        Family family = config.family();
+        Family.Defaults d = family.defaults();
+        ModelConfig.Extras x = config.extras();
+        String act = x.activation().configName();
+        JsonElement oldAct = out.get(family.activationField());
+        boolean actAbsent = oldAct == null || oldAct.isJsonNull();
+        if (!(actAbsent && x.activation() == d.activation())) out.addProperty(family.activationField(), act);
+        putDouble(out, "query_pre_attn_scalar", x.queryPreAttnScalar(), d.queryPreAttnScalar());
+        putCap(out, "attn_logit_softcapping", x.attnLogitSoftcapping(), d.attnLogitSoftcapping());
+        putCap(out, "final_logit_softcapping", x.finalLogitSoftcapping(), d.finalLogitSoftcapping());
+        if (!family.slidingLayers()) return;
+        putInt(out, "sliding_window", x.slidingWindow(), d.slidingWindow());
+        putDouble(out, "rope_local_base_freq", x.localRopeTheta(), d.localRopeTheta());
+        JsonElement pattern = out.get("sliding_window_pattern");
+        int period = pattern != null && pattern.isJsonPrimitive() ? pattern.getAsInt() : d.slidingWindowPattern();
+        if (out.has("layer_types") || !x.layerTypes().equals(ModelConfig.Extras.pattern(config.numHiddenLayers(), period))) {
+            out.add("layer_types", layerTypes(config));
+        }
+    }
+
+    private static JsonArray layerTypes(ModelConfig config) {
+        JsonArray a = new JsonArray();
+        for (int i = 0; i < config.numHiddenLayers(); i++) a.add(config.layerType(i).configName());
+        return a;
+    }
+
+    /** A soft-capping value: 0 (none) is written as null where the family's default caps. */
+    private static void putCap(JsonObject o, String key, double value, double absentDefault) {
+        if (value > 0) {
+            putDouble(o, key, value, absentDefault);
+            return;
+        }
+        JsonElement old = o.get(key);
+        if (old != null && old.isJsonNull()) return;
+        if (old == null && absentDefault == 0) return;
+        o.add(key, JsonNull.INSTANCE);
+    }
+
     private static void writeRope(JsonObject out, ModelConfig config) {
         RopeScaling scaling = config.ropeScaling();
         JsonElement params = out.get("rope_parameters");
@@ -359,7 +412,7 @@ public final class ConfigJson {
             }
             return;
         }
-        putDouble(out, "rope_theta", config.ropeTheta(), 10000.0);
+        putDouble(out, "rope_theta", config.ropeTheta(), config.family().defaults().ropeTheta());
         JsonElement old = out.get("rope_scaling");
         if (scaling == null) {
             if (old != null && !old.isJsonNull() && !isDefaultRope(old)) out.add("rope_scaling", JsonNull.INSTANCE);
@@ -396,29 +449,30 @@ public final class ConfigJson {
             this.source = source;
         }
 
-        static int defaultMaxPositions(Architecture arch) {
-            return arch == Architecture.LLAMA ? 2048 : 32768;
-        }
-
         ModelConfig modelConfig() {
             Architecture arch = architecture();
-            String act = optString("hidden_act", "silu");
-            if (!act.equals("silu")) {
-                throw new CheckpointException(source + ": field \"hidden_act\" is \"" + act + "\"; adept supports only \"silu\"");
+            Family family = arch.family();
+            Family.Defaults d = family.defaults();
+            String actField = family.activationField();
+            String actName = optString(actField, d.activation().configName());
+            Activation act = Activation.fromConfigName(actName);
+            if (act == null) {
+                throw new CheckpointException(source + ": field \"" + actField + "\" is \"" + actName + "\"; adept supports "
+                        + java.util.Arrays.stream(Activation.values()).map(a -> "\"" + a.configName() + "\"").toList());
             }
-            if (optBoolean("use_sliding_window", false)) {
-                throw new CheckpointException(source + ": field \"use_sliding_window\" is true; adept supports only full attention");
+            if (!family.slidingLayers() && optBoolean("use_sliding_window", false)) {
+                throw new CheckpointException(source + ": field \"use_sliding_window\" is true; adept supports sliding windows only in Gemma");
             }
             int layers = requiredInt("num_hidden_layers");
-            checkPerLayerLists(layers);
+            List<LayerType> layerTypes = checkPerLayerLists(layers, family);
             int hidden = requiredInt("hidden_size");
             int heads = requiredInt("num_attention_heads");
             int kvHeads = optInt("num_key_value_heads", heads);
             int headDim;
             if (present(json, "head_dim")) {
                 headDim = requiredInt("head_dim");
-            } else if (arch == Architecture.QWEN3) {
-                headDim = 128;  // Qwen3Config's default, not hidden / heads
+            } else if (d.headDim() > 0) {
+                headDim = d.headDim();  // Qwen3Config's, Gemma's: not hidden / heads
             } else {
                 if (heads <= 0 || hidden % heads != 0) {
                     throw new CheckpointException(source + ": field \"head_dim\" is absent and hidden_size " + hidden
@@ -430,16 +484,26 @@ public final class ConfigJson {
             double ropeTheta;
             if (present(json, "rope_theta")) ropeTheta = requiredDouble(json, "rope_theta", "rope_theta");
             else if (ropeParams != null && present(ropeParams, "rope_theta")) ropeTheta = requiredDouble(ropeParams, "rope_theta", "rope_parameters.rope_theta");
-            else ropeTheta = 10000.0;
+            else ropeTheta = d.ropeTheta();
             RopeScaling scaling;
             if (present(json, "rope_scaling")) scaling = ropeScaling(optObject("rope_scaling"), "rope_scaling");
             else if (ropeParams != null) scaling = ropeScaling(ropeParams, "rope_parameters");
             else scaling = null;
             try {
+                int window = 0;
+                if (family.slidingLayers()) {
+                    if (layerTypes == null) layerTypes = ModelConfig.Extras.pattern(layers, optInt("sliding_window_pattern", d.slidingWindowPattern()));
+                    window = optInt("sliding_window", d.slidingWindow());
+                } else {
+                    layerTypes = List.of();
+                }
+                var extras = new ModelConfig.Extras(act, optDouble("query_pre_attn_scalar", d.queryPreAttnScalar()),
+                        cap("attn_logit_softcapping", d.attnLogitSoftcapping()), cap("final_logit_softcapping", d.finalLogitSoftcapping()),
+                        window, layerTypes, family.slidingLayers() ? optDouble("rope_local_base_freq", d.localRopeTheta()) : 0);
                 return new ModelConfig(arch, requiredInt("vocab_size"), hidden, requiredInt("intermediate_size"), layers, heads, kvHeads,
                         headDim, optDouble("rms_norm_eps", 1e-6), ropeTheta, scaling,
-                        optInt("max_position_embeddings", defaultMaxPositions(arch)), optBoolean("tie_word_embeddings", false),
-                        optBoolean("attention_bias", false), optBoolean("mlp_bias", false));
+                        optInt("max_position_embeddings", d.maxPositionEmbeddings()), optBoolean("tie_word_embeddings", d.tieWordEmbeddings()),
+                        optBoolean("attention_bias", false), family.mlpBiasField() && optBoolean("mlp_bias", false), extras);
             } catch (ModelException e) {
                 throw new CheckpointException(source + ": " + e.getMessage(), e);
             }
@@ -480,7 +544,14 @@ public final class ConfigJson {
             }
         }
 
-        private void checkPerLayerLists(int layers) {
+        /** A soft-capping field: absent, the family's default; null, none (0). */
+        private double cap(String key, double familyDefault) {
+            if (!json.has(key)) return familyDefault;
+            return optDouble(key, 0);
+        }
+
+        /** Checks the per-layer lists' lengths; returns layer_types when the file has it, else null. */
+        private List<LayerType> checkPerLayerLists(int layers, Family family) {
             for (String key : KNOWN_PER_LAYER) {
                 JsonElement e = json.get(key);
                 if (e == null || e.isJsonNull()) continue;
@@ -491,14 +562,18 @@ public final class ConfigJson {
                 }
             }
             JsonElement types = json.get("layer_types");
-            if (types != null && types.isJsonArray()) {
-                for (JsonElement t : types.getAsJsonArray()) {
-                    if (!t.isJsonPrimitive() || !"full_attention".equals(t.getAsString())) {
-                        throw new CheckpointException(source + ": field \"layer_types\" contains " + Json.describe(t)
-                                + "; adept supports only \"full_attention\" layers");
-                    }
+            if (types == null || !types.isJsonArray()) return null;
+            List<LayerType> out = new ArrayList<>();
+            for (JsonElement t : types.getAsJsonArray()) {
+                LayerType type = t.isJsonPrimitive() ? LayerType.fromConfigName(t.getAsString()) : null;
+                if (type == null || type == LayerType.SLIDING_ATTENTION && !family.slidingLayers()) {
+                    throw new CheckpointException(source + ": field \"layer_types\" contains " + Json.describe(t) + "; adept supports "
+                            + (family.slidingLayers() ? "\"full_attention\" and \"sliding_attention\"" : "only \"full_attention\"")
+                            + " layers here");
                 }
+                out.add(type);
             }
+            return out;
         }
 
         private RopeScaling ropeScaling(JsonObject s, String field) {
