@@ -19,6 +19,7 @@ public enum Activation {
         return configName;
     }
 
+    /** The activation of x, elementwise. */
     public Tensor apply(Tensor x) {
         return this == SILU ? x.silu() : x.geluTanh();
     }

@@ -12,6 +12,7 @@ public enum LayerType {
         this.configName = configName;
     }
 
+    /** The name config.json's layer_types gives it. */
     public String configName() {
         return configName;
     }
