@@ -1,11 +1,11 @@
 package adept.bench;
 
-import adept.dist.DistEnvironment;
-import adept.dist.DistException;
-import adept.dist.GradientBuckets;
-import adept.dist.LocalLauncher;
-import adept.dist.OverlappedGradientReducer;
-import adept.dist.ProcessGroup;
+import adept.parallel.DistEnvironment;
+import adept.parallel.DistException;
+import adept.parallel.GradientBuckets;
+import adept.parallel.LocalLauncher;
+import adept.parallel.OverlappedGradientReducer;
+import adept.parallel.ProcessGroup;
 import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;

@@ -74,10 +74,10 @@ public final class RunCommand implements Callable<Integer> {
             return 0;
         }
         if (config == null) throw new CommandLine.ParameterException(spec.commandLine(), "Missing required option: '--config=FILE' (or --keys)");
-        var dist = adept.dist.DistEnvironment.current();
+        var dist = adept.parallel.DistEnvironment.current();
         if (dist.isPresent() && dist.get().worldSize() > 1) {
             // Every rank would train and write the same runs on its own.
-            throw new adept.dist.DistException("adept run trains in one process; for data parallelism use adept train --nproc N "
+            throw new adept.parallel.DistException("adept run trains in one process; for data parallelism use adept train --nproc N "
                     + "(or adept train under torchrun), not RANK / WORLD_SIZE with adept run");
         }
         RunConfig c = RunConfig.load(config);

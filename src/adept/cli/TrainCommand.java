@@ -1,10 +1,10 @@
 package adept.cli;
 
 import adept.report.ProgressBar;
-import adept.dist.DistEnvironment;
-import adept.dist.LocalLauncher;
-import adept.dist.DistException;
-import adept.dist.ProcessGroup;
+import adept.parallel.DistEnvironment;
+import adept.parallel.LocalLauncher;
+import adept.parallel.DistException;
+import adept.parallel.ProcessGroup;
 import adept.tensor.Device;
 import adept.train.TrainSettings;
 import adept.train.Trainer;
@@ -61,7 +61,7 @@ public final class TrainCommand implements Callable<Integer> {
             }
         }
         TrainSettings s = settings();
-        if (env.isPresent()) adept.dist.LauncherWatch.startIfLaunched(System.getenv());
+        if (env.isPresent()) adept.parallel.LauncherWatch.startIfLaunched(System.getenv());
         if (env.isPresent() && env.get().worldSize() > 1) {
             s.validate();  // before waiting for the other ranks
             if (s.batchSize % env.get().worldSize() != 0) {

@@ -145,7 +145,7 @@ public final class AdamW implements SplitRateOptimizer {
 
     /**
      * true: step() takes the flat gradient as already written into the {@link #gradientSlot gradient slots} (by an
-     * {@code adept.dist.OverlappedGradientReducer}, averaged over the ranks during backward) instead of copying each
+     * {@code adept.parallel.OverlappedGradientReducer}, averaged over the ranks during backward) instead of copying each
      * parameter's .grad into it and running the {@link #reduceGradientsWith} reducer; which parameters have a
      * gradient is still read from their .grad. false (the default): the copy.
      */

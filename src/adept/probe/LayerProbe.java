@@ -1,6 +1,6 @@
 package adept.probe;
 
-import adept.dist.ProcessGroup;
+import adept.parallel.ProcessGroup;
 import adept.io.data.Batch;
 import adept.nn.AttentionContext;
 import adept.nn.CausalLM;

@@ -158,7 +158,7 @@ public final class Torch {
 
     /**
      * This thread's pending shim error message, cleared; null when the last failing call left none. For rooms
-     * with their own shim calls (adept.dist), so the error channel is read in one place.
+     * with their own shim calls (adept.parallel), so the error channel is read in one place.
      */
     public static String takeNativeError() {
         return Check.takeError();

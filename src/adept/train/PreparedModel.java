@@ -43,13 +43,13 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
 
     /** As above; group (null: one process) shares the layer probe's batches out over the ranks. */
     public static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, DType dtype, Device device, List<Batch> probe,
-                                        String version, adept.dist.ProcessGroup group) {
+                                        String version, adept.parallel.ProcessGroup group) {
         return prepare(s, checkpoint, dtype, device, probe, version, group, null);
     }
 
     /** As above; info (null: nowhere) gets the layer probe's line when its cache is bounded (probe_cache_memory). */
     public static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, DType dtype, Device device, List<Batch> probe,
-                                        String version, adept.dist.ProcessGroup group, java.util.function.Consumer<String> info) {
+                                        String version, adept.parallel.ProcessGroup group, java.util.function.Consumer<String> info) {
         TrainMode mode = s.trainMode();
         ExpansionMetadata existing = ExpansionMetadata.from(checkpoint.metadata(), checkpoint.dir().toString()).orElse(null);
         ModelConfig config = checkpoint.config().modelConfig();

@@ -1,6 +1,6 @@
 package adept.train;
 
-import adept.dist.ProcessGroup;
+import adept.parallel.ProcessGroup;
 import adept.io.checkpoint.Checksums;
 import com.google.gson.JsonObject;
 import java.io.IOException;

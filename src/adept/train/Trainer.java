@@ -1,8 +1,8 @@
 package adept.train;
 
-import adept.dist.GradientBuckets;
-import adept.dist.OverlappedGradientReducer;
-import adept.dist.ProcessGroup;
+import adept.parallel.GradientBuckets;
+import adept.parallel.OverlappedGradientReducer;
+import adept.parallel.ProcessGroup;
 import adept.expand.ExpansionMetadata;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.checkpoint.FileOps;

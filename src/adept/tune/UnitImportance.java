@@ -1,7 +1,7 @@
 package adept.tune;
 
-import adept.dist.ProcessGroup;
-import adept.dist.Reduction;
+import adept.parallel.ProcessGroup;
+import adept.parallel.Reduction;
 import adept.io.data.Batch;
 import adept.nn.CausalLM;
 import adept.tensor.DType;

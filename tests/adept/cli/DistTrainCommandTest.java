@@ -82,7 +82,7 @@ class DistTrainCommandTest {
 
     @Test
     void aRankKilledMidRunFailsTheOtherWithTheClearError() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue(adept.dist.ProcessGroup.available(adept.dist.Backend.GLOO), "the shim was built without Gloo");
+        org.junit.jupiter.api.Assumptions.assumeTrue(adept.parallel.ProcessGroup.available(adept.parallel.Backend.GLOO), "the shim was built without Gloo");
         int port = Ports.free();
         List<String> a = args();
         a.set(a.indexOf("--steps") + 1, "1000000");  // still training when rank 1 dies

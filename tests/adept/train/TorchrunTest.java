@@ -2,8 +2,8 @@ package adept.train;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import adept.dist.Backend;
-import adept.dist.ProcessGroup;
+import adept.parallel.Backend;
+import adept.parallel.ProcessGroup;
 import adept.testing.ChildJvm;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package adept.dist;
+package adept.parallel;
 
 import static adept.bindings.adept_torch_h.at_reducer_bucket_count;
 import static adept.bindings.adept_torch_h.at_reducer_finish;

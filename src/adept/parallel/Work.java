@@ -1,4 +1,4 @@
-package adept.dist;
+package adept.parallel;
 
 import static adept.bindings.adept_torch_h.at_work_free;
 import static adept.bindings.adept_torch_h.at_work_wait;

@@ -1,4 +1,4 @@
-package adept.dist;
+package adept.parallel;
 
 import adept.tensor.Scope;
 import adept.tensor.Tensor;

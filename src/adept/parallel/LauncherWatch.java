@@ -1,4 +1,4 @@
-package adept.dist;
+package adept.parallel;
 
 import java.util.Map;
 import java.util.Optional;

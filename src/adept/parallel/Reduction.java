@@ -1,4 +1,4 @@
-package adept.dist;
+package adept.parallel;
 
 import static adept.bindings.adept_torch_h.AT_DIST_AVG;
 import static adept.bindings.adept_torch_h.AT_DIST_SUM;

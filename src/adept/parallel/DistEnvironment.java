@@ -1,4 +1,4 @@
-package adept.dist;
+package adept.parallel;
 
 import java.time.Duration;
 import java.util.Map;

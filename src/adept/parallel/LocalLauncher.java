@@ -1,4 +1,4 @@
-package adept.dist;
+package adept.parallel;
 
 import java.io.BufferedReader;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package adept.dist;
+package adept.parallel;
 
 import static org.junit.jupiter.api.Assertions.*;
 
