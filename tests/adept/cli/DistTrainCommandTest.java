@@ -17,23 +17,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** `adept train` with torchrun's variables or --nproc, given wrong ones: one-line errors, exit 2, within the timeout. */
-class DistTrainCommandTest {
-    @TempDir
-    Path dir;
-    Path model;
-    Path data;
-
-    @BeforeEach
-    void files() throws Exception {
-        model = TinyModel.write(dir.resolve("base"), 3);
-        data = Files.writeString(dir.resolve("domain.txt"), "one plus two equals three . what is the answer ? the answer is three .\n".repeat(40));
-    }
-
+class DistTrainCommandTest extends adept.testing.TrainFolder {
     List<String> args(String... extra) {
-        List<String> a = new ArrayList<>(List.of("train", "--model", model.toString(), "--data", data.toString(), "--out",
-                dir.resolve("run").toString(), "--mode", "full", "--steps", "4", "--block-size", "8", "--batch-size", "2"));
-        a.addAll(Arrays.asList(extra));
-        return a;
+        return fullTraining(dir.resolve("run"), 4, 8, extra);
     }
 
     static Map<String, String> torchrun(String rank, String world, String addr, int port) {

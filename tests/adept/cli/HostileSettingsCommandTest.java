@@ -15,23 +15,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Issue 20, stack traces: hostile settings, configs and logs end in one line naming the option, file or field (exit 2) before any work. */
-class HostileSettingsCommandTest {
-    @TempDir
-    Path dir;
-    Path model;
-    Path data;
-
-    @BeforeEach
-    void files() throws Exception {
-        model = TinyModel.write(dir.resolve("base"), 3);
-        data = Files.writeString(dir.resolve("domain.txt"), "one plus two equals three . the cat sat on the mat .\n".repeat(40));
-    }
-
+class HostileSettingsCommandTest extends adept.testing.TrainFolder {
     List<String> train(Path out, String... extra) {
-        List<String> a = new ArrayList<>(List.of("train", "--model", model.toString(), "--data", data.toString(), "--out", out.toString(),
-                "--mode", "full", "--steps", "2", "--block-size", "16", "--batch-size", "2"));
-        a.addAll(Arrays.asList(extra));
-        return a;
+        return fullTraining(out, 2, 16, extra);
     }
 
     @Test

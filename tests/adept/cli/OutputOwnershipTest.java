@@ -18,18 +18,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Issue 20, lost user files: no command writes over its own inputs, into a folder it does not own, or beside another writer. */
-class OutputOwnershipTest {
-    @TempDir
-    Path dir;
-    Path model;
-    Path data;
-
-    @BeforeEach
-    void files() throws Exception {
-        model = TinyModel.write(dir.resolve("base"), 3);
-        data = Files.writeString(dir.resolve("domain.txt"), "one plus two equals three . the cat sat on the mat .\n".repeat(40));
-    }
-
+class OutputOwnershipTest extends adept.testing.TrainFolder {
     List<String> train(Path modelDir, Path out, String... extra) {
         List<String> a = new ArrayList<>(List.of("train", "--model", modelDir.toString(), "--data", data.toString(), "--out", out.toString(),
                 "--mode", "full", "--steps", "2", "--block-size", "16", "--batch-size", "2"));
@@ -106,14 +95,16 @@ class OutputOwnershipTest {
         }
         // a lock file left by a killed run (its pid gone, no OS lock held): taken over
         Files.writeString(out.resolve(".adept.lock"), "999999999\n");
-        assertEquals(0, adept(train(model, out).toArray(String[]::new)).exit());
+        var taken = adept(train(model, out).toArray(String[]::new));
+        assertEquals(0, taken.exit(), taken.err());
 
         Path expanded = dir.resolve("expanded");
         try (OutputLock held = OutputLock.acquire(dir.resolve(".expanded.adept-lock"), "test")) {
             adept("expand", "--model", model.toString(), "--layers", "1", "--out", expanded.toString()).assertUserError("is being written by another");
         }
         assertFalse(Files.exists(expanded));
-        assertEquals(0, adept("expand", "--model", model.toString(), "--layers", "1", "--out", expanded.toString()).exit());
+        var expand = adept("expand", "--model", model.toString(), "--layers", "1", "--out", expanded.toString());
+        assertEquals(0, expand.exit(), expand.err());
     }
 
     /** Another process (a child JVM) training into --out: refused with its pid; once it is killed, its lock is stale and the run resumes. */

@@ -19,18 +19,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Issue 20, orphans and leftovers: ranks and spm_train die with adept, and what a killed run left is cleaned by the next. */
-class ProcessLifetimeTest {
-    @TempDir
-    Path dir;
-    Path model;
-    Path data;
-
-    @BeforeEach
-    void files() throws Exception {
-        model = TinyModel.write(dir.resolve("base"), 3);
-        data = Files.writeString(dir.resolve("domain.txt"), "one plus two equals three . the cat sat on the mat .\n".repeat(40));
-    }
-
+class ProcessLifetimeTest extends adept.testing.TrainFolder {
     static void await(BooleanSupplier condition, long seconds, String what) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         while (!condition.getAsBoolean()) {

@@ -17,18 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Issue 20, ranks that disagree: ranks started by hand with other settings or data refuse together, in one line naming what differs. */
-class RankAgreementTest {
-    @TempDir
-    Path dir;
-    Path model;
-    Path data;
-
-    @BeforeEach
-    void files() throws Exception {
-        model = TinyModel.write(dir.resolve("base"), 3);
-        data = Files.writeString(dir.resolve("domain.txt"), "one plus two equals three . the cat sat on the mat .\n".repeat(40));
-    }
-
+class RankAgreementTest extends adept.testing.TrainFolder {
     List<String> args(String... extra) {
         List<String> a = new ArrayList<>(List.of("train", "--model", model.toString(), "--data", data.toString(), "--out", dir.resolve("run").toString(),
                 "--mode", "full", "--steps", "4", "--block-size", "8", "--batch-size", "2"));
