@@ -139,7 +139,7 @@ public final class SweepCommand implements Callable<Integer> {
         }
         String subtitle = String.format(Locale.ROOT, "%s: one line per curve joining its learning rates (low to high); bars: seed sd; dashed: budgets",
                 c.out().getFileName());
-        byte[] png = new ParetoChart("Learning vs forgetting", subtitle, lines, c.budgets()).png(1000, 640);
+        byte[] png = new ParetoChart("Learning vs forgetting", subtitle, lines, c.budgets()).pngWithZoom(1000, 560);
         try {
             adept.io.checkpoint.FileOps.writeBytesAtomically(c.out().resolve(Sweep.PARETO_PNG), png);
         } catch (java.io.IOException e) {

@@ -46,10 +46,20 @@ public final class ParetoChart {
 
     /** The chart as PNG bytes. */
     public byte[] png(int width, int height) {
-        return Charts.png(Charts.render(chart(), width, height));
+        return Charts.png(Charts.render(chart(Double.NaN), width, height));
     }
 
-    JFreeChart chart() {
+    /**
+     * Two panels, stacked: every point, then the budgets' neighbourhood (general change from 0 to twice the largest
+     * budget), where the matched-forgetting comparison is read and the curves would otherwise overlap.
+     */
+    public byte[] pngWithZoom(int width, int height) {
+        double xMax = 2 * budgets.stream().mapToDouble(Double::doubleValue).max().orElse(0.2);
+        return ChartStack.png(List.of(Charts.render(chart(Double.NaN), width, height), Charts.render(chart(xMax), width, height)));
+    }
+
+    /** The chart; xMax (NaN: all) limits the general-change axis to [min(0, lowest), xMax] and the domain axis to the points within it. */
+    JFreeChart chart(double xMax) {
         XYIntervalSeriesCollection data = new XYIntervalSeriesCollection();
         XYErrorRenderer renderer = new XYErrorRenderer();
         renderer.setDefaultLinesVisible(true);
@@ -76,6 +86,26 @@ public final class ParetoChart {
         x.setAutoRangeIncludesZero(false);
         NumberAxis y = new NumberAxis("domain loss change from the base (lower = learned more)");
         y.setAutoRangeIncludesZero(false);
+        if (!Double.isNaN(xMax)) {
+            double xMin = 0;
+            double yMin = Double.POSITIVE_INFINITY;
+            double yMax = Double.NEGATIVE_INFINITY;
+            for (Curve c : curves) {
+                for (Point p : c.points()) {
+                    if (!Double.isFinite(p.x()) || !Double.isFinite(p.y())) continue;
+                    xMin = Math.min(xMin, p.x());
+                    if (p.x() <= xMax) {
+                        yMin = Math.min(yMin, p.y());
+                        yMax = Math.max(yMax, p.y());
+                    }
+                }
+            }
+            x.setRange(xMin, xMax);
+            if (yMin < yMax) {
+                double pad = 0.08 * (yMax - yMin);
+                y.setRange(yMin - pad, yMax + pad);
+            }
+        }
         XYPlot plot = new XYPlot(data, x, y, renderer);
         Charts.style(plot);
         for (double b : budgets) {
@@ -84,8 +114,11 @@ public final class ParetoChart {
             m.setLabel(String.format(java.util.Locale.ROOT, "+%.2f", b));
             m.setLabelFont(Charts.TICK);
             m.setLabelPaint(Charts.SUBTLE);
+            m.setLabelAnchor(org.jfree.chart.ui.RectangleAnchor.BOTTOM);  // at the foot of the line: labels at the top overlap the curves' start
+            m.setLabelTextAnchor(org.jfree.chart.ui.TextAnchor.BOTTOM_LEFT);
             plot.addDomainMarker(m);
         }
-        return Charts.chart(title, subtitle, plot, !curves.isEmpty());
+        String sub = Double.isNaN(xMax) ? subtitle : String.format(java.util.Locale.ROOT, "the budgets' neighbourhood: general change up to %.2f", xMax);
+        return Charts.chart(Double.isNaN(xMax) ? title : null, sub, plot, !curves.isEmpty());
     }
 }
