@@ -85,8 +85,12 @@ public final class BenchOpsCommand implements Callable<Integer> {
         Path script = PythonReference.findScript(WHO, "ops_reference.py");
         Torch.setNumThreads(threadCount);
 
-        Tensor a = Tensor.rand(DType.FLOAT32, Device.CPU, 16).keep();
-        Tensor b = Tensor.rand(DType.FLOAT32, Device.CPU, 16).keep();
+        Tensor a;
+        Tensor b;
+        try (Scope scope = Scope.open()) {  // made in a scope and kept: closed below, never left to the fallback owner
+            a = Tensor.rand(DType.FLOAT32, Device.CPU, 16).keep();
+            b = Tensor.rand(DType.FLOAT32, Device.CPU, 16).keep();
+        }
         List<String> pyArgs = List.of("--iterations", Integer.toString(iterations), "--warmup", Integer.toString(warmup));
         try (PythonReference py = PythonReference.start(WHO, reference.python, script, threadCount, pyArgs)) {
             checkAdd(a, b);

@@ -142,7 +142,10 @@ public final class BenchTrainCommand implements Callable<Integer> {
             model.requiresGrad(true);
             List<Tensor> params = new ArrayList<>(model.namedParameters().values());
             try (AdamW adam = AdamW.of(params, 0.1)) {
-                Tensor ids = Tensor.randint(0, vocab, DType.INT64, Device.CPU, batch, seq).keep();
+                Tensor ids;
+                try (Scope scope = Scope.open()) {  // kept: closed below, never left to the fallback owner
+                    ids = Tensor.randint(0, vocab, DType.INT64, Device.CPU, batch, seq).keep();
+                }
                 try {
                     return run(config, model, adam, ids, py, flops, threadCount);
                 } finally {

@@ -3,6 +3,7 @@ package adept.parallel;
 import static adept.bindings.adept_torch_h.*;
 
 import adept.tensor.Device;
+import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
 import java.lang.foreign.Arena;
@@ -113,14 +114,11 @@ public final class ProcessGroup implements AutoCloseable {
     /** Sums values over the ranks (float64, exact for integers below 2^53). */
     public double[] sum(double... values) {
         if (values.length == 0) return values;
-        try (Tensor t = Tensor.of(values.clone(), values.length).keep()) {
-            Tensor onDevice = device.isCuda() ? t.to(device).keep() : t;
-            try {
-                allReduce(List.of(onDevice), Reduction.SUM);
-                return onDevice == t ? t.toDoubleArray() : onDevice.to(Device.CPU).keep().toDoubleArray();
-            } finally {
-                if (onDevice != t) onDevice.close();
-            }
+        try (Scope scope = Scope.open()) {  // its tensors are freed on return, whether or not the caller has a scope open
+            Tensor t = Tensor.of(values.clone(), values.length);
+            Tensor onDevice = device.isCuda() ? t.to(device) : t;
+            allReduce(List.of(onDevice), Reduction.SUM);
+            return (onDevice == t ? t : onDevice.to(Device.CPU)).toDoubleArray();
         }
     }
 

@@ -427,8 +427,8 @@ public final class Tensor implements AutoCloseable {
             throw new TorchException("index " + Arrays.toString(index) + " has " + index.length + " dims but shape is " + Arrays.toString(s));
         }
         if (device().isCuda()) {
-            try (Tensor cpu = to(Device.CPU).keep()) {
-                return cpu.readDouble(index);
+            try (Scope scope = Scope.open()) {  // as the array readers: the copy is freed here, with or without the caller's scope
+                return to(Device.CPU).readDouble(index);
             }
         }
         long[] st = strides();

@@ -33,12 +33,23 @@ class OverlappedGradientReducerTest {
     /** Rank r's parameters (the same on every rank, as after the broadcast) and inputs (distinct per rank). */
     static List<Tensor> leaves() {
         List<Tensor> out = new ArrayList<>();
-        for (int i = 0; i < SHAPES.length; i++) {
-            long n = 1;
-            for (long d : SHAPES[i]) n *= d;
-            float[] v = new float[(int) n];
-            for (int j = 0; j < v.length; j++) v[j] = (float) Math.sin(0.7 * j + i) * 0.5f;
-            out.add(Tensor.of(v, SHAPES[i]).requiresGrad(true).keep());
+        try (Scope scope = Scope.open()) {
+            for (int i = 0; i < SHAPES.length; i++) {
+                long n = 1;
+                for (long d : SHAPES[i]) n *= d;
+                float[] v = new float[(int) n];
+                for (int j = 0; j < v.length; j++) v[j] = (float) Math.sin(0.7 * j + i) * 0.5f;
+                out.add(Tensor.of(v, SHAPES[i]).requiresGrad(true).keep());
+            }
+        }
+        return out;
+    }
+
+    /** Zeros shaped like each of ts, kept: the caller closes them. */
+    static List<Tensor> zerosLike(List<Tensor> ts) {
+        List<Tensor> out = new ArrayList<>();
+        try (Scope scope = Scope.open()) {
+            for (Tensor t : ts) out.add(Tensor.zeros(t.shape()).keep());
         }
         return out;
     }
@@ -100,8 +111,7 @@ class OverlappedGradientReducerTest {
         long tensorsBefore = LiveTensors.settled();
         List<RankResult> results = ProcessGroupTest.onTwoRanks(g -> {
             List<Tensor> p = leaves();
-            List<Tensor> outputs = new ArrayList<>();
-            for (Tensor t : p) outputs.add(Tensor.zeros(t.shape()).keep());
+            List<Tensor> outputs = zerosLike(p);
             Tensor spareGrad = Tensor.of(new float[] {1, -2, 3, -4, 5.5f}, 5).keep();
             try (OverlappedGradientReducer reducer = OverlappedGradientReducer.create(g, p, outputs, 4)) {  // 4 bytes: a bucket per tensor
                 // One micro-batch; rank 0's spare tensor holds a gradient from earlier (it counts), rank 1's none (zero).
@@ -205,9 +215,8 @@ class OverlappedGradientReducerTest {
         Path log = dir.resolve("peer.log");
         Process peer = ChildJvm.start(ChildJvm.command(PeerProcess.class.getName(), List.of("1", "2", Integer.toString(port), "4000")), Map.of(), log);
         List<Tensor> p = leaves();
-        List<Tensor> outputs = new ArrayList<>();
-        for (Tensor t : p) outputs.add(Tensor.zeros(t.shape()).keep());
-        try (ProcessGroup g = ProcessGroup.joinLocal(0, 2, port, Duration.ofMillis(20_000)); Tensor t = Tensor.ones(4).keep();
+        List<Tensor> outputs = zerosLike(p);
+        try (Scope scope = Scope.open(); ProcessGroup g = ProcessGroup.joinLocal(0, 2, port, Duration.ofMillis(20_000)); Tensor t = Tensor.ones(4).keep();
              OverlappedGradientReducer reducer = OverlappedGradientReducer.create(g, p, outputs, 4)) {
             g.allReduce(List.of(t), Reduction.SUM);  // the peer's one collective
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);

@@ -1,5 +1,6 @@
 package adept.parallel;
 
+import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import java.time.Duration;
 import java.util.List;
@@ -13,8 +14,8 @@ public final class PeerProcess {
         int world = Integer.parseInt(args[1]);
         int port = Integer.parseInt(args[2]);
         long timeoutMs = Long.parseLong(args[3]);
-        try (ProcessGroup group = ProcessGroup.joinLocal(rank, world, port, Duration.ofMillis(timeoutMs));
-             Tensor t = Tensor.ones(4).keep()) {
+        try (ProcessGroup group = ProcessGroup.joinLocal(rank, world, port, Duration.ofMillis(timeoutMs)); Scope scope = Scope.open()) {
+            Tensor t = Tensor.ones(4);
             group.allReduce(List.of(t), Reduction.SUM);
             System.out.println("ready " + t.toFloatArray()[0]);
             System.out.flush();

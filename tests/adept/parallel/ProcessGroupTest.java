@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import adept.tensor.DType;
 import adept.tensor.Device;
+import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.testing.ChildJvm;
 import adept.testing.Ports;
@@ -40,7 +41,8 @@ class ProcessGroupTest {
             for (int r = 0; r < 2; r++) {
                 int rank = r;
                 results.add(pool.submit(() -> {
-                    try (ProcessGroup g = ProcessGroup.joinLocal(rank, 2, port, TIMEOUT)) {
+                    // A scope per rank thread: what body makes on it (and does not keep) is freed with it.
+                    try (ProcessGroup g = ProcessGroup.joinLocal(rank, 2, port, TIMEOUT); Scope scope = Scope.open()) {
                         assertEquals(rank, g.rank());
                         assertEquals(2, g.size());
                         return body.apply(g);
@@ -177,7 +179,8 @@ class ProcessGroupTest {
         Path log = dir.resolve("peer.log");
         Process peer = ChildJvm.start(ChildJvm.command(PeerProcess.class.getName(), List.of("1", "2", Integer.toString(port), Long.toString(timeoutMs))),
                 Map.of(), log);
-        try (ProcessGroup g = ProcessGroup.joinLocal(0, 2, port, Duration.ofMillis(20_000)); Tensor t = Tensor.ones(4).keep()) {
+        try (ProcessGroup g = ProcessGroup.joinLocal(0, 2, port, Duration.ofMillis(20_000)); Scope scope = Scope.open();
+             Tensor t = Tensor.ones(4).keep()) {
             g.allReduce(List.of(t), Reduction.SUM);
             assertArrayEquals(new float[] {2, 2, 2, 2}, t.toFloatArray());
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);

@@ -41,7 +41,10 @@ class ErrorsTest {
 
     @Test
     void freedAndNullHandles() {
-        Tensor t = Tensor.ones(2);
+        Tensor t;
+        try (Scope scope = Scope.open()) {
+            t = Tensor.ones(2).keep();  // the caller's to close
+        }
         t.close();
         fails(() -> t.add(t), "freed");
         t.close();  // closing twice is harmless
@@ -60,7 +63,10 @@ class ErrorsTest {
 
     @Test
     void freedHandlesStayStaleAfterTheirSlotIsReused() {
-        Tensor first = Tensor.ones(2);
+        Tensor first;
+        try (Scope scope = Scope.open()) {
+            first = Tensor.ones(2).keep();  // the caller's to close
+        }
         MemorySegment stale = first.handle();
         first.close();
         try (Scope scope = Scope.open()) {

@@ -19,8 +19,10 @@ public final class ChildJvm {
      */
     public static List<String> command(String mainClass, List<String> args) {
         String java = ProcessHandle.current().info().command().orElseThrow();
+        // adept.requireScope carries over: the suite's strict scope mode holds in its child JVMs too.
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
-                "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", classPath(), mainClass));
+                "-Dadept.native.dir=" + System.getProperty("adept.native.dir"),
+                "-Dadept.requireScope=" + Boolean.getBoolean("adept.requireScope"), "-cp", classPath(), mainClass));
         command.addAll(args);
         return command;
     }

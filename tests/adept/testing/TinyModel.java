@@ -11,6 +11,7 @@ import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.tensor.DType;
 import adept.tensor.Device;
+import adept.tensor.Scope;
 import adept.tensor.Torch;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -64,7 +65,7 @@ public final class TinyModel {
     /** As {@link #write(Path, Architecture, long)}, letting edit change the weights (without grad) before they are saved. */
     public static Path write(Path dir, Architecture architecture, long seed, Consumer<CausalLM> edit) throws IOException {
         try (CausalLM model = CausalLM.random(config(architecture), seed, 0.1, DType.FLOAT32, Device.CPU)) {
-            try (var noGrad = Torch.noGrad()) {
+            try (var noGrad = Torch.noGrad(); Scope scope = Scope.open()) {  // owns the views edit makes
                 edit.accept(model);
             }
             Checkpoint.save(model, dir);

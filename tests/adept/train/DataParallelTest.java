@@ -8,6 +8,7 @@ import adept.io.checkpoint.Checkpoint;
 import adept.nn.CausalLM;
 import adept.tensor.DType;
 import adept.tensor.Device;
+import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.testing.ChildJvm;
 import com.google.gson.JsonObject;
@@ -141,8 +142,12 @@ class DataParallelTest {
             long beyond = 0;
             long elements = 0;
             for (String n : px.keySet()) {
-                double[] u = px.get(n).contiguous().to(DType.FLOAT64).toDoubleArray();
-                double[] v = py.get(n).contiguous().to(DType.FLOAT64).toDoubleArray();
+                double[] u;
+                double[] v;
+                try (Scope scope = Scope.open()) {
+                    u = px.get(n).contiguous().to(DType.FLOAT64).toDoubleArray();
+                    v = py.get(n).contiguous().to(DType.FLOAT64).toDoubleArray();
+                }
                 for (int i = 0; i < u.length; i++) {
                     double d = Math.abs(u[i] - v[i]);
                     worst = Math.max(worst, d);

@@ -52,7 +52,9 @@ class TrainerTest {
                 String name = e.getKey();
                 int layer = adept.tune.UnitMap.layerOf(name);
                 if (meta.trainable().contains(name)) {
-                    if (maxDifference(e.getValue(), baseOf(b, name, source)) > 0) moved++;
+                    try (Scope scope = Scope.open()) {  // baseOf may make a zero tensor
+                        if (maxDifference(e.getValue(), baseOf(b, name, source)) > 0) moved++;
+                    }
                     continue;
                 }
                 String original = layer < 0 ? name : name.replace(ModelConfig.layerPrefix(layer), ModelConfig.layerPrefix(source[layer]));

@@ -69,7 +69,7 @@ class ActivationCheckpointingTest {
                 }
             }
             Map<String, Tensor> out = new java.util.LinkedHashMap<>();
-            try (var noGrad = Torch.noGrad()) {
+            try (var noGrad = Torch.noGrad(); Scope scope = Scope.open()) {
                 for (var e : model.namedParameters().entrySet()) out.put(e.getKey(), e.getValue().detach().clone().keep());
             }
             return new Trained(losses, out);

@@ -5,6 +5,7 @@ import adept.nn.ModelConfig;
 import adept.nn.ModelException;
 import adept.tensor.DType;
 import adept.tensor.Device;
+import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.TorchException;
 import com.google.gson.JsonElement;
@@ -301,9 +302,10 @@ public final class Checkpoint {
         Map<String, Tensor> weights = new LinkedHashMap<>();
         try {
             for (String name : expected.keySet()) {
-                try {
-                    // Converted as soon as read: the stored copies never all sit in memory beside the converted ones.
-                    weights.put(name, converted(tensor(name), target, device));
+                // One scope per weight: the stored copy is freed as soon as it is converted, so the stored copies
+                // never all sit in memory beside the converted ones; the weight itself is kept for the model.
+                try (Scope scope = Scope.open()) {
+                    weights.put(name, converted(tensor(name), target, device).keep());
                 } catch (TorchException e) {
                     throw new CheckpointException(fileOf(name) + ": tensor " + name + ": " + e.getMessage(), e);
                 }
@@ -322,16 +324,10 @@ public final class Checkpoint {
         }
     }
 
+    /** t as dtype on device (t itself when it already is); called inside a scope, which owns what it makes. */
     private static Tensor converted(Tensor t, DType dtype, Device device) {
         if (t.dtype() == dtype && t.device().equals(device)) return t;
-        try (adept.tensor.Scope scope = adept.tensor.Scope.open()) {
-            Tensor result = t.to(dtype, device).contiguous().keep();
-            t.close();
-            return result;
-        } catch (RuntimeException e) {
-            t.close();
-            throw e;
-        }
+        return t.to(dtype, device).contiguous();
     }
 
     // ---- writing ----

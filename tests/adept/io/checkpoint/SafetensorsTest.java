@@ -169,13 +169,19 @@ class SafetensorsTest {
         Path file = tmp.resolve("gc.safetensors");
         float[] values = new float[4096];
         for (int i = 0; i < values.length; i++) values[i] = i * 0.25f - 100;
-        try (Tensor t = Tensor.of(values, 64, 64)) {
-            Safetensors.write(file, Map.of("w", t), Map.of());
+        try (Scope scope = Scope.open()) {
+            Safetensors.write(file, Map.of("w", Tensor.of(values, 64, 64)), Map.of());
         }
-        Tensor loaded = Safetensors.open(file).tensor("w");  // no scope open: the caller owns it
+        Tensor loaded;
+        try (Scope scope = Scope.open()) {
+            loaded = Safetensors.open(file).tensor("w").keep();  // kept: the caller owns it, the reader is garbage
+        }
         System.gc();
         assertArrayEquals(values, loaded.toFloatArray());
-        Tensor view = loaded.narrow(0, 10, 2).keep();
+        Tensor view;
+        try (Scope scope = Scope.open()) {
+            view = loaded.narrow(0, 10, 2).keep();
+        }
         loaded.close();
         assertEquals(values[640 + 5], (float) view.getDouble(0, 5), "a view keeps the storage");
         view.close();
@@ -253,15 +259,16 @@ class SafetensorsTest {
     @Test
     void failedWriteLeavesNothingBehind() throws IOException {
         Path file = tmp.resolve("out.safetensors");
-        Tensor freed = Tensor.randn(4, 4);
-        Tensor good = Tensor.randn(4, 4);
-        freed.close();
-        Map<String, Tensor> tensors = new LinkedHashMap<>();
-        tensors.put("a", good);
-        tensors.put("b", freed);
-        CheckpointException e = assertThrows(CheckpointException.class, () -> Safetensors.write(file, tensors, Map.of()));
-        assertMentions(e, "out.safetensors", "tensor b");
-        good.close();
+        try (Scope scope = Scope.open()) {
+            Tensor freed = Tensor.randn(4, 4);
+            Tensor good = Tensor.randn(4, 4);
+            freed.close();
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            tensors.put("a", good);
+            tensors.put("b", freed);
+            CheckpointException e = assertThrows(CheckpointException.class, () -> Safetensors.write(file, tensors, Map.of()));
+            assertMentions(e, "out.safetensors", "tensor b");
+        }
         try (Stream<Path> files = Files.list(tmp)) {
             assertEquals(List.of(), files.toList(), "no output and no temporary file");
         }
