@@ -73,35 +73,11 @@ public final class BenchAdeptCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "2", description = "untimed training steps per side before the rounds (default: ${DEFAULT-VALUE})")
     int warmup;
 
-    @Option(names = "--batch", defaultValue = "8", description = "sequences per batch, training and probe (default: ${DEFAULT-VALUE})")
-    int batch;
-
-    @Option(names = "--seq", defaultValue = "256", description = "tokens per sequence (default: ${DEFAULT-VALUE})")
-    int seq;
-
     @Option(names = "--probe-batches", defaultValue = "4", description = "probe batches of --batch x --seq random tokens per refresh (default: ${DEFAULT-VALUE})")
     int probeBatches;
 
-    @Option(names = "--vocab", defaultValue = "8192", description = "vocabulary size (default: ${DEFAULT-VALUE})")
-    int vocab;
-
-    @Option(names = "--hidden", defaultValue = "256", description = "hidden size (default: ${DEFAULT-VALUE})")
-    int hidden;
-
-    @Option(names = "--layers", defaultValue = "6", description = "decoder layers before expansion (default: ${DEFAULT-VALUE})")
-    int layers;
-
     @Option(names = "--copies", defaultValue = "2", description = "K: the top K layers get an identity copy (o/down zeroed); only the copies train (default: ${DEFAULT-VALUE})")
     int copies;
-
-    @Option(names = "--heads", defaultValue = "8", description = "attention heads (default: ${DEFAULT-VALUE})")
-    int heads;
-
-    @Option(names = "--kv-heads", defaultValue = "4", description = "key/value heads (default: ${DEFAULT-VALUE})")
-    int kvHeads;
-
-    @Option(names = "--intermediate", defaultValue = "688", description = "MLP intermediate size (default: ${DEFAULT-VALUE})")
-    int intermediate;
 
     @Option(names = "--granularity", defaultValue = "tensor", description = "units: tensor, head or neuron (default: ${DEFAULT-VALUE})")
     String granularity;
@@ -115,6 +91,9 @@ public final class BenchAdeptCommand implements Callable<Integer> {
     @Option(names = "--python-foreach", description = "PyTorch's training step with AdamW foreach=True; default foreach=False, torch 1.13's CPU default "
             + "(the optimizer-alone figures show both)")
     boolean pythonForeach;
+
+    @Mixin
+    ModelShape shape;
 
     @Mixin
     PythonReference.Options reference;
@@ -132,22 +111,22 @@ public final class BenchAdeptCommand implements Callable<Integer> {
     }
 
     private ModelConfig config() {
-        return new ModelConfig(Architecture.LLAMA, vocab, hidden, intermediate, layers, heads, kvHeads, hidden / heads,
-                1e-6, 10000.0, null, Math.max(seq, 64), false, false, false);
+        return new ModelConfig(Architecture.LLAMA, shape.vocab, shape.hidden, shape.intermediate, shape.layers, shape.heads, shape.kvHeads, shape.hidden / shape.heads,
+                1e-6, 10000.0, null, Math.max(shape.seq, 64), false, false, false);
     }
 
     private int measure() throws Exception {
-        if (rounds < 1 || steps < 1 || optSteps < 1 || refreshes < 1 || warmup < 0 || batch < 1 || seq < 2 || probeBatches < 1) {
+        if (rounds < 1 || steps < 1 || optSteps < 1 || refreshes < 1 || warmup < 0 || shape.batch < 1 || shape.seq < 2 || probeBatches < 1) {
             System.err.println(WHO + ": --rounds, --steps, --opt-steps, --refreshes, --batch and --probe-batches must be >= 1, "
                     + "--seq >= 2, --warmup >= 0");
             return 2;
         }
-        if (hidden % heads != 0 || heads % kvHeads != 0) {
+        if (shape.hidden % shape.heads != 0 || shape.heads % shape.kvHeads != 0) {
             System.err.println(WHO + ": --hidden must be a multiple of --heads, --heads of --kv-heads");
             return 2;
         }
-        if (copies < 1 || copies > layers) {
-            System.err.println(WHO + ": --copies must be in 1.." + layers);
+        if (copies < 1 || copies > shape.layers) {
+            System.err.println(WHO + ": --copies must be in 1.." + shape.layers);
             return 2;
         }
         try {
@@ -160,10 +139,10 @@ public final class BenchAdeptCommand implements Callable<Integer> {
         Path script = PythonReference.findScript(WHO, "stage2_reference.py");
         Torch.setNumThreads(threadCount);
 
-        List<String> pyArgs = new ArrayList<>(List.of("--warmup", Integer.toString(warmup), "--batch", Integer.toString(batch),
-                "--seq", Integer.toString(seq), "--vocab", Integer.toString(vocab), "--hidden", Integer.toString(hidden),
-                "--intermediate", Integer.toString(intermediate), "--layers", Integer.toString(layers),
-                "--heads", Integer.toString(heads), "--kv-heads", Integer.toString(kvHeads), "--copies", Integer.toString(copies),
+        List<String> pyArgs = new ArrayList<>(List.of("--warmup", Integer.toString(warmup), "--batch", Integer.toString(shape.batch),
+                "--seq", Integer.toString(shape.seq), "--vocab", Integer.toString(shape.vocab), "--hidden", Integer.toString(shape.hidden),
+                "--intermediate", Integer.toString(shape.intermediate), "--layers", Integer.toString(shape.layers),
+                "--heads", Integer.toString(shape.heads), "--kv-heads", Integer.toString(shape.kvHeads), "--copies", Integer.toString(copies),
                 "--granularity", units.label(), "--probe-batches", Integer.toString(probeBatches),
                 "--opt-steps", Integer.toString(optSteps), "--refreshes", Integer.toString(refreshes),
                 "--lr", Double.toString(lr), "--seed", Long.toString(seed)));
@@ -172,18 +151,18 @@ public final class BenchAdeptCommand implements Callable<Integer> {
         // answering "ready": nothing of ours runs meanwhile.
         System.err.println(WHO + ": starting the PyTorch reference (model, " + warmup + " warm-up steps, a refresh)...");
         List<Integer> sources = new ArrayList<>();
-        for (int l = layers - copies; l < layers; l++) sources.add(l);
+        for (int l = shape.layers - copies; l < shape.layers; l++) sources.add(l);
         try (PythonReference py = PythonReference.start(WHO, reference.python, script, threadCount, pyArgs);
              CausalLM model = CausalLM.random(config(), seed, 0.02, DType.FLOAT32, Device.CPU);
              Scope data = Scope.open()) {
-            List<String> trainable = LayerExpansion.apply(model, LayerExpansion.explicit(layers, sources));
+            List<String> trainable = LayerExpansion.apply(model, LayerExpansion.explicit(shape.layers, sources));
             try (DecoupledTuning tuning = new DecoupledTuning(model, trainable, units, RatePolicy.CONTINUOUS, AdamWSettings.DEFAULT, true)) {
                 Random random = new Random(seed);
                 double[] importance = new double[tuning.units().size()];
                 for (int u = 0; u < importance.length; u++) importance[u] = random.nextDouble();
                 RatePolicy.Assignment rates = RatePolicy.CONTINUOUS.assign(importance);
                 UnitRates.apply(tuning.optimizer(), tuning.units(), rates);
-                Tensor ids = Tensor.of(randomIds(random, batch * seq), batch, seq);
+                Tensor ids = Tensor.of(randomIds(random, shape.batch * shape.seq), shape.batch, shape.seq);
                 List<Batch> probe = new ArrayList<>();
                 for (int b = 0; b < probeBatches; b++) probe.add(randomBatch(random));
                 Bench bench = new Bench(model, tuning, rates, ids, probe);
@@ -194,17 +173,17 @@ public final class BenchAdeptCommand implements Callable<Integer> {
 
     private long[] randomIds(Random random, int n) {
         long[] ids = new long[n];
-        for (int i = 0; i < n; i++) ids[i] = random.nextInt(vocab);
+        for (int i = 0; i < n; i++) ids[i] = random.nextInt(shape.vocab);
         return ids;
     }
 
     /** A probe batch of --batch rows of --seq random tokens (no padding; every position after the first is a target). */
     private Batch randomBatch(Random random) {
         List<Example> rows = new ArrayList<>();
-        for (int r = 0; r < batch; r++) {
-            boolean[] targets = new boolean[seq];
-            Arrays.fill(targets, 1, seq, true);
-            rows.add(new Example(randomIds(random, seq), targets, r));
+        for (int r = 0; r < shape.batch; r++) {
+            boolean[] targets = new boolean[shape.seq];
+            Arrays.fill(targets, 1, shape.seq, true);
+            rows.add(new Example(randomIds(random, shape.seq), targets, r));
         }
         return Batch.of(rows, 0, Device.CPU);
     }
@@ -347,8 +326,8 @@ public final class BenchAdeptCommand implements Callable<Integer> {
         String ready = py.ready;
         int unitCount = b.tuning().units().size();
         long distinct = Arrays.stream(b.rates().multipliers()).distinct().count();
-        long trainTokens = (long) batch * seq;
-        long probeTokens = (long) probeBatches * batch * seq;
+        long trainTokens = (long) shape.batch * shape.seq;
+        long probeTokens = (long) probeBatches * shape.batch * shape.seq;
         List<Integer> copyIndices = new ArrayList<>();
         for (int i = 0; i < sources.size(); i++) copyIndices.add(sources.get(i) + 1 + i);
         String groups = PythonReference.value(ready, "groups");
@@ -357,8 +336,8 @@ public final class BenchAdeptCommand implements Callable<Integer> {
         System.out.println();
         System.out.printf("adept bench adept: %s vocab %d, hidden %d, %d layers + %d copies (of layers %s, now at %s, o/down zeroed) = %d, "
                         + "%d heads (%d kv, head_dim %d), intermediate %d, batch %d x seq %d, fp32, untied%n",
-                c.architecture().className(), c.vocabSize(), c.hiddenSize(), layers, copies, sources, copyIndices, c.numHiddenLayers(),
-                c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), c.intermediateSize(), batch, seq);
+                c.architecture().className(), c.vocabSize(), c.hiddenSize(), shape.layers, copies, sources, copyIndices, c.numHiddenLayers(),
+                c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), c.intermediateSize(), shape.batch, shape.seq);
         System.out.printf("  stage 2: only the copies train (%,d of %,d parameters; layers below %d run under no_grad); granularity %s: "
                         + "%d units, %d distinct rates (continuous mode from random importances, seed %d); AdamW lr %s x rate, "
                         + "wd 0.1 on matrices, clipping at 1.0%n",
@@ -423,7 +402,7 @@ public final class BenchAdeptCommand implements Callable<Integer> {
         double jCost = jr / (stepsWorth * jStep);
         double pCost = pr / (stepsWorth * pStep);
         System.out.printf("3. importance refresh over %,d probe tokens (%d batches of %d x %d) = %.2f training steps' tokens (ms, medians)%n",
-                probeTokens, probeBatches, batch, seq, stepsWorth);
+                probeTokens, probeBatches, shape.batch, shape.seq, stepsWorth);
         String h = "%-44s %10s %14s %10s %14s%n";
         System.out.printf(h, "", "adept", "spread", "PyTorch", "spread");
         System.out.printf(h, "refresh", ms(refresh), spread(refresh), ms(pyt.get("refresh")), spread(pyt.get("refresh")));

@@ -63,30 +63,6 @@ public final class BenchLoraCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "2", description = "untimed training steps per side before the rounds (default: ${DEFAULT-VALUE})")
     int warmup;
 
-    @Option(names = "--batch", defaultValue = "8", description = "sequences per batch (default: ${DEFAULT-VALUE})")
-    int batch;
-
-    @Option(names = "--seq", defaultValue = "256", description = "tokens per sequence (default: ${DEFAULT-VALUE})")
-    int seq;
-
-    @Option(names = "--vocab", defaultValue = "8192", description = "vocabulary size (default: ${DEFAULT-VALUE})")
-    int vocab;
-
-    @Option(names = "--hidden", defaultValue = "256", description = "hidden size (default: ${DEFAULT-VALUE})")
-    int hidden;
-
-    @Option(names = "--layers", defaultValue = "6", description = "decoder layers (default: ${DEFAULT-VALUE})")
-    int layers;
-
-    @Option(names = "--heads", defaultValue = "8", description = "attention heads (default: ${DEFAULT-VALUE})")
-    int heads;
-
-    @Option(names = "--kv-heads", defaultValue = "4", description = "key/value heads (default: ${DEFAULT-VALUE})")
-    int kvHeads;
-
-    @Option(names = "--intermediate", defaultValue = "688", description = "MLP intermediate size (default: ${DEFAULT-VALUE})")
-    int intermediate;
-
     @Option(names = "--rank", description = "adapter rank r (default: what lora_match adept picks, the rank closest to adept's K layer "
             + "copies at --expand-budget)")
     Integer rank;
@@ -106,6 +82,9 @@ public final class BenchLoraCommand implements Callable<Integer> {
     @Option(names = "--python-foreach", description = "PyTorch's training step with AdamW foreach=True; default foreach=False, torch 1.13's CPU default "
             + "(the optimizer-alone figures show both)")
     boolean pythonForeach;
+
+    @Mixin
+    ModelShape shape;
 
     @Mixin
     PythonReference.Options reference;
@@ -153,15 +132,15 @@ public final class BenchLoraCommand implements Callable<Integer> {
     }
 
     private int measure() throws Exception {
-        if (rounds < 1 || steps < 1 || optSteps < 1 || warmup < 0 || batch < 1 || seq < 2) {
+        if (rounds < 1 || steps < 1 || optSteps < 1 || warmup < 0 || shape.batch < 1 || shape.seq < 2) {
             System.err.println(WHO + ": --rounds, --steps, --opt-steps and --batch must be >= 1, --seq >= 2, --warmup >= 0");
             return 2;
         }
-        if (hidden % heads != 0 || heads % kvHeads != 0) {
+        if (shape.hidden % shape.heads != 0 || shape.heads % shape.kvHeads != 0) {
             System.err.println(WHO + ": --hidden must be a multiple of --heads, --heads of --kv-heads");
             return 2;
         }
-        ModelConfig config = config(vocab, hidden, intermediate, layers, heads, kvHeads, seq);
+        ModelConfig config = config(shape.vocab, shape.hidden, shape.intermediate, shape.layers, shape.heads, shape.kvHeads, shape.seq);
         LoraSpec spec;
         String rankWhy;
         try {
@@ -178,10 +157,10 @@ public final class BenchLoraCommand implements Callable<Integer> {
         Path script = PythonReference.findScript(WHO, "lora_reference.py");
         Torch.setNumThreads(threadCount);
 
-        List<String> pyArgs = new ArrayList<>(List.of("--warmup", Integer.toString(warmup), "--batch", Integer.toString(batch),
-                "--seq", Integer.toString(seq), "--vocab", Integer.toString(vocab), "--hidden", Integer.toString(hidden),
-                "--intermediate", Integer.toString(intermediate), "--layers", Integer.toString(layers),
-                "--heads", Integer.toString(heads), "--kv-heads", Integer.toString(kvHeads), "--rank", Integer.toString(spec.rank()),
+        List<String> pyArgs = new ArrayList<>(List.of("--warmup", Integer.toString(warmup), "--batch", Integer.toString(shape.batch),
+                "--seq", Integer.toString(shape.seq), "--vocab", Integer.toString(shape.vocab), "--hidden", Integer.toString(shape.hidden),
+                "--intermediate", Integer.toString(shape.intermediate), "--layers", Integer.toString(shape.layers),
+                "--heads", Integer.toString(shape.heads), "--kv-heads", Integer.toString(shape.kvHeads), "--rank", Integer.toString(spec.rank()),
                 "--alpha", Double.toString(spec.alpha()), "--opt-steps", Integer.toString(optSteps),
                 "--lr", Double.toString(lr), "--seed", Long.toString(seed)));
         if (pythonForeach) pyArgs.add("--foreach");
@@ -192,9 +171,9 @@ public final class BenchLoraCommand implements Callable<Integer> {
              DecoupledTuning tuning = loraTuning(model, spec, seed);
              Scope data = Scope.open()) {
             Random random = new Random(seed);
-            long[] ids = new long[batch * seq];
-            for (int i = 0; i < ids.length; i++) ids[i] = random.nextInt(vocab);
-            Bench bench = new Bench(model, tuning, spec, rankWhy, Tensor.of(ids, batch, seq));
+            long[] ids = new long[shape.batch * shape.seq];
+            for (int i = 0; i < ids.length; i++) ids[i] = random.nextInt(shape.vocab);
+            Bench bench = new Bench(model, tuning, spec, rankWhy, Tensor.of(ids, shape.batch, shape.seq));
             return run(bench, py);
         }
     }
@@ -310,7 +289,7 @@ public final class BenchLoraCommand implements Callable<Integer> {
                              double pyRss) {
         ModelConfig c = b.model().config();
         String ready = py.ready;
-        long trainTokens = (long) batch * seq;
+        long trainTokens = (long) shape.batch * shape.seq;
         int adapterCount = b.tuning().trainable().size();
         long trainable = b.tuning().trainableParameters();
         String pyAdapters = PythonReference.value(ready, "adapters");
@@ -321,7 +300,7 @@ public final class BenchLoraCommand implements Callable<Integer> {
         System.out.printf("adept bench lora: %s vocab %d, hidden %d, %d layers, %d heads (%d kv, head_dim %d), intermediate %d, "
                         + "batch %d x seq %d, fp32, untied%n",
                 c.architecture().className(), c.vocabSize(), c.hiddenSize(), c.numHiddenLayers(), c.numAttentionHeads(),
-                c.numKeyValueHeads(), c.headDim(), c.intermediateSize(), batch, seq);
+                c.numKeyValueHeads(), c.headDim(), c.intermediateSize(), shape.batch, shape.seq);
         System.out.printf("  LoRA r=%d (%s), alpha %s (scale %.4g), no dropout, on %s of all %d layers: %d adapter tensors, %,d trainable "
                         + "of %,d base parameters (frozen); AdamW lr %s, betas 0.9/0.999, eps 1e-8, wd 0.1 on every adapter, clipping at 1.0%n",
                 b.spec().rank(), b.rankWhy(), b.spec().alpha(), b.spec().scale(), String.join(", ", b.spec().targets()), c.numHiddenLayers(),

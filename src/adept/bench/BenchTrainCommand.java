@@ -52,35 +52,14 @@ public final class BenchTrainCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "2", description = "untimed steps per side before the rounds (default: ${DEFAULT-VALUE})")
     int warmup;
 
-    @Option(names = "--batch", defaultValue = "8", description = "sequences per batch (default: ${DEFAULT-VALUE})")
-    int batch;
-
-    @Option(names = "--seq", defaultValue = "256", description = "tokens per sequence (default: ${DEFAULT-VALUE})")
-    int seq;
-
-    @Option(names = "--vocab", defaultValue = "8192", description = "vocabulary size (default: ${DEFAULT-VALUE})")
-    int vocab;
-
-    @Option(names = "--hidden", defaultValue = "256", description = "hidden size (default: ${DEFAULT-VALUE})")
-    int hidden;
-
-    @Option(names = "--layers", defaultValue = "6", description = "decoder layers (default: ${DEFAULT-VALUE})")
-    int layers;
-
-    @Option(names = "--heads", defaultValue = "8", description = "attention heads (default: ${DEFAULT-VALUE})")
-    int heads;
-
-    @Option(names = "--kv-heads", defaultValue = "4", description = "key/value heads (default: ${DEFAULT-VALUE})")
-    int kvHeads;
-
-    @Option(names = "--intermediate", defaultValue = "688", description = "MLP intermediate size (default: ${DEFAULT-VALUE})")
-    int intermediate;
-
     @Option(names = "--matmul-size", defaultValue = "2048", description = "N of the N x N x N fp32 matmul that measures the machine's throughput (default: ${DEFAULT-VALUE})")
     int matmulSize;
 
     @Option(names = "--python-foreach", description = "PyTorch AdamW with foreach=True (multi-tensor, as adept's); default foreach=False, torch 1.13's CPU default")
     boolean pythonForeach;
+
+    @Mixin
+    ModelShape shape;
 
     @Mixin
     PythonReference.Options reference;
@@ -96,8 +75,8 @@ public final class BenchTrainCommand implements Callable<Integer> {
     }
 
     private ModelConfig config() {
-        return new ModelConfig(Architecture.LLAMA, vocab, hidden, intermediate, layers, heads, kvHeads, hidden / heads,
-                1e-6, 10000.0, null, Math.max(seq, 64), false, false, false);
+        return new ModelConfig(Architecture.LLAMA, shape.vocab, shape.hidden, shape.intermediate, shape.layers, shape.heads, shape.kvHeads, shape.hidden / shape.heads,
+                1e-6, 10000.0, null, Math.max(shape.seq, 64), false, false, false);
     }
 
     /** Model FLOPs of one forward pass: 2 per multiply-add of every linear layer (lm_head included) and of attention's two matmuls. */
@@ -114,11 +93,11 @@ public final class BenchTrainCommand implements Callable<Integer> {
     }
 
     private int measure() throws Exception {
-        if (rounds < 1 || steps < 1 || warmup < 0 || batch < 1 || seq < 2 || matmulSize < 1) {
+        if (rounds < 1 || steps < 1 || warmup < 0 || shape.batch < 1 || shape.seq < 2 || matmulSize < 1) {
             System.err.println(WHO + ": --rounds, --steps, --batch and --matmul-size must be >= 1, --seq >= 2, --warmup >= 0");
             return 2;
         }
-        if (hidden % heads != 0) {
+        if (shape.hidden % shape.heads != 0) {
             System.err.println(WHO + ": --hidden must be a multiple of --heads");
             return 2;
         }
@@ -126,12 +105,12 @@ public final class BenchTrainCommand implements Callable<Integer> {
         int threadCount = reference.threadCount();
         Path script = PythonReference.findScript(WHO, "train_reference.py");
         Torch.setNumThreads(threadCount);
-        double flops = 3 * forwardFlops(config, batch, seq);
+        double flops = 3 * forwardFlops(config, shape.batch, shape.seq);
 
-        List<String> pyArgs = new ArrayList<>(List.of("--warmup", Integer.toString(warmup), "--batch", Integer.toString(batch),
-                "--seq", Integer.toString(seq), "--vocab", Integer.toString(vocab), "--hidden", Integer.toString(hidden),
-                "--intermediate", Integer.toString(intermediate), "--layers", Integer.toString(layers),
-                "--heads", Integer.toString(heads), "--kv-heads", Integer.toString(kvHeads),
+        List<String> pyArgs = new ArrayList<>(List.of("--warmup", Integer.toString(warmup), "--batch", Integer.toString(shape.batch),
+                "--seq", Integer.toString(shape.seq), "--vocab", Integer.toString(shape.vocab), "--hidden", Integer.toString(shape.hidden),
+                "--intermediate", Integer.toString(shape.intermediate), "--layers", Integer.toString(shape.layers),
+                "--heads", Integer.toString(shape.heads), "--kv-heads", Integer.toString(shape.kvHeads),
                 "--matmul", Integer.toString(matmulSize)));
         if (pythonForeach) pyArgs.add("--foreach");
         // The reference builds its model, warms up and measures its matmul before answering
@@ -144,7 +123,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
             try (AdamW adam = AdamW.of(params, 0.1)) {
                 Tensor ids;
                 try (Scope scope = Scope.open()) {  // kept: closed below, never left to the fallback owner
-                    ids = Tensor.randint(0, vocab, DType.INT64, Device.CPU, batch, seq).keep();
+                    ids = Tensor.randint(0, shape.vocab, DType.INT64, Device.CPU, shape.batch, shape.seq).keep();
                 }
                 try {
                     return run(config, model, adam, ids, py, flops, threadCount);
@@ -259,7 +238,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
         System.out.printf("adept bench train: %s vocab %d, hidden %d, %d layers, %d heads (%d kv, head_dim %d), intermediate %d, "
                         + "batch %d x seq %d, fp32, untied; AdamW lr 1e-4, wd 0.1 on all parameters%n",
                 c.architecture().className(), c.vocabSize(), c.hiddenSize(), c.numHiddenLayers(), c.numAttentionHeads(),
-                c.numKeyValueHeads(), c.headDim(), c.intermediateSize(), batch, seq);
+                c.numKeyValueHeads(), c.headDim(), c.intermediateSize(), shape.batch, shape.seq);
         System.out.printf("  %,d parameters; model FLOPs per training step %.2f GFLOP (3 x forward %.2f GFLOP: linear layers incl. lm_head, "
                 + "QK^T and PV)%n", c.parameterCount(), flops / 1e9, flops / 3e9);
         System.out.printf("  %d rounds x %d timed steps per side (after %d warm-up steps each), sides alternate which goes first%n",

@@ -242,7 +242,7 @@ public final class RunCommand implements Callable<Integer> {
         b.append("# Evaluation: ").append(c.out.getFileName()).append("\n\n");
         b.append("Mean next-token cross-entropy (loss, nats per token) and perplexity = exp(loss) of each model on each held-out file.\n\n");
         b.append("| model |");
-        for (Path f : files) b.append(' ').append(label(f)).append(" loss | ").append(label(f)).append(" perplexity |");
+        for (Path f : files) b.append(' ').append(adept.train.HeldOut.label(f)).append(" loss | ").append(adept.train.HeldOut.label(f)).append(" perplexity |");
         b.append("\n|---|");
         b.append("---:|---:|".repeat(files.size()));
         b.append('\n');
@@ -256,13 +256,8 @@ public final class RunCommand implements Callable<Integer> {
             b.append('\n');
         }
         b.append("\nFiles:\n\n");
-        for (Path f : files) b.append("- ").append(label(f)).append(": ").append(f).append('\n');
+        for (Path f : files) b.append("- ").append(adept.train.HeldOut.label(f)).append(": ").append(f).append('\n');
         return b.toString();
-    }
-
-    /** A file's name without the corpus extensions. */
-    static String label(Path f) {
-        return f.getFileName().toString().replaceFirst("\\.gz$", "").replaceFirst("\\.(jsonl|json|txt)$", "");
     }
 
     private static FileTime modified(Path p) {

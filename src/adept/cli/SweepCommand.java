@@ -127,9 +127,7 @@ public final class SweepCommand implements Callable<Integer> {
 
     /** pareto.json, sweep.md and pareto.png from the results so far. */
     static void write(SweepConfig c, Sweep.Losses base, List<Sweep.Result> results, List<String> diverged) {
-        Sweep.write(c.out().resolve(Sweep.PARETO_JSON), new com.google.gson.GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create()
-                .toJson(Sweep.paretoJson(c, base, results, diverged)) + "\n");
-        Sweep.write(c.out().resolve(Sweep.REPORT_MD), Sweep.markdown(c, base, results, diverged));
+        Sweep.writeResults(c, base, results, diverged);
         Map<String, List<Pareto.Point>> curves = Pareto.curves(Sweep.paretoRuns(results));
         List<ParetoChart.Curve> lines = new ArrayList<>();
         for (var e : curves.entrySet()) {

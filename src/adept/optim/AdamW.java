@@ -46,6 +46,7 @@ public final class AdamW implements SplitRateOptimizer {
     private final Tensor multiplier;
     private final Tensor gradBuffer; // the step's flat gradient (state type): copied in, clipped in place
     private Tensor frozen;           // bool, null when nothing was ever frozen
+    private Tensor activeScale;      // state type: 0 where frozen, 1 elsewhere; null until a step needs it after the mask changed
     private Tensor stepCount;        // per element, null while every element has taken uniformSteps steps
     private long uniformSteps;
     private boolean multipliersAreOne = true;
@@ -193,6 +194,7 @@ public final class AdamW implements SplitRateOptimizer {
             SplitRateOptimizer.unitView(shaped(frozen, index), dim, start, length).fill(isFrozen ? 1 : 0);
         }
         if (isFrozen) anyFrozen = true;
+        dropActiveScale();
     }
 
     @Override
@@ -203,6 +205,13 @@ public final class AdamW implements SplitRateOptimizer {
         }
         multipliersAreOne = value == 1;
         anyFrozen = false;
+        dropActiveScale();
+    }
+
+    /** The frozen mask changed: the next step rebuilds its multiplicative form. */
+    private void dropActiveScale() {
+        if (activeScale != null) activeScale.close();
+        activeScale = null;
     }
 
     @Override
@@ -229,7 +238,11 @@ public final class AdamW implements SplitRateOptimizer {
                 if (gradientReducer != null) gradientReducer.accept(grad);
             }
             // Frozen (masked) elements do not move: their gradient must not shrink the others' clipped step either.
-            if (anyFrozen) grad.copyFrom(grad.maskedFill(frozen, 0));
+            // An in-place product with a mask kept from step to step: no full-size temporary per step.
+            if (anyFrozen) {
+                if (activeScale == null) activeScale = frozen.eq(0).to(stateType).keep();
+                grad.mulInPlace(activeScale);
+            }
             Tensor norm = grad.norm(2);
             if (lastGradNorm != null) lastGradNorm.close();
             lastGradNorm = norm.keep();
@@ -435,6 +448,7 @@ public final class AdamW implements SplitRateOptimizer {
             anyFrozen = f.to(DType.FLOAT32).max().item() > 0;
             if (frozen != null) frozen.close();
             frozen = anyFrozen ? f.clone().keep() : null;
+            dropActiveScale();
             long uniform = (long) require(state, "uniform_steps").item();
             if (stepCount != null) stepCount.close();
             stepCount = null;
@@ -452,7 +466,9 @@ public final class AdamW implements SplitRateOptimizer {
 
     @Override
     public void close() {
-        for (Tensor t : new Tensor[] {expAvg, expAvgSq, multiplier, gradBuffer, frozen, stepCount, fusedSteps, lastGradNorm}) if (t != null) t.close();
+        for (Tensor t : new Tensor[] {expAvg, expAvgSq, multiplier, gradBuffer, frozen, activeScale, stepCount, fusedSteps, lastGradNorm}) {
+            if (t != null) t.close();
+        }
         if (master != flat) master.close();
         flat.close();
     }

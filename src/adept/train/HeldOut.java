@@ -32,6 +32,11 @@ public final class HeldOut {
         }
     }
 
+    /** A held-out file's name without the corpus extensions (general_heldout.jsonl.gz -> general_heldout), for tables. */
+    public static String label(Path file) {
+        return file.getFileName().toString().replaceFirst("\\.gz$", "").replaceFirst("\\.(jsonl|json|txt)$", "");
+    }
+
     /** Receives each file's progress: its batches done of all. */
     public interface Progress {
         /** After each batch of file: batches done, of all, and the mean loss so far. */

@@ -273,8 +273,8 @@ public final class Sweep {
         b.append("# Sweep: ").append(c.out().getFileName()).append("\n\n");
         b.append(String.format(Locale.ROOT, "Base model: general loss %.4f, domain loss %.4f (%s, %s). Changes are from the base; "
                 + "lower domain change = more learned, higher general change = more forgotten. Effective lr = sum over steps of "
-                + "the scheduled rate x the mean rate multiplier in force.%n%n", base.general(), base.domain(), fileLabel(c.general()),
-                fileLabel(c.domain())));
+                + "the scheduled rate x the mean rate multiplier in force.%n%n", base.general(), base.domain(), HeldOut.label(c.general()),
+                HeldOut.label(c.domain())));
         b.append("| run | curve | lr | seed | general change | domain change | effective lr sum | mean multiplier | trainable | wall s |\n");
         b.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Result r : results) {
@@ -313,9 +313,10 @@ public final class Sweep {
         return b.toString();
     }
 
-    /** A file's name without the corpus extensions. */
-    private static String fileLabel(Path f) {
-        return f.getFileName().toString().replaceFirst("\\.gz$", "").replaceFirst("\\.(jsonl|json|txt)$", "");
+    /** pareto.json and sweep.md of the results so far, in the sweep folder. */
+    public static void writeResults(SweepConfig c, Losses base, List<Result> results, List<String> diverged) {
+        write(c.out().resolve(PARETO_JSON), GSON.toJson(paretoJson(c, base, results, diverged)) + "\n");
+        write(c.out().resolve(REPORT_MD), markdown(c, base, results, diverged));
     }
 
     /** Writes text atomically. */

@@ -1,0 +1,30 @@
+package adept.bench;
+
+import picocli.CommandLine.Option;
+
+/** The benchmarked model's shape and batch, shared by bench train, adept and lora (picocli mixin): one default each. */
+public final class ModelShape {
+    @Option(names = "--batch", defaultValue = "8", description = "sequences per batch (default: ${DEFAULT-VALUE})")
+    int batch;
+
+    @Option(names = "--seq", defaultValue = "256", description = "tokens per sequence (default: ${DEFAULT-VALUE})")
+    int seq;
+
+    @Option(names = "--vocab", defaultValue = "8192", description = "vocabulary size (default: ${DEFAULT-VALUE})")
+    int vocab;
+
+    @Option(names = "--hidden", defaultValue = "256", description = "hidden size (default: ${DEFAULT-VALUE})")
+    int hidden;
+
+    @Option(names = "--layers", defaultValue = "6", description = "decoder layers (before any expansion) (default: ${DEFAULT-VALUE})")
+    int layers;
+
+    @Option(names = "--heads", defaultValue = "8", description = "attention heads (default: ${DEFAULT-VALUE})")
+    int heads;
+
+    @Option(names = "--kv-heads", defaultValue = "4", description = "key/value heads (default: ${DEFAULT-VALUE})")
+    int kvHeads;
+
+    @Option(names = "--intermediate", defaultValue = "688", description = "MLP intermediate size (default: ${DEFAULT-VALUE})")
+    int intermediate;
+}
