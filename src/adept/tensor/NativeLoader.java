@@ -108,7 +108,7 @@ final class NativeLoader {
      * Where the shim comes from, first match wins: adept.native.lib / ADEPT_NATIVE_LIB (the file),
      * adept.native.dir / ADEPT_NATIVE_DIR (its folder; when set, nothing else is tried), the copy inside adept's
      * jar (native/&lt;os&gt;-&lt;arch&gt;/, extracted once to a versioned cache), then build/native of the checkout
-     * that holds these classes (target/classes or target/adept.jar). Never the current directory.
+     * that holds these classes (MODULE/target/classes or MODULE/target/adept.jar). Never the current directory.
      */
     private static Path find() {
         return locate(System.getProperty("adept.native.lib", System.getenv("ADEPT_NATIVE_LIB")),
@@ -139,16 +139,25 @@ final class NativeLoader {
         searched.add("the jar's " + resource);
         Path extracted = NativeCache.extract(resources, resource, LIBRARY_FILE, version(), cacheRoot);
         if (extracted != null) return extracted;
-        Path target = codeHome == null ? null : codeHome.toAbsolutePath().normalize().getParent();
-        if (target != null && target.getFileName() != null && target.getFileName().toString().equals("target")) {
-            // a checkout's target/adept.jar or target/classes -> <checkout>/build/native
-            Path checkout = codeHome.resolveSibling("..").resolve("build/native").resolve(LIBRARY_FILE).normalize();
+        for (Path checkout : checkoutCandidates(codeHome)) {
             searched.add(checkout.toString());
-            if (Files.isRegularFile(checkout)) return checkout.toAbsolutePath();
+            if (Files.isRegularFile(checkout)) return checkout;
         }
         throw new TorchException("adept's libtorch shim (" + LIBRARY_FILE + ") was not found; searched " + String.join(", ", searched)
                 + ". Use an adept jar built after native/build.sh (mvn install), or set ADEPT_NATIVE_DIR (-Dadept.native.dir) to the folder"
                 + " holding " + LIBRARY_FILE + ". " + INSTALL_HINT);
+    }
+
+    /**
+     * Where a checkout's shim is for classes run from its build (codeHome MODULE/target/classes or MODULE/target/x.jar):
+     * CHECKOUT/build/native, CHECKOUT being MODULE or its parent (library/, cli/), whichever holds native/build.sh.
+     */
+    static List<Path> checkoutCandidates(Path codeHome) {
+        Path target = codeHome == null ? null : codeHome.toAbsolutePath().normalize().getParent();
+        if (target == null || target.getFileName() == null || !target.getFileName().toString().equals("target")) return List.of();
+        Path module = target.getParent();
+        Path checkout = module.getParent() != null && Files.isRegularFile(module.getParent().resolve("native/build.sh")) ? module.getParent() : module;
+        return List.of(checkout.resolve("build/native").resolve(LIBRARY_FILE));
     }
 
     /** The jar folder for this machine's shim: linux-x86_64, linux-aarch64, ... */

@@ -113,6 +113,18 @@ class NativeCacheTest {
         }
     }
 
+    @Test
+    void classesOfAModuleFindTheirCheckoutsShim(@TempDir Path tmp) throws Exception {
+        Path checkout = tmp.resolve("checkout");
+        Files.createDirectories(checkout.resolve("native"));
+        Files.writeString(checkout.resolve("native/build.sh"), "");
+        Path shim = checkout.resolve("build/native/" + NativeLoader.LIBRARY_FILE);
+        assertEquals(List.of(shim), NativeLoader.checkoutCandidates(checkout.resolve("library/target/classes")));
+        assertEquals(List.of(shim), NativeLoader.checkoutCandidates(checkout.resolve("cli/target/lib/adept-0.1.0.jar").getParent().resolveSibling("adept.jar")));
+        assertEquals(List.of(shim), NativeLoader.checkoutCandidates(checkout.resolve("target/classes")), "one-module layout");
+        assertEquals(List.of(), NativeLoader.checkoutCandidates(tmp.resolve("somewhere/lib/adept.jar")), "not a build folder: nothing searched");
+    }
+
     /** The real shim from the test classpath's copy (target/classes/native/...), in JVMs started together outside the checkout. */
     @Test
     void aJvmOutsideTheCheckoutLoadsTheShimFromTheJarWithNoFlags(@TempDir Path tmp) throws Exception {
