@@ -163,8 +163,9 @@ public final class BenchMfuCommand implements Callable<Integer> {
         double flops = modelFlops(shape, k, b, t);
         System.err.printf(Locale.ROOT, "%s: %s-shaped model (%d + %d layers, hidden %d, vocab %d), %s on %s, batch %d x %d; starting PyTorch...%n",
                 WHO, shape.name(), shape.layers(), k, shape.hidden(), shape.vocab(), dtypeKey, device, b, t);
-        ModelConfig config = new ModelConfig(Architecture.LLAMA, shape.vocab(), shape.hidden(), shape.intermediate(), shape.layers(),
-                shape.heads(), shape.kvHeads(), shape.headDim(), 1e-6, 10000.0, null, Math.max(t, 64), false, false, false);
+        ModelConfig config = ModelConfig.builder(Architecture.LLAMA).vocabSize(shape.vocab()).hiddenSize(shape.hidden())
+                .intermediateSize(shape.intermediate()).numHiddenLayers(shape.layers()).numAttentionHeads(shape.heads())
+                .numKeyValueHeads(shape.kvHeads()).headDim(shape.headDim()).maxPositionEmbeddings(Math.max(t, 64)).build();
         try (PythonReference py = PythonReference.start(WHO, reference.python, script, threads, pyArgs);
              CausalLM model = CausalLM.random(config, seed, 0.02, dtype, device);
              Scope data = Scope.open()) {

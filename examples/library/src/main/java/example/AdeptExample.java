@@ -140,7 +140,8 @@ public final class AdeptExample {
         Path base = work.resolve("tiny-llama");
         Path expanded = work.resolve("tiny-llama-expanded");
         int vocab = 4 + WORDS.size();
-        ModelConfig config = new ModelConfig(Architecture.LLAMA, vocab, 32, 64, 4, 4, 2, 8, 1e-6, 10000, null, 64, false, false, false);
+        ModelConfig config = ModelConfig.builder(Architecture.LLAMA).vocabSize(vocab).hiddenSize(32).intermediateSize(64)
+                .numHiddenLayers(4).numAttentionHeads(4).numKeyValueHeads(2).headDim(8).maxPositionEmbeddings(64).build();
         try (CausalLM random = CausalLM.random(config, 42, 0.1, DType.FLOAT32, Device.CPU)) {
             Checkpoint.save(random, base);
         }
