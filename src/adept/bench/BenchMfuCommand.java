@@ -65,8 +65,8 @@ public final class BenchMfuCommand implements Callable<Integer> {
     @Option(names = "--shape", defaultValue = "auto", description = "tiny, qwen2.5-0.5b, qwen3-1.7b or llama3-8b; auto: qwen2.5-0.5b on a GPU, tiny on the CPU (default: ${DEFAULT-VALUE})")
     String shapeName;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
-    String deviceName;
+    @Mixin
+    adept.cli.DeviceOption deviceOption;
 
     @Option(names = "--dtype", defaultValue = "auto", description = "float32 or bfloat16; auto: bfloat16 on a GPU, float32 on the CPU (default: ${DEFAULT-VALUE})")
     String dtypeName;
@@ -127,7 +127,7 @@ public final class BenchMfuCommand implements Callable<Integer> {
     }
 
     private int measure() throws Exception {
-        Device device = Device.parse(deviceName);
+        Device device = deviceOption.device();
         boolean gpu = device.isCuda();
         String shapeKey = shapeName.equals("auto") ? (gpu ? "qwen2.5-0.5b" : "tiny") : shapeName;
         Shape shape = SHAPES.stream().filter(s -> s.name().equals(shapeKey)).findFirst().orElse(null);
