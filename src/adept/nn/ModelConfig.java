@@ -138,19 +138,33 @@ public record ModelConfig(
             this.tieWordEmbeddings = defaults.tieWordEmbeddings();
         }
 
+        /** vocab_size (required). */
         public Builder vocabSize(int v) { vocabSize = v; return this; }
+        /** hidden_size (required). */
         public Builder hiddenSize(int v) { hiddenSize = v; return this; }
+        /** intermediate_size (required). */
         public Builder intermediateSize(int v) { intermediateSize = v; return this; }
+        /** num_hidden_layers (required). */
         public Builder numHiddenLayers(int v) { numHiddenLayers = v; layersGiven = true; return this; }
+        /** num_attention_heads (required). */
         public Builder numAttentionHeads(int v) { numAttentionHeads = v; return this; }
+        /** num_key_value_heads; default: num_attention_heads. */
         public Builder numKeyValueHeads(int v) { numKeyValueHeads = v; return this; }
+        /** head_dim; default: the family's, else hidden_size / num_attention_heads. */
         public Builder headDim(int v) { headDim = v; return this; }
+        /** rms_norm_eps; default 1e-6. */
         public Builder rmsNormEps(double v) { rmsNormEps = v; return this; }
+        /** rope_theta; default: the family's. */
         public Builder ropeTheta(double v) { ropeTheta = v; return this; }
+        /** rope_scaling; default null: none. */
         public Builder ropeScaling(RopeScaling v) { ropeScaling = v; return this; }
+        /** max_position_embeddings; default: the family's. */
         public Builder maxPositionEmbeddings(int v) { maxPositionEmbeddings = v; return this; }
+        /** tie_word_embeddings; default: the family's. */
         public Builder tieWordEmbeddings(boolean v) { tieWordEmbeddings = v; return this; }
+        /** attention_bias; default false. */
         public Builder attentionBias(boolean v) { attentionBias = v; return this; }
+        /** mlp_bias; default false. */
         public Builder mlpBias(boolean v) { mlpBias = v; return this; }
         /** The family extras; null (the default): {@link Extras#defaults} for the layer count. */
         public Builder extras(Extras v) { extras = v; return this; }
