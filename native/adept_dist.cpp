@@ -2,7 +2,6 @@
 // Compiled into the same libadept_torch.so as adept_torch.cpp; errors go through its per-thread channel
 // (adept_internal.hpp). Gloo on the CPU; NCCL only in CUDA builds that found nccl.h (ADEPT_WITH_NCCL).
 // Built without Gloo headers (ADEPT_WITH_GLOO unset), every entry point fails with a message saying so.
-#include "adept_torch.h"
 #include "adept_internal.hpp"
 
 #include <torch/torch.h>
@@ -30,9 +29,6 @@
 #endif
 #endif
 
-#define ADEPT_DIST_AT_LEAST(major, minor) \
-    (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
-
 namespace {
 
 std::atomic<int64_t> live_dist_handles{0};
@@ -40,7 +36,7 @@ std::atomic<int64_t> live_dist_handles{0};
 #if defined(ADEPT_WITH_GLOO)
 // libtorch 2.x runs collectives on a c10d::Backend (ProcessGroup became a dispatcher over backends);
 // in 1.13 ProcessGroupGloo itself is the ProcessGroup.
-#if ADEPT_DIST_AT_LEAST(2, 0)
+#if ADEPT_TORCH_AT_LEAST(2, 0)
 using CollectiveBackend = c10d::Backend;
 #else
 using CollectiveBackend = c10d::ProcessGroup;
@@ -294,7 +290,7 @@ std::vector<at::Tensor> collective_tensors(const at_process_group_s &g, const at
     std::vector<at::Tensor> out;
     out.reserve(n);
     for (int i = 0; i < n; i++) {
-        const at::Tensor &t = adept_internal::tensor_of(ts[i]);
+        const at::Tensor &t = adept_internal::unwrap(ts[i]);
         // Gloo reads and writes the raw storage: a strided view would be reduced in the wrong places.
         if (!t.is_contiguous()) throw std::invalid_argument(std::string(what) + ": tensor " + std::to_string(i) + " is not contiguous");
         if (t.is_cuda() != g.cuda)
@@ -350,20 +346,6 @@ std::unique_ptr<at_work_s> new_work(std::string what, int64_t timeout_ms) {
 
 }  // namespace
 
-#define DIST_GUARD_BEGIN adept_internal::clear_error(); try {
-#define DIST_GUARD_END(failure)                                       \
-    }                                                                 \
-    catch (const c10::Error &e) {                                     \
-        adept_internal::report_error(e.what_without_backtrace());     \
-    }                                                                 \
-    catch (const std::exception &e) {                                 \
-        adept_internal::report_error(e.what());                       \
-    }                                                                 \
-    catch (...) {                                                     \
-        adept_internal::report_error("unknown C++ exception");        \
-    }                                                                 \
-    return failure;
-
 extern "C" {
 #pragma GCC visibility push(default)
 
@@ -379,7 +361,7 @@ int at_dist_has_backend(int backend) {
 
 at_process_group at_pg_new(int backend, const char *master_addr, int master_port, int rank, int world_size,
                            const char *network_interface, int64_t timeout_ms, const char *agent_store_prefix) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     if (backend != AT_DIST_GLOO && backend != AT_DIST_NCCL) throw std::invalid_argument("unknown backend " + std::to_string(backend));
     if (master_addr == nullptr || master_addr[0] == '\0') throw std::invalid_argument("empty master address");
     if (master_port < 1 || master_port > 65535) throw std::invalid_argument("master port " + std::to_string(master_port) + " is not in 1..65535");
@@ -406,7 +388,7 @@ at_process_group at_pg_new(int backend, const char *master_addr, int master_port
         store_options.numWorkers = static_cast<std::size_t>(world_size);
         store_options.waitWorkers = !agent_store;  // rank 0 returns only when every rank has reached the store
         store_options.timeout = timeout;
-#if ADEPT_DIST_AT_LEAST(2, 4)
+#if ADEPT_TORCH_AT_LEAST(2, 4)
         store_options.useLibUV = false;    // the libuv server is optional in libtorch builds; the classic one is always there
 #endif
         c10::intrusive_ptr<c10d::Store> tcp = c10::make_intrusive<c10d::TCPStore>(master, store_options);
@@ -435,23 +417,23 @@ at_process_group at_pg_new(int backend, const char *master_addr, int master_port
 #else
     no_gloo();
 #endif
-    DIST_GUARD_END(nullptr)
+    GUARD_END(nullptr)
 }
 
 int at_pg_rank(at_process_group pg) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     return group_of(pg).rank;
-    DIST_GUARD_END(-1)
+    GUARD_END(-1)
 }
 
 int at_pg_size(at_process_group pg) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     return group_of(pg).size;
-    DIST_GUARD_END(-1)
+    GUARD_END(-1)
 }
 
 at_work at_pg_allreduce(at_process_group pg, const at_tensor *ts, int n, int op) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     at_process_group_s &g = group_of(pg);
     if (op != AT_DIST_SUM && op != AT_DIST_AVG) throw std::invalid_argument("unknown reduction " + std::to_string(op));
     auto tensors = collective_tensors(g, ts, n, "all-reduce");
@@ -477,11 +459,11 @@ at_work at_pg_allreduce(at_process_group pg, const at_tensor *ts, int n, int op)
 #else
     no_gloo();
 #endif
-    DIST_GUARD_END(nullptr)
+    GUARD_END(nullptr)
 }
 
 at_work at_pg_broadcast(at_process_group pg, const at_tensor *ts, int n, int root) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     at_process_group_s &g = group_of(pg);
     if (root < 0 || root >= g.size) throw std::invalid_argument("broadcast root " + std::to_string(root) + " is not a rank of " + std::to_string(g.size));
     auto tensors = collective_tensors(g, ts, n, "broadcast");
@@ -498,11 +480,11 @@ at_work at_pg_broadcast(at_process_group pg, const at_tensor *ts, int n, int roo
 #else
     no_gloo();
 #endif
-    DIST_GUARD_END(nullptr)
+    GUARD_END(nullptr)
 }
 
 at_work at_pg_barrier(at_process_group pg) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     at_process_group_s &g = group_of(pg);
 #if defined(ADEPT_WITH_GLOO)
     std::unique_ptr<at_work_s> w = new_work("barrier", g.timeout_ms);
@@ -514,11 +496,11 @@ at_work at_pg_barrier(at_process_group pg) {
     (void)g;
     no_gloo();
 #endif
-    DIST_GUARD_END(nullptr)
+    GUARD_END(nullptr)
 }
 
 int at_work_wait(at_work work) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     at_work_s &w = work_of(work);
     if (w.waited) return 0;
 #if defined(ADEPT_WITH_GLOO)
@@ -535,7 +517,7 @@ int at_work_wait(at_work work) {
     for (auto &t : w.divide_on_wait) t.div_(w.divisor);
     w.waited = true;
     return 0;
-    DIST_GUARD_END(-1)
+    GUARD_END(-1)
 }
 
 int at_work_free(at_work work) {
@@ -551,7 +533,7 @@ int at_pg_free(at_process_group pg) {
 int64_t at_dist_live_handles(void) { return live_dist_handles.load(std::memory_order_relaxed); }
 
 at_grad_reducer at_reducer_new(at_process_group pg, const at_tensor *params, const at_tensor *outputs, int n, int64_t bucket_bytes) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     at_process_group_s &g = group_of(pg);
     if (n < 1) throw std::invalid_argument("gradient reducer: no tensors");
     if (params == nullptr || outputs == nullptr) throw std::invalid_argument("gradient reducer: null tensor list");
@@ -563,8 +545,8 @@ at_grad_reducer at_reducer_new(at_process_group pg, const at_tensor *params, con
     core->timeout_ms = g.timeout_ms;
     std::unordered_set<const void *> seen;
     for (int i = 0; i < n; i++) {
-        const at::Tensor &p = adept_internal::tensor_of(params[i]);
-        const at::Tensor &o = adept_internal::tensor_of(outputs[i]);
+        const at::Tensor &p = adept_internal::unwrap(params[i]);
+        const at::Tensor &o = adept_internal::unwrap(outputs[i]);
         std::string which = "gradient reducer: tensor " + std::to_string(i);
         if (!p.is_leaf() || !p.requires_grad()) throw std::invalid_argument(which + " is not a leaf that requires grad");
         if (!seen.insert(p.unsafeGetTensorImpl()).second) throw std::invalid_argument(which + " is listed twice");
@@ -611,11 +593,11 @@ at_grad_reducer at_reducer_new(at_process_group pg, const at_tensor *params, con
     (void)g;
     no_gloo();
 #endif
-    DIST_GUARD_END(nullptr)
+    GUARD_END(nullptr)
 }
 
 int at_reducer_prepare(at_grad_reducer r, int reduce) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     at_grad_reducer_s &reducer = reducers().get(r);
 #if defined(ADEPT_WITH_GLOO)
     reducer.core->prepare(reduce != 0);
@@ -624,11 +606,11 @@ int at_reducer_prepare(at_grad_reducer r, int reduce) {
     (void)reducer;
     no_gloo();
 #endif
-    DIST_GUARD_END(-1)
+    GUARD_END(-1)
 }
 
 int at_reducer_finish(at_grad_reducer r) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     at_grad_reducer_s &reducer = reducers().get(r);
 #if defined(ADEPT_WITH_GLOO)
     reducer.core->finish();
@@ -637,11 +619,11 @@ int at_reducer_finish(at_grad_reducer r) {
     (void)reducer;
     no_gloo();
 #endif
-    DIST_GUARD_END(-1)
+    GUARD_END(-1)
 }
 
 int64_t at_reducer_launched(at_grad_reducer r, int during_backward) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     at_grad_reducer_s &reducer = reducers().get(r);
 #if defined(ADEPT_WITH_GLOO)
     std::lock_guard<std::mutex> lock(reducer.core->mutex);
@@ -650,11 +632,11 @@ int64_t at_reducer_launched(at_grad_reducer r, int during_backward) {
     (void)reducer;
     no_gloo();
 #endif
-    DIST_GUARD_END(-1)
+    GUARD_END(-1)
 }
 
 int at_reducer_bucket_count(at_grad_reducer r) {
-    DIST_GUARD_BEGIN
+    GUARD_BEGIN
     at_grad_reducer_s &reducer = reducers().get(r);
 #if defined(ADEPT_WITH_GLOO)
     return static_cast<int>(reducer.core->buckets.size());
@@ -662,7 +644,7 @@ int at_reducer_bucket_count(at_grad_reducer r) {
     (void)reducer;
     no_gloo();
 #endif
-    DIST_GUARD_END(-1)
+    GUARD_END(-1)
 }
 
 int at_reducer_free(at_grad_reducer r) {

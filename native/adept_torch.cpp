@@ -1,22 +1,17 @@
 // adept_torch.cpp: C shim over libtorch's C++ API (see adept_torch.h for conventions).
 // Every entry point catches all C++ exceptions and reports them on the per-thread
-// error channel; nothing throws across the C boundary.
-#include "adept_torch.h"
+// error channel (GUARD_BEGIN/GUARD_END, adept_internal.hpp); nothing throws across the C boundary.
+// The AdamW kernels are in adept_adamw.cpp, process groups in adept_dist.cpp.
 #include "adept_internal.hpp"
 
 #include <torch/torch.h>
-#include <torch/version.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cmath>
 #include <cstring>
 #include <dlfcn.h>
 #include <malloc.h>
 #include <mutex>
-#include <thread>
-#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -24,138 +19,13 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
-#define ADEPT_TORCH_AT_LEAST(major, minor) \
-    (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+using namespace adept_internal;
 
 namespace {
-
-thread_local std::string last_error;
-thread_local bool has_error = false;
-std::atomic<int64_t> live_tensors{0};
-
-void set_error(const char *message) {
-    last_error = message;
-    has_error = true;
-}
-
-// Tensor handles are not pointers but (generation << 32 | slot + 1) in a table of slots that
-// never move: a freed handle fails its generation check even after its slot is reused, which
-// a tag in freed memory cannot promise (the allocator hands the same address back at once).
-class HandleTable {
-  public:
-    static constexpr uint32_t CHUNK_BITS = 12, CHUNK = 1u << CHUNK_BITS, MAX_CHUNKS = 1u << 14;
-
-    uint64_t add(at::Tensor t) {
-        uint32_t index;
-        {
-            SpinLock lock(busy_);
-            if (!free_.empty()) {
-                index = free_.back();
-                free_.pop_back();
-            } else {
-                index = next_;
-                uint32_t chunk = index >> CHUNK_BITS;
-                if (chunk >= MAX_CHUNKS) throw std::runtime_error("too many live tensors (2^26)");
-                if (chunks_[chunk].load(std::memory_order_relaxed) == nullptr)
-                    chunks_[chunk].store(new Slot[CHUNK], std::memory_order_release);
-                next_++;
-            }
-        }
-        Slot &slot = at(index);
-        slot.tensor = std::move(t);
-        slot.live.store(true, std::memory_order_release);
-        return (static_cast<uint64_t>(slot.generation.load(std::memory_order_relaxed)) << 32) | (index + 1u);
-    }
-
-    // The slot of a live handle; throws for null, foreign and freed handles.
-    at::Tensor &get(uint64_t handle, const char *what) {
-        Slot *slot = find(handle);
-        if (slot == nullptr) throw std::invalid_argument(std::string("invalid ") + what + " handle (not made by this shim)");
-        if (!slot->live.load(std::memory_order_acquire) || slot->generation.load(std::memory_order_relaxed) != (handle >> 32))
-            throw std::invalid_argument(std::string("stale ") + what + " handle (already freed)");
-        return slot->tensor;
-    }
-
-    bool remove(uint64_t handle) {
-        Slot *slot = find(handle);
-        if (slot == nullptr || slot->generation.load(std::memory_order_relaxed) != (handle >> 32)) return false;
-        bool expected = true;
-        if (!slot->live.compare_exchange_strong(expected, false)) return false;
-        at::Tensor released = std::move(slot->tensor);
-        uint32_t generation = slot->generation.load(std::memory_order_relaxed) + 1;
-        slot->generation.store(generation == 0 ? 1 : generation, std::memory_order_relaxed);
-        {
-            SpinLock lock(busy_);
-            free_.push_back(static_cast<uint32_t>((handle & 0xffffffffu) - 1));
-        }
-        return true;  // `released` drops its reference here, outside the lock
-    }
-
-  private:
-    struct Slot {
-        std::atomic<uint32_t> generation{1};
-        std::atomic<bool> live{false};
-        at::Tensor tensor;
-    };
-
-    Slot &at(uint32_t index) {
-        return chunks_[index >> CHUNK_BITS].load(std::memory_order_acquire)[index & (CHUNK - 1)];
-    }
-
-    Slot *find(uint64_t handle) {
-        uint64_t low = handle & 0xffffffffu;
-        if (low == 0) return nullptr;
-        uint64_t index = low - 1;
-        if ((index >> CHUNK_BITS) >= MAX_CHUNKS) return nullptr;
-        Slot *chunk = chunks_[index >> CHUNK_BITS].load(std::memory_order_acquire);
-        if (chunk == nullptr) return nullptr;
-        return &chunk[index & (CHUNK - 1)];
-    }
-
-    // A spin lock, not a mutex: held for a few instructions, almost never contended (one thread per
-    // tensor as a rule); a mutex cost ~50 ns of the ~650 ns a small op takes through the shim.
-    struct SpinLock {
-        std::atomic_flag &flag;
-        explicit SpinLock(std::atomic_flag &f) : flag(f) {
-            while (flag.test_and_set(std::memory_order_acquire)) std::this_thread::yield();
-        }
-        ~SpinLock() { flag.clear(std::memory_order_release); }
-    };
-
-    std::atomic_flag busy_ = ATOMIC_FLAG_INIT;
-    std::vector<uint32_t> free_;
-    uint32_t next_ = 0;
-    std::atomic<Slot *> chunks_[MAX_CHUNKS] = {};
-};
-
-HandleTable &handles() {
-    static HandleTable *table = new HandleTable();  // never destroyed: handles may be freed during exit
-    return *table;
-}
-
-at_tensor wrap(at::Tensor t) {
-    uint64_t handle = handles().add(std::move(t));
-    live_tensors.fetch_add(1, std::memory_order_relaxed);
-    return reinterpret_cast<at_tensor>(static_cast<uintptr_t>(handle));
-}
-
-const at::Tensor &unwrap(at_tensor h, const char *what = "tensor") {
-    if (h == nullptr) throw std::invalid_argument(std::string("null ") + what + " handle");
-    return handles().get(reinterpret_cast<uintptr_t>(h), what);
-}
 
 c10::optional<at::Tensor> optional_tensor(at_tensor h) {
     if (h == nullptr) return c10::nullopt;
     return unwrap(h);
-}
-
-std::vector<at::Tensor> unwrap_list(const at_tensor *ts, int n) {
-    if (n < 0) throw std::invalid_argument("negative tensor count");
-    if (n > 0 && ts == nullptr) throw std::invalid_argument("null tensor list");
-    std::vector<at::Tensor> out;
-    out.reserve(n);
-    for (int i = 0; i < n; i++) out.push_back(unwrap(ts[i], "list element"));
-    return out;
 }
 
 at::IntArrayRef shape(const int64_t *dims, int ndim) {
@@ -225,22 +95,6 @@ void set_openblas_threads(int threads) {
 
 }  // namespace
 
-// Every guarded call starts with a clear channel, so a failure without a message (e.g. an
-// absent grad) never picks up an older call's message.
-#define GUARD_BEGIN has_error = false; try {
-#define GUARD_END(failure)                         \
-    }                                              \
-    catch (const c10::Error &e) {                  \
-        set_error(e.what_without_backtrace());     \
-    }                                              \
-    catch (const std::exception &e) {              \
-        set_error(e.what());                       \
-    }                                              \
-    catch (...) {                                  \
-        set_error("unknown C++ exception");        \
-    }                                              \
-    return failure;
-
 #define RETURN_TENSOR(expr) GUARD_BEGIN return wrap(expr); GUARD_END(nullptr)
 #define RETURN_STATUS(stmt) GUARD_BEGIN stmt; return 0; GUARD_END(-1)
 #define T(h) unwrap(h)
@@ -264,257 +118,16 @@ bool autograd_idle(const Tensors &...inputs) {
     return wrap(expr);                                       \
     GUARD_END(nullptr)
 
-// ---- one-pass split-rate AdamW on the CPU (at_adamw_flat_step_) ----
-//
-// The loops are written for GCC's auto-vectoriser over plain arrays: build.sh compiles at -O2, whose
-// vectoriser takes only loops with no remainder, so these functions ask for -O3's. sqrt vectorises
-// only without errno: build.sh passes -fno-math-errno (as an attribute it does not reach the builtin).
-// fp-contract=off keeps the rounding of each + and * separate, as in torch's own kernels (no fused
-// multiply-add is formed, whatever -march).
-#if defined(__GNUC__) && !defined(__clang__)
-#define ADEPT_VECTORISED __attribute__((optimize("O3", "fp-contract=off")))
-#else
-#define ADEPT_VECTORISED
-#endif
+// libtorch's own AdamW for the test-only entry points (at_test_*).
+struct at_optimizer_s {
+    std::unique_ptr<torch::optim::Optimizer> optimizer;
+};
 
 namespace {
-
-// Elements per block: a block's bias corrections are hoisted when its active elements share a step.
-constexpr int64_t kAdamWBlock = 1024;
-
-template <typename scalar_t>
-struct FlatAdamW {
-    scalar_t *p;
-    const scalar_t *g;
-    scalar_t *m;
-    scalar_t *v;
-    const scalar_t *r;
-    const uint8_t *frozen;  // bool as bytes; nullptr: none frozen
-    double *steps;          // nullptr: every element at uniform_step
-    int64_t decayed;
-    scalar_t clip;
-    double lr, beta1, beta2, uniform_step;
-    scalar_t lr_wd;
-    scalar_t one_minus_beta1, beta2_s, one_minus_beta2, eps;
-};
-
-// Frozen elements are kept by bit masks of the element's width (all ones: frozen), made per block from
-// the bool bytes: a plain ?: on a stored value becomes a conditional store, which the vectoriser takes
-// only with masked stores (AVX), not with build.sh's baseline SSE2, and byte flags next to float lanes
-// keep it from vectorising at all.
-template <typename T>
-struct SameSizeUnsigned;
-template <>
-struct SameSizeUnsigned<float> { using type = uint32_t; };
-template <>
-struct SameSizeUnsigned<double> { using type = uint64_t; };
-
-// keep_old (all ones) ? old_value : new_value (keep_old 0).
-template <typename T>
-inline T pick(typename SameSizeUnsigned<T>::type keep_old, T old_value, T new_value) {
-    using U = typename SameSizeUnsigned<T>::type;
-    U a, b;
-    std::memcpy(&a, &old_value, sizeof(T));
-    std::memcpy(&b, &new_value, sizeof(T));
-    const U c = (a & keep_old) | (b & ~keep_old);
-    T out;
-    std::memcpy(&out, &c, sizeof(T));
-    return out;
+HandleRegistry<at_optimizer_s> &optimizers() {
+    static auto *registry = new HandleRegistry<at_optimizer_s>("optimizer");  // never destroyed
+    return *registry;
 }
-
-// Elements [i0, i1) of one block. The bias corrections come as scalars (lr_over_bias1 = lr / bias1,
-// bias2_sqrt = sqrt(bias2), each computed in double and rounded once) or, PerElement, as arrays indexed
-// from i0; Frozen: frozen_at, the block's masks, indexed from i0 too. Per element, as torch's single-tensor AdamW: p.mul_(1 - lr r wd); m.lerp_(g, 1 - beta1);
-// v.mul_(beta2).addcmul_(g, g, 1 - beta2); p.addcdiv_(m, sqrt(v) / sqrt(bias2) + eps, -lr r / bias1).
-template <typename scalar_t, bool Frozen, bool PerElement>
-ADEPT_VECTORISED void adamw_span(const FlatAdamW<scalar_t> &k, int64_t i0, int64_t i1, scalar_t lr_wd, scalar_t lr_over_bias1,
-                                 scalar_t bias2_sqrt, const scalar_t *__restrict lr_over_bias1_at,
-                                 const scalar_t *__restrict bias2_sqrt_at,
-                                 const typename SameSizeUnsigned<scalar_t>::type *__restrict frozen_at) {
-    scalar_t *__restrict p = k.p + i0;
-    const scalar_t *__restrict g = k.g + i0;
-    scalar_t *__restrict m = k.m + i0;
-    scalar_t *__restrict v = k.v + i0;
-    const scalar_t *__restrict r = k.r + i0;
-    const scalar_t clip = k.clip, one_minus_beta1 = k.one_minus_beta1, beta2 = k.beta2_s,
-                   one_minus_beta2 = k.one_minus_beta2, eps = k.eps;
-    const int64_t n = i1 - i0;
-    for (int64_t i = 0; i < n; i++) {
-        const scalar_t keep = 1 - r[i] * lr_wd;
-        const scalar_t step_size = r[i] * (PerElement ? lr_over_bias1_at[i] : lr_over_bias1);
-        const scalar_t b2s = PerElement ? bias2_sqrt_at[i] : bias2_sqrt;
-        const scalar_t grad = g[i] * clip;
-        const scalar_t p0 = p[i], m0 = m[i], v0 = v[i];
-        const scalar_t m1 = m0 + one_minus_beta1 * (grad - m0);
-        const scalar_t v1 = v0 * beta2 + one_minus_beta2 * grad * grad;
-        // the builtin: std::sqrt's inline body would not be inlined into an O3 function
-        scalar_t root;
-        if constexpr (std::is_same<scalar_t, float>::value) root = __builtin_sqrtf(v1);
-        else root = __builtin_sqrt(v1);
-        const scalar_t denominator = root / b2s + eps;
-        const scalar_t p1 = p0 * keep - step_size * m1 / denominator;
-        if (Frozen) {
-            const auto f = frozen_at[i];
-            p[i] = pick(f, p0, p1);
-            m[i] = pick(f, m0, m1);
-            v[i] = pick(f, v0, v1);
-        } else {
-            p[i] = p1;
-            m[i] = m1;
-            v[i] = v1;
-        }
-    }
-}
-
-// [i0, i1) split at the end of the decayed region (weight decay a loop constant on each side).
-template <typename scalar_t, bool Frozen, bool PerElement>
-void adamw_decay_split(const FlatAdamW<scalar_t> &k, int64_t i0, int64_t i1, scalar_t lr_over_bias1, scalar_t bias2_sqrt,
-                       const scalar_t *lr_over_bias1_at, const scalar_t *bias2_sqrt_at,
-                       const typename SameSizeUnsigned<scalar_t>::type *frozen_at) {
-    const int64_t d = std::min(std::max(k.decayed, i0), i1);
-    const int64_t shift = d - i0;
-    if (d > i0)
-        adamw_span<scalar_t, Frozen, PerElement>(k, i0, d, k.lr_wd, lr_over_bias1, bias2_sqrt, lr_over_bias1_at, bias2_sqrt_at, frozen_at);
-    if (i1 > d)
-        adamw_span<scalar_t, Frozen, PerElement>(k, d, i1, 0, lr_over_bias1, bias2_sqrt, PerElement ? lr_over_bias1_at + shift : nullptr,
-                                                 PerElement ? bias2_sqrt_at + shift : nullptr, Frozen ? frozen_at + shift : nullptr);
-}
-
-// Advances the block's step counts where active (the block has an active element); returns the first
-// active element's new count; *same: whether every active element is at that count.
-template <bool Frozen>
-ADEPT_VECTORISED double advance_steps(double *__restrict steps, const uint8_t *__restrict frozen, int64_t n, bool *same) {
-    if (Frozen) {
-        for (int64_t i = 0; i < n; i++) steps[i] += frozen[i] != 0 ? 0.0 : 1.0;
-    } else {
-        for (int64_t i = 0; i < n; i++) steps[i] += 1.0;
-    }
-    int64_t first = 0;
-    if (Frozen) {
-        while (first < n - 1 && frozen[first] != 0) first++;
-    }
-    const double s0 = steps[first];
-    int differ = 0;
-    if (Frozen) {
-        for (int64_t i = 0; i < n; i++) differ |= static_cast<int>(frozen[i] == 0) & static_cast<int>(steps[i] != s0);
-    } else {
-        for (int64_t i = 0; i < n; i++) differ |= static_cast<int>(steps[i] != s0);
-    }
-    *same = differ == 0;
-    return s0;
-}
-
-// A direct-mapped cache of bias corrections by step count (blocks mixing steps: few distinct values).
-template <typename scalar_t>
-struct BiasCache {
-    static constexpr int kSize = 64;
-    double key[kSize];
-    scalar_t lr_over_bias1[kSize];
-    scalar_t bias2_sqrt[kSize];
-    BiasCache() {
-        for (int i = 0; i < kSize; i++) {
-            key[i] = -1;
-            lr_over_bias1[i] = 0;
-            bias2_sqrt[i] = 1;
-        }
-    }
-    // step counts below 1 (never stepped) are counted as 1, as torch's clamp in the reference
-    void get(const FlatAdamW<scalar_t> &k, double step, scalar_t *out_lr_over_bias1, scalar_t *out_bias2_sqrt) {
-        const double counted = std::max(step, 1.0);
-        const int slot = static_cast<int>(static_cast<int64_t>(counted) & (kSize - 1));
-        if (key[slot] != counted) {
-            key[slot] = counted;
-            lr_over_bias1[slot] = static_cast<scalar_t>(k.lr / (1 - std::pow(k.beta1, counted)));
-            bias2_sqrt[slot] = static_cast<scalar_t>(std::sqrt(1 - std::pow(k.beta2, counted)));
-        }
-        *out_lr_over_bias1 = lr_over_bias1[slot];
-        *out_bias2_sqrt = bias2_sqrt[slot];
-    }
-};
-
-template <typename scalar_t, bool Frozen>
-void adamw_range(const FlatAdamW<scalar_t> &k, int64_t begin, int64_t end) {
-    using U = typename SameSizeUnsigned<scalar_t>::type;
-    BiasCache<scalar_t> cache;
-    scalar_t uniform_lr_over_bias1 = 0, uniform_bias2_sqrt = 1;
-    if (k.steps == nullptr) cache.get(k, k.uniform_step, &uniform_lr_over_bias1, &uniform_bias2_sqrt);
-    scalar_t lr_over_bias1_at[kAdamWBlock];
-    scalar_t bias2_sqrt_at[kAdamWBlock];
-    U frozen_at[kAdamWBlock];
-    for (int64_t b = begin; b < end; b += kAdamWBlock) {
-        const int64_t e = std::min(end, b + kAdamWBlock);
-        const int64_t n = e - b;
-        if (Frozen) {
-            int64_t active = 0;
-            for (int64_t i = 0; i < n; i++) {
-                const U f = k.frozen[b + i] != 0 ? 1 : 0;
-                active += 1 - f;
-                frozen_at[i] = U(0) - f;
-            }
-            if (active == 0) continue;  // all frozen: nothing moves, no count advances
-        }
-        if (k.steps == nullptr) {
-            adamw_decay_split<scalar_t, Frozen, false>(k, b, e, uniform_lr_over_bias1, uniform_bias2_sqrt, nullptr, nullptr, frozen_at);
-            continue;
-        }
-        bool same = false;
-        const double s0 = advance_steps<Frozen>(k.steps + b, Frozen ? k.frozen + b : nullptr, n, &same);
-        if (same) {
-            scalar_t lr_over_bias1, bias2_sqrt;
-            cache.get(k, s0, &lr_over_bias1, &bias2_sqrt);
-            adamw_decay_split<scalar_t, Frozen, false>(k, b, e, lr_over_bias1, bias2_sqrt, nullptr, nullptr, frozen_at);
-        } else {
-            for (int64_t i = 0; i < n; i++) {
-                // a frozen element's values are discarded: give it the block's first step (a cache hit)
-                const double s = Frozen && k.frozen[b + i] != 0 ? s0 : k.steps[b + i];
-                cache.get(k, s, &lr_over_bias1_at[i], &bias2_sqrt_at[i]);
-            }
-            adamw_decay_split<scalar_t, Frozen, true>(k, b, e, 0, 0, lr_over_bias1_at, bias2_sqrt_at, frozen_at);
-        }
-    }
-}
-
-void check_flat(const at::Tensor &t, const at::Tensor &like, const char *what) {
-    if (!t.defined()) throw std::invalid_argument(std::string("adamw_flat_step_: ") + what + " is undefined");
-    if (!t.device().is_cpu()) throw std::invalid_argument(std::string("adamw_flat_step_: ") + what + " is not on the CPU");
-    if (t.dim() != 1 || !t.is_contiguous())
-        throw std::invalid_argument(std::string("adamw_flat_step_: ") + what + " must be a contiguous 1-D tensor");
-    if (t.numel() != like.numel())
-        throw std::invalid_argument(std::string("adamw_flat_step_: ") + what + " has " + std::to_string(t.numel()) +
-                                    " elements, the parameters " + std::to_string(like.numel()));
-}
-
-template <typename scalar_t>
-void adamw_flat_step(const at::Tensor &param, const at::Tensor &grad, const at::Tensor &exp_avg, const at::Tensor &exp_avg_sq,
-                     const at::Tensor &multiplier, const at::Tensor *frozen, const at::Tensor *steps, double clip,
-                     int64_t decayed, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step) {
-    FlatAdamW<scalar_t> k;
-    k.p = param.data_ptr<scalar_t>();
-    k.g = grad.data_ptr<scalar_t>();
-    k.m = exp_avg.data_ptr<scalar_t>();
-    k.v = exp_avg_sq.data_ptr<scalar_t>();
-    k.r = multiplier.data_ptr<scalar_t>();
-    k.frozen = frozen != nullptr ? reinterpret_cast<const uint8_t *>(frozen->data_ptr<bool>()) : nullptr;
-    k.steps = steps != nullptr ? steps->data_ptr<double>() : nullptr;
-    k.decayed = decayed;
-    k.clip = static_cast<scalar_t>(clip);
-    k.lr = lr;
-    k.lr_wd = static_cast<scalar_t>(lr * weight_decay);
-    k.beta1 = beta1;
-    k.beta2 = beta2;
-    k.uniform_step = uniform_step;
-    k.one_minus_beta1 = static_cast<scalar_t>(1 - beta1);
-    k.beta2_s = static_cast<scalar_t>(beta2);
-    k.one_minus_beta2 = static_cast<scalar_t>(1 - beta2);
-    k.eps = static_cast<scalar_t>(eps);
-    // Chunks of whole blocks, so a thread's blocks never straddle another's.
-    const int64_t grain = std::max<int64_t>(kAdamWBlock, (at::internal::GRAIN_SIZE / kAdamWBlock) * kAdamWBlock);
-    at::parallel_for(0, param.numel(), grain, [&](int64_t begin, int64_t end) {
-        if (k.frozen != nullptr) adamw_range<scalar_t, true>(k, begin, end);
-        else adamw_range<scalar_t, false>(k, begin, end);
-    });
-}
-
 }  // namespace
 
 extern "C" {
@@ -625,7 +238,7 @@ int64_t at_cuda_max_memory_allocated(int device_index) {
 int at_free(at_tensor t) {
     GUARD_BEGIN
     if (t == nullptr) return 0;
-    if (!handles().remove(reinterpret_cast<uintptr_t>(t))) throw std::invalid_argument("at_free: stale or invalid tensor handle");
+    if (!tensor_handles().remove(reinterpret_cast<uintptr_t>(t))) throw std::invalid_argument("at_free: stale or invalid tensor handle");
     live_tensors.fetch_sub(1, std::memory_order_relaxed);
     return 0;
     GUARD_END(-1)
@@ -991,150 +604,6 @@ int at_foreach_norm(const at_tensor *ts, int n, at_tensor *out) {
     GUARD_END(-1)
 }
 
-// ---- libtorch's optimizers ----
-
-struct at_optimizer_s {
-    std::unique_ptr<torch::optim::Optimizer> optimizer;
-};
-
-namespace {
-// Optimizer handles are ids that are never reused, checked against the live set: rare objects,
-// so a map lookup per call costs nothing and a freed handle can never reach another optimizer.
-std::mutex optimizers_mutex;
-std::unordered_map<uintptr_t, std::unique_ptr<at_optimizer_s>> live_optimizers;
-uintptr_t next_optimizer_id = 1;
-
-at_optimizer_s &optimizer_of(at_optimizer handle) {
-    if (handle == nullptr) throw std::invalid_argument("null optimizer handle");
-    std::lock_guard<std::mutex> lock(optimizers_mutex);
-    auto found = live_optimizers.find(reinterpret_cast<uintptr_t>(handle));
-    if (found == live_optimizers.end()) throw std::invalid_argument("stale or invalid optimizer handle (already freed?)");
-    return *found->second;
-}
-}  // namespace
-
-int at_has_fused_adamw(int device_type) {
-#if ADEPT_TORCH_AT_LEAST(2, 4)
-    return device_type == AT_DEVICE_CPU || device_type == AT_DEVICE_CUDA ? 1 : 0;
-#elif ADEPT_TORCH_AT_LEAST(2, 2)
-    return device_type == AT_DEVICE_CUDA ? 1 : 0;
-#else
-    (void)device_type;
-    return 0;
-#endif
-}
-
-int at_fused_adamw_(const at_tensor *params, const at_tensor *grads, const at_tensor *exp_avgs, const at_tensor *exp_avg_sqs,
-                    const at_tensor *state_steps, int n, double lr, double beta1, double beta2, double weight_decay, double eps) {
-    GUARD_BEGIN
-#if ADEPT_TORCH_AT_LEAST(2, 2)
-    auto ps = unwrap_list(params, n);
-    auto gs = unwrap_list(grads, n);
-    auto ms = unwrap_list(exp_avgs, n);
-    auto vs = unwrap_list(exp_avg_sqs, n);
-    auto steps = unwrap_list(state_steps, n);
-    std::vector<at::Tensor> none;
-    at::_fused_adamw_(ps, gs, ms, vs, none, steps, lr, beta1, beta2, weight_decay, eps, false, false);
-    return 0;
-#else
-    (void)params; (void)grads; (void)exp_avgs; (void)exp_avg_sqs; (void)state_steps; (void)n;
-    (void)lr; (void)beta1; (void)beta2; (void)weight_decay; (void)eps;
-    throw std::runtime_error("fused AdamW needs libtorch >= 2.2 (this shim was compiled against " TORCH_VERSION ")");
-#endif
-    GUARD_END(-1)
-}
-
-int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier,
-                        at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null,
-                        int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay,
-                        double uniform_step) {
-    GUARD_BEGIN
-    const auto &p = unwrap(param, "param");
-    check_flat(p, p, "param");
-    const auto dtype = p.scalar_type();
-    if (dtype != at::kFloat && dtype != at::kDouble)
-        throw std::invalid_argument(std::string("adamw_flat_step_: float32 or float64 tensors only, got ") + c10::toString(dtype));
-    const at::Tensor *state[] = {&unwrap(grad, "grad"), &unwrap(exp_avg, "exp_avg"), &unwrap(exp_avg_sq, "exp_avg_sq"),
-                                 &unwrap(multiplier, "multiplier")};
-    const char *names[] = {"grad", "exp_avg", "exp_avg_sq", "multiplier"};
-    for (int i = 0; i < 4; i++) {
-        check_flat(*state[i], p, names[i]);
-        if (state[i]->scalar_type() != dtype)
-            throw std::invalid_argument(std::string("adamw_flat_step_: ") + names[i] + " is " + c10::toString(state[i]->scalar_type()) +
-                                        ", param " + c10::toString(dtype));
-    }
-    const at::Tensor *frozen = nullptr;
-    if (frozen_or_null != nullptr) {
-        frozen = &unwrap(frozen_or_null, "frozen");
-        check_flat(*frozen, p, "frozen");
-        if (frozen->scalar_type() != at::kBool) throw std::invalid_argument("adamw_flat_step_: frozen must be bool");
-    }
-    const at::Tensor *steps = nullptr;
-    if (step_count_or_null != nullptr) {
-        steps = &unwrap(step_count_or_null, "step_count");
-        check_flat(*steps, p, "step_count");
-        if (steps->scalar_type() != at::kDouble) throw std::invalid_argument("adamw_flat_step_: step_count must be float64");
-    }
-    double clip = 1;
-    if (clip_coef_or_null != nullptr) {
-        const auto &c = unwrap(clip_coef_or_null, "clip_coef");
-        if (c.numel() != 1 || !c.device().is_cpu()) throw std::invalid_argument("adamw_flat_step_: clip_coef must be one element on the CPU");
-        clip = c.item<double>();
-    }
-    const int64_t decayed = std::min(std::max<int64_t>(decayed_elements, 0), p.numel());
-    if (dtype == at::kFloat)
-        adamw_flat_step<float>(p, *state[0], *state[1], *state[2], *state[3], frozen, steps, clip, decayed, lr, beta1, beta2, eps,
-                               weight_decay, uniform_step);
-    else
-        adamw_flat_step<double>(p, *state[0], *state[1], *state[2], *state[3], frozen, steps, clip, decayed, lr, beta1, beta2, eps,
-                                weight_decay, uniform_step);
-    return 0;
-    GUARD_END(-1)
-}
-
-at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps,
-                          double weight_decay) {
-    GUARD_BEGIN
-    auto options = torch::optim::AdamWOptions(lr).betas(std::make_tuple(beta1, beta2)).eps(eps).weight_decay(weight_decay);
-    auto h = std::make_unique<at_optimizer_s>();
-    h->optimizer = std::make_unique<torch::optim::AdamW>(unwrap_list(params, n), options);
-    std::lock_guard<std::mutex> lock(optimizers_mutex);
-    uintptr_t id = next_optimizer_id++;
-    live_optimizers.emplace(id, std::move(h));
-    return reinterpret_cast<at_optimizer>(id);
-    GUARD_END(nullptr)
-}
-
-int at_optimizer_step(at_optimizer optimizer) {
-    GUARD_BEGIN
-    optimizer_of(optimizer).optimizer->step();
-    return 0;
-    GUARD_END(-1)
-}
-
-int at_optimizer_set_lr(at_optimizer optimizer, double lr) {
-    GUARD_BEGIN
-    for (auto &group : optimizer_of(optimizer).optimizer->param_groups())
-        static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
-    return 0;
-    GUARD_END(-1)
-}
-
-int at_optimizer_free(at_optimizer optimizer) {
-    GUARD_BEGIN
-    if (optimizer == nullptr) return 0;
-    std::unique_ptr<at_optimizer_s> freed;
-    {
-        std::lock_guard<std::mutex> lock(optimizers_mutex);
-        auto found = live_optimizers.find(reinterpret_cast<uintptr_t>(optimizer));
-        if (found == live_optimizers.end()) throw std::invalid_argument("at_optimizer_free: stale or invalid optimizer handle");
-        freed = std::move(found->second);
-        live_optimizers.erase(found);
-    }
-    return 0;
-    GUARD_END(-1)
-}
-
 // ---- autograd ----
 
 int at_set_requires_grad(at_tensor t, int r) { RETURN_STATUS(T(t).set_requires_grad(r != 0)) }
@@ -1191,12 +660,40 @@ int at_set_grad_enabled(int enabled) {
 
 int at_is_grad_enabled(void) { return at::GradMode::is_enabled() ? 1 : 0; }
 
+// ---- test-only: libtorch's own AdamW, the reference adept's optimizers are tested against ----
+
+at_optimizer at_test_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps,
+                               double weight_decay) {
+    GUARD_BEGIN
+    auto options = torch::optim::AdamWOptions(lr).betas(std::make_tuple(beta1, beta2)).eps(eps).weight_decay(weight_decay);
+    auto h = std::make_unique<at_optimizer_s>();
+    h->optimizer = std::make_unique<torch::optim::AdamW>(unwrap_list(params, n), options);
+    return static_cast<at_optimizer>(optimizers().add(std::move(h)));
+    GUARD_END(nullptr)
+}
+
+int at_test_optimizer_step(at_optimizer optimizer) {
+    GUARD_BEGIN
+    optimizers().get(optimizer).optimizer->step();
+    return 0;
+    GUARD_END(-1)
+}
+
+int at_test_optimizer_set_lr(at_optimizer optimizer, double lr) {
+    GUARD_BEGIN
+    for (auto &group : optimizers().get(optimizer).optimizer->param_groups())
+        static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
+    return 0;
+    GUARD_END(-1)
+}
+
+int at_test_optimizer_free(at_optimizer optimizer) {
+    GUARD_BEGIN
+    if (optimizer == nullptr) return 0;
+    if (!optimizers().take(optimizer)) throw std::invalid_argument("at_test_optimizer_free: stale or invalid optimizer handle");
+    return 0;
+    GUARD_END(-1)
+}
+
 #pragma GCC visibility pop
 }  // extern "C"
-
-// ---- for the shim's other source files (adept_internal.hpp) ----
-namespace adept_internal {
-void report_error(const char *message) { set_error(message); }
-void clear_error() { has_error = false; }
-const at::Tensor &tensor_of(at_tensor handle) { return unwrap(handle); }
-}  // namespace adept_internal

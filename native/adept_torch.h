@@ -11,6 +11,8 @@
  *    always belongs to the latest call. No C++ exception ever crosses this interface.
  *  - Handles are ids, not pointers: a freed handle is reported as stale even after its
  *    slot holds a new tensor (a generation count per slot); optimizer ids are never reused.
+ *  - Entry points named at_test_* serve adept's tests only (references, shim checks); the
+ *    library never calls them.
  *  - Shapes are (const int64_t *dims, int ndim); tensor lists are (const at_tensor *, int n).
  *  - dtype codes are c10::ScalarType values (see enum at_dtype); devices are
  *    (device_type, device_index) with AT_DEVICE_CPU / AT_DEVICE_CUDA.
@@ -27,7 +29,6 @@ extern "C" {
 #endif
 
 typedef struct at_tensor_s *at_tensor;
-typedef struct at_optimizer_s *at_optimizer;
 
 /* Called once when libtorch frees the storage of a tensor made by at_from_blob. */
 typedef void (*at_release_fn)(void *context);
@@ -273,14 +274,6 @@ int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_t
                         int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay,
                         double uniform_step);
 
-/* ---- libtorch's own optimizers (references for adept's) ---- */
-/* torch::optim::AdamW over params (their .grad is read at each step). */
-at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps,
-                          double weight_decay);
-int at_optimizer_step(at_optimizer optimizer);
-int at_optimizer_set_lr(at_optimizer optimizer, double lr);
-int at_optimizer_free(at_optimizer optimizer);
-
 /* ---- autograd ---- */
 int at_set_requires_grad(at_tensor t, int requires_grad);
 int at_requires_grad(at_tensor t);
@@ -375,6 +368,15 @@ int64_t at_reducer_launched(at_grad_reducer r, int during_backward);
 int at_reducer_bucket_count(at_grad_reducer r);
 /* Removes the hooks and frees the reducer (an unfinished all-reduce completes inside c10d). */
 int at_reducer_free(at_grad_reducer r);
+
+/* ---- test-only (at_test_*): libtorch's own AdamW, the reference adept's optimizers are tested against ---- */
+typedef struct at_optimizer_s *at_optimizer;
+/* torch::optim::AdamW over params (their .grad is read at each step). */
+at_optimizer at_test_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps,
+                               double weight_decay);
+int at_test_optimizer_step(at_optimizer optimizer);
+int at_test_optimizer_set_lr(at_optimizer optimizer, double lr);
+int at_test_optimizer_free(at_optimizer optimizer);
 
 #ifdef __cplusplus
 }

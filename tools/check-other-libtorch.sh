@@ -25,6 +25,7 @@ check() {
     -I"$d/pkg/usr/include" -I"$d/pkg/usr/include/torch/csrc/api/include" "$@"
 }
 check "$root/native/adept_torch.cpp"
+check "$root/native/adept_adamw.cpp"
 check -DADEPT_WITH_GLOO -DUSE_C10D_GLOO "$root/native/adept_dist.cpp"
 check "$root/native/adept_dist.cpp"
-echo "native/adept_torch.cpp and adept_dist.cpp (with and without Gloo) compile against Debian $suite's libtorch $version headers"
+echo "native/adept_torch.cpp, adept_adamw.cpp and adept_dist.cpp (with and without Gloo) compile against Debian $suite's libtorch $version headers"

@@ -75,12 +75,6 @@ public class adept_torch_h {
      * }
      */
     public static final AddressLayout at_tensor = C_POINTER;
-    /**
-     * {@snippet lang=c :
-     * typedef struct at_optimizer_s *at_optimizer
-     * }
-     */
-    public static final AddressLayout at_optimizer = C_POINTER;
     private static final int AT_UINT8 = (int)0L;
     /**
      * {@snippet lang=c :
@@ -9010,245 +9004,6 @@ public class adept_torch_h {
         }
     }
 
-    private static class at_adamw_new {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            adept_torch_h.C_POINTER,
-            adept_torch_h.C_POINTER,
-            adept_torch_h.C_INT,
-            adept_torch_h.C_DOUBLE,
-            adept_torch_h.C_DOUBLE,
-            adept_torch_h.C_DOUBLE,
-            adept_torch_h.C_DOUBLE,
-            adept_torch_h.C_DOUBLE
-        );
-
-        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_adamw_new");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps, double weight_decay)
-     * }
-     */
-    public static FunctionDescriptor at_adamw_new$descriptor() {
-        return at_adamw_new.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps, double weight_decay)
-     * }
-     */
-    public static MethodHandle at_adamw_new$handle() {
-        return at_adamw_new.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps, double weight_decay)
-     * }
-     */
-    public static MemorySegment at_adamw_new$address() {
-        return at_adamw_new.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * at_optimizer at_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps, double weight_decay)
-     * }
-     */
-    public static MemorySegment at_adamw_new(MemorySegment params, int n, double lr, double beta1, double beta2, double eps, double weight_decay) {
-        var mh$ = at_adamw_new.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("at_adamw_new", params, n, lr, beta1, beta2, eps, weight_decay);
-            }
-            return (MemorySegment)mh$.invokeExact(params, n, lr, beta1, beta2, eps, weight_decay);
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    private static class at_optimizer_step {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            adept_torch_h.C_INT,
-            adept_torch_h.C_POINTER
-        );
-
-        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_optimizer_step");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * int at_optimizer_step(at_optimizer optimizer)
-     * }
-     */
-    public static FunctionDescriptor at_optimizer_step$descriptor() {
-        return at_optimizer_step.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * int at_optimizer_step(at_optimizer optimizer)
-     * }
-     */
-    public static MethodHandle at_optimizer_step$handle() {
-        return at_optimizer_step.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * int at_optimizer_step(at_optimizer optimizer)
-     * }
-     */
-    public static MemorySegment at_optimizer_step$address() {
-        return at_optimizer_step.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * int at_optimizer_step(at_optimizer optimizer)
-     * }
-     */
-    public static int at_optimizer_step(MemorySegment optimizer) {
-        var mh$ = at_optimizer_step.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("at_optimizer_step", optimizer);
-            }
-            return (int)mh$.invokeExact(optimizer);
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    private static class at_optimizer_set_lr {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            adept_torch_h.C_INT,
-            adept_torch_h.C_POINTER,
-            adept_torch_h.C_DOUBLE
-        );
-
-        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_optimizer_set_lr");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * int at_optimizer_set_lr(at_optimizer optimizer, double lr)
-     * }
-     */
-    public static FunctionDescriptor at_optimizer_set_lr$descriptor() {
-        return at_optimizer_set_lr.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * int at_optimizer_set_lr(at_optimizer optimizer, double lr)
-     * }
-     */
-    public static MethodHandle at_optimizer_set_lr$handle() {
-        return at_optimizer_set_lr.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * int at_optimizer_set_lr(at_optimizer optimizer, double lr)
-     * }
-     */
-    public static MemorySegment at_optimizer_set_lr$address() {
-        return at_optimizer_set_lr.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * int at_optimizer_set_lr(at_optimizer optimizer, double lr)
-     * }
-     */
-    public static int at_optimizer_set_lr(MemorySegment optimizer, double lr) {
-        var mh$ = at_optimizer_set_lr.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("at_optimizer_set_lr", optimizer, lr);
-            }
-            return (int)mh$.invokeExact(optimizer, lr);
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    private static class at_optimizer_free {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            adept_torch_h.C_INT,
-            adept_torch_h.C_POINTER
-        );
-
-        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_optimizer_free");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * int at_optimizer_free(at_optimizer optimizer)
-     * }
-     */
-    public static FunctionDescriptor at_optimizer_free$descriptor() {
-        return at_optimizer_free.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * int at_optimizer_free(at_optimizer optimizer)
-     * }
-     */
-    public static MethodHandle at_optimizer_free$handle() {
-        return at_optimizer_free.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * int at_optimizer_free(at_optimizer optimizer)
-     * }
-     */
-    public static MemorySegment at_optimizer_free$address() {
-        return at_optimizer_free.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * int at_optimizer_free(at_optimizer optimizer)
-     * }
-     */
-    public static int at_optimizer_free(MemorySegment optimizer) {
-        var mh$ = at_optimizer_free.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("at_optimizer_free", optimizer);
-            }
-            return (int)mh$.invokeExact(optimizer);
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
     private static class at_set_requires_grad {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_INT,
@@ -10895,6 +10650,251 @@ public class adept_torch_h {
                 traceDowncall("at_reducer_free", r);
             }
             return (int)mh$.invokeExact(r);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    /**
+     * {@snippet lang=c :
+     * typedef struct at_optimizer_s *at_optimizer
+     * }
+     */
+    public static final AddressLayout at_optimizer = C_POINTER;
+
+    private static class at_test_adamw_new {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE,
+            adept_torch_h.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_test_adamw_new");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_optimizer at_test_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps, double weight_decay)
+     * }
+     */
+    public static FunctionDescriptor at_test_adamw_new$descriptor() {
+        return at_test_adamw_new.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_optimizer at_test_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps, double weight_decay)
+     * }
+     */
+    public static MethodHandle at_test_adamw_new$handle() {
+        return at_test_adamw_new.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_optimizer at_test_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps, double weight_decay)
+     * }
+     */
+    public static MemorySegment at_test_adamw_new$address() {
+        return at_test_adamw_new.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_optimizer at_test_adamw_new(const at_tensor *params, int n, double lr, double beta1, double beta2, double eps, double weight_decay)
+     * }
+     */
+    public static MemorySegment at_test_adamw_new(MemorySegment params, int n, double lr, double beta1, double beta2, double eps, double weight_decay) {
+        var mh$ = at_test_adamw_new.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_test_adamw_new", params, n, lr, beta1, beta2, eps, weight_decay);
+            }
+            return (MemorySegment)mh$.invokeExact(params, n, lr, beta1, beta2, eps, weight_decay);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_test_optimizer_step {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_test_optimizer_step");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_test_optimizer_step(at_optimizer optimizer)
+     * }
+     */
+    public static FunctionDescriptor at_test_optimizer_step$descriptor() {
+        return at_test_optimizer_step.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_test_optimizer_step(at_optimizer optimizer)
+     * }
+     */
+    public static MethodHandle at_test_optimizer_step$handle() {
+        return at_test_optimizer_step.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_test_optimizer_step(at_optimizer optimizer)
+     * }
+     */
+    public static MemorySegment at_test_optimizer_step$address() {
+        return at_test_optimizer_step.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_test_optimizer_step(at_optimizer optimizer)
+     * }
+     */
+    public static int at_test_optimizer_step(MemorySegment optimizer) {
+        var mh$ = at_test_optimizer_step.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_test_optimizer_step", optimizer);
+            }
+            return (int)mh$.invokeExact(optimizer);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_test_optimizer_set_lr {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_test_optimizer_set_lr");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_test_optimizer_set_lr(at_optimizer optimizer, double lr)
+     * }
+     */
+    public static FunctionDescriptor at_test_optimizer_set_lr$descriptor() {
+        return at_test_optimizer_set_lr.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_test_optimizer_set_lr(at_optimizer optimizer, double lr)
+     * }
+     */
+    public static MethodHandle at_test_optimizer_set_lr$handle() {
+        return at_test_optimizer_set_lr.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_test_optimizer_set_lr(at_optimizer optimizer, double lr)
+     * }
+     */
+    public static MemorySegment at_test_optimizer_set_lr$address() {
+        return at_test_optimizer_set_lr.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_test_optimizer_set_lr(at_optimizer optimizer, double lr)
+     * }
+     */
+    public static int at_test_optimizer_set_lr(MemorySegment optimizer, double lr) {
+        var mh$ = at_test_optimizer_set_lr.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_test_optimizer_set_lr", optimizer, lr);
+            }
+            return (int)mh$.invokeExact(optimizer, lr);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_test_optimizer_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_test_optimizer_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_test_optimizer_free(at_optimizer optimizer)
+     * }
+     */
+    public static FunctionDescriptor at_test_optimizer_free$descriptor() {
+        return at_test_optimizer_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_test_optimizer_free(at_optimizer optimizer)
+     * }
+     */
+    public static MethodHandle at_test_optimizer_free$handle() {
+        return at_test_optimizer_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_test_optimizer_free(at_optimizer optimizer)
+     * }
+     */
+    public static MemorySegment at_test_optimizer_free$address() {
+        return at_test_optimizer_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_test_optimizer_free(at_optimizer optimizer)
+     * }
+     */
+    public static int at_test_optimizer_free(MemorySegment optimizer) {
+        var mh$ = at_test_optimizer_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_test_optimizer_free", optimizer);
+            }
+            return (int)mh$.invokeExact(optimizer);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

@@ -111,8 +111,9 @@ public final class BenchAdeptCommand implements Callable<Integer> {
     }
 
     private ModelConfig config() {
-        return new ModelConfig(Architecture.LLAMA, shape.vocab, shape.hidden, shape.intermediate, shape.layers, shape.heads, shape.kvHeads, shape.hidden / shape.heads,
-                1e-6, 10000.0, null, Math.max(shape.seq, 64), false, false, false);
+        return ModelConfig.builder(Architecture.LLAMA).vocabSize(shape.vocab).hiddenSize(shape.hidden)
+                .intermediateSize(shape.intermediate).numHiddenLayers(shape.layers).numAttentionHeads(shape.heads)
+                .numKeyValueHeads(shape.kvHeads).maxPositionEmbeddings(Math.max(shape.seq, 64)).build();
     }
 
     private int measure() throws Exception {

@@ -127,8 +127,9 @@ public final class BenchDistCommand implements Callable<Integer> {
     }
 
     private ModelConfig config() {
-        return new ModelConfig(Architecture.LLAMA, vocab, hidden, intermediate, layers, heads, kvHeads, hidden / heads,
-                1e-6, 10000.0, null, Math.max(seq, 64), false, false, false);
+        return ModelConfig.builder(Architecture.LLAMA).vocabSize(vocab).hiddenSize(hidden).intermediateSize(intermediate)
+                .numHiddenLayers(layers).numAttentionHeads(heads).numKeyValueHeads(kvHeads)
+                .maxPositionEmbeddings(Math.max(seq, 64)).build();
     }
 
     /** The adept train setup: the parameters (all decayed: AdamW's order is the model's) reduced into AdamW's gradient slots. */

@@ -101,8 +101,9 @@ public final class BenchLoraCommand implements Callable<Integer> {
 
     /** The bench's model shape: a Llama, untied, no biases. */
     static ModelConfig config(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int seq) {
-        return new ModelConfig(Architecture.LLAMA, vocab, hidden, intermediate, layers, heads, kvHeads, hidden / heads,
-                1e-6, 10000.0, null, Math.max(seq, 64), false, false, false);
+        return ModelConfig.builder(Architecture.LLAMA).vocabSize(vocab).hiddenSize(hidden).intermediateSize(intermediate)
+                .numHiddenLayers(layers).numAttentionHeads(heads).numKeyValueHeads(kvHeads)
+                .maxPositionEmbeddings(Math.max(seq, 64)).build();
     }
 
     /** K, the layer copies mode adept would add within budget (lora_match adept without k or layers). */

@@ -65,8 +65,8 @@ public final class BenchMfuCommand implements Callable<Integer> {
     @Option(names = "--shape", defaultValue = "auto", description = "tiny, qwen2.5-0.5b, qwen3-1.7b or llama3-8b; auto: qwen2.5-0.5b on a GPU, tiny on the CPU (default: ${DEFAULT-VALUE})")
     String shapeName;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
-    String deviceName;
+    @Mixin
+    adept.cli.DeviceOption deviceOption;
 
     @Option(names = "--dtype", defaultValue = "auto", description = "float32 or bfloat16; auto: bfloat16 on a GPU, float32 on the CPU (default: ${DEFAULT-VALUE})")
     String dtypeName;
@@ -127,7 +127,7 @@ public final class BenchMfuCommand implements Callable<Integer> {
     }
 
     private int measure() throws Exception {
-        Device device = Device.parse(deviceName);
+        Device device = deviceOption.device();
         boolean gpu = device.isCuda();
         String shapeKey = shapeName.equals("auto") ? (gpu ? "qwen2.5-0.5b" : "tiny") : shapeName;
         Shape shape = SHAPES.stream().filter(s -> s.name().equals(shapeKey)).findFirst().orElse(null);
@@ -163,8 +163,9 @@ public final class BenchMfuCommand implements Callable<Integer> {
         double flops = modelFlops(shape, k, b, t);
         System.err.printf(Locale.ROOT, "%s: %s-shaped model (%d + %d layers, hidden %d, vocab %d), %s on %s, batch %d x %d; starting PyTorch...%n",
                 WHO, shape.name(), shape.layers(), k, shape.hidden(), shape.vocab(), dtypeKey, device, b, t);
-        ModelConfig config = new ModelConfig(Architecture.LLAMA, shape.vocab(), shape.hidden(), shape.intermediate(), shape.layers(),
-                shape.heads(), shape.kvHeads(), shape.headDim(), 1e-6, 10000.0, null, Math.max(t, 64), false, false, false);
+        ModelConfig config = ModelConfig.builder(Architecture.LLAMA).vocabSize(shape.vocab()).hiddenSize(shape.hidden())
+                .intermediateSize(shape.intermediate()).numHiddenLayers(shape.layers()).numAttentionHeads(shape.heads())
+                .numKeyValueHeads(shape.kvHeads()).headDim(shape.headDim()).maxPositionEmbeddings(Math.max(t, 64)).build();
         try (PythonReference py = PythonReference.start(WHO, reference.python, script, threads, pyArgs);
              CausalLM model = CausalLM.random(config, seed, 0.02, dtype, device);
              Scope data = Scope.open()) {

@@ -52,8 +52,9 @@ public final class BenchProbeCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Device dev = Device.parse(device);
-        ModelConfig config = new ModelConfig(Architecture.LLAMA, vocab, hidden, hidden * 43 / 16, layers, 8, 4, hidden / 8,
-                1e-5, 10000, null, Math.max(seq, 128), false, false, false);
+        ModelConfig config = ModelConfig.builder(Architecture.LLAMA).vocabSize(vocab).hiddenSize(hidden)
+                .intermediateSize(hidden * 43 / 16).numHiddenLayers(layers).numAttentionHeads(8).numKeyValueHeads(4)
+                .rmsNormEps(1e-5).maxPositionEmbeddings(Math.max(seq, 128)).build();
         System.out.printf("model: Llama-style, %d layers, hidden %d, vocab %d (%,d parameters); probe: %d batches of %d x %d tokens; %s, %d threads%n",
                 layers, hidden, vocab, config.parameterCount(), batches, batchSize, seq, dev, Torch.numThreads());
         try (CausalLM model = CausalLM.random(config, 0, 0.02, DType.FLOAT32, dev); Scope scope = Scope.open()) {

@@ -75,8 +75,9 @@ public final class BenchTrainCommand implements Callable<Integer> {
     }
 
     private ModelConfig config() {
-        return new ModelConfig(Architecture.LLAMA, shape.vocab, shape.hidden, shape.intermediate, shape.layers, shape.heads, shape.kvHeads, shape.hidden / shape.heads,
-                1e-6, 10000.0, null, Math.max(shape.seq, 64), false, false, false);
+        return ModelConfig.builder(Architecture.LLAMA).vocabSize(shape.vocab).hiddenSize(shape.hidden)
+                .intermediateSize(shape.intermediate).numHiddenLayers(shape.layers).numAttentionHeads(shape.heads)
+                .numKeyValueHeads(shape.kvHeads).maxPositionEmbeddings(Math.max(shape.seq, 64)).build();
     }
 
     /** Model FLOPs of one forward pass: 2 per multiply-add of every linear layer (lm_head included) and of attention's two matmuls. */

@@ -7,21 +7,22 @@ import adept.tensor.Tensor;
 import adept.tensor.Torch;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** A small end-to-end computation that shows libtorch working from Java: a matmul and a fit by autograd. */
 @Command(name = "check", mixinStandardHelpOptions = true,
         description = "Show libtorch working: a hand-checked matmul, then fit a linear model by gradient descent with autograd.")
 public final class CheckCommand implements Callable<Integer> {
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
-    String device;
+    @Mixin
+    DeviceOption device;
 
     @Option(names = "--steps", defaultValue = "300", description = "gradient steps (default: ${DEFAULT-VALUE})")
     int steps;
 
     @Override
     public Integer call() {
-        Device dev = Device.parse(device);
+        Device dev = device.device();
         Torch.manualSeed(0);
         try (Scope scope = Scope.open()) {
             // [[1,2],[3,4]] @ [[5,6],[7,8]] = [[19,22],[43,50]]

@@ -27,6 +27,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Held-out loss / perplexity and multiple-choice accuracy of one or more models on one or more files, in one table. */
@@ -44,11 +45,11 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "text / JSONL corpus or multiple-choice JSONL (repeat for several)")
     List<Path> data;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu, cuda or cuda:N (default: ${DEFAULT-VALUE})")
-    String device;
+    @Mixin
+    DeviceOption device;
 
-    @Option(names = "--dtype", defaultValue = "float32", description = "compute dtype: float32, bfloat16, float16 (default: ${DEFAULT-VALUE})")
-    String dtype;
+    @Mixin
+    ComputeDTypeOption dtype;
 
     @Option(names = "--batch-size", defaultValue = "4", paramLabel = "N", description = "sequences per forward pass (default: ${DEFAULT-VALUE})")
     int batchSize;
@@ -81,7 +82,7 @@ public final class EvalCommand implements Callable<Integer> {
         if (batchSize < 1) throw usage("--batch-size must be >= 1, got " + batchSize);
         if (shots < 0) throw usage("--shots must be >= 0, got " + shots);
         if (limit < 0) throw usage("--limit must be >= 0, got " + limit);
-        ModelOptions.requireComputable(adept.tensor.DType.parse(dtype), adept.tensor.Device.parse(device), "--dtype");
+        ModelOptions.requireComputable(dtype.dtype(), device.device(), "--dtype");
         // Cheap checks first: every model's config and every file, before any weights are read.
         List<Checkpoint> checkpoints = new ArrayList<>();
         for (Path m : models) checkpoints.add(Checkpoint.open(m));
@@ -107,7 +108,7 @@ public final class EvalCommand implements Callable<Integer> {
                 throw usage("--max-length " + length + " exceeds the model's max_position_embeddings " + config.maxPositionEmbeddings());
             }
             try (Tokenizer tokenizer = Tokenizer.load(checkpoint.dir());
-                 CausalLM model = checkpoint.loadModel(adept.tensor.DType.parse(dtype), adept.tensor.Device.parse(device))) {
+                 CausalLM model = checkpoint.loadModel(dtype.dtype(), device.device())) {
                 long padId = Examples.paddingId(tokenizer, config.vocabSize());
                 for (var e : files.entrySet()) rows.add(evaluate(checkpoint.dir(), e.getKey(), e.getValue(), model, tokenizer, config, length, padId));
             }
@@ -235,8 +236,8 @@ public final class EvalCommand implements Callable<Integer> {
             o.addProperty("kind", r.kind());
             for (var e : r.values().entrySet()) o.addProperty(e.getKey(), (Number) e.getValue());
             o.addProperty("batch_size", batchSize);
-            o.addProperty("dtype", dtype);
-            o.addProperty("device", device);
+            o.addProperty("dtype", dtype.name());
+            o.addProperty("device", device.name());
             results.add(o);
         }
         JsonObject top = new JsonObject();

@@ -63,8 +63,9 @@ public final class InitCommand implements Callable<Integer> {
         }
         if (vocab < 2) throw new DataException(tokenizer + ": the tokenizer has " + vocab + " tokens");
         checkFits(vocab);
-        ModelConfig config = new ModelConfig(Architecture.LLAMA, vocab, hidden, intermediate, layers, heads, kvHeads, hidden / heads, 1e-5,
-                10000.0, null, context, tie, false, false);
+        ModelConfig config = ModelConfig.builder(Architecture.LLAMA).vocabSize(vocab).hiddenSize(hidden)
+                .intermediateSize(intermediate).numHiddenLayers(layers).numAttentionHeads(heads).numKeyValueHeads(kvHeads)
+                .rmsNormEps(1e-5).maxPositionEmbeddings(context).tieWordEmbeddings(tie).build();
         SaveOptions options = SaveOptions.defaults().withConfig(ConfigJson.of(config, DType.FLOAT32));
         for (String name : Checkpoint.COMPANION_FILES) {
             Path f = tokenizer.resolve(name);

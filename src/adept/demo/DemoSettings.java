@@ -96,8 +96,9 @@ public final class DemoSettings {
 
     /** The base model's shape: Llama (RMSNorm, RoPE, grouped-query attention, SwiGLU), tied embeddings. */
     public ModelConfig modelConfig(int vocab) {
-        return new ModelConfig(Architecture.LLAMA, vocab, hidden, intermediate, layers, heads, kvHeads, hidden / heads, 1e-5, 10000, null,
-                blockSize, true, false, false);
+        return ModelConfig.builder(Architecture.LLAMA).vocabSize(vocab).hiddenSize(hidden).intermediateSize(intermediate)
+                .numHiddenLayers(layers).numAttentionHeads(heads).numKeyValueHeads(kvHeads).rmsNormEps(1e-5)
+                .maxPositionEmbeddings(blockSize).tieWordEmbeddings(true).build();
     }
 
     /** Tokens each adaptation mode trains on. */

@@ -1,6 +1,7 @@
 package adept.expand;
 
 import adept.io.checkpoint.Checkpoint;
+import adept.io.checkpoint.LoadedModel;
 import adept.io.checkpoint.ConfigJson;
 import adept.io.checkpoint.Provenance;
 import adept.nn.CausalLM;
@@ -93,23 +94,14 @@ public final class LayerExpansion {
         return n;
     }
 
-    /** As {@link #apply(CausalLM, ExpansionPlan, LayerImportance)} with no scores recorded. */
-    public static List<String> apply(CausalLM model, ExpansionPlan plan) {
-        return apply(model, plan, null);
-    }
-
     /**
      * Inserts the copies into the model (in place) and returns the Hugging Face names of the copies' tensors. The
-     * model's {@link Checkpoint#provenance} is updated as adept expand writes it: config.json with the new layer
-     * count, the {@link ExpansionMetadata} (with scores' dL when given) in the safetensors metadata and the
-     * {@value ExpansionMetadata#FILE_NAME} sidecar, so {@link Checkpoint#save(CausalLM, java.nio.file.Path)} keeps them.
+     * model's provenance is not touched: {@link #apply(LoadedModel, ExpansionPlan, LayerImportance)} updates it.
      */
-    public static List<String> apply(CausalLM model, ExpansionPlan plan, LayerImportance scores) {
-        ModelConfig before = model.config();
+    public static List<String> apply(CausalLM model, ExpansionPlan plan) {
         if (model.layers().size() != plan.originalLayers()) {
             throw new ExpansionException("the plan is for " + plan.originalLayers() + " layers but the model has " + model.layers().size());
         }
-        List<Integer> copies = plan.copyIndices();
         // Insert from the top so earlier source indices stay valid.
         List<Integer> sources = new ArrayList<>(plan.sources());
         for (int i = sources.size() - 1; i >= 0; i--) {
@@ -117,23 +109,36 @@ public final class LayerExpansion {
             model.insertLayer(source + 1, identityCopy(model.layers().get(source), model.config()));
         }
         List<String> trainable = new ArrayList<>();
-        for (int index : copies) {
+        for (int index : plan.copyIndices()) {
             for (String name : model.layers().get(index).parameters().keySet()) trainable.add(ModelConfig.layerPrefix(index) + name);
         }
-        recordExpansion(model, before, plan, trainable, scores);
         return trainable;
     }
 
-    private static void recordExpansion(CausalLM model, ModelConfig before, ExpansionPlan plan, List<String> trainable, LayerImportance scores) {
-        Provenance p = Checkpoint.provenance(model).orElseGet(() -> new Provenance(null, ConfigJson.of(before, null), Map.of(), Map.of()));
+    /** The loaded model expanded (in place) and what {@link #apply(LoadedModel, ExpansionPlan, LayerImportance)} returns. */
+    public record Expanded(LoadedModel model, List<String> trainable) {}
+
+    /**
+     * As {@link #apply(CausalLM, ExpansionPlan)}, returning the model with its provenance updated as adept
+     * expand writes it: config.json with the new layer count, the {@link ExpansionMetadata} (with scores' dL when given) in
+     * the safetensors metadata and the {@value ExpansionMetadata#FILE_NAME} sidecar, so
+     * {@link Checkpoint#save(LoadedModel, java.nio.file.Path)} keeps them.
+     */
+    public static Expanded apply(LoadedModel loaded, ExpansionPlan plan, LayerImportance scores) {
+        ModelConfig before = loaded.model().config();
+        List<String> trainable = apply(loaded.model(), plan);
+        return new Expanded(loaded.withProvenance(expandedProvenance(loaded.provenance(), before, plan, trainable, scores)), trainable);
+    }
+
+    private static Provenance expandedProvenance(Provenance p, ModelConfig before, ExpansionPlan plan, List<String> trainable, LayerImportance scores) {
         // Layers removed or added by hand since loading: the loaded config.json no longer describes the model.
         if (p.config().modelConfig().numHiddenLayers() != before.numHiddenLayers()) p = p.withConfig(ConfigJson.of(before, null));
         String base = p.folder() == null ? null : p.folder().toAbsolutePath().normalize().toString();
         String version = LayerExpansion.class.getPackage().getImplementationVersion();
         ExpansionMetadata m = ExpansionMetadata.of(plan, trainable, scores == null ? null : scores.deltas(), null, base,
                 version != null ? version : "development build");
-        Checkpoint.setProvenance(model, p.withConfig(p.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer()))
-                .withMetadata(ExpansionMetadata.METADATA_KEY, m.toJson()).withSidecar(ExpansionMetadata.FILE_NAME, m.toPrettyJson()));
+        return p.withConfig(p.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer()))
+                .withMetadata(ExpansionMetadata.METADATA_KEY, m.toJson()).withSidecar(ExpansionMetadata.FILE_NAME, m.toPrettyJson());
     }
 
     /**

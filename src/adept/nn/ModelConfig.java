@@ -74,16 +74,6 @@ public record ModelConfig(
         }
     }
 
-    /** A configuration with the family's defaults for everything {@link Extras} holds. */
-    public ModelConfig(Architecture architecture, int vocabSize, int hiddenSize, int intermediateSize, int numHiddenLayers,
-                       int numAttentionHeads, int numKeyValueHeads, int headDim, double rmsNormEps, double ropeTheta,
-                       RopeScaling ropeScaling, int maxPositionEmbeddings, boolean tieWordEmbeddings, boolean attentionBias,
-                       boolean mlpBias) {
-        this(architecture, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim,
-                rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings, tieWordEmbeddings, attentionBias, mlpBias,
-                Extras.defaults(architecture, Math.max(0, numHiddenLayers)));
-    }
-
     public ModelConfig {
         positive("vocab_size", vocabSize);
         positive("hidden_size", hiddenSize);
@@ -102,6 +92,92 @@ public record ModelConfig(
         if (extras == null) throw new ModelException("extras must be given (Extras.defaults for the family's)");
         if (!extras.layerTypes().isEmpty() && extras.layerTypes().size() != numHiddenLayers) {
             throw new ModelException("layer_types has " + extras.layerTypes().size() + " entries but num_hidden_layers is " + numHiddenLayers);
+        }
+    }
+
+    /** A builder for architecture, with the family's config.json defaults ({@link Family#defaults}) where it has them. */
+    public static Builder builder(Architecture architecture) {
+        return new Builder(architecture);
+    }
+
+    /** A builder starting from this configuration (its extras included). */
+    public Builder toBuilder() {
+        return new Builder(architecture).vocabSize(vocabSize).hiddenSize(hiddenSize).intermediateSize(intermediateSize)
+                .numHiddenLayers(numHiddenLayers).numAttentionHeads(numAttentionHeads).numKeyValueHeads(numKeyValueHeads).headDim(headDim)
+                .rmsNormEps(rmsNormEps).ropeTheta(ropeTheta).ropeScaling(ropeScaling).maxPositionEmbeddings(maxPositionEmbeddings)
+                .tieWordEmbeddings(tieWordEmbeddings).attentionBias(attentionBias).mlpBias(mlpBias).extras(extras);
+    }
+
+    /**
+     * Builds a {@link ModelConfig} field by field. vocab_size, hidden_size, intermediate_size, num_hidden_layers and
+     * num_attention_heads are required; the others default as a config.json without them reads
+     * ({@code io.checkpoint.ConfigJson}): num_key_value_heads = num_attention_heads, head_dim the family's or hidden /
+     * heads, rms_norm_eps 1e-6, rope_theta, max_position_embeddings and tie_word_embeddings the family's, no rope scaling,
+     * no biases, the family's {@link Extras#defaults} for the layer count.
+     */
+    public static final class Builder {
+        private final Architecture architecture;
+        private final Family.Defaults defaults;
+        private int vocabSize, hiddenSize, intermediateSize, numAttentionHeads;
+        private int numHiddenLayers;
+        private boolean layersGiven;
+        private Integer numKeyValueHeads, headDim;
+        private double rmsNormEps = 1e-6;
+        private double ropeTheta;
+        private RopeScaling ropeScaling;
+        private int maxPositionEmbeddings;
+        private boolean tieWordEmbeddings, attentionBias, mlpBias;
+        private Extras extras;
+
+        private Builder(Architecture architecture) {
+            if (architecture == null) throw new ModelException("architecture must be given");
+            this.architecture = architecture;
+            this.defaults = architecture.family().defaults();
+            this.ropeTheta = defaults.ropeTheta();
+            this.maxPositionEmbeddings = defaults.maxPositionEmbeddings();
+            this.tieWordEmbeddings = defaults.tieWordEmbeddings();
+        }
+
+        /** vocab_size (required). */
+        public Builder vocabSize(int v) { vocabSize = v; return this; }
+        /** hidden_size (required). */
+        public Builder hiddenSize(int v) { hiddenSize = v; return this; }
+        /** intermediate_size (required). */
+        public Builder intermediateSize(int v) { intermediateSize = v; return this; }
+        /** num_hidden_layers (required). */
+        public Builder numHiddenLayers(int v) { numHiddenLayers = v; layersGiven = true; return this; }
+        /** num_attention_heads (required). */
+        public Builder numAttentionHeads(int v) { numAttentionHeads = v; return this; }
+        /** num_key_value_heads; default: num_attention_heads. */
+        public Builder numKeyValueHeads(int v) { numKeyValueHeads = v; return this; }
+        /** head_dim; default: the family's, else hidden_size / num_attention_heads. */
+        public Builder headDim(int v) { headDim = v; return this; }
+        /** rms_norm_eps; default 1e-6. */
+        public Builder rmsNormEps(double v) { rmsNormEps = v; return this; }
+        /** rope_theta; default: the family's. */
+        public Builder ropeTheta(double v) { ropeTheta = v; return this; }
+        /** rope_scaling; default null: none. */
+        public Builder ropeScaling(RopeScaling v) { ropeScaling = v; return this; }
+        /** max_position_embeddings; default: the family's. */
+        public Builder maxPositionEmbeddings(int v) { maxPositionEmbeddings = v; return this; }
+        /** tie_word_embeddings; default: the family's. */
+        public Builder tieWordEmbeddings(boolean v) { tieWordEmbeddings = v; return this; }
+        /** attention_bias; default false. */
+        public Builder attentionBias(boolean v) { attentionBias = v; return this; }
+        /** mlp_bias; default false. */
+        public Builder mlpBias(boolean v) { mlpBias = v; return this; }
+        /** The family extras; null (the default): {@link Extras#defaults} for the layer count. */
+        public Builder extras(Extras v) { extras = v; return this; }
+
+        /** The configuration; a missing required field or a bad value is a {@link ModelException} naming the field. */
+        public ModelConfig build() {
+            if (!layersGiven) throw new ModelException("num_hidden_layers must be given");
+            // the constructor reports a bad head count; 0 here only avoids dividing by it
+            int dim = headDim != null ? headDim : defaults.headDim() > 0 ? defaults.headDim() : numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0;
+            return new ModelConfig(architecture, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
+                    numKeyValueHeads != null ? numKeyValueHeads : numAttentionHeads, dim, rmsNormEps, ropeTheta, ropeScaling,
+                    maxPositionEmbeddings, tieWordEmbeddings, attentionBias, mlpBias,
+                    extras != null ? extras : Extras.defaults(architecture, Math.max(0, numHiddenLayers)));
         }
     }
 

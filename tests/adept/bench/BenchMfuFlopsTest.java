@@ -21,8 +21,9 @@ class BenchMfuFlopsTest {
         int copies = 2;
         long batch = 3;
         long seq = 16;
-        ModelConfig config = new ModelConfig(Architecture.LLAMA, shape.vocab(), shape.hidden(), shape.intermediate(), shape.layers(),
-                shape.heads(), shape.kvHeads(), shape.headDim(), 1e-6, 10000.0, null, 64, false, false, false);
+        ModelConfig config = ModelConfig.builder(Architecture.LLAMA).vocabSize(shape.vocab()).hiddenSize(shape.hidden())
+                .intermediateSize(shape.intermediate()).numHiddenLayers(shape.layers()).numAttentionHeads(shape.heads())
+                .numKeyValueHeads(shape.kvHeads()).headDim(shape.headDim()).maxPositionEmbeddings(64).build();
         try (CausalLM model = CausalLM.random(config, 1, 0.02, DType.FLOAT32, Device.CPU)) {
             List<String> trainable = LayerExpansion.apply(model, LayerExpansion.explicit(shape.layers(), List.of(3, 4)));
             assertEquals(shape.layers() + copies, model.layers().size());

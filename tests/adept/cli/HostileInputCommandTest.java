@@ -175,8 +175,7 @@ class HostileInputCommandTest {
     @Test
     void importanceOfAnotherModelWithTheSameLayerCountIsRefused() throws IOException {
         Path otherModel = tmp.resolve("other-model");
-        adept.nn.ModelConfig narrow = new adept.nn.ModelConfig(Architecture.LLAMA, TinyModel.VOCAB, 16, 48, TinyModel.LAYERS, 4, 2, 4, 1e-6,
-                10000, null, TinyModel.MAX_POSITIONS, false, false, false);
+        adept.nn.ModelConfig narrow = TinyModel.config(Architecture.LLAMA).toBuilder().hiddenSize(16).headDim(4).build();
         try (adept.nn.CausalLM m = adept.nn.CausalLM.random(narrow, 3, 0.1, adept.tensor.DType.FLOAT32, adept.tensor.Device.CPU)) {
             adept.io.checkpoint.Checkpoint.save(m, otherModel);
         }

@@ -121,7 +121,8 @@ class MultipleChoiceTest {
         Path good = items(dir.resolve("good.jsonl"), 3, 1);
         TinyModel.adept("eval", "--model", dir.toString(), "--data", good.toString()).assertUserError("config.json");
         // a tokenizer whose ids exceed the model's vocabulary
-        var eight = new adept.nn.ModelConfig(adept.nn.Architecture.QWEN3, 8, 32, 48, 2, 4, 2, 8, 1e-6, 10000, null, 64, false, false, false);
+        var eight = adept.nn.ModelConfig.builder(adept.nn.Architecture.QWEN3).vocabSize(8).hiddenSize(32).intermediateSize(48).numHiddenLayers(2)
+                .numAttentionHeads(4).numKeyValueHeads(2).headDim(8).maxPositionEmbeddings(64).build();
         try (var m = adept.nn.CausalLM.random(eight, 1, 0.02, DType.FLOAT32, Device.CPU)) {
             adept.io.checkpoint.Checkpoint.save(m, dir.resolve("small8"));
         }

@@ -12,7 +12,8 @@ import org.junit.jupiter.api.Test;
 
 class GeneratorTest {
     private static final ModelConfig SHORT_CONTEXT =
-            new ModelConfig(Architecture.LLAMA, 40, 32, 48, 2, 4, 2, 8, 1e-5, 10000, null, 16, false, false, false);
+            ModelConfig.builder(Architecture.LLAMA).vocabSize(40).hiddenSize(32).intermediateSize(48).numHiddenLayers(2)
+                    .numAttentionHeads(4).numKeyValueHeads(2).headDim(8).rmsNormEps(1e-5).maxPositionEmbeddings(16).build();
 
     /** Greedy decoding by full forward passes over the whole (short) sequence: the reference. */
     private static long[] greedyWithoutCache(CausalLM model, long[] prompt, int steps) {

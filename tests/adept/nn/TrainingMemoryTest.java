@@ -18,7 +18,8 @@ class TrainingMemoryTest {
     static final int WARM_UP = 2000;
 
     static ModelConfig tiny() {
-        return new ModelConfig(Architecture.QWEN3, 64, 32, 48, 2, 4, 2, 8, 1e-6, 10000, null, 64, false, false, false);
+        return ModelConfig.builder(Architecture.QWEN3).vocabSize(64).hiddenSize(32).intermediateSize(48).numHiddenLayers(2)
+                .numAttentionHeads(4).numKeyValueHeads(2).headDim(8).maxPositionEmbeddings(64).build();
     }
 
 

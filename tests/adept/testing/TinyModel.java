@@ -50,7 +50,9 @@ public final class TinyModel {
     }
 
     public static ModelConfig config(Architecture architecture) {
-        return new ModelConfig(architecture, VOCAB, 32, 48, LAYERS, 4, 2, 8, 1e-6, 10000, null, MAX_POSITIONS, false, false, false);
+        return ModelConfig.builder(architecture).vocabSize(VOCAB).hiddenSize(32).intermediateSize(48).numHiddenLayers(LAYERS)
+                .numAttentionHeads(4).numKeyValueHeads(2).headDim(8).ropeTheta(10000).maxPositionEmbeddings(MAX_POSITIONS)
+                .tieWordEmbeddings(false).build();
     }
 
     /** Writes a random Qwen3 model (seed) with the tokenizer into dir; returns dir. */

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import adept.expand.LayerExpansion;
 import adept.io.checkpoint.Checkpoint;
+import adept.io.checkpoint.LoadedModel;
 import adept.nn.CausalLM;
 import adept.nn.LayerType;
 import adept.nn.ModelConfig;
@@ -42,7 +43,9 @@ class GemmaTrainTest {
     @ValueSource(strings = {"gemma2", "gemma3"})
     void identityCopyKeepsLogitsAndLayerTypes(String name) throws Exception {
         Path base = base(name);
-        try (CausalLM model = Checkpoint.load(base, DType.FLOAT32, Device.CPU); Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+        try (LoadedModel loaded = Checkpoint.loadWithProvenance(base, DType.FLOAT32, Device.CPU); Scope scope = Scope.open();
+             var noGrad = Torch.noGrad()) {
+            CausalLM model = loaded.model();
             long[] ids = new long[16];
             for (int i = 0; i < ids.length; i++) ids[i] = 4 + (i * 7) % 60;
             Tensor input = Tensor.of(ids, 1, ids.length);
@@ -50,7 +53,7 @@ class GemmaTrainTest {
             List<LayerType> types = model.layers().stream().map(l -> l.type()).toList();
             // copies of layer 0 (sliding) and of the last layer (full in both fixtures)
             int last = model.layers().size() - 1;
-            LayerExpansion.apply(model, LayerExpansion.explicit(model.layers().size(), List.of(0, last)));
+            LoadedModel expandedModel = LayerExpansion.apply(loaded, LayerExpansion.explicit(model.layers().size(), List.of(0, last)), null).model();
             Tensor after = model.forward(input, null);
             assertEquals(0.0, after.sub(before).abs().max().item(), name + ": the expanded model's logits equal the original's");
             List<LayerType> expected = new java.util.ArrayList<>(types);
@@ -59,7 +62,7 @@ class GemmaTrainTest {
             assertEquals(expected, model.layers().stream().map(l -> l.type()).toList(), "copies keep their source's attention span");
             assertEquals(expected, model.config().extras().layerTypes());
             Path expanded = dir.resolve("expanded");
-            Checkpoint.save(model, expanded);
+            Checkpoint.save(expandedModel, expanded);
             try (CausalLM back = Checkpoint.load(expanded, DType.FLOAT32, Device.CPU)) {
                 ModelConfig c = back.config();
                 assertEquals(model.config(), c, "config.json of the expanded model reads back the same");

@@ -35,8 +35,7 @@ class ActivationCheckpointingTest {
     static CausalLM model(boolean full, boolean tied, List<String> trainable) {
         ModelConfig c = TinyModel.config();
         if (tied) {
-            c = new ModelConfig(c.architecture(), c.vocabSize(), c.hiddenSize(), c.intermediateSize(), c.numHiddenLayers(), c.numAttentionHeads(),
-                    c.numKeyValueHeads(), c.headDim(), c.rmsNormEps(), c.ropeTheta(), c.ropeScaling(), c.maxPositionEmbeddings(), true, false, false);
+            c = c.toBuilder().tieWordEmbeddings(true).build();
         }
         CausalLM model = CausalLM.random(c, 30, 0.1, DType.FLOAT32, Device.CPU);
         List<String> names = LayerExpansion.apply(model, LayerExpansion.explicit(TinyModel.LAYERS, List.of(1, 3)));
@@ -138,7 +137,9 @@ class ActivationCheckpointingTest {
     /** A small model of its own: 8 layers of hidden 128, batches of 4 x 128 tokens. */
     static ModelConfig small() {
         ModelConfig c = TinyModel.config();
-        return new ModelConfig(c.architecture(), 512, 128, 352, 8, 4, 2, 32, 1e-6, 10000, null, 256, false, false, false);
+        return ModelConfig.builder(c.architecture()).vocabSize(512).hiddenSize(128).intermediateSize(352).numHiddenLayers(8)
+                .numAttentionHeads(4).numKeyValueHeads(2).headDim(32).ropeTheta(10000).maxPositionEmbeddings(256)
+                .tieWordEmbeddings(false).build();
     }
 
     record Measured(long peakBytes, double secondsPerStep, double loss) {}

@@ -29,8 +29,9 @@ class UnitMapTest {
     }
 
     static ModelConfig llamaWithBiases() {
-        return new ModelConfig(Architecture.LLAMA, TinyModel.VOCAB, 32, 48, TinyModel.LAYERS, 4, 2, 8, 1e-6, 10000, null,
-                TinyModel.MAX_POSITIONS, false, true, true);
+        return ModelConfig.builder(Architecture.LLAMA).vocabSize(TinyModel.VOCAB).hiddenSize(32).intermediateSize(48)
+                .numHiddenLayers(TinyModel.LAYERS).numAttentionHeads(4).numKeyValueHeads(2).headDim(8)
+                .maxPositionEmbeddings(TinyModel.MAX_POSITIONS).attentionBias(true).mlpBias(true).build();
     }
 
     /** Every tensor of layers 1 and 3, then the embeddings and the final norm (outside the layers). */

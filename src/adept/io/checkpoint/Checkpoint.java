@@ -27,7 +27,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.WeakHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -46,10 +45,8 @@ public final class Checkpoint {
     public static final List<String> COMPANION_FILES = List.of("tokenizer.json", "tokenizer.json.gz", "tokenizer_config.json",
             "special_tokens_map.json", "generation_config.json", "added_tokens.json", "vocab.json", "merges.txt", "tokenizer.model",
             "encoder.json", "vocab.bpe", "chat_template.jinja", "chat_template.json");
-    /** What {@link #save(CausalLM, Path)} copies from a model's folder: the companions and adept.expand's sidecar (ExpansionMetadata.FILE_NAME). */
+    /** What {@link #save(LoadedModel, Path)} copies from a model's folder: the companions and adept.expand's sidecar (ExpansionMetadata.FILE_NAME). */
     private static final List<String> KEPT_FILES = concat(COMPANION_FILES, "adept_expansion.json");
-    /** The provenance of each loaded model, by identity; weak, so a model that is gone takes its entry with it. */
-    private static final Map<CausalLM, Provenance> PROVENANCE = Collections.synchronizedMap(new WeakHashMap<>());
 
     private final Path dir;
     private final ConfigJson config;
@@ -74,6 +71,12 @@ public final class Checkpoint {
     /** Loads the model of the checkpoint folder dir as dtype (null: as stored) on device. */
     public static CausalLM load(Path dir, DType dtype, Device device) {
         return open(dir).loadModel(dtype, device);
+    }
+
+    /** As {@link #load}, with the folder's {@link #provenance()}, so that {@link #save(LoadedModel, Path)} keeps it. */
+    public static LoadedModel loadWithProvenance(Path dir, DType dtype, Device device) {
+        Checkpoint checkpoint = open(dir);
+        return new LoadedModel(checkpoint.loadModel(dtype, device), checkpoint.provenance());
     }
 
     /** Reads config.json and the safetensors headers (or the index and its shards' headers) of dir. */
@@ -216,6 +219,13 @@ public final class Checkpoint {
         return metadata;
     }
 
+    /** What a model loaded from this folder came from: the folder, its config.json and metadata (without "format", which save writes). */
+    public Provenance provenance() {
+        Map<String, String> kept = new LinkedHashMap<>(metadata);
+        kept.remove("format");
+        return new Provenance(dir, config, kept, Map.of());
+    }
+
     /** The safetensors files, by name. */
     public List<Path> files() {
         List<Path> paths = new ArrayList<>();
@@ -257,8 +267,7 @@ public final class Checkpoint {
      * Builds the model: tensors are checked against config.json first (names, shapes, dtypes; each error
      * names the file and the tensor), then handed to {@link CausalLM#fromWeights}, which converts them to
      * dtype (null: the stored dtype) and device. On the CPU in the stored dtype the parameters share the
-     * mapped files' memory (copy-on-write). The model's {@link Provenance} (this folder, its config.json and
-     * metadata) is recorded for {@link #save(CausalLM, Path)}.
+     * mapped files' memory (copy-on-write). {@link #loadWithProvenance} pairs it with {@link #provenance()}.
      */
     public CausalLM loadModel(DType dtype, Device device) {
         ModelConfig mc = config.modelConfig();
@@ -310,11 +319,7 @@ public final class Checkpoint {
                     throw new CheckpointException(fileOf(name) + ": tensor " + name + ": " + e.getMessage(), e);
                 }
             }
-            CausalLM model = CausalLM.fromWeights(mc, weights, target, device);
-            Map<String, String> kept = new LinkedHashMap<>(metadata);
-            kept.remove("format");  // save writes its own
-            PROVENANCE.put(model, new Provenance(dir, config, kept, Map.of()));
-            return model;
+            return CausalLM.fromWeights(mc, weights, target, device);
         } catch (ModelException | TorchException e) {
             for (Tensor t : weights.values()) t.close();
             throw new CheckpointException(dir + ": " + e.getMessage(), e);
@@ -332,19 +337,19 @@ public final class Checkpoint {
 
     // ---- writing ----
 
-    /**
-     * Saves model keeping what the command line keeps: with its {@link #provenance} (set for every model
-     * {@link #loadModel} loads, updated by an expansion) the config.json it was loaded with (bos/eos ids and other
-     * fields), its safetensors metadata (the expansion record), the tokenizer and companion files still present in its
-     * folder, and adept's sidecar files; without one, as {@link SaveOptions#defaults()}. To write only the weights and
-     * a fresh config.json, call {@code save(model, dir, SaveOptions.defaults())}.
-     */
+    /** Saves a model made in memory (no provenance): its weights and a config.json derived from it ({@link SaveOptions#defaults()}). */
     public static void save(CausalLM model, Path dir) {
-        Provenance p = PROVENANCE.get(model);
-        if (p == null) {
-            save(model, dir, SaveOptions.defaults());
-            return;
-        }
+        save(model, dir, SaveOptions.defaults());
+    }
+
+    /**
+     * Saves the model keeping what the command line keeps of its {@link Provenance}: the config.json it was loaded with
+     * (bos/eos ids and other fields), its safetensors metadata (the expansion record), the tokenizer and companion files
+     * still present in its folder, and adept's sidecar files. The files go through {@link #save(CausalLM, Path, SaveOptions)}.
+     */
+    public static void save(LoadedModel loaded, Path dir) {
+        CausalLM model = loaded.model();
+        Provenance p = loaded.provenance();
         SaveOptions options = SaveOptions.defaults().withConfig(p.config()).withMetadata(p.metadata());
         if (p.folder() != null) {
             for (String name : KEPT_FILES) {
@@ -372,17 +377,6 @@ public final class Checkpoint {
                 }
             }
         }
-    }
-
-    /** What {@link #save(CausalLM, Path)} keeps of model besides its weights, if anything was recorded. */
-    public static java.util.Optional<Provenance> provenance(CausalLM model) {
-        return java.util.Optional.ofNullable(PROVENANCE.get(model));
-    }
-
-    /** Replaces what {@link #save(CausalLM, Path)} keeps of model (null: nothing, save as {@link SaveOptions#defaults()}). */
-    public static void setProvenance(CausalLM model, Provenance provenance) {
-        if (provenance == null) PROVENANCE.remove(model);
-        else PROVENANCE.put(model, provenance);
     }
 
     private static List<String> concat(List<String> list, String more) {

@@ -500,10 +500,13 @@ public final class ConfigJson {
                 var extras = new ModelConfig.Extras(act, optDouble("query_pre_attn_scalar", d.queryPreAttnScalar()),
                         cap("attn_logit_softcapping", d.attnLogitSoftcapping()), cap("final_logit_softcapping", d.finalLogitSoftcapping()),
                         window, layerTypes, family.slidingLayers() ? optDouble("rope_local_base_freq", d.localRopeTheta()) : 0);
-                return new ModelConfig(arch, requiredInt("vocab_size"), hidden, requiredInt("intermediate_size"), layers, heads, kvHeads,
-                        headDim, optDouble("rms_norm_eps", 1e-6), ropeTheta, scaling,
-                        optInt("max_position_embeddings", d.maxPositionEmbeddings()), optBoolean("tie_word_embeddings", d.tieWordEmbeddings()),
-                        optBoolean("attention_bias", false), family.mlpBiasField() && optBoolean("mlp_bias", false), extras);
+                return ModelConfig.builder(arch).vocabSize(requiredInt("vocab_size")).hiddenSize(hidden)
+                        .intermediateSize(requiredInt("intermediate_size")).numHiddenLayers(layers).numAttentionHeads(heads)
+                        .numKeyValueHeads(kvHeads).headDim(headDim).rmsNormEps(optDouble("rms_norm_eps", 1e-6)).ropeTheta(ropeTheta)
+                        .ropeScaling(scaling).maxPositionEmbeddings(optInt("max_position_embeddings", d.maxPositionEmbeddings()))
+                        .tieWordEmbeddings(optBoolean("tie_word_embeddings", d.tieWordEmbeddings()))
+                        .attentionBias(optBoolean("attention_bias", false)).mlpBias(family.mlpBiasField() && optBoolean("mlp_bias", false))
+                        .extras(extras).build();
             } catch (ModelException e) {
                 throw new CheckpointException(source + ": " + e.getMessage(), e);
             }

@@ -7,11 +7,12 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * What {@link Checkpoint#save(adept.nn.CausalLM, Path)} keeps of a model besides its weights, as the command line
+ * What {@link Checkpoint#save(LoadedModel, Path)} keeps of a model besides its weights, as the command line
  * does: the config.json it was loaded with (bos/eos ids, generation fields, unknown fields), the safetensors
  * metadata (adept's expansion record), the tokenizer and other companion files of its folder, and files adept
- * generated for it (the expansion sidecar). {@link Checkpoint#loadModel} records one for every model it loads;
- * {@code adept.expand.LayerExpansion.apply} updates it.
+ * generated for it (the expansion sidecar). It travels with the model in a {@link LoadedModel}:
+ * {@link Checkpoint#loadWithProvenance} makes one from the folder ({@link Checkpoint#provenance()}),
+ * {@code adept.expand.LayerExpansion.apply} returns it updated.
  *
  * @param folder the checkpoint folder the model was loaded from, whose companion files are copied; null for none
  * @param config the config.json to write (updated from the model's shape when saving)

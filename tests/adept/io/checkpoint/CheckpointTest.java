@@ -33,7 +33,9 @@ class CheckpointTest {
 
     static ModelConfig tiny(Architecture arch, boolean tied) {
         RopeScaling scaling = arch == Architecture.LLAMA ? new RopeScaling("llama3", 8, 1, 4, 16) : null;
-        return new ModelConfig(arch, 64, 32, 48, 3, 4, 2, 8, 1e-6, 10000, scaling, 64, tied, arch == Architecture.LLAMA, false);
+        return ModelConfig.builder(arch).vocabSize(64).hiddenSize(32).intermediateSize(48).numHiddenLayers(3).numAttentionHeads(4)
+                .numKeyValueHeads(2).headDim(8).ropeTheta(10000).ropeScaling(scaling).maxPositionEmbeddings(64)
+                .tieWordEmbeddings(tied).attentionBias(arch == Architecture.LLAMA).build();
     }
 
     static float[] logits(CausalLM model) {

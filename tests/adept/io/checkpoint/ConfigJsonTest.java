@@ -46,8 +46,9 @@ class ConfigJsonTest {
     void readsLlamaWithDefaults() {
         ConfigJson c = ConfigJson.parse(LLAMA, "config.json");
         ModelConfig m = c.modelConfig();
-        assertEquals(new ModelConfig(Architecture.LLAMA, 64, 32, 48, 3, 4, 2, 8, 1e-5, 500000.0,
-                new RopeScaling("llama3", 8, 1, 4, 16), 128, true, false, false), m);
+        assertEquals(ModelConfig.builder(Architecture.LLAMA).vocabSize(64).hiddenSize(32).intermediateSize(48).numHiddenLayers(3)
+                .numAttentionHeads(4).numKeyValueHeads(2).headDim(8).rmsNormEps(1e-5).ropeTheta(500000.0)
+                .ropeScaling(new RopeScaling("llama3", 8, 1, 4, 16)).maxPositionEmbeddings(128).tieWordEmbeddings(true).build(), m);
         assertEquals(DType.BFLOAT16, c.dtype());
         assertEquals(OptionalInt.of(1), c.bosTokenId());
         assertEquals(List.of(2, 3), c.eosTokenIds());
@@ -77,7 +78,9 @@ class ConfigJsonTest {
         assertEquals(1e6, c.modelConfig().ropeTheta());
         assertEquals(32768, c.modelConfig().maxPositionEmbeddings());
         assertEquals(DType.FLOAT32, c.dtype());
-        ModelConfig changed = new ModelConfig(Architecture.QWEN3, 10, 64, 8, 2, 2, 2, 128, 1e-6, 5e5, null, 32768, false, false, false);
+        ModelConfig changed = ModelConfig.builder(Architecture.QWEN3).vocabSize(10).hiddenSize(64).intermediateSize(8)
+                .numHiddenLayers(2).numAttentionHeads(2).numKeyValueHeads(2).headDim(128).ropeTheta(5e5)
+                .maxPositionEmbeddings(32768).build();
         ConfigJson written = c.with(changed).withDtype(DType.BFLOAT16);
         JsonObject o = written.json();
         assertEquals(5e5, o.getAsJsonObject("rope_parameters").get("rope_theta").getAsDouble());
@@ -96,8 +99,10 @@ class ConfigJsonTest {
         assertTrue(text.contains("1e-05"), "unchanged numbers keep their spelling: " + text);
 
         ModelConfig m = c.modelConfig();
-        ModelConfig wider = new ModelConfig(m.architecture(), 80, m.hiddenSize(), 96, m.numHiddenLayers(), m.numAttentionHeads(),
-                m.numKeyValueHeads(), m.headDim(), m.rmsNormEps(), m.ropeTheta(), null, m.maxPositionEmbeddings(), false, true, false);
+        ModelConfig wider = ModelConfig.builder(m.architecture()).vocabSize(80).hiddenSize(m.hiddenSize()).intermediateSize(96)
+                .numHiddenLayers(m.numHiddenLayers()).numAttentionHeads(m.numAttentionHeads())
+                .numKeyValueHeads(m.numKeyValueHeads()).headDim(m.headDim()).rmsNormEps(m.rmsNormEps()).ropeTheta(m.ropeTheta())
+                .maxPositionEmbeddings(m.maxPositionEmbeddings()).tieWordEmbeddings(false).attentionBias(true).build();
         JsonObject w = c.with(wider).json();
         assertEquals(80, w.get("vocab_size").getAsInt());
         assertEquals(96, w.get("intermediate_size").getAsInt());
@@ -111,7 +116,9 @@ class ConfigJsonTest {
 
     @Test
     void freshConfigRoundTrips() {
-        ModelConfig m = new ModelConfig(Architecture.QWEN2, 50, 24, 40, 2, 6, 3, 4, 1e-6, 1e6, null, 256, true, false, false);
+        ModelConfig m = ModelConfig.builder(Architecture.QWEN2).vocabSize(50).hiddenSize(24).intermediateSize(40)
+                .numHiddenLayers(2).numAttentionHeads(6).numKeyValueHeads(3).headDim(4).ropeTheta(1e6).maxPositionEmbeddings(256)
+                .tieWordEmbeddings(true).build();
         ConfigJson c = ConfigJson.of(m, DType.FLOAT16);
         ConfigJson back = ConfigJson.parse(c.toJson(), "config.json");
         assertEquals(m, back.modelConfig());

@@ -5,6 +5,7 @@ import adept.expand.ExpansionMetadata;
 import adept.expand.ExpansionPlan;
 import adept.expand.LayerExpansion;
 import adept.io.checkpoint.Checkpoint;
+import adept.io.checkpoint.LoadedModel;
 import adept.io.data.Batch;
 import adept.io.data.Example;
 import adept.io.tokenizer.Tokenizer;
@@ -139,14 +140,16 @@ public final class AdeptExample {
         Path base = work.resolve("tiny-llama");
         Path expanded = work.resolve("tiny-llama-expanded");
         int vocab = 4 + WORDS.size();
-        ModelConfig config = new ModelConfig(Architecture.LLAMA, vocab, 32, 64, 4, 4, 2, 8, 1e-6, 10000, null, 64, false, false, false);
+        ModelConfig config = ModelConfig.builder(Architecture.LLAMA).vocabSize(vocab).hiddenSize(32).intermediateSize(64)
+                .numHiddenLayers(4).numAttentionHeads(4).numKeyValueHeads(2).headDim(8).maxPositionEmbeddings(64).build();
         try (CausalLM random = CausalLM.random(config, 42, 0.1, DType.FLOAT32, Device.CPU)) {
             Checkpoint.save(random, base);
         }
         writeTokenizer(base);
 
-        try (Tokenizer tokenizer = Tokenizer.load(base); CausalLM model = Checkpoint.load(base, DType.FLOAT32, Device.CPU);
+        try (Tokenizer tokenizer = Tokenizer.load(base); LoadedModel loaded = Checkpoint.loadWithProvenance(base, DType.FLOAT32, Device.CPU);
              Scope scope = Scope.open()) {
+            CausalLM model = loaded.model();
             List<Example> examples = new ArrayList<>();
             String[] texts = {"the cat sat on the mat .", "a big dog ran to the park .", "the sun and the moon .", "a small red house ."};
             for (int i = 0; i < texts.length; i++) {
@@ -162,11 +165,11 @@ public final class AdeptExample {
 
             float[] before = model.forward(batches.get(0).inputIds(), batches.get(0).attentionMask()).toFloatArray();
             ExpansionPlan plan = LayerExpansion.lowest(importance, 1);
-            List<String> trainable = LayerExpansion.apply(model, plan, importance);
+            LayerExpansion.Expanded expansion = LayerExpansion.apply(loaded, plan, importance);
             float[] after = model.forward(batches.get(0).inputIds(), batches.get(0).attentionMask()).toFloatArray();
             check(Arrays.equals(before, after), "expand: an identity copy must leave the logits unchanged");
-            Checkpoint.save(model, expanded);  // keeps the tokenizer, config.json's bos/eos and the expansion record
-            System.out.println("expand: copied layer " + plan.sources() + " (" + trainable.size() + " trainable tensors) -> " + expanded);
+            Checkpoint.save(expansion.model(), expanded);  // keeps the tokenizer, config.json's bos/eos and the expansion record
+            System.out.println("expand: copied layer " + plan.sources() + " (" + expansion.trainable().size() + " trainable tensors) -> " + expanded);
         }
 
         Checkpoint saved = Checkpoint.open(expanded);
