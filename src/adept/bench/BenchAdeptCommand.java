@@ -244,9 +244,9 @@ public final class BenchAdeptCommand implements Callable<Integer> {
         double loss;
         try (Scope scope = Scope.open()) {
             // DecoupledTuning.loss, phase by phase
-            Tensor logits = b.model().head(b.model().hidden(b.ids(), null, b.tuning().firstRecordedLayer()));
+            Tensor hidden = b.model().hidden(b.ids(), null, b.tuning().firstRecordedLayer());
             t1 = System.nanoTime();
-            Tensor l = CausalLM.loss(logits, b.ids());
+            Tensor l = b.model().headLoss(hidden, b.ids());  // final norm, LM head and loss in chunks, as DecoupledTuning.loss
             t2 = System.nanoTime();
             l.backward();
             t3 = System.nanoTime();
@@ -271,7 +271,7 @@ public final class BenchAdeptCommand implements Callable<Integer> {
      */
     private void optimizerSteps(Bench b, int n, List<Double> split, List<Double> uniform, boolean splitFirst) {
         try (Scope scope = Scope.open()) {
-            CausalLM.loss(b.model().head(b.model().hidden(b.ids(), null, b.tuning().firstRecordedLayer())), b.ids()).backward();
+            b.tuning().loss(b.ids()).backward();
         }
         AdamW adam = b.optimizer();
         for (int pass = 0; pass < 2; pass++) {
@@ -417,6 +417,8 @@ public final class BenchAdeptCommand implements Callable<Integer> {
         System.out.println("ratio = adept / PyTorch on medians over all timed samples; step (total) also counts loss.item() and freeing the "
                 + "step's tensors. Refresh: probe losses and gradients into side buffers (adept: Autograd.grad, PyTorch: "
                 + "torch.autograd.grad), |theta| * mean |g|, per-unit means, continuous rates, rates written into the optimizer.");
+        System.out.println("adept's forward stops at the last layer: its loss phase is the final norm, LM head and cross-entropy "
+                + "in chunks, with their gradients (CausalLM.headLoss); PyTorch's forward includes the LM head.");
     }
 
     private static String lossRange(List<Double> v) {

@@ -175,9 +175,9 @@ public final class BenchTrainCommand implements Callable<Integer> {
         long t1, t2, t3, t4;
         double loss;
         try (Scope scope = Scope.open()) {
-            Tensor logits = model.forward(ids, null);
+            Tensor hidden = model.hidden(ids, null);
             t1 = System.nanoTime();
-            Tensor l = CausalLM.loss(logits, ids);
+            Tensor l = model.headLoss(hidden, ids);  // final norm, LM head and loss in chunks (and their gradients)
             t2 = System.nanoTime();
             l.backward();
             t3 = System.nanoTime();
@@ -272,6 +272,8 @@ public final class BenchTrainCommand implements Callable<Integer> {
         System.out.printf("%-34s %12s %12s%n", "loss first..last step", lossRange(javaLosses), lossRange(pyLosses));
         System.out.println("ratio = adept / PyTorch (medians over all timed steps); step (total) also counts loss.item() and freeing "
                 + "the step's tensors; forward on the PyTorch side includes zero_grad(set_to_none=True).");
+        System.out.println("adept's forward stops at the last layer: its loss phase is the final norm, LM head and cross-entropy "
+                + "in chunks, with their gradients (CausalLM.headLoss); PyTorch's forward includes the LM head.");
         System.out.println("fraction = model FLOPs per step / step time / the median " + matmulSize + "^3 matmul GFLOP/s measured "
                 + "through adept in this run (before and after the rounds).");
     }

@@ -1,5 +1,6 @@
 package adept.nn;
 
+import adept.tensor.Autograd;
 import adept.tensor.DType;
 import adept.tensor.Device;
 import adept.tensor.Scope;
@@ -235,9 +236,17 @@ public final class CausalLM implements AutoCloseable {
      * of a tied head's embedding matrix, so that the embedding's gradient accumulates once.
      */
     public Tensor head(Tensor hidden, Tensor weight) {
-        Tensor logits = config.family().norm().apply(hidden, finalNorm, config.rmsNormEps()).linear(weight, null);
+        return softcap(finalNorm(hidden).linear(weight, null));
+    }
+
+    private Tensor finalNorm(Tensor hidden) {
+        return config.family().norm().apply(hidden, finalNorm, config.rmsNormEps());
+    }
+
+    /** Logits from the LM head's matmul: capped by cap * tanh(z / cap) where the family does (Gemma 2). */
+    private Tensor softcap(Tensor z) {
         double cap = config.extras().finalLogitSoftcapping();
-        return cap > 0 ? logits.div(cap).tanh().mul(cap) : logits;
+        return cap > 0 ? z.div(cap).tanh().mul(cap) : z;
     }
 
     /** The LM head matrix [V, H]: lm_head, or the token embeddings when tied. */
@@ -311,6 +320,81 @@ public final class CausalLM implements AutoCloseable {
             }
         }
         return total;
+    }
+
+    /** {@link #headLoss(Tensor, Tensor, Tensor)} with the model's own LM head matrix. */
+    public Tensor headLoss(Tensor hidden, Tensor labels) {
+        return headLoss(hidden, labels, headWeight());
+    }
+
+    /**
+     * The value and gradients of {@code loss(head(hidden, weight), labels)} (mean next-token cross-entropy over the
+     * last layer's output [B, T, H]) without the full [B*T, V] logits, their log-probabilities and their gradient:
+     * rows go through the head a chunk at a time and, where gradients are wanted, each chunk's logit gradient
+     * (libtorch's own cross-entropy backward) becomes the rows' and the head matrix's gradients at once
+     * (fused linear + cross-entropy). The 0-dim result holds the loss; its backward delivers those gradients
+     * through a surrogate term of value zero. A trained head matrix costs [V, H] buffers instead, so with
+     * fewer rows than hidden units (few tokens, large hidden size) the plain path is taken.
+     */
+    public Tensor headLoss(Tensor hidden, Tensor labels, Tensor weight) {
+        return headLoss(hidden, labels, weight, Math.max(1, LOSS_CHUNK_BYTES / (4L * config.vocabSize())));
+    }
+
+    /** As {@link #headLoss(Tensor, Tensor, Tensor)}, chunk rows of logits at a time. */
+    Tensor headLoss(Tensor hidden, Tensor labels, Tensor weight, long chunk) {
+        Tensor x = finalNorm(hidden);
+        x = x.reshape(-1, x.size(-1));
+        long rows = x.size(0);
+        boolean grad = Torch.isGradEnabled();
+        boolean gradX = grad && x.requiresGrad();
+        boolean gradW = grad && weight.requiresGrad();
+        if (gradW && config.hiddenSize() >= rows) return loss(head(hidden, weight), labels);
+        Tensor targets = nextTokenTargets(labels).reshape(-1);
+        DType lossType = dtype == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
+        Tensor count = Tensor.scalar(targets.numel(), lossType, device).sub(targets.eq(Tensor.IGNORE_INDEX).sum().to(lossType));
+        Tensor gradScale = count.reciprocal();  // the mean's: cross_entropy's backward scales by 1 / count the same way
+        Tensor total = Tensor.zeros(lossType, device);
+        Tensor dX = gradX ? Tensor.empty(x.dtype(), device, x.shape()) : null;
+        Tensor dW = gradW ? Tensor.zeros(weight.dtype(), device, weight.shape()) : null;
+        try (var noGrad = Torch.noGrad()) {
+            Tensor xd = x.detach();
+            Tensor wd = weight.detach();
+            for (long start = 0; start < rows; start += chunk) {
+                try (Scope scope = Scope.open()) {
+                    long n = Math.min(chunk, rows - start);
+                    Tensor xc = xd.narrow(0, start, n);
+                    Tensor tc = targets.narrow(0, start, n);
+                    Tensor z = xc.linear(wd, null);
+                    if (!gradX && !gradW) {
+                        total.addInPlace(chunkLossSum(softcap(z), tc), 1);
+                        continue;
+                    }
+                    Tensor dz;
+                    try (var withGrad = Torch.enableGrad()) {
+                        z.requiresGrad(true);
+                        Tensor sum = chunkLossSum(softcap(z), tc);
+                        dz = Autograd.grad(List.of(sum), List.of(z), List.of(gradScale), false, false).get(0);
+                        total.addInPlace(sum.detach(), 1);
+                    }
+                    if (gradX) dX.narrow(0, start, n).copyFrom(dz.mm(wd));
+                    if (gradW) dW.addInPlace(dz.transpose(0, 1).mm(xc), 1);
+                }
+            }
+        }
+        Tensor loss = total.div(count);
+        Tensor surrogate = null;  // d/dx = dX, d/dW = dW; value (s - s) = 0 exactly
+        if (gradX) surrogate = x.mul(dX).to(lossType).sum();
+        if (gradW) {
+            Tensor w = weight.mul(dW).to(lossType).sum();
+            surrogate = surrogate == null ? w : surrogate.add(w);
+        }
+        return surrogate == null ? loss : loss.add(surrogate.sub(surrogate.detach()));
+    }
+
+    /** Summed cross-entropy of one chunk of logits, 16-bit ones upcast to float32 first (as {@link #loss} does). */
+    private static Tensor chunkLossSum(Tensor logits, Tensor targets) {
+        if (logits.dtype() == DType.BFLOAT16 || logits.dtype() == DType.FLOAT16) logits = logits.to(DType.FLOAT32);
+        return logits.crossEntropy(targets, Tensor.IGNORE_INDEX, Tensor.Reduction.SUM);
     }
 
     /**

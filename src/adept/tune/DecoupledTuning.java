@@ -120,7 +120,7 @@ public final class DecoupledTuning implements AutoCloseable {
     /** Mean next-token loss of a packed block batch [B, T] (no padding), with autograd from the first trainable layer. */
     public Tensor loss(Tensor inputIds) {
         Tensor hidden = model.hidden(inputIds, null, firstRecordedLayer);
-        return CausalLM.loss(model.head(hidden), inputIds);
+        return model.headLoss(hidden, inputIds);  // chunked: the full [tokens, vocab] logits never exist
     }
 
     /**
@@ -199,7 +199,7 @@ public final class DecoupledTuning implements AutoCloseable {
         try (Scope segment = Scope.open()) {
             Tensor x = segments.isEmpty() ? top : top.detach().requiresGrad(true);
             Tensor weight = tiedAlias ? model.embedWeight().detach().requiresGrad(true) : model.headWeight();
-            Tensor loss = CausalLM.loss(model.head(x, weight), inputIds);
+            Tensor loss = model.headLoss(x, inputIds, weight);
             value = loss.detach().keep();
             if (onMemoryPeak != null) onMemoryPeak.run();
             (divisor > 1 ? loss.div(divisor) : loss).backward();
