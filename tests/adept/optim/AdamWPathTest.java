@@ -85,11 +85,28 @@ class AdamWPathTest {
         }
     }
 
+    /** What another rank's gradient of parameter "p" + index might be at step: a fixed pattern of its shape. */
+    static Tensor otherRank(Tensor parameter, int index, int step) {
+        return Tensor.arange(0, parameter.numel(), 1, DType.FLOAT64, Device.CPU).add(step + 3 * index).sin().mul(0.3).view(parameter.shape());
+    }
+
+    /** gradient = (gradient + the other rank's) / 2 for every parameter that has a .grad, into o's flat buffer or into .grad. */
+    static void averageWithOtherRank(SplitRateOptimizer o, int step, boolean inBuffer) {
+        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            for (int j = 0; j < o.parameters().size(); j++) {
+                Parameter p = o.parameters().get(j);
+                if (p.tensor().grad() == null) continue;
+                Tensor g = inBuffer ? o.flatGradient().view(j) : p.tensor().grad();
+                g.addInPlace(otherRank(p.tensor(), Integer.parseInt(p.name().substring(1)), step), 1).mulInPlace(0.5);
+            }
+        }
+    }
+
     /**
-     * Data parallel's shape: the caller collects .grad into the flat buffer and changes it there (halved, standing
-     * in for an average over ranks), then steps from FLAT_BUFFER. Equal to the plain loop given the halved .grad,
-     * and to the plain loop stepping from its own buffer; rates, frozen units, a parameter without gradient on odd
-     * steps, clipping. The .grad stays unhalved: a step that read it would be off.
+     * Data parallel's shape: the caller collects .grad into the flat buffer and averages it there with another
+     * rank's (a fixed pattern), then steps from FLAT_BUFFER. Equal to the plain loop given the averaged .grad, and to
+     * the plain loop stepping from its own buffer; rates, frozen units, a parameter without gradient on odd steps,
+     * clipping. The .grad stays as backward left it: a step that read it would be off.
      */
     void flatBufferStepEqualsPlainLoop(AdamWPath path) {
         List<Tensor> fastParams = params(12, DType.FLOAT64);
@@ -107,14 +124,10 @@ class AdamWPathTest {
                 double lr = 0.03 * (1 + Math.cos(step * 0.1));
                 for (SplitRateOptimizer o : List.<SplitRateOptimizer>of(fast, buffered)) {
                     o.flatGradient().collect();
-                    try (var noGrad = Torch.noGrad()) {
-                        o.flatGradient().tensor().mulInPlace(0.5);
-                    }
+                    averageWithOtherRank(o, step, true);
                     o.step(lr, GradientSource.FLAT_BUFFER);
                 }
-                try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
-                    for (Tensor p : plainParams) if (p.grad() != null) p.grad().mulInPlace(0.5);
-                }
+                averageWithOtherRank(plain, step, false);
                 plain.step(lr);
                 for (SplitRateOptimizer o : List.<SplitRateOptimizer>of(fast, plain, buffered)) o.zeroGrad();
             }
