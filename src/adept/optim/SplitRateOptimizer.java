@@ -15,6 +15,7 @@ public interface SplitRateOptimizer extends AutoCloseable {
     /** Makes the optimizer over the trainable parameters (e.g. {@code AdamW.factory(settings)}). */
     @FunctionalInterface
     interface Factory {
+        /** A new optimizer over parameters (owned by the caller, who closes it). */
         SplitRateOptimizer create(List<Parameter> parameters);
     }
 
