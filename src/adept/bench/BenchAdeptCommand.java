@@ -11,6 +11,7 @@ import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
+import adept.optim.SplitRateOptimizer;
 import adept.tensor.DType;
 import adept.tensor.Device;
 import adept.tensor.Scope;
@@ -157,7 +158,7 @@ public final class BenchAdeptCommand implements Callable<Integer> {
              CausalLM model = CausalLM.random(config(), seed, 0.02, DType.FLOAT32, Device.CPU);
              Scope data = Scope.open()) {
             List<String> trainable = LayerExpansion.apply(model, LayerExpansion.explicit(shape.layers, sources));
-            try (DecoupledTuning tuning = new DecoupledTuning(model, trainable, units, RatePolicy.CONTINUOUS, AdamWSettings.DEFAULT, true)) {
+            try (DecoupledTuning tuning = new DecoupledTuning(model, trainable, units, RatePolicy.CONTINUOUS, AdamW.factory(AdamWSettings.DEFAULT), true)) {
                 Random random = new Random(seed);
                 double[] importance = new double[tuning.units().size()];
                 for (int u = 0; u < importance.length; u++) importance[u] = random.nextDouble();
@@ -191,7 +192,7 @@ public final class BenchAdeptCommand implements Callable<Integer> {
 
     /** adept's side: the model, the tuning (optimizer and units), the random rates in force, the batches. */
     private record Bench(CausalLM model, DecoupledTuning tuning, RatePolicy.Assignment rates, Tensor ids, List<Batch> probe) {
-        AdamW optimizer() {
+        SplitRateOptimizer optimizer() {
             return tuning.optimizer();
         }
     }
@@ -273,7 +274,7 @@ public final class BenchAdeptCommand implements Callable<Integer> {
         try (Scope scope = Scope.open()) {
             b.tuning().loss(b.ids()).backward();
         }
-        AdamW adam = b.optimizer();
+        SplitRateOptimizer adam = b.optimizer();
         for (int pass = 0; pass < 2; pass++) {
             boolean isSplit = (pass == 0) == splitFirst;
             if (isSplit) UnitRates.apply(adam, b.tuning().units(), b.rates());

@@ -10,6 +10,8 @@ import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.optim.AdamW;
+import adept.optim.FlatGradient;
+import adept.optim.GradientSource;
 import adept.tensor.DType;
 import adept.tensor.Device;
 import adept.tensor.Scope;
@@ -132,18 +134,33 @@ public final class BenchDistCommand implements Callable<Integer> {
                 .maxPositionEmbeddings(Math.max(seq, 64)).build();
     }
 
-    /** The adept train setup: the parameters (all decayed: AdamW's order is the model's) reduced into AdamW's gradient slots. */
+    /** The adept train setup: the parameters (all decayed: AdamW's order is the model's) reduced into the views of AdamW's flat gradient. */
     private static OverlappedGradientReducer overlapped(ProcessGroup group, AdamW adam) {
         try (Scope scope = Scope.open()) {
             List<Tensor> tensors = new ArrayList<>();
-            List<Tensor> slots = new ArrayList<>();
+            List<Tensor> views = new ArrayList<>();
             for (int i = 0; i < adam.parameters().size(); i++) {
                 tensors.add(adam.parameters().get(i).tensor());
-                slots.add(adam.gradientSlot(i));
+                views.add(adam.flatGradient().view(i));
             }
-            OverlappedGradientReducer reducer = OverlappedGradientReducer.create(group, tensors, slots, GradientBuckets.bucketBytes(System.getenv()));
-            adam.useGradientsInSlots(true);
-            return reducer;
+            return OverlappedGradientReducer.create(group, tensors, views, GradientBuckets.bucketBytes(System.getenv()));
+        }
+    }
+
+    /** A training step whose all-reduce runs once backward is done (the flat gradient in buckets); returns the all-reduce's seconds. */
+    private static double bucketedStep(CausalLM model, AdamW adam, Tensor ids, GradientBuckets buckets) {
+        try (Scope scope = Scope.open()) {
+            Tensor loss = CausalLM.loss(model.forward(ids, null), ids);
+            loss.backward();
+            FlatGradient gradient = adam.flatGradient();
+            gradient.collect();
+            long t0 = System.nanoTime();
+            buckets.averageInPlace(gradient.tensor());
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            adam.step(1e-4, GradientSource.FLAT_BUFFER);
+            adam.zeroGrad();
+            loss.item();
+            return seconds;
         }
     }
 
@@ -156,7 +173,7 @@ public final class BenchDistCommand implements Callable<Integer> {
             long t0 = System.nanoTime();
             reducer.finish();
             double waited = (System.nanoTime() - t0) / 1e9;
-            adam.step(1e-4);
+            adam.step(1e-4, GradientSource.FLAT_BUFFER);
             adam.zeroGrad();
             loss.item();
             return waited;
@@ -180,23 +197,17 @@ public final class BenchDistCommand implements Callable<Integer> {
             try (AdamW adam = AdamW.of(params, 0.1);
                  OverlappedGradientReducer reducer = group == null || !overlap ? null : overlapped(group, adam)) {
                 GradientBuckets buckets = group == null || overlap ? null : new GradientBuckets(group, GradientBuckets.bucketBytes(System.getenv()));
-                double[] reduceSeconds = new double[1];
-                if (buckets != null) {
-                    adam.reduceGradientsWith(g -> {
-                        long t0 = System.nanoTime();
-                        buckets.averageInPlace(g);
-                        reduceSeconds[0] = (System.nanoTime() - t0) / 1e9;
-                    });
-                }
                 double[] times = new double[steps];
                 double[] reduces = new double[steps];
                 for (int i = 0; i < warmup + steps; i++) {
                     long t0 = System.nanoTime();
-                    if (reducer == null) BenchTrainCommand.step(model, adam, input, null);
-                    else reduceSeconds[0] = overlappedStep(model, adam, input, reducer);
+                    double reduceSeconds = 0;
+                    if (reducer != null) reduceSeconds = overlappedStep(model, adam, input, reducer);
+                    else if (buckets != null) reduceSeconds = bucketedStep(model, adam, input, buckets);
+                    else BenchTrainCommand.step(model, adam, input, null);
                     if (i >= warmup) {
                         times[i - warmup] = (System.nanoTime() - t0) / 1e9;
-                        reduces[i - warmup] = reduceSeconds[0];
+                        reduces[i - warmup] = reduceSeconds;
                     }
                 }
                 Arrays.sort(times);

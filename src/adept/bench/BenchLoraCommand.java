@@ -8,6 +8,7 @@ import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
+import adept.optim.SplitRateOptimizer;
 import adept.report.ProgressBar;
 import adept.tensor.DType;
 import adept.tensor.Device;
@@ -129,7 +130,7 @@ public final class BenchLoraCommand implements Callable<Integer> {
     static DecoupledTuning loraTuning(CausalLM model, LoraSpec spec, long seed) {
         Map<String, Tensor> adapters = LoraAdapters.attach(model, spec, seed);
         return new DecoupledTuning(model, new ArrayList<>(adapters.keySet()), Granularity.TENSOR, RatePolicy.CONTINUOUS,
-                AdamWSettings.DEFAULT, false);
+                AdamW.factory(AdamWSettings.DEFAULT), false);
     }
 
     private int measure() throws Exception {
@@ -256,7 +257,7 @@ public final class BenchLoraCommand implements Callable<Integer> {
         try (Scope scope = Scope.open()) {
             b.tuning().loss(b.ids()).backward();
         }
-        AdamW adam = b.tuning().optimizer();
+        SplitRateOptimizer adam = b.tuning().optimizer();
         for (int i = 0; i < n; i++) {
             long t0 = System.nanoTime();
             adam.step(lr);

@@ -6,6 +6,7 @@ import adept.expand.LayerExpansion;
 import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
+import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
 import adept.tensor.DType;
 import adept.tensor.Device;
@@ -172,7 +173,7 @@ public final class BenchMfuCommand implements Callable<Integer> {
             List<Integer> sources = new ArrayList<>();
             for (int l = shape.layers() - k; l < shape.layers(); l++) sources.add(l);
             List<String> trainable = LayerExpansion.apply(model, LayerExpansion.explicit(shape.layers(), sources));
-            try (DecoupledTuning tuning = new DecoupledTuning(model, trainable, Granularity.TENSOR, RatePolicy.CONTINUOUS, AdamWSettings.DEFAULT, true)) {
+            try (DecoupledTuning tuning = new DecoupledTuning(model, trainable, Granularity.TENSOR, RatePolicy.CONTINUOUS, AdamW.factory(AdamWSettings.DEFAULT), true)) {
                 Random random = new Random(seed);
                 double[] importance = new double[tuning.units().size()];
                 for (int u = 0; u < importance.length; u++) importance[u] = random.nextDouble();

@@ -2,18 +2,18 @@ package adept.optim;
 
 import adept.tensor.DType;
 import adept.tensor.Device;
-import adept.tensor.Foreach;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * Split-rate AdamW (decoupled weight decay, bias correction, clipping by the global gradient norm), fast.
+ * This class holds the state; the arithmetic is {@link AdamWStep}'s functions, the path picked per step by
+ * {@link AdamWStep#choose} from the settings' {@link AdamWPath}.
  *
  * <p>The parameters are moved into one flat buffer and left as views of it ({@link Tensor#setData}, as
  * Apex's flat optimizers do), so a step is a dozen elementwise ops over one tensor whatever the number of
@@ -21,17 +21,11 @@ import java.util.Map;
  * multiplier vector on the device (per-row and per-column units are ranges of it), written at each
  * importance refresh, never per step. Step counts are per element: a frozen element, or a parameter that
  * got no gradient, does not advance (one host counter stands for all of them until they first diverge).
- * Moments (and master weights for 16-bit parameters) are float32 at least. On libtorch 2.x with every
- * multiplier 1, nothing frozen and equal step counts, the step is libtorch's fused AdamW kernel over the
- * decayed and the undecayed region (two calls). On the CPU the whole update (clip factor, decay, moments,
- * bias corrections, frozen mask, step counts) is instead one pass of the shim's kernel
- * ({@link Foreach#adamWFlatStep}); the tensor-op paths remain for CUDA and as the kernel's reference
- * ({@link #useOnePassKernel}). {@link ReferenceAdamW} is the plain loop all of them are tested against.
+ * Moments (and master weights for 16-bit parameters) are float32 at least. The step gradient is a
+ * {@link FlatGradient} the caller may fill itself (data parallel); {@link ReferenceAdamW} is the plain loop
+ * every path is tested against.
  */
 public final class AdamW implements SplitRateOptimizer {
-    /** CPU: elements per slice of the update, so a slice's p, g, m, v stay in cache across its passes. */
-    static final long CPU_CHUNK = 1 << 18;
-
     private final List<Parameter> parameters;  // decayed ones first: two contiguous regions
     private final long[] offsets;
     private final long total;
@@ -39,24 +33,20 @@ public final class AdamW implements SplitRateOptimizer {
     private final AdamWSettings settings;
     private final DType stateType;
     private final Device device;
+    private final boolean fusedKernelHere;  // libtorch's fused kernel exists for these parameters (no master weights)
     private final Tensor flat;       // the parameters' storage, in their dtype
     private final Tensor master;     // float32 master weights when the parameters are 16-bit, else flat itself
     private final Tensor expAvg;
     private final Tensor expAvgSq;
     private final Tensor multiplier;
-    private final Tensor gradBuffer; // the step's flat gradient (state type): copied in, clipped in place
+    private final FlatGradient gradient; // the step's flat gradient (state type): copied in or filled by the caller, clipped in place
     private Tensor frozen;           // bool, null when nothing was ever frozen
     private Tensor activeScale;      // state type: 0 where frozen, 1 elsewhere; null until a step needs it after the mask changed
     private Tensor stepCount;        // per element, null while every element has taken uniformSteps steps
     private long uniformSteps;
     private boolean multipliersAreOne = true;
     private boolean anyFrozen;
-    private boolean useFused;
-    private boolean useKernel;       // CPU: the shim's one-pass kernel instead of the tensor ops
-    private Tensor fusedSteps;       // float step counters for the fused kernel, one per region
     private Tensor lastGradNorm;
-    private java.util.function.Consumer<Tensor> gradientReducer;  // data parallel: averages the flat gradient over ranks
-    private boolean gradientsInSlots; // data parallel, overlapped: the gradient is already in gradBuffer (averaged)
 
     /** AdamW over the parameters, which become views of one flat buffer; zero moments, every rate multiplier 1. */
     public AdamW(List<Parameter> parameters, AdamWSettings settings) {
@@ -70,6 +60,8 @@ public final class AdamW implements SplitRateOptimizer {
         DType dtype = first.dtype();
         this.device = first.device();
         this.stateType = stateType(dtype);
+        fusedKernelHere = stateType == dtype && Torch.hasFusedAdamW(device);
+        checkPath(settings.path(), dtype);
         offsets = new long[this.parameters.size() + 1];
         long decayed = 0;
         for (int i = 0; i < this.parameters.size(); i++) {
@@ -95,10 +87,19 @@ public final class AdamW implements SplitRateOptimizer {
             expAvg = Tensor.zeros(stateType, device, total).keep();
             expAvgSq = Tensor.zeros(stateType, device, total).keep();
             multiplier = Tensor.ones(stateType, device, total).keep();
-            gradBuffer = Tensor.empty(stateType, device, total).keep();
         }
-        useFused = stateType == dtype && Torch.hasFusedAdamW(device);
-        useKernel = !device.isCuda();
+        gradient = new FlatGradient(this.parameters, stateType, device);
+    }
+
+    /** A path the parameters cannot take fails here, once, rather than at a step. */
+    private void checkPath(AdamWPath path, DType dtype) {
+        if (path == AdamWPath.ONE_PASS_KERNEL && device.isCuda()) {
+            throw new IllegalArgumentException("AdamW path ONE_PASS_KERNEL runs on the CPU only, the parameters are on " + device);
+        }
+        if (path == AdamWPath.FUSED && !fusedKernelHere) {
+            throw new IllegalArgumentException("AdamW path FUSED: no fused AdamW kernel for " + dtype + " parameters on " + device
+                    + (stateType != dtype ? " (16-bit parameters keep master weights)" : " in this libtorch (2.4+ has it)"));
+        }
     }
 
     /** Moments and master weights: float32 for 16-bit parameters, the parameters' own type otherwise. */
@@ -113,45 +114,9 @@ public final class AdamW implements SplitRateOptimizer {
         return new AdamW(ps, AdamWSettings.DEFAULT.withWeightDecay(weightDecay).withMaxGradNorm(0));
     }
 
-    /** Turns libtorch's fused kernel off (for tests that compare paths) or back on where it exists. */
-    public void useFusedKernel(boolean use) {
-        useFused = use && stateType == flat.dtype() && Torch.hasFusedAdamW(device);
-    }
-
-    /**
-     * Turns the one-pass CPU kernel off (the tensor-op paths then run, as on CUDA: for tests that compare
-     * paths) or back on; it exists on the CPU only.
-     */
-    public void useOnePassKernel(boolean use) {
-        useKernel = use && !device.isCuda();
-    }
-
-    /**
-     * Runs reducer on each step's flat gradient (state type, parameter order) before its norm is taken:
-     * data-parallel training averages it over the ranks there, so clipping and the update see the global
-     * gradient. null: none (one process).
-     */
-    public void reduceGradientsWith(java.util.function.Consumer<Tensor> reducer) {
-        this.gradientReducer = reducer;
-    }
-
-    /**
-     * The view of the flat gradient buffer that parameter index's gradient goes into at each step (the state type,
-     * the parameter's shape; a new handle of the current scope): where an overlapped reducer writes the average of
-     * that gradient over the ranks (see {@link #useGradientsInSlots}).
-     */
-    public Tensor gradientSlot(int index) {
-        return shaped(gradBuffer, index);
-    }
-
-    /**
-     * true: step() takes the flat gradient as already written into the {@link #gradientSlot gradient slots} (by an
-     * {@code adept.parallel.OverlappedGradientReducer}, averaged over the ranks during backward) instead of copying each
-     * parameter's .grad into it and running the {@link #reduceGradientsWith} reducer; which parameters have a
-     * gradient is still read from their .grad. false (the default): the copy.
-     */
-    public void useGradientsInSlots(boolean inSlots) {
-        this.gradientsInSlots = inSlots;
+    /** What the method is given to make its optimizer: AdamW with these settings. */
+    public static SplitRateOptimizer.Factory factory(AdamWSettings settings) {
+        return parameters -> new AdamW(parameters, settings);
     }
 
     @Override
@@ -165,9 +130,14 @@ public final class AdamW implements SplitRateOptimizer {
         throw new IllegalArgumentException("no parameter " + name + " in the optimizer");
     }
 
-    /** The number of elements the optimizer updates (the flat buffer's length). */
+    @Override
     public long trainableElements() {
         return total;
+    }
+
+    @Override
+    public FlatGradient flatGradient() {
+        return gradient;
     }
 
     private Tensor shaped(Tensor flatVector, int index) {
@@ -215,28 +185,22 @@ public final class AdamW implements SplitRateOptimizer {
     }
 
     @Override
-    public void step(double lr) {
+    public void step(double lr, GradientSource source) {
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
-            List<Tensor> grads = new ArrayList<>(parameters.size());
-            List<Integer> missing = new ArrayList<>();
+            boolean[] hasGradient = new boolean[parameters.size()];
+            boolean any = false;
+            boolean all = true;
             for (int i = 0; i < parameters.size(); i++) {
-                Tensor g = parameters.get(i).tensor().grad();
-                if (g == null) missing.add(i);
-                grads.add(g);
+                hasGradient[i] = parameters.get(i).tensor().grad() != null;
+                any |= hasGradient[i];
+                all &= hasGradient[i];
             }
-            if (missing.size() == parameters.size()) return;  // nothing has a gradient: no step, as torch.optim
+            if (!any) return;  // nothing has a gradient: no step, as torch.optim
             // Into a persistent buffer (the copy converts to the state type) rather than a fresh cat: a new
             // multi-MiB tensor per step comes back from malloc as fresh pages, page-faulted in on every step
             // (1.45 M floats: cat 1-16 ms depending on the malloc settings, the copies 0.45 ms).
-            Tensor grad = gradBuffer;
-            if (!gradientsInSlots) {
-                for (int i = 0; i < parameters.size(); i++) {
-                    Tensor into = shaped(grad, i);
-                    if (grads.get(i) == null) into.zero();
-                    else into.copyFrom(grads.get(i));
-                }
-                if (gradientReducer != null) gradientReducer.accept(grad);
-            }
+            if (source == GradientSource.PARAMETER_GRADS) gradient.collect();
+            Tensor grad = gradient.tensor();
             // Frozen (masked) elements do not move: their gradient must not shrink the others' clipped step either.
             // An in-place product with a mask kept from step to step: no full-size temporary per step.
             if (anyFrozen) {
@@ -248,139 +212,15 @@ public final class AdamW implements SplitRateOptimizer {
             lastGradNorm = norm.keep();
             // min(1, max_norm / (norm + 1e-6)) on the device, as torch.nn.utils.clip_grad_norm_
             Tensor clip = settings.maxGradNorm() > 0 ? norm.add(1e-6).reciprocal().mul(settings.maxGradNorm()).clamp(0, 1) : null;
-            boolean uniform = stepCount == null && missing.isEmpty() && !anyFrozen;
+            boolean uniform = stepCount == null && all && !anyFrozen;
             if (uniform) uniformSteps++;
-            if (useKernel) {
-                onePassStep(grad, clip, lr, missing, uniform);  // the clip factor is applied inside
-            } else {
-                if (clip != null) grad.mulInPlace(clip);
-                if (!uniform) generalStep(grad, lr, missing);
-                else if (useFused && multipliersAreOne) fusedStep(grad, lr);
-                else uniformStep(grad, lr);
-            }
+            else if (stepCount == null) stepCount = Tensor.full(uniformSteps, DType.FLOAT64, device, total).keep();
+            AdamWOperands operands = new AdamWOperands(master, grad, expAvg, expAvgSq, multiplier, anyFrozen ? frozen : null, stepCount,
+                    uniformSteps, offsets, hasGradient, decayedElements, multipliersAreOne, clip);
+            AdamWPath path = AdamWStep.choose(settings.path(), device, fusedKernelHere, uniform, multipliersAreOne);
+            AdamWStep.run(path, operands, lr, settings);
             if (master != flat) flat.copyFrom(master);
         }
-    }
-
-    /**
-     * The shim's one-pass CPU kernel over each run of consecutive parameters that have a gradient (those
-     * without are left out, so their elements neither move nor count a step); per-element step counts
-     * once steps diverge, as {@link #generalStep}. clip: the clipping factor, or null.
-     */
-    private void onePassStep(Tensor grad, Tensor clip, double lr, List<Integer> missing, boolean uniform) {
-        if (!uniform && stepCount == null) stepCount = Tensor.full(uniformSteps, DType.FLOAT64, device, total).keep();
-        boolean[] absent = new boolean[parameters.size()];
-        for (int i : missing) absent[i] = true;
-        Tensor frozenMask = anyFrozen ? frozen : null;
-        for (int i = 0; i < parameters.size(); ) {
-            if (absent[i]) {
-                i++;
-                continue;
-            }
-            int j = i;
-            while (j < parameters.size() && !absent[j]) j++;
-            long start = offsets[i];
-            long n = offsets[j] - start;
-            try (Scope run = Scope.open()) {
-                Foreach.adamWFlatStep(master.narrow(0, start, n), grad.narrow(0, start, n), expAvg.narrow(0, start, n),
-                        expAvgSq.narrow(0, start, n), multiplier.narrow(0, start, n),
-                        frozenMask == null ? null : frozenMask.narrow(0, start, n), stepCount == null ? null : stepCount.narrow(0, start, n),
-                        clip, Math.max(0, decayedElements - start), lr, settings.beta1(), settings.beta2(), settings.eps(),
-                        settings.weightDecay(), uniformSteps);
-            }
-            i = j;
-        }
-    }
-
-    /** Every element at step uniformSteps: scalar bias corrections, cache-sized slices on the CPU. */
-    private void uniformStep(Tensor grad, double lr) {
-        double b1 = settings.beta1();
-        double b2 = settings.beta2();
-        double bias1 = 1 - Math.pow(b1, uniformSteps);
-        double bias2Sqrt = Math.sqrt(1 - Math.pow(b2, uniformSteps));
-        long chunk = device.isCuda() ? total : CPU_CHUNK;
-        for (long start = 0; start < total; start += chunk) {
-            try (Scope slice = Scope.open()) {
-                long n = Math.min(chunk, total - start);
-                Tensor p = master.narrow(0, start, n);
-                Tensor g = grad.narrow(0, start, n);
-                Tensor m = expAvg.narrow(0, start, n);
-                Tensor v = expAvgSq.narrow(0, start, n);
-                Tensor r = multiplier.narrow(0, start, n);
-                long decayedHere = Math.max(0, Math.min(n, decayedElements - start));
-                if (settings.weightDecay() != 0 && decayedHere > 0) {
-                    Tensor pd = p.narrow(0, 0, decayedHere);
-                    if (multipliersAreOne) pd.mulInPlace(1 - lr * settings.weightDecay());
-                    else pd.addcmulInPlace(pd, r.narrow(0, 0, decayedHere), -lr * settings.weightDecay());
-                }
-                m.lerpInPlace(g, 1 - b1);
-                v.mulInPlace(b2);
-                v.addcmulInPlace(g, g, 1 - b2);
-                Tensor denominator = v.sqrt();
-                denominator.mulInPlace(1 / bias2Sqrt);
-                denominator.addInPlace(settings.eps());
-                if (multipliersAreOne) p.addcdivInPlace(m, denominator, -lr / bias1);
-                else p.addcmulInPlace(m.div(denominator), r, -lr / bias1);
-            }
-        }
-    }
-
-    /** libtorch's fused kernel, one call per region (decayed, undecayed). */
-    private void fusedStep(Tensor grad, double lr) {
-        if (fusedSteps == null) {
-            try (Scope scope = Scope.open()) {
-                fusedSteps = Tensor.zeros(DType.FLOAT32, device, 2).keep();
-            }
-        }
-        fusedSteps.fill(uniformSteps - 1);  // the kernel adds one before using it
-        long[][] regions = {{0, decayedElements}, {decayedElements, total - decayedElements}};
-        double[] decay = {settings.weightDecay(), 0};
-        for (int r = 0; r < 2; r++) {
-            if (regions[r][1] == 0) continue;
-            try (Scope scope = Scope.open()) {
-                long s = regions[r][0];
-                long n = regions[r][1];
-                Foreach.fusedAdamW(List.of(master.narrow(0, s, n)), List.of(grad.narrow(0, s, n)), List.of(expAvg.narrow(0, s, n)),
-                        List.of(expAvgSq.narrow(0, s, n)), List.of(fusedSteps.select(0, r)), lr, settings.beta1(), settings.beta2(),
-                        decay[r], settings.eps());
-            }
-        }
-    }
-
-    /** Per-element step counts (frozen elements or gradient-less parameters fell behind): masked by where. */
-    private void generalStep(Tensor grad, double lr, List<Integer> missing) {
-        // Step counts and the per-element scalars derived from them in float64 (rounded once to the state
-        // type), so a float32 step rounds as torch's, whose scalars are doubles.
-        if (stepCount == null) stepCount = Tensor.full(uniformSteps, DType.FLOAT64, device, total).keep();
-        double b1 = settings.beta1();
-        double b2 = settings.beta2();
-        Tensor active = frozen == null ? Tensor.ones(DType.BOOL, device, total) : frozen.eq(0);
-        if (!missing.isEmpty()) {
-            if (frozen == null) active = active.clone();
-            for (int i : missing) active.narrow(0, offsets[i], parameters.get(i).tensor().numel()).fill(0);
-        }
-        stepCount.addInPlace(active.to(DType.FLOAT64), 1);
-        Tensor counted = stepCount.clamp(1, 1e30);
-        Tensor bias1 = Tensor.scalar(b1, DType.FLOAT64, device).pow(counted).neg().add(1);
-        Tensor bias2Sqrt = Tensor.scalar(b2, DType.FLOAT64, device).pow(counted).neg().add(1).sqrt().to(stateType);
-        Tensor rate = multiplier.to(DType.FLOAT64).mul(lr);
-        Tensor stepSize = rate.div(bias1).to(stateType);
-        Tensor p = master;
-        Tensor decayed = p;
-        if (settings.weightDecay() != 0 && decayedElements > 0) {
-            decayed = p.clone();
-            Tensor pd = decayed.narrow(0, 0, decayedElements);
-            pd.mulInPlace(rate.narrow(0, 0, decayedElements).mul(-settings.weightDecay()).add(1).to(stateType));
-        }
-        Tensor mNew = expAvg.mul(b1);
-        mNew.addInPlace(grad, 1 - b1);
-        Tensor vNew = expAvgSq.mul(b2);
-        vNew.addcmulInPlace(grad, grad, 1 - b2);
-        Tensor denominator = vNew.sqrt().div(bias2Sqrt).add(settings.eps());
-        Tensor updated = decayed.sub(stepSize.mul(mNew.div(denominator)));
-        p.copyFrom(Tensor.where(active, updated, p));
-        expAvg.copyFrom(Tensor.where(active, mNew, expAvg));
-        expAvgSq.copyFrom(Tensor.where(active, vNew, expAvgSq));
     }
 
     @Override
@@ -404,15 +244,6 @@ public final class AdamW implements SplitRateOptimizer {
         for (Parameter p : parameters) p.tensor().setGrad(null);
     }
 
-    /** Layout check for {@link #importState}: names and sizes in flat order. */
-    private String layout() {
-        StringBuilder s = new StringBuilder();
-        for (int i = 0; i < parameters.size(); i++) {
-            s.append(parameters.get(i).name()).append(':').append(Arrays.toString(parameters.get(i).tensor().shape())).append(';');
-        }
-        return s.toString();
-    }
-
     @Override
     public Map<String, Tensor> exportState() {
         Map<String, Tensor> out = new LinkedHashMap<>();
@@ -426,11 +257,6 @@ public final class AdamW implements SplitRateOptimizer {
             if (master != flat) out.put("master", master.clone().keep());
         }
         return out;
-    }
-
-    /** The parameters' names and shapes in the order of the flat state, for a checkpoint's metadata. */
-    public String stateLayout() {
-        return layout();
     }
 
     @Override
@@ -466,9 +292,10 @@ public final class AdamW implements SplitRateOptimizer {
 
     @Override
     public void close() {
-        for (Tensor t : new Tensor[] {expAvg, expAvgSq, multiplier, gradBuffer, frozen, activeScale, stepCount, fusedSteps, lastGradNorm}) {
+        for (Tensor t : new Tensor[] {expAvg, expAvgSq, multiplier, frozen, activeScale, stepCount, lastGradNorm}) {
             if (t != null) t.close();
         }
+        gradient.close();
         if (master != flat) master.close();
         flat.close();
     }

@@ -23,6 +23,7 @@ public final class ReferenceAdamW implements SplitRateOptimizer {
     private final List<Tensor> multipliers = new ArrayList<>();
     private final List<Tensor> frozen = new ArrayList<>();
     private Tensor lastGradNorm;
+    private FlatGradient gradient;  // made on first use
 
     /** A plain per-tensor AdamW over the parameters, with zero moments. */
     public ReferenceAdamW(List<Parameter> parameters, AdamWSettings settings) {
@@ -44,6 +45,15 @@ public final class ReferenceAdamW implements SplitRateOptimizer {
     @Override
     public List<Parameter> parameters() {
         return parameters;
+    }
+
+    @Override
+    public FlatGradient flatGradient() {
+        if (gradient == null) {
+            Tensor first = parameters.get(0).tensor();
+            gradient = new FlatGradient(parameters, AdamW.stateType(first.dtype()), first.device());
+        }
+        return gradient;
     }
 
     @Override
@@ -69,7 +79,7 @@ public final class ReferenceAdamW implements SplitRateOptimizer {
     }
 
     @Override
-    public void step(double lr) {
+    public void step(double lr, GradientSource source) {
         double b1 = settings.beta1();
         double b2 = settings.beta2();
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
@@ -77,6 +87,7 @@ public final class ReferenceAdamW implements SplitRateOptimizer {
             Tensor sumSquares = null;
             for (int i = 0; i < parameters.size(); i++) {
                 Tensor g = parameters.get(i).tensor().grad();
+                if (g != null && source == GradientSource.FLAT_BUFFER) g = flatGradient().view(i);
                 if (g != null) {
                     g = g.to(AdamW.stateType(g.dtype()));
                     Tensor s = g.maskedFill(frozen.get(i), 0).square().sum();  // frozen elements are not in the clipping norm
@@ -171,5 +182,6 @@ public final class ReferenceAdamW implements SplitRateOptimizer {
     public void close() {
         for (List<Tensor> list : List.of(expAvg, expAvgSq, steps, multipliers, frozen)) list.forEach(Tensor::close);
         if (lastGradNorm != null) lastGradNorm.close();
+        if (gradient != null) gradient.close();
     }
 }

@@ -14,6 +14,8 @@ import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
+import adept.optim.FlatGradient;
+import adept.optim.GradientSource;
 import adept.optim.Parameter;
 import adept.optim.LrSchedule;
 import adept.tensor.DType;
@@ -212,13 +214,13 @@ public final class Trainer {
 
     /**
      * The overlapped all-reduce of the trainable tensors' gradients (data parallel with overlap_grad_reduce), writing
-     * into the optimizer's gradient slots; null for one process or the post-backward path. The tensors go in the
-     * model's order, so that the buckets (filled in reverse) follow backward.
+     * into the views of the optimizer's flat gradient; null for one process or the post-backward path. The tensors go
+     * in the model's order, so that the buckets (filled in reverse) follow backward.
      */
     private OverlappedGradientReducer overlappedReducer(CausalLM model, DecoupledTuning tuning) {
         if (group == null || !s.overlapGradReduce) return null;
-        AdamW adam = tuning.optimizer();
-        List<Parameter> ps = adam.parameters();
+        List<Parameter> ps = tuning.optimizer().parameters();
+        FlatGradient gradient = tuning.optimizer().flatGradient();
         Map<String, Integer> modelOrder = new java.util.HashMap<>();
         for (String name : model.parametersAndAdapters().keySet()) modelOrder.put(name, modelOrder.size());
         List<Integer> order = new java.util.ArrayList<>();
@@ -229,11 +231,9 @@ public final class Trainer {
             List<Tensor> slots = new java.util.ArrayList<>();
             for (int i : order) {
                 tensors.add(ps.get(i).tensor());
-                slots.add(adam.gradientSlot(i));
+                slots.add(gradient.view(i));
             }
-            OverlappedGradientReducer reducer = OverlappedGradientReducer.create(group, tensors, slots, GradientBuckets.bucketBytes(System.getenv()));
-            adam.useGradientsInSlots(true);
-            return reducer;
+            return OverlappedGradientReducer.create(group, tensors, slots, GradientBuckets.bucketBytes(System.getenv()));
         }
     }
 
@@ -295,8 +295,8 @@ public final class Trainer {
             checkpoints.removeStaleTemporaries();
         }
         if (group != null) broadcastParameters(model);
-        try (DecoupledTuning tuning = new DecoupledTuning(model, prepared.trainable(), Granularity.parse(s.granularity), policy, adam,
-                mode.adaptive());
+        try (DecoupledTuning tuning = new DecoupledTuning(model, prepared.trainable(), Granularity.parse(s.granularity), policy,
+                AdamW.factory(adam), mode.adaptive());
              RunLog metrics = new RunLog(out.resolve(METRICS_FILE));
              RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE));
              RunEvents events = RunEvents.open(out, s, leader() && s.tensorboard, resume == null ? -1 : resume.state().step());
@@ -306,12 +306,12 @@ public final class Trainer {
                 listener.info(String.format(Locale.ROOT, "activation checkpointing: layers %d..%d recomputed in backward, %d a segment (grad_checkpointing)",
                         Math.max(0, tuning.firstRecordedLayer()), model.layers().size() - 1, s.gradCheckpointing));
             }
+            GradientBuckets buckets = null;  // data parallel, post-backward: averages the flat gradient before each step
             if (group != null) {
                 long bucketBytes = GradientBuckets.bucketBytes(System.getenv());
                 String how;
                 if (reducer == null) {
-                    GradientBuckets buckets = new GradientBuckets(group, bucketBytes);
-                    tuning.optimizer().reduceGradientsWith(buckets::averageInPlace);
+                    buckets = new GradientBuckets(group, bucketBytes);
                     how = "after backward";
                 } else {
                     how = String.format(Locale.ROOT, "in %d bucket%s of at most %,d bytes, overlapped with backward", reducer.bucketCount(),
@@ -405,7 +405,13 @@ public final class Trainer {
                         }
                         lastLoss = lossSum / s.gradAccum / (step + 1 - lastRead);
                     }
-                    tuning.step(lr);
+                    if (buckets != null) {
+                        FlatGradient gradient = tuning.optimizer().flatGradient();
+                        gradient.collect();
+                        buckets.averageInPlace(gradient.tensor());
+                    }
+                    // Data parallel: the step takes the gradient averaged over the ranks above (or by the overlapped reducer).
+                    tuning.step(lr, group == null ? GradientSource.PARAMETER_GRADS : GradientSource.FLAT_BUFFER);
                     if (read) gradNorm = tuning.optimizer().lastGradNorm().item();
                 }
                 if (read && !Double.isFinite(gradNorm)) throw nonFinite(step, "gradient norm", gradNorm, checkpoints);

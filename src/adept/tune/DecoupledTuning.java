@@ -4,9 +4,9 @@ import adept.parallel.ProcessGroup;
 import adept.io.data.Batch;
 import adept.nn.AttentionContext;
 import adept.nn.CausalLM;
-import adept.optim.AdamW;
-import adept.optim.AdamWSettings;
+import adept.optim.GradientSource;
 import adept.optim.Parameter;
+import adept.optim.SplitRateOptimizer;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
@@ -17,7 +17,7 @@ import java.util.Map;
 
 /**
  * Stage 2 on one model: the trainable tensors (everything else frozen: requires_grad off, never
- * updated), their units, a split-rate AdamW over them, and the importance refresh that sets per-unit
+ * updated), their units, a split-rate optimizer over them, and the importance refresh that sets per-unit
  * rates. With adaptive off (the uniform-rate baselines) refreshes are not run and every unit trains at
  * the base rate. The model stays the caller's; the optimizer is this object's.
  */
@@ -26,7 +26,7 @@ public final class DecoupledTuning implements AutoCloseable {
     private final UnitMap units;
     private final RatePolicy policy;
     private final boolean adaptive;
-    private final AdamW optimizer;
+    private final SplitRateOptimizer optimizer;
     private final Map<String, Tensor> trainable;
     private final int firstRecordedLayer;
     private RatePolicy.Assignment assignment;
@@ -34,9 +34,12 @@ public final class DecoupledTuning implements AutoCloseable {
     /** Test hook: runs after the forward pass (loss known, nothing backpropagated) and before each segment's backward. */
     Runnable onMemoryPeak;
 
-    /** Stage 2 over model's named trainable tensors: units of granularity, rates by policy (when adaptive), one split-rate AdamW; the other parameters are frozen. */
+    /**
+     * Stage 2 over model's named trainable tensors: units of granularity, rates by policy (when adaptive), one
+     * split-rate optimizer from optimizerFactory (e.g. {@code AdamW.factory(settings)}); the other parameters are frozen.
+     */
     public DecoupledTuning(CausalLM model, List<String> trainableNames, Granularity granularity, RatePolicy policy,
-                           AdamWSettings settings, boolean adaptive) {
+                           SplitRateOptimizer.Factory optimizerFactory, boolean adaptive) {
         this.model = model;
         this.policy = policy;
         this.adaptive = adaptive;
@@ -54,7 +57,7 @@ public final class DecoupledTuning implements AutoCloseable {
         units = UnitMap.build(model.config(), trainableNames, granularity, adapterShapes);
         List<Parameter> ps = new ArrayList<>();
         for (var e : trainable.entrySet()) ps.add(Parameter.of(e.getKey(), e.getValue()));
-        optimizer = new AdamW(ps, settings);
+        optimizer = optimizerFactory.create(ps);
         int lowest = Integer.MAX_VALUE;
         for (String n : trainableNames) {
             int layer = UnitMap.layerOf(n);
@@ -70,7 +73,7 @@ public final class DecoupledTuning implements AutoCloseable {
     }
 
     /** The split-rate optimizer over the trainable tensors. */
-    public AdamW optimizer() {
+    public SplitRateOptimizer optimizer() {
         return optimizer;
     }
 
@@ -238,9 +241,14 @@ public final class DecoupledTuning implements AutoCloseable {
         return value;
     }
 
-    /** One optimizer step at base rate lr from the accumulated gradients, then drops them. */
+    /** One optimizer step at base rate lr from the accumulated gradients (.grad), then drops them. */
     public void step(double lr) {
-        optimizer.step(lr);
+        step(lr, GradientSource.PARAMETER_GRADS);
+    }
+
+    /** One optimizer step at base rate lr from the gradients where source says, then drops the .grad. */
+    public void step(double lr, GradientSource source) {
+        optimizer.step(lr, source);
         optimizer.zeroGrad();
     }
 

@@ -113,19 +113,17 @@ class AdamWTest {
     }
 
     void fastEqualsPlainLoop(DType dtype, double tolerance, boolean clip) {
-        fastEqualsPlainLoop(dtype, tolerance, clip, true);
-        fastEqualsPlainLoop(dtype, tolerance, clip, false);
+        fastEqualsPlainLoop(dtype, tolerance, clip, AdamWPath.ONE_PASS_KERNEL);
+        fastEqualsPlainLoop(dtype, tolerance, clip, AdamWPath.TENSOR_OPS);
     }
 
-    /** kernel: the one-pass CPU kernel, else the tensor-op paths. */
-    void fastEqualsPlainLoop(DType dtype, double tolerance, boolean clip, boolean kernel) {
+    void fastEqualsPlainLoop(DType dtype, double tolerance, boolean clip, AdamWPath path) {
         List<Tensor> fastParams = params(9, dtype);
         List<Tensor> plainParams = params(9, dtype);
         List<Tensor> initial = params(9, dtype);
         AdamWSettings settings = new AdamWSettings(0.9, 0.99, 1e-8, 0.2, clip ? 0.5 : 0);
-        try (AdamW fast = new AdamW(named(fastParams, true, false, true), settings);
+        try (AdamW fast = new AdamW(named(fastParams, true, false, true), settings.withPath(path));
              ReferenceAdamW plain = new ReferenceAdamW(named(plainParams, true, false, true), settings)) {
-            fast.useOnePassKernel(kernel);
             // the fast optimizer orders decayed parameters first; look indices up by name
             configureByName(fast, plain);
             for (int step = 0; step < 50; step++) {
@@ -144,7 +142,7 @@ class AdamWTest {
             }
             for (int i = 0; i < fastParams.size(); i++) {
                 double diff = maxRelativeDifference(fastParams.get(i), plainParams.get(i));
-                assertTrue(diff < tolerance, dtype + " param " + i + ": fast path (kernel " + kernel + ") differs from the plain loop by " + diff);
+                assertTrue(diff < tolerance, dtype + " param " + i + ": fast path " + path + " differs from the plain loop by " + diff);
             }
             try (Scope scope = Scope.open()) {
                 Tensor frozenRow = fastParams.get(2).narrow(0, 1, 1);
@@ -176,7 +174,8 @@ class AdamWTest {
                 fast.setFrozen(fast.indexOf("p" + index), dim, start, length, f);
             }
             public void resetRates(double v) { throw new UnsupportedOperationException(); }
-            public void step(double lr) { throw new UnsupportedOperationException(); }
+            public void step(double lr, GradientSource source) { throw new UnsupportedOperationException(); }
+            public FlatGradient flatGradient() { return fast.flatGradient(); }
             public Tensor lastGradNorm() { return null; }
             public adept.optim.RateStats rateStats() { return fast.rateStats(); }
             public void zeroGrad() {}
@@ -208,10 +207,9 @@ class AdamWTest {
         List<Tensor> plainParams = params(11, dtype);
         List<Tensor> initial = params(11, dtype);
         AdamWSettings settings = new AdamWSettings(0.9, 0.99, 1e-8, 0.2, 0.5);
-        try (AdamW kernel = new AdamW(named(kernelParams, true, false, true), settings);
-             AdamW ops = new AdamW(named(opsParams, true, false, true), settings);
+        try (AdamW kernel = new AdamW(named(kernelParams, true, false, true), settings.withPath(AdamWPath.ONE_PASS_KERNEL));
+             AdamW ops = new AdamW(named(opsParams, true, false, true), settings.withPath(AdamWPath.TENSOR_OPS));
              ReferenceAdamW plain = new ReferenceAdamW(named(plainParams, true, false, true), settings)) {
-            ops.useOnePassKernel(false);
             Tensor[] frozenRow = new Tensor[1];
             Tensor[] frozenElements = new Tensor[1];
             for (int step = 0; step < 40; step++) {
@@ -298,13 +296,18 @@ class AdamWTest {
         }
     }
 
-    /** Uniform path (scalar step count, multipliers) equals the plain loop too, and the state round-trips. */
+    /** Uniform steps (scalar step count, multipliers) equal the plain loop on either CPU path, and the state round-trips. */
     @Test
     void uniformPathAndStateRoundTrip() {
+        uniformPathAndStateRoundTrip(AdamWPath.ONE_PASS_KERNEL);
+        uniformPathAndStateRoundTrip(AdamWPath.TENSOR_OPS);
+    }
+
+    void uniformPathAndStateRoundTrip(AdamWPath path) {
         List<Tensor> a = params(4, DType.FLOAT64);
         List<Tensor> b = params(4, DType.FLOAT64);
         List<Tensor> c = params(4, DType.FLOAT64);
-        AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 1.0);
+        AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 1.0, path);
         try (AdamW fast = new AdamW(named(a, true, false, true), settings);
              ReferenceAdamW plain = new ReferenceAdamW(named(b, true, false, true), settings)) {
             fast.setMultiplier(fast.indexOf("p0"), 0, 0, 5, 0.5);
@@ -321,7 +324,7 @@ class AdamWTest {
                 fast.zeroGrad();
                 plain.zeroGrad();
             }
-            for (int i = 0; i < 3; i++) assertTrue(maxRelativeDifference(a.get(i), b.get(i)) < 1e-7, "param " + i);
+            for (int i = 0; i < 3; i++) assertTrue(maxRelativeDifference(a.get(i), b.get(i)) < 1e-7, path + ": param " + i);
             // export, continue in a fresh optimizer over copies: the same trajectory
             java.util.Map<String, Tensor> state = fast.exportState();
             try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
@@ -358,9 +361,8 @@ class AdamWTest {
         List<Tensor> a = params(6, DType.FLOAT32);
         List<Tensor> b = params(6, DType.FLOAT32);
         AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 1.0);
-        try (AdamW fused = new AdamW(named(a, true, false, true), settings);
+        try (AdamW fused = new AdamW(named(a, true, false, true), settings.withPath(AdamWPath.FUSED));
              ReferenceAdamW plain = new ReferenceAdamW(named(b, true, false, true), settings)) {
-            fused.useOnePassKernel(false);  // the CPU default; libtorch's kernel is the tensor paths' choice
             for (int step = 0; step < 20; step++) {
                 for (List<Tensor> ps : List.of(a, b)) {
                     try (Scope scope = Scope.open()) {

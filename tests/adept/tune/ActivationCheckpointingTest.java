@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import adept.expand.LayerExpansion;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
+import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
 import adept.tensor.DType;
 import adept.tensor.Device;
@@ -56,7 +57,7 @@ class ActivationCheckpointingTest {
         List<Double> losses = new ArrayList<>();
         try (CausalLM model = model(full, tied, trainable);
              DecoupledTuning tuning = new DecoupledTuning(model, trainable, Granularity.TENSOR, new RatePolicy(RateMode.CONTINUOUS, 0.5, 1, 1),
-                     ADAM, false).activationCheckpointing(every)) {
+                     AdamW.factory(ADAM), false).activationCheckpointing(every)) {
             for (int step = 0; step < steps; step++) {
                 try (Scope scope = Scope.open()) {
                     for (int a = 0; a < accum; a++) {
@@ -120,7 +121,7 @@ class ActivationCheckpointingTest {
         Random random = new Random(3);
         try (CausalLM model = model(true, true, trainable);
              DecoupledTuning tuning = new DecoupledTuning(model, trainable, Granularity.TENSOR, new RatePolicy(RateMode.CONTINUOUS, 0.5, 1, 1),
-                     ADAM, false).activationCheckpointing(1)) {
+                     AdamW.factory(ADAM), false).activationCheckpointing(1)) {
             long before = -1;
             for (int step = 0; step < 6; step++) {
                 if (step == 2) before = Torch.liveTensors();
@@ -150,7 +151,7 @@ class ActivationCheckpointingTest {
         Random random = new Random(11);
         try (CausalLM model = CausalLM.random(small(), 4, 0.05, DType.FLOAT32, Device.CPU);
              DecoupledTuning tuning = new DecoupledTuning(model, trainable = new ArrayList<>(model.namedParameters().keySet()), Granularity.TENSOR,
-                     new RatePolicy(RateMode.CONTINUOUS, 0.5, 1, 1), ADAM, false).activationCheckpointing(every)) {
+                     new RatePolicy(RateMode.CONTINUOUS, 0.5, 1, 1), AdamW.factory(ADAM), false).activationCheckpointing(every)) {
             long[] peak = {0};
             long[] start = {0};
             tuning.onMemoryPeak = () -> peak[0] = Math.max(peak[0], ProcessMemory.mallocInUseBytes() - start[0]);

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.checkpoint.Safetensors;
 import adept.nn.CausalLM;
+import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
 import adept.optim.LrSchedule;
 import adept.tensor.DType;
@@ -81,7 +82,7 @@ class LoraGoldenTest {
             AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 1.0);
             double worstLoss = 0;
             double worstNorm = 0;
-            try (DecoupledTuning tuning = new DecoupledTuning(model, names, Granularity.TENSOR, RatePolicy.CONTINUOUS, settings, false)) {
+            try (DecoupledTuning tuning = new DecoupledTuning(model, names, Granularity.TENSOR, RatePolicy.CONTINUOUS, AdamW.factory(settings), false)) {
                 assertEquals(names.size(), tuning.units().size(), "one unit per adapter tensor");
                 for (int s = 0; s < steps; s++) {
                     try (Scope step = Scope.open()) {

@@ -8,6 +8,7 @@ import adept.io.checkpoint.Safetensors;
 import adept.io.data.Batch;
 import adept.io.data.Example;
 import adept.nn.CausalLM;
+import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
 import adept.optim.LrSchedule;
 import adept.tensor.DType;
@@ -76,7 +77,7 @@ class Stage2GoldenTest {
             for (int b = 0; b < probeIds.size(0); b++) probe.add(batch(probeIds.select(0, b), probeMask.select(0, b)));
             LrSchedule schedule = new LrSchedule(LrSchedule.Kind.COSINE, 5e-3, 5, 30);
             AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 1.0);
-            try (DecoupledTuning tuning = new DecoupledTuning(model, trainable, Granularity.TENSOR, RatePolicy.CONTINUOUS.withNorm(norm), settings, true)) {
+            try (DecoupledTuning tuning = new DecoupledTuning(model, trainable, Granularity.TENSOR, RatePolicy.CONTINUOUS.withNorm(norm), AdamW.factory(settings), true)) {
                 List<String> ours = tuning.units().units().stream().map(Unit::name).toList();
                 assertEquals(new java.util.TreeSet<>(unitNames), new java.util.TreeSet<>(ours), "the same 22 tensor units");
                 int refresh = 0;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import adept.io.data.Batch;
 import adept.nn.CausalLM;
+import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
 import adept.tensor.DType;
 import adept.tensor.Scope;
@@ -44,7 +45,7 @@ class Stage2MemoryTest {
             AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 1.0);
             try (CausalLM model = e.model();
                  DecoupledTuning tuning = new DecoupledTuning(model, e.trainable(), Granularity.NEURON, new RatePolicy(RateMode.MASK, 0.8, 1, 1),
-                         settings, true)) {
+                         AdamW.factory(settings), true)) {
                 assertEquals(116, tuning.units().size());
                 long liveAfterWarmUp = -1;
                 int refreshes = 0;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import adept.io.data.Batch;
 import adept.nn.CausalLM;
+import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
 import adept.tensor.Autograd;
 import adept.tensor.DType;
@@ -43,7 +44,7 @@ class UnitImportanceTest {
             try (Scope scope = Scope.open()) {
                 Stage2Fixture.Expanded e = Stage2Fixture.expanded(DType.FLOAT64, 11);
                 try (CausalLM model = e.model();
-                     DecoupledTuning tuning = new DecoupledTuning(model, e.trainable(), g, RatePolicy.CONTINUOUS, SETTINGS, true)) {
+                     DecoupledTuning tuning = new DecoupledTuning(model, e.trainable(), g, RatePolicy.CONTINUOUS, AdamW.factory(SETTINGS), true)) {
                     assertEquals(List.of(2, 5), tuning.units().layers());
                     double[] importance = tuning.refresh(probe(1, 3), 0);
                     assertEquals(tuning.units().size(), importance.length);
@@ -62,7 +63,7 @@ class UnitImportanceTest {
             Stage2Fixture.Expanded e = Stage2Fixture.expanded(DType.FLOAT64, 12);
             Random random = new Random(2);
             try (CausalLM model = e.model();
-                 DecoupledTuning tuning = new DecoupledTuning(model, e.trainable(), Granularity.NEURON, RatePolicy.CONTINUOUS, SETTINGS, true)) {
+                 DecoupledTuning tuning = new DecoupledTuning(model, e.trainable(), Granularity.NEURON, RatePolicy.CONTINUOUS, AdamW.factory(SETTINGS), true)) {
                 train(tuning, random, 3);
                 tuning.loss(Stage2Fixture.block(random, 2, 16)).backward();
                 Map<String, Tensor> before = new java.util.LinkedHashMap<>();
@@ -138,7 +139,7 @@ class UnitImportanceTest {
             Stage2Fixture.Expanded e = Stage2Fixture.expanded(DType.FLOAT64, 13);
             Random random = new Random(4);
             try (CausalLM model = e.model();
-                 DecoupledTuning tuning = new DecoupledTuning(model, e.trainable(), Granularity.NEURON, RatePolicy.CONTINUOUS, SETTINGS, true)) {
+                 DecoupledTuning tuning = new DecoupledTuning(model, e.trainable(), Granularity.NEURON, RatePolicy.CONTINUOUS, AdamW.factory(SETTINGS), true)) {
                 train(tuning, random, 4);
                 List<Batch> probe = probe(5, 4);
                 UnitMap map = tuning.units();

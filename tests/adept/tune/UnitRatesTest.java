@@ -6,6 +6,7 @@ import adept.nn.CausalLM;
 import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
 import adept.optim.Parameter;
+import adept.optim.SplitRateOptimizer;
 import adept.tensor.DType;
 import adept.tensor.Device;
 import adept.tensor.Scope;
@@ -47,7 +48,7 @@ class UnitRatesTest {
     }
 
     /** The flat optimizer state vector cut into the parameters' row-major blocks, in the optimizer's order. */
-    static Map<String, double[]> unflatten(AdamW adam, Tensor flatState) {
+    static Map<String, double[]> unflatten(SplitRateOptimizer adam, Tensor flatState) {
         double[] all = flatState.to(DType.FLOAT64).toDoubleArray();
         Map<String, double[]> out = new HashMap<>();
         int offset = 0;
@@ -77,9 +78,9 @@ class UnitRatesTest {
             Stage2Fixture.Expanded e = Stage2Fixture.expanded(DType.FLOAT64, 21);
             AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0, 0);  // no decay, no clipping: the step is lr * w * sign(g)
             try (CausalLM model = e.model();
-                 DecoupledTuning tuning = new DecoupledTuning(model, e.trainable(), Granularity.NEURON, RatePolicy.CONTINUOUS, settings, true)) {
+                 DecoupledTuning tuning = new DecoupledTuning(model, e.trainable(), Granularity.NEURON, RatePolicy.CONTINUOUS, AdamW.factory(settings), true)) {
                 UnitMap map = tuning.units();
-                AdamW adam = tuning.optimizer();
+                SplitRateOptimizer adam = tuning.optimizer();
                 RatePolicy.Assignment a = pattern(map.size());
                 UnitRates.apply(adam, map, a);
                 double[] frozenAsDouble = new double[map.size()];
@@ -138,7 +139,7 @@ class UnitRatesTest {
             AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 1.0);
             try (CausalLM model = e.model();
                  DecoupledTuning tuning = new DecoupledTuning(model, e.trainable(), Granularity.NEURON, new RatePolicy(RateMode.MASK, 0.5, 1, 1),
-                         settings, true)) {
+                         AdamW.factory(settings), true)) {
                 UnitMap map = tuning.units();
                 double[] ones = new double[map.size()];
                 java.util.Arrays.fill(ones, 1.0);
