@@ -232,8 +232,10 @@ public final class BenchMemoryCommand implements Callable<Integer> {
     // ---- the child: one phase in this process ----
 
     private ModelConfig config() {
-        return new ModelConfig(Architecture.LLAMA, shape.vocab, shape.hidden, shape.intermediate, shape.layers, shape.heads, shape.kvHeads,
-                shape.hidden / shape.heads, 1e-6, 10000.0, null, Math.max(shape.seq, 64), false, false, false);
+        return ModelConfig.builder(Architecture.LLAMA).vocabSize(shape.vocab).hiddenSize(shape.hidden)
+                .intermediateSize(shape.intermediate).numHiddenLayers(shape.layers).numAttentionHeads(shape.heads)
+                .numKeyValueHeads(shape.kvHeads).headDim(shape.hidden / shape.heads).rmsNormEps(1e-6).ropeTheta(10000.0)
+                .maxPositionEmbeddings(Math.max(shape.seq, 64)).tieWordEmbeddings(false).build();
     }
 
     private List<Example> examples(Random random) {
@@ -277,7 +279,7 @@ public final class BenchMemoryCommand implements Callable<Integer> {
             }
             if (phase.equals("stage2") || phase.equals("refresh")) {
                 List<String> trainable = LayerExpansion.apply(model, LayerExpansion.explicit(shape.layers, sources));
-                tuning = new DecoupledTuning(model, trainable, Granularity.TENSOR, RatePolicy.CONTINUOUS, AdamWSettings.DEFAULT, true);
+                tuning = new DecoupledTuning(model, trainable, Granularity.TENSOR, RatePolicy.CONTINUOUS, AdamW.factory(AdamWSettings.DEFAULT), true);
                 double[] importance = new double[tuning.units().size()];
                 for (int u = 0; u < importance.length; u++) importance[u] = random.nextDouble();
                 UnitRates.apply(tuning.optimizer(), tuning.units(), RatePolicy.CONTINUOUS.assign(importance));

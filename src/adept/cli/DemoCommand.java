@@ -1,5 +1,6 @@
 package adept.cli;
 
+import adept.train.TrainListener;
 import adept.report.ProgressBar;
 import adept.demo.DebianText;
 import adept.demo.Demo;
@@ -73,9 +74,9 @@ public final class DemoCommand implements Callable<Integer> {
                 }
 
                 @Override
-                public Trainer.Listener trainer(String label) {
+                public TrainListener trainer(String label) {
                     ProgressBar[] bar = new ProgressBar[1];
-                    return new Trainer.Listener() {
+                    return new TrainListener() {
                         @Override
                         public void info(String line) {
                             System.err.println("  " + label + ": " + line);

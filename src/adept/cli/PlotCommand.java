@@ -1,7 +1,8 @@
 package adept.cli;
 
+import adept.train.RunFolder;
 import adept.train.TrainException;
-import adept.train.TrainPlots;
+import adept.report.TrainPlots;
 import adept.train.Trainer;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -79,7 +80,7 @@ public final class PlotCommand implements Callable<Integer> {
             if (!metric.equals("eval_loss") && !metric.equals("loss")) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--metric must be eval_loss or loss, got " + metric);
             }
-            for (Path r : compare) if (!Files.isRegularFile(r.resolve(Trainer.METRICS_FILE))) throw new TrainException(r + " has no " + Trainer.METRICS_FILE);
+            for (Path r : compare) if (!Files.isRegularFile(r.resolve(RunFolder.METRICS_FILE))) throw new TrainException(r + " has no " + RunFolder.METRICS_FILE);
             checkOut();
             byte[] png = TrainPlots.compare(compare, metric, title);
             try {
@@ -93,12 +94,12 @@ public final class PlotCommand implements Callable<Integer> {
         }
         if (run == null) throw new CommandLine.ParameterException(spec.commandLine(), "give --run DIR (or --compare DIR ... --out FILE)");
         if (!Files.isDirectory(run)) throw new TrainException(run + ": no such folder");
-        if (!Files.isRegularFile(run.resolve(Trainer.METRICS_FILE))) {
-            throw new TrainException(run + " has no " + Trainer.METRICS_FILE + ": not a training run's folder (adept train --out)");
+        if (!Files.isRegularFile(run.resolve(RunFolder.METRICS_FILE))) {
+            throw new TrainException(run + " has no " + RunFolder.METRICS_FILE + ": not a training run's folder (adept train --out)");
         }
         List<Path> written = TrainPlots.write(run, null);
         PrintWriter out = spec.commandLine().getOut();
-        if (written.isEmpty()) out.println("nothing to plot: " + run.resolve(Trainer.METRICS_FILE) + " has no steps yet");
+        if (written.isEmpty()) out.println("nothing to plot: " + run.resolve(RunFolder.METRICS_FILE) + " has no steps yet");
         for (Path p : written) out.println(p);
         out.flush();
         return 0;

@@ -1,6 +1,8 @@
 package adept.cli;
 
+import adept.train.TrainListener;
 import adept.report.ProgressBar;
+import adept.report.TrainPlots;
 import adept.parallel.DistEnvironment;
 import adept.parallel.LocalLauncher;
 import adept.parallel.DistException;
@@ -91,7 +93,7 @@ public final class TrainCommand implements Callable<Integer> {
         AtomicBoolean stop = new AtomicBoolean();
         try (StopSignals signals = StopSignals.install(stop)) {
             ProgressBar[] bar = new ProgressBar[1];
-            Trainer.Listener listener = quiet ? new Trainer.Listener() {} : new Trainer.Listener() {
+            TrainListener listener = quiet ? new TrainListener() {} : new TrainListener() {
                 @Override
                 public void info(String line) {
                     System.err.println("adept " + label + ": " + line);
@@ -108,7 +110,8 @@ public final class TrainCommand implements Callable<Integer> {
                     if (bar[0] != null) bar[0].done();
                 }
             };
-            Trainer.Result r = new Trainer(s, listener, stop, restart, ProbeCommand.version()).distributed(group).run();
+            Trainer.Result r = new Trainer(s, listener, stop, restart, ProbeCommand.version()).distributed(group)
+                    .listen(TrainPlots.listener(listener::info)).run();
             if (r.status() == Trainer.Status.COMPLETED && !quiet) {
                 System.out.printf(Locale.ROOT, "trained %s (%s): %d steps, loss %.4f%s; %,d of %,d parameters trainable (%.2f%%); %.1f s%n",
                         r.out(), s.mode, r.step(), r.lastLoss(), Double.isNaN(r.evalLoss()) ? "" : String.format(Locale.ROOT, ", held-out %.4f", r.evalLoss()),

@@ -1,5 +1,8 @@
 package adept.demo;
 
+import adept.train.TrainListener;
+import adept.report.TrainPlots;
+import adept.train.RunFolder;
 import adept.eval.Perplexity;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.checkpoint.FileOps;
@@ -66,7 +69,7 @@ public final class Demo {
         void info(String line);
 
         /** A listener for one training run (progress bar); label names it. */
-        Trainer.Listener trainer(String label);
+        TrainListener trainer(String label);
     }
 
     /** How the demo ended. */
@@ -121,7 +124,7 @@ public final class Demo {
 
     /** The pretrained base model's folder. */
     public Path baseModel() {
-        return run("pretrain").resolve(Trainer.MODEL_DIR);
+        return run("pretrain").resolve(RunFolder.MODEL_DIR);
     }
 
     /** Runs the stages not yet done (finished ones are skipped) and writes the report. */
@@ -325,14 +328,15 @@ public final class Demo {
     /** Runs (or resumes, or skips) one training run; false when it was interrupted. */
     private boolean stageTrain(int index, String what, TrainSettings t) {
         Path runDir = Path.of(t.out);
-        if (Files.exists(runDir.resolve("summary.json")) && Files.exists(runDir.resolve(Trainer.MODEL_DIR).resolve("config.json"))) {
+        if (Files.exists(runDir.resolve("summary.json")) && Files.exists(runDir.resolve(RunFolder.MODEL_DIR).resolve("config.json"))) {
             listener.stage(index, STAGES, what + ": done earlier, " + out.relativize(runDir), true);
             return true;
         }
         listener.stage(index, STAGES, what, false);
         if (index == 3) initModel(Path.of(t.model));
         Torch.init();
-        Trainer.Result r = new Trainer(t, listener.trainer(runDir.getFileName().toString()), stop, false, version).run();
+        TrainListener trainer = listener.trainer(runDir.getFileName().toString());
+        Trainer.Result r = new Trainer(t, trainer, stop, false, version).listen(TrainPlots.listener(trainer::info)).run();
         if (r.status() != Trainer.Status.COMPLETED) return false;
         listener.info(String.format(Locale.ROOT, "%s: %d steps, last loss %.4f, held-out %.4f; %,d of %,d parameters trainable (%.1f%%); %.0f s",
                 runDir.getFileName(), r.step(), r.lastLoss(), r.evalLoss(), r.trainableParameters(), r.totalParameters(),
@@ -367,7 +371,7 @@ public final class Demo {
     }
 
     Path modelOf(String name) {
-        return name.equals("base") ? baseModel() : run(name).resolve(Trainer.MODEL_DIR);
+        return name.equals("base") ? baseModel() : run(name).resolve(RunFolder.MODEL_DIR);
     }
 
     Path runOf(String name) {
@@ -442,7 +446,7 @@ public final class Demo {
     /** Training time of a run (the trainer's elapsed_s, summed over resumptions). */
     static double trainSeconds(Path run) {
         double last = Double.NaN;
-        for (JsonObject o : adept.train.RunLog.read(run.resolve(Trainer.METRICS_FILE))) {
+        for (JsonObject o : adept.train.RunLog.read(run.resolve(RunFolder.METRICS_FILE))) {
             if (o.has("elapsed_s")) last = o.get("elapsed_s").getAsDouble();
         }
         return last;

@@ -1,5 +1,6 @@
 package adept.demo;
 
+import adept.train.RunFolder;
 import adept.io.checkpoint.FileOps;
 import adept.report.BarChart;
 import adept.report.LineChart;
@@ -92,7 +93,7 @@ public final class DemoReport {
     static LineChart adaptationChart(Demo demo, String domain) {
         List<LineChart.Series> series = new ArrayList<>();
         for (String mode : Demo.MODES) {
-            List<JsonObject> metrics = RunLog.read(demo.run(mode).resolve(Trainer.METRICS_FILE));
+            List<JsonObject> metrics = RunLog.read(demo.run(mode).resolve(RunFolder.METRICS_FILE));
             List<double[]> train = new ArrayList<>();
             List<double[]> eval = new ArrayList<>();
             for (JsonObject o : metrics) {

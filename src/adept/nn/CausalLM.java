@@ -333,10 +333,11 @@ public final class CausalLM implements AutoCloseable {
      * rows go through the head a chunk at a time and, where gradients are wanted, each chunk's logit gradient
      * (libtorch's own cross-entropy backward) becomes the rows' and the head matrix's gradients at once
      * (fused linear + cross-entropy). The 0-dim result holds the loss; its backward delivers those gradients
-     * through a surrogate term of value zero. A trained head matrix costs [V, H] buffers instead, so with
-     * fewer rows than hidden units (few tokens, large hidden size) the plain path is taken.
+     * through a surrogate term of value zero. Only for a frozen head matrix: a trained one needs [V, H] gradient
+     * buffers that cost more than the logits saved (bench memory, docs/benchmarks.md), so it takes the plain path.
      */
     public Tensor headLoss(Tensor hidden, Tensor labels, Tensor weight) {
+        if (Torch.isGradEnabled() && weight.requiresGrad()) return loss(head(hidden, weight), labels);
         return headLoss(hidden, labels, weight, Math.max(1, LOSS_CHUNK_BYTES / (4L * config.vocabSize())));
     }
 

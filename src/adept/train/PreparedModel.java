@@ -50,35 +50,69 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
     /** As above; info (null: nowhere) gets the layer probe's line when its cache is bounded (probe_cache_memory). */
     public static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, DType dtype, Device device, List<Batch> probe,
                                         String version, adept.parallel.ProcessGroup group, java.util.function.Consumer<String> info) {
-        TrainMode mode = s.trainMode();
         ExpansionMetadata existing = ExpansionMetadata.from(checkpoint.metadata(), checkpoint.dir().toString()).orElse(null);
-        ModelConfig config = checkpoint.config().modelConfig();
+        String source = checkpoint.dir().toString();
+        check(s, existing, checkpoint.config().modelConfig(), source);
+        CausalLM model = checkpoint.loadModel(dtype, device);
+        try {
+            if (s.trainMode() == TrainMode.LORA) return LoraMode.prepare(s, checkpoint, model, existing);
+            return shape(s, model, checkpoint.config(), existing, source, probe, version, group, info);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Prepares a model already in memory (the caller's: changed in place when the mode expands it, never closed here),
+     * as {@link #prepare} does a loaded one; it counts as unexpanded. Mode lora needs a model folder.
+     */
+    static PreparedModel prepareInMemory(TrainSettings s, CausalLM model, List<Batch> probe, String version,
+                                         adept.parallel.ProcessGroup group, java.util.function.Consumer<String> info) {
+        if (s.trainMode() == TrainMode.LORA) {
+            throw new TrainException("mode lora trains a model read from a folder (its adapters are written beside it): train from files, or use another mode");
+        }
+        String source = "the model in memory";
+        check(s, null, model.config(), source);
+        return shape(s, model, ConfigJson.of(model.config(), model.dtype()), null, source, probe, version, group, info);
+    }
+
+    /** The settings' checks against the model before any work. */
+    private static void check(TrainSettings s, ExpansionMetadata existing, ModelConfig config, String source) {
+        TrainMode mode = s.trainMode();
         int m = config.numHiddenLayers();
         if (existing != null && (s.k != null || s.layers != null) && mode != TrainMode.FULL) {
-            throw new TrainException(checkpoint.dir() + " is already expanded (copies " + existing.copyIndices()
+            throw new TrainException(source + " is already expanded (copies " + existing.copyIndices()
                     + "); k / layers apply to an unexpanded model");
         }
         if (existing != null && mode == TrainMode.ADEPT_NO_STAGE1) {
-            throw new TrainException("mode adept-no-stage1 tunes original layers without expansion, but " + checkpoint.dir()
+            throw new TrainException("mode adept-no-stage1 tunes original layers without expansion, but " + source
                     + " is an expanded model: give the base model");
         }
         boolean needsProbe = existing == null && s.layers == null && mode.probesLayers();
         if (needsProbe && s.probe == null) {
-            throw new TrainException(checkpoint.dir() + " has no expansion metadata (" + ExpansionMetadata.FILE_NAME + "), so mode "
+            throw new TrainException(source + " has no expansion metadata (" + ExpansionMetadata.FILE_NAME + "), so mode "
                     + mode.label() + " must probe it first: give a probe corpus (--probe), explicit --layers, or an expanded model");
         }
         if (s.layers != null) {
             for (int l : s.layers) if (l < 0 || l >= m) throw new TrainException("layers: " + l + " is out of range 0.." + (m - 1));
         }
-        CausalLM model = checkpoint.loadModel(dtype, device);
+    }
+
+    /** Decides what of model (from source, with config.json configJson) trains, expanding it when the mode does. */
+    private static PreparedModel shape(TrainSettings s, CausalLM model, ConfigJson configJson, ExpansionMetadata existing, String source,
+                                       List<Batch> probe, String version, adept.parallel.ProcessGroup group,
+                                       java.util.function.Consumer<String> info) {
+        TrainMode mode = s.trainMode();
+        ModelConfig config = model.config();
+        int m = config.numHiddenLayers();
         try {
-            if (mode == TrainMode.LORA) return LoraMode.prepare(s, checkpoint, model, existing);
             if (mode == TrainMode.FULL) {
-                return new PreparedModel(model, checkpoint.config(), new ArrayList<>(model.namedParameters().keySet()), existing, null,
+                return new PreparedModel(model, configJson, new ArrayList<>(model.namedParameters().keySet()), existing, null,
                         "full training: every tensor");
             }
             if (existing != null) {
-                return new PreparedModel(model, checkpoint.config(), existing.trainable(), existing, null,
+                return new PreparedModel(model, configJson, existing.trainable(), existing, null,
                         "the copies " + existing.copyIndices() + " of the expanded model (" + existing.method() + ")");
             }
             LayerImportance importance = null;
@@ -104,21 +138,19 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
                 for (int layer : new java.util.TreeSet<>(chosen)) {
                     for (String n : model.layers().get(layer).parameters().keySet()) names.add(ModelConfig.layerPrefix(layer) + n);
                 }
-                return new PreparedModel(model, checkpoint.config(), names, null, importance,
+                return new PreparedModel(model, configJson, names, null, importance,
                         "original layers " + new java.util.TreeSet<>(chosen) + " tuned in place (" + why + ")");
             }
             ExpansionPlan plan = mode == TrainMode.LLAMA_PRO ? LayerExpansion.uniform(m, chosen.size())
                     : s.layers != null ? LayerExpansion.explicit(m, chosen) : new ExpansionPlan(m, chosen, "lowest-dL", why);
             List<String> trainable = LayerExpansion.apply(model, plan);
             ExpansionMetadata metadata = ExpansionMetadata.of(plan, trainable, importance == null ? null : importance.deltas(),
-                    importance == null ? null : s.probe, checkpoint.dir().toString(), version);
-            ConfigJson expanded = checkpoint.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer());
+                    importance == null ? null : s.probe, source, version);
+            ConfigJson expanded = configJson.withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer());
             return new PreparedModel(model, expanded, trainable, metadata, importance,
                     "expanded " + m + " -> " + plan.expandedLayers() + " layers, copying " + plan.sources() + " (" + plan.reason() + ")");
-        } catch (RuntimeException e) {
-            model.close();
-            if (e instanceof ExpansionException x) throw new TrainException(x.getMessage(), x);
-            throw e;
+        } catch (ExpansionException x) {
+            throw new TrainException(x.getMessage(), x);
         }
     }
 

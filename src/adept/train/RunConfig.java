@@ -59,7 +59,7 @@ public final class RunConfig {
     public record Run(String name, Path dir, TrainSettings settings) {
         /** The final model folder; it exists once the run has finished. */
         public Path model() {
-            return dir.resolve(Trainer.MODEL_DIR);
+            return dir.resolve(RunFolder.MODEL_DIR);
         }
 
         /** Finished with these settings: the final model exists and run.json matches. */
@@ -69,12 +69,12 @@ public final class RunConfig {
 
         /** Started before (run.json exists) but not finished: the trainer resumes it from its newest checkpoint. */
         public boolean started() {
-            return Files.exists(dir.resolve(Trainer.RUN_FILE));
+            return Files.exists(dir.resolve(RunFolder.RUN_FILE));
         }
 
         /** How the settings in dir/run.json differ from these; empty when there is no run.json. */
         java.util.Optional<List<String>> priorDifferences() {
-            Path file = dir.resolve(Trainer.RUN_FILE);
+            Path file = dir.resolve(RunFolder.RUN_FILE);
             if (!Files.exists(file)) return java.util.Optional.empty();
             TrainSettings prior;
             try {

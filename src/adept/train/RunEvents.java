@@ -20,7 +20,7 @@ import java.util.Map;
  * effective rate it gives, and the settings as text. A resumed run writes a new file that starts with a SessionLog
  * START, so TensorBoard drops what the interrupted run logged after its checkpoint. Disabled, every call does nothing.
  */
-final class RunEvents implements AutoCloseable {
+final class RunEvents implements TrainListener, AutoCloseable {
     /** Per-unit importance scalars up to this many units; beyond (head, neuron granularity) the histogram alone. */
     static final int MAX_UNIT_SCALARS = 64;
     private final EventWriter writer;  // null: disabled
@@ -54,7 +54,8 @@ final class RunEvents implements AutoCloseable {
     }
 
     /** A metrics.jsonl line: each number but step as a scalar at its step, eval_X as eval/X, the others as train/KEY. */
-    void metrics(JsonObject line) {
+    @Override
+    public void metrics(JsonObject line) {
         if (writer == null) return;
         Map<String, Double> values = new LinkedHashMap<>();
         for (var e : line.entrySet()) {
@@ -66,7 +67,8 @@ final class RunEvents implements AutoCloseable {
     }
 
     /** A refresh at step (scheduled base rate lr): multipliers and importances as histograms, the mean multiplier and the effective rate. */
-    void refresh(long step, DecoupledTuning tuning, double[] importance, double lr) {
+    @Override
+    public void refresh(long step, DecoupledTuning tuning, double[] importance, adept.optim.RateStats rates, double lr) {
         if (writer == null) return;
         RatePolicy.Assignment a = tuning.assignment();
         List<Unit> units = tuning.units().units();

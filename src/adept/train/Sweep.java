@@ -142,7 +142,7 @@ public final class Sweep {
     /** The result of a finished, evaluated run, from its summary.json and its losses. */
     public static Result result(SweepConfig c, int index, Losses base, Losses losses) {
         RunConfig.Run run = c.runs().get(index);
-        Path file = run.dir().resolve(Trainer.SUMMARY_FILE);
+        Path file = run.dir().resolve(RunFolder.SUMMARY_FILE);
         JsonObject s;
         try {
             s = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject();

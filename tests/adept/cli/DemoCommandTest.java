@@ -1,5 +1,6 @@
 package adept.cli;
 
+import adept.train.TrainListener;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -103,8 +104,8 @@ class DemoCommandTest {
         public void info(String line) {}
 
         @Override
-        public Trainer.Listener trainer(String label) {
-            return new Trainer.Listener() {
+        public TrainListener trainer(String label) {
+            return new TrainListener() {
                 @Override
                 public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
                     if (stopAfter > 0 && label.equals("pretrain") && step == stopAfter) stop.set(true);

@@ -46,6 +46,8 @@ class TrainCommandTest {
         assertEquals(0, r.exit(), r.err());
         Path trained = out.resolve("model");
         assertTrue(Files.isRegularFile(trained.resolve("adept_expansion.json")));
+        // The command attaches the plots (the library's trainer draws none).
+        for (String png : List.of("loss.png", "importance.png", "rates.png")) assertTrue(Files.isRegularFile(out.resolve(png)), png + " written");
         TinyModel.Run e = TinyModel.adept("eval", "--model", trained.toString(), "--data", eval.toString());
         assertEquals(0, e.exit(), e.err());
         assertTrue(e.out().contains("loss") || e.out().contains("perplexity"), e.out());

@@ -22,7 +22,9 @@ class HeadLossTest {
     static final long CHUNK_ROWS = 7;  // 48 rows: 7 chunks, the last one short
 
     static ModelConfig qwen(boolean tied) {
-        return new ModelConfig(Architecture.QWEN3, 64, 32, 48, 2, 4, 2, 8, 1e-6, 10000, null, 64, tied, false, false);
+        return ModelConfig.builder(Architecture.QWEN3).vocabSize(64).hiddenSize(32).intermediateSize(48).numHiddenLayers(2)
+                .numAttentionHeads(4).numKeyValueHeads(2).headDim(8).rmsNormEps(1e-6).ropeTheta(10000).maxPositionEmbeddings(64)
+                .tieWordEmbeddings(tied).build();
     }
 
     /** The loss and every trained tensor's gradient, by name ("loss" for the loss), as host arrays. */
@@ -93,7 +95,9 @@ class HeadLossTest {
 
     @Test
     void gemma2SoftCappedLogits() {
-        ModelConfig c = new ModelConfig(Architecture.GEMMA2, 64, 32, 48, 2, 4, 2, 8, 1e-6, 10000, null, 64, true, false, false);
+        ModelConfig c = ModelConfig.builder(Architecture.GEMMA2).vocabSize(64).hiddenSize(32).intermediateSize(48).numHiddenLayers(2)
+                .numAttentionHeads(4).numKeyValueHeads(2).headDim(8).rmsNormEps(1e-6).ropeTheta(10000).maxPositionEmbeddings(64)
+                .tieWordEmbeddings(true).build();
         assertTrue(c.extras().finalLogitSoftcapping() > 0, "Gemma 2 caps its logits");
         try (CausalLM model = CausalLM.random(c, 4, 0.5, DType.FLOAT32, Device.CPU)) {  // large weights: the cap bends the logits
             model.requiresGrad(true);

@@ -44,7 +44,7 @@ class CudaTrainTest {
         List<Double> b = DataParallelTest.losses(Path.of(gpu.out));
         assertEquals(a.size(), b.size());
         for (int i = 0; i < a.size(); i++) assertEquals(a.get(i), b.get(i), 1e-4, "float32 loss at step " + (i + 1));
-        double worst = DataParallelTest.maxParameterDifference(Path.of(cpu.out).resolve(Trainer.MODEL_DIR), r.model());
+        double worst = DataParallelTest.maxParameterDifference(Path.of(cpu.out).resolve(RunFolder.MODEL_DIR), r.model());
         System.out.printf("cuda float32 vs cpu: max parameter difference %.3g after 12 steps%n", worst);
         assertTrue(worst < 1e-3, "parameters: " + worst);
 
@@ -52,7 +52,7 @@ class CudaTrainTest {
         new Trainer(bf16, null, null, false, "test").run();
         List<Double> c = DataParallelTest.losses(Path.of(bf16.out));
         for (int i = 0; i < a.size(); i++) assertEquals(a.get(i), c.get(i), 0.05 * a.get(i), "bfloat16 loss at step " + (i + 1));
-        try (CausalLM m = Checkpoint.load(Path.of(bf16.out).resolve(Trainer.MODEL_DIR), DType.FLOAT32, Device.CPU)) {
+        try (CausalLM m = Checkpoint.load(Path.of(bf16.out).resolve(RunFolder.MODEL_DIR), DType.FLOAT32, Device.CPU)) {
             assertTrue(m.namedParameters().values().stream().allMatch(t -> Double.isFinite(t.abs().max().item())), "finite weights");
         }
     }

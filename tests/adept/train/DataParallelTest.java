@@ -102,7 +102,7 @@ class DataParallelTest {
         assertEquals(0, b.exitCode(), b.output());
         assertTrue(b.output().contains("per step (after backward)"), b.output());
         assertEquals(losses(Path.of(post.out)), losses(Path.of(overlapped.out)), label + ": the same losses, bit for bit");
-        Difference d = parameterDifference(Path.of(post.out).resolve(Trainer.MODEL_DIR), Path.of(overlapped.out).resolve(Trainer.MODEL_DIR), 0);
+        Difference d = parameterDifference(Path.of(post.out).resolve(RunFolder.MODEL_DIR), Path.of(overlapped.out).resolve(RunFolder.MODEL_DIR), 0);
         System.out.printf("%s: overlapped vs post-backward all-reduce after %d steps: max parameter difference %.3g (%d of %d elements differ)%n",
                 label, overlapped.steps, d.max(), d.beyond(), d.elements());
         assertEquals(0, d.beyond(), label + ": bit-identical parameters");
@@ -110,7 +110,7 @@ class DataParallelTest {
 
     static List<Double> losses(Path out) {
         List<Double> v = new ArrayList<>();
-        for (JsonObject o : RunLog.read(out.resolve(Trainer.METRICS_FILE))) if (o.has("loss")) v.add(o.get("loss").getAsDouble());
+        for (JsonObject o : RunLog.read(out.resolve(RunFolder.METRICS_FILE))) if (o.has("loss")) v.add(o.get("loss").getAsDouble());
         return v;
     }
 
@@ -183,7 +183,7 @@ class DataParallelTest {
         ChildJvm.Outcome o = twoRanks(two, dir.resolve("two-" + mode + ".log"));
         assertEquals(0, o.exitCode(), o.output());
         assertTrue(o.output().contains("data parallel: 2 ranks, 2 of each 4-block batch per rank"), o.output());
-        Path twoModel = Path.of(two.out).resolve(Trainer.MODEL_DIR);
+        Path twoModel = Path.of(two.out).resolve(RunFolder.MODEL_DIR);
         assertSameLosses(losses(Path.of(accumulated.out)), losses(Path.of(two.out)), 1e-6, mode + " 2 ranks x 2 vs 1 rank x 2 x 2 accumulated");
         Difference a = parameterDifference(acc.model(), twoModel, 1e-6);
         System.out.printf("%s: after 20 steps, 2 ranks x batch 2 vs 1 rank x batch 2 x grad-accum 2: max parameter difference %.3g (%d of %d elements > 1e-6)%n",
@@ -214,7 +214,7 @@ class DataParallelTest {
         ChildJvm.Outcome o = twoRanks(two, dir.resolve("two64-" + mode + ".log"));
         assertEquals(0, o.exitCode(), o.output());
         assertSameLosses(losses(Path.of(one.out)), losses(Path.of(two.out)), 1e-12, mode + " float64 2 ranks x 2 vs 1 rank x 4");
-        Difference d = parameterDifference(r.model(), Path.of(two.out).resolve(Trainer.MODEL_DIR), 1e-6, DType.FLOAT64);
+        Difference d = parameterDifference(r.model(), Path.of(two.out).resolve(RunFolder.MODEL_DIR), 1e-6, DType.FLOAT64);
         System.out.printf("%s: float64, after 20 steps, 2 ranks x batch 2 vs 1 rank x batch 4 in one pass: max parameter difference %.3g (%d of %d elements > 1e-6)%n",
                 mode, d.max(), d.beyond(), d.elements());
         assertTrue(d.max() <= 1e-6, mode + ": float64 max parameter difference to the one-pass run " + d.max());
@@ -234,8 +234,8 @@ class DataParallelTest {
     void adeptModeOnTwoRanksMatchesOneRankWithTheDoubledBatch() throws Exception {
         twoRanksMatchOneRankWithTheDoubledBatch("adept");
         // Probe batches shared out over the ranks: the sums are added in another order, the importances the same to fp32 rounding.
-        List<JsonObject> a = RunLog.read(dir.resolve("accumulated-adept").resolve(Trainer.IMPORTANCE_FILE));
-        List<JsonObject> b = RunLog.read(dir.resolve("two-adept").resolve(Trainer.IMPORTANCE_FILE));
+        List<JsonObject> a = RunLog.read(dir.resolve("accumulated-adept").resolve(RunFolder.IMPORTANCE_FILE));
+        List<JsonObject> b = RunLog.read(dir.resolve("two-adept").resolve(RunFolder.IMPORTANCE_FILE));
         assertEquals(a.size(), b.size());
         assertTrue(a.stream().anyMatch(o -> o.get("step").getAsLong() == 10 && o.get("importance").getAsDouble() > 0), "a refresh at step 10");
         double worst = 0;
@@ -265,8 +265,8 @@ class DataParallelTest {
         checkpointed.gradCheckpointing = 1;
         overlappedMatchesPostBackward(checkpointed, "adept, grad_checkpointing 1");
         assertEquals(losses(dir.resolve("overlap-adept")), losses(Path.of(checkpointed.out)), "checkpointed: the plain run's losses");
-        assertEquals(0, parameterDifference(dir.resolve("overlap-adept").resolve(Trainer.MODEL_DIR),
-                Path.of(checkpointed.out).resolve(Trainer.MODEL_DIR), 0).beyond(), "checkpointed: the plain run's parameters");
+        assertEquals(0, parameterDifference(dir.resolve("overlap-adept").resolve(RunFolder.MODEL_DIR),
+                Path.of(checkpointed.out).resolve(RunFolder.MODEL_DIR), 0).beyond(), "checkpointed: the plain run's parameters");
     }
 
     @Test
@@ -278,7 +278,7 @@ class DataParallelTest {
         // 1 rank, stopped after step 8 (a checkpoint), then 2 ranks take over.
         TrainSettings switched = settings(dir, "adept", "one-then-two", 40);
         AtomicBoolean stop = new AtomicBoolean();
-        Trainer.Listener stopAt8 = new Trainer.Listener() {
+        TrainListener stopAt8 = new TrainListener() {
             @Override
             public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
                 if (step == 8) stop.set(true);
@@ -296,7 +296,7 @@ class DataParallelTest {
         args.addAll(List.of("--nproc", "2"));
         Path log = dir.resolve("two-then-one.log");
         Process launcher = ChildJvm.start(ChildJvm.adept(args), ENV, log);
-        Path metrics = Path.of(back.out).resolve(Trainer.METRICS_FILE);
+        Path metrics = Path.of(back.out).resolve(RunFolder.METRICS_FILE);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
         while (launcher.isAlive() && losses(Path.of(back.out)).size() < 6 && System.nanoTime() < deadline) Thread.sleep(20);
         assertTrue(launcher.isAlive(), Files.readString(log));
@@ -304,12 +304,12 @@ class DataParallelTest {
         assertTrue(launcher.waitFor(120, TimeUnit.SECONDS), Files.readString(log));
         long stoppedAt = ResumeTest.newestStep(Path.of(back.out).resolve("checkpoints"));
         assertTrue(stoppedAt >= 6 && stoppedAt < 40, "stopped with a checkpoint: step " + stoppedAt + "\n" + Files.readString(log));
-        assertFalse(Files.exists(Path.of(back.out).resolve(Trainer.MODEL_DIR)), "the 2-rank run did not finish");
+        assertFalse(Files.exists(Path.of(back.out).resolve(RunFolder.MODEL_DIR)), "the 2-rank run did not finish");
         assertEquals(stoppedAt, RunLog.read(metrics).stream().filter(m -> m.has("loss")).count(), "rank 0 logged up to its checkpoint");
         Trainer.Result r = new Trainer(back, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         assertSameLosses(expected, losses(Path.of(back.out)), 1e-5, "2 ranks to step " + stoppedAt + ", then 1 rank");
-        Difference d = parameterDifference(Path.of(reference.out).resolve(Trainer.MODEL_DIR), r.model(), 1e-6);
+        Difference d = parameterDifference(Path.of(reference.out).resolve(RunFolder.MODEL_DIR), r.model(), 1e-6);
         System.out.printf("world size 2 -> 1 at step %d: max parameter difference to the uninterrupted run %.3g (%d of %d elements > 1e-6)%n",
                 stoppedAt, d.max(), d.beyond(), d.elements());
         assertTrue(d.max() <= 1e-4 && d.beyond() <= d.elements() / 1000, d.toString());

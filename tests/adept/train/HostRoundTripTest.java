@@ -34,7 +34,7 @@ class HostRoundTripTest {
     /** Host reads made from one step callback to the next: index k holds those of step k + 1 (and what followed step k). */
     static List<Long> readsPerStep(TrainSettings s) {
         List<Long> marks = new ArrayList<>();
-        Trainer.Listener counting = new Trainer.Listener() {
+        TrainListener counting = new TrainListener() {
             @Override
             public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
                 marks.add(Tensor.hostReads());
@@ -62,11 +62,11 @@ class HostRoundTripTest {
         }
 
         Map<Long, Double> perStep = new TreeMap<>();
-        for (JsonObject o : RunLog.read(Path.of(every.out).resolve(Trainer.METRICS_FILE))) {
+        for (JsonObject o : RunLog.read(Path.of(every.out).resolve(RunFolder.METRICS_FILE))) {
             if (o.has("loss")) perStep.put(o.get("step").getAsLong(), o.get("loss").getAsDouble());
         }
         List<JsonObject> lines = new ArrayList<>();
-        for (JsonObject o : RunLog.read(Path.of(fourth.out).resolve(Trainer.METRICS_FILE))) if (o.has("loss")) lines.add(o);
+        for (JsonObject o : RunLog.read(Path.of(fourth.out).resolve(RunFolder.METRICS_FILE))) if (o.has("loss")) lines.add(o);
         assertEquals(List.of(4L, 8L, 12L), lines.stream().map(o -> o.get("step").getAsLong()).toList(), "a line per read-back");
         for (JsonObject o : lines) {
             long end = o.get("step").getAsLong();
@@ -74,7 +74,7 @@ class HostRoundTripTest {
             for (long k = end - 3; k <= end; k++) mean += perStep.get(k) / 4;
             assertEquals(mean, o.get("loss").getAsDouble(), 1e-6 * mean, "mean loss of steps " + (end - 3) + ".." + end);
         }
-        assertEquals(0.0, DataParallelTest.maxParameterDifference(Path.of(every.out).resolve(Trainer.MODEL_DIR),
-                Path.of(fourth.out).resolve(Trainer.MODEL_DIR)), "reading less often trains the same");
+        assertEquals(0.0, DataParallelTest.maxParameterDifference(Path.of(every.out).resolve(RunFolder.MODEL_DIR),
+                Path.of(fourth.out).resolve(RunFolder.MODEL_DIR)), "reading less often trains the same");
     }
 }

@@ -46,7 +46,7 @@ class IntegrityTest {
 
     /** Runs to the end; then as if killed right after the last checkpoint: no final model or summary. */
     Trainer.Result runAndForgetTheEnd(TrainSettings s, List<String> info) {
-        Trainer.Result r = new Trainer(s, new Trainer.Listener() {
+        Trainer.Result r = new Trainer(s, new TrainListener() {
             @Override
             public void info(String line) {
                 info.add(line);
@@ -66,8 +66,8 @@ class IntegrityTest {
             Path out = Path.of(s.out);
             Path newest = out.resolve("checkpoints").resolve(RunCheckpoints.name(12));
             assertTrue(Files.isRegularFile(newest.resolve(adept.io.checkpoint.Checksums.FILE_NAME)), "checksums written with the checkpoint");
-            FileOps.deleteRecursively(out.resolve(Trainer.MODEL_DIR));
-            Files.delete(out.resolve(Trainer.SUMMARY_FILE));
+            FileOps.deleteRecursively(out.resolve(RunFolder.MODEL_DIR));
+            Files.delete(out.resolve(RunFolder.SUMMARY_FILE));
             long size = Files.size(newest.resolve(damaged));
             flip(newest.resolve(damaged));
             assertEquals(size, Files.size(newest.resolve(damaged)));
@@ -107,7 +107,7 @@ class IntegrityTest {
         List<String> info = new ArrayList<>();
         TrainSettings again = settings("second");
         again.steps = 2;
-        new Trainer(again, new Trainer.Listener() {
+        new Trainer(again, new TrainListener() {
             @Override
             public void info(String line) {
                 info.add(line);
@@ -122,7 +122,7 @@ class IntegrityTest {
     static final class TrainerTestLosses {
         static List<Double> of(Path out) {
             List<Double> v = new ArrayList<>();
-            for (var o : RunLog.read(out.resolve(Trainer.METRICS_FILE))) if (o.has("loss")) v.add(o.get("loss").getAsDouble());
+            for (var o : RunLog.read(out.resolve(RunFolder.METRICS_FILE))) if (o.has("loss")) v.add(o.get("loss").getAsDouble());
             return v;
         }
     }

@@ -51,7 +51,7 @@ class LoraTrainTest {
     void matchesAdeptsCountTrainsOnlyAdaptersAndSavesMergedModelAndPeftAdapters() throws Exception {
         TrainSettings s = settings(dir, "lora");
         List<String> lines = new ArrayList<>();
-        Trainer.Result r = new Trainer(s, new Trainer.Listener() {
+        Trainer.Result r = new Trainer(s, new TrainListener() {
             @Override
             public void info(String line) {
                 lines.add(line);
@@ -88,7 +88,7 @@ class LoraTrainTest {
         assertArrayEquals(new long[] {rank, 48}, weights.entry("base_model.model.model.layers.3.mlp.down_proj.lora_A.weight").shape());
 
         // the merged model: a plain model whose logits are the base model's plus the adapters'
-        Path merged = Path.of(s.out, Trainer.MODEL_DIR);
+        Path merged = Path.of(s.out, RunFolder.MODEL_DIR);
         long[] ids = TinyModel.idsWithBos("one plus two equals three . the cat sat on the mat");
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad();
              CausalLM plain = Checkpoint.load(merged, DType.FLOAT32, Device.CPU);
@@ -129,7 +129,7 @@ class LoraTrainTest {
         stopped.loraDropout = 0.1;
         stopped.loraRank = 3;
         AtomicBoolean stop = new AtomicBoolean();
-        Trainer.Result first = new Trainer(stopped, new Trainer.Listener() {
+        Trainer.Result first = new Trainer(stopped, new TrainListener() {
             @Override
             public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
                 if (step == 13) stop.set(true);
@@ -177,7 +177,7 @@ class LoraTrainTest {
         p.destroyForcibly();  // SIGKILL
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         long resumedFrom = ResumeTest.newestStep(checkpoints);
-        assertFalse(Files.exists(Path.of(killed.out).resolve(Trainer.MODEL_DIR)), "the killed run did not finish");
+        assertFalse(Files.exists(Path.of(killed.out).resolve(RunFolder.MODEL_DIR)), "the killed run did not finish");
 
         killed.loraDropout = 0.1;
         Trainer.Result r = new Trainer(killed, null, null, false, "test").run();
@@ -211,7 +211,7 @@ class LoraTrainTest {
         s.dtype = "bfloat16";
         s.steps = 8;
         AtomicBoolean stop = new AtomicBoolean();
-        Trainer.Result first = new Trainer(s, new Trainer.Listener() {
+        Trainer.Result first = new Trainer(s, new TrainListener() {
             @Override
             public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
                 if (step == 3) stop.set(true);

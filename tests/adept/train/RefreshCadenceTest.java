@@ -37,7 +37,7 @@ class RefreshCadenceTest {
     }
 
     static JsonObject summary(Path run) throws Exception {
-        return JsonParser.parseString(Files.readString(run.resolve(Trainer.SUMMARY_FILE))).getAsJsonObject();
+        return JsonParser.parseString(Files.readString(run.resolve(RunFolder.SUMMARY_FILE))).getAsJsonObject();
     }
 
     @Test
@@ -46,12 +46,12 @@ class RefreshCadenceTest {
         Trainer.Result a = new Trainer(whole, null, null, false, "test").run();
         Path wholeDir = Path.of(whole.out);
         TreeSet<Long> steps = new TreeSet<>();
-        for (JsonObject o : read(wholeDir, Trainer.IMPORTANCE_FILE)) steps.add(o.get("step").getAsLong());
+        for (JsonObject o : read(wholeDir, RunFolder.IMPORTANCE_FILE)) steps.add(o.get("step").getAsLong());
         assertEquals(List.of(0L, 10L, 20L), new ArrayList<>(steps), "refreshes at steps 0, R, 2R");
 
         TrainSettings split = settings(dir, "split");
         AtomicBoolean stop = new AtomicBoolean();
-        Trainer.Listener stopAt13 = new Trainer.Listener() {
+        TrainListener stopAt13 = new TrainListener() {
             @Override
             public void step(long step, long total, double loss, double lr, double tokensPerSecond) {
                 if (step == 13) stop.set(true);
@@ -62,8 +62,8 @@ class RefreshCadenceTest {
         Trainer.Result b = new Trainer(split, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, b.status());
         Path splitDir = Path.of(split.out);
-        List<JsonObject> wholeImportance = read(wholeDir, Trainer.IMPORTANCE_FILE);
-        List<JsonObject> splitImportance = read(splitDir, Trainer.IMPORTANCE_FILE);
+        List<JsonObject> wholeImportance = read(wholeDir, RunFolder.IMPORTANCE_FILE);
+        List<JsonObject> splitImportance = read(splitDir, RunFolder.IMPORTANCE_FILE);
         assertEquals(wholeImportance.size(), splitImportance.size());
         for (int i = 0; i < wholeImportance.size(); i++) {
             assertEquals(wholeImportance.get(i), splitImportance.get(i), "importance line " + i + " after resume");
@@ -79,10 +79,10 @@ class RefreshCadenceTest {
             s.rateNorm = norm;
             new Trainer(s, null, null, false, "test").run();
             Path run = Path.of(s.out);
-            NavigableMap<Long, Double> refreshes = EffectiveRate.fromImportanceLog(run.resolve(Trainer.IMPORTANCE_FILE));
+            NavigableMap<Long, Double> refreshes = EffectiveRate.fromImportanceLog(run.resolve(RunFolder.IMPORTANCE_FILE));
             assertEquals(1.0, refreshes.get(0L), 1e-12, "right after expansion every rate is the base rate");
             // the optimizer's own per-element statistics (metrics) agree with the unit-weighted log
-            for (JsonObject line : read(run, Trainer.METRICS_FILE)) {
+            for (JsonObject line : read(run, RunFolder.METRICS_FILE)) {
                 if (!line.has("rate_mean")) continue;
                 long step = line.get("step").getAsLong();  // after the update of step - 1
                 assertEquals(refreshes.floorEntry(step - 1).getValue(), line.get("rate_mean").getAsDouble(), 1e-6, norm + " step " + step);
@@ -112,10 +112,10 @@ class RefreshCadenceTest {
         s.steps = 10;
         Trainer.Result first = new Trainer(s, null, null, false, "test").run();
         Path run = Path.of(s.out);
-        String summaryBefore = Files.readString(run.resolve(Trainer.SUMMARY_FILE));
-        var modelTime = Files.getLastModifiedTime(run.resolve(Trainer.MODEL_DIR).resolve("model.safetensors"));
+        String summaryBefore = Files.readString(run.resolve(RunFolder.SUMMARY_FILE));
+        var modelTime = Files.getLastModifiedTime(run.resolve(RunFolder.MODEL_DIR).resolve("model.safetensors"));
         List<String> lines = new ArrayList<>();
-        Trainer.Result again = new Trainer(s, new Trainer.Listener() {
+        Trainer.Result again = new Trainer(s, new TrainListener() {
             @Override
             public void info(String line) {
                 lines.add(line);
@@ -124,12 +124,12 @@ class RefreshCadenceTest {
         assertEquals(Trainer.Status.COMPLETED, again.status());
         assertTrue(Double.isFinite(again.lastLoss()));
         assertEquals(first.lastLoss(), again.lastLoss(), 0.0);
-        assertEquals(summaryBefore, Files.readString(run.resolve(Trainer.SUMMARY_FILE)), "summary unchanged");
-        assertEquals(modelTime, Files.getLastModifiedTime(run.resolve(Trainer.MODEL_DIR).resolve("model.safetensors")), "model not rewritten");
+        assertEquals(summaryBefore, Files.readString(run.resolve(RunFolder.SUMMARY_FILE)), "summary unchanged");
+        assertEquals(modelTime, Files.getLastModifiedTime(run.resolve(RunFolder.MODEL_DIR).resolve("model.safetensors")), "model not rewritten");
         assertTrue(lines.stream().anyMatch(l -> l.contains("nothing to do")), String.join("\n", lines));
 
         // a summary written with NaN by an older version: the rerun rewrites it with the metrics' last loss
-        Files.writeString(run.resolve(Trainer.SUMMARY_FILE), summaryBefore.replaceFirst("\"final_loss\": [^,]+,", "\"final_loss\": NaN,"));
+        Files.writeString(run.resolve(RunFolder.SUMMARY_FILE), summaryBefore.replaceFirst("\"final_loss\": [^,]+,", "\"final_loss\": NaN,"));
         Trainer.Result repaired = new Trainer(s, null, null, false, "test").run();
         assertEquals(first.lastLoss(), repaired.lastLoss(), 1e-6);
         assertEquals(first.lastLoss(), summary(run).get("final_loss").getAsDouble(), 1e-6);

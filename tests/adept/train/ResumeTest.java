@@ -53,7 +53,7 @@ class ResumeTest {
 
     static List<Double> losses(Path out) {
         List<Double> v = new ArrayList<>();
-        for (JsonObject o : RunLog.read(out.resolve(Trainer.METRICS_FILE))) if (o.has("loss")) v.add(o.get("loss").getAsDouble());
+        for (JsonObject o : RunLog.read(out.resolve(RunFolder.METRICS_FILE))) if (o.has("loss")) v.add(o.get("loss").getAsDouble());
         return v;
     }
 
@@ -77,7 +77,7 @@ class ResumeTest {
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         long resumedFrom = newestStep(checkpoints);
         assertTrue(resumedFrom < 210, "a refresh (at 210) comes after the kill; resumed from " + resumedFrom);
-        assertFalse(Files.exists(Path.of(killed.out).resolve(Trainer.MODEL_DIR)), "the killed run did not finish");
+        assertFalse(Files.exists(Path.of(killed.out).resolve(RunFolder.MODEL_DIR)), "the killed run did not finish");
 
         Trainer.Result r = new Trainer(killed, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
@@ -86,7 +86,7 @@ class ResumeTest {
         for (int i = 0; i < expected.size(); i++) {
             assertEquals(expected.get(i), actual.get(i), "loss at step " + (i + 1) + " (killed near step " + resumedFrom + ")");
         }
-        long refreshesAfterKill = RunLog.read(Path.of(killed.out).resolve(Trainer.IMPORTANCE_FILE)).stream()
+        long refreshesAfterKill = RunLog.read(Path.of(killed.out).resolve(RunFolder.IMPORTANCE_FILE)).stream()
                 .mapToLong(o -> o.get("step").getAsLong()).filter(st -> st > resumedFrom).distinct().count();
         assertTrue(refreshesAfterKill >= 1, "at least one importance refresh after the kill");
     }
@@ -98,7 +98,7 @@ class ResumeTest {
         command.set(command.indexOf("--save-every") + 1, "1000");  // only the signal writes a checkpoint
         Path log = dir.resolve("terminated.log");
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        Path metrics = Path.of(s.out).resolve(Trainer.METRICS_FILE);
+        Path metrics = Path.of(s.out).resolve(RunFolder.METRICS_FILE);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         while (p.isAlive() && RunLog.read(metrics).size() < 30 && System.nanoTime() < deadline) Thread.sleep(20);
         assertTrue(p.isAlive(), Files.readString(log));

@@ -49,7 +49,7 @@ class TensorBoardRunTest {
         assertTrue(settings.tensor().getField(8).getLengthDelimitedList().get(0).toStringUtf8().contains("\"mode\": \"adept\""));
 
         Map<String, TreeMap<Long, Double>> scalars = scalars(events);
-        List<JsonObject> lines = RunLog.read(out.resolve(Trainer.METRICS_FILE));
+        List<JsonObject> lines = RunLog.read(out.resolve(RunFolder.METRICS_FILE));
         int trainLines = 0;
         for (JsonObject line : lines) {
             long step = line.get("step").getAsLong();
@@ -83,7 +83,7 @@ class TensorBoardRunTest {
     void aResumedRunShowsEveryStepOnceAndTensorboardFalseWritesNothing() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "full");
         AtomicBoolean stop = new AtomicBoolean();
-        new Trainer(s, new Trainer.Listener() {
+        new Trainer(s, new TrainListener() {
             @Override
             public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
                 if (step == 13) stop.set(true);

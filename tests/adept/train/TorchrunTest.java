@@ -49,7 +49,7 @@ class TorchrunTest {
         assertEquals(0, n.exitCode(), n.output());
         DataParallelTest.assertSameLosses(DataParallelTest.losses(Path.of(nproc.out)), DataParallelTest.losses(Path.of(launched.out)), 0,
                 "torchrun vs --nproc 2");
-        assertEquals(0.0, DataParallelTest.maxParameterDifference(Path.of(nproc.out).resolve(Trainer.MODEL_DIR),
-                Path.of(launched.out).resolve(Trainer.MODEL_DIR)), "the same parameters");
+        assertEquals(0.0, DataParallelTest.maxParameterDifference(Path.of(nproc.out).resolve(RunFolder.MODEL_DIR),
+                Path.of(launched.out).resolve(RunFolder.MODEL_DIR)), "the same parameters");
     }
 }

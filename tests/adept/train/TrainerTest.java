@@ -36,9 +36,10 @@ class TrainerTest {
         Trainer.Result r = new Trainer(s, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         Path out = Path.of(s.out);
-        for (String f : List.of("run.json", "metrics.jsonl", "importance.jsonl", "summary.json", "loss.png", "importance.png", "rates.png")) {
+        for (String f : List.of("run.json", "metrics.jsonl", "importance.jsonl", "summary.json")) {
             assertTrue(Files.isRegularFile(out.resolve(f)), f + " written");
         }
+        assertFalse(Files.exists(out.resolve("loss.png")), "plots are a listener of the commands (adept.report), not the library's");
         Checkpoint trained = Checkpoint.open(r.model());
         ExpansionMetadata meta = ExpansionMetadata.from(trained.metadata(), "trained").orElseThrow();
         assertEquals(2, meta.k());
@@ -80,7 +81,7 @@ class TrainerTest {
         lean.gradCheckpointing = 1;
         assertEquals(List.of(), lean.differences(plain), "a run may resume with other memory settings");
         List<String> lines = new java.util.ArrayList<>();
-        Trainer.Listener listener = new Trainer.Listener() {
+        TrainListener listener = new TrainListener() {
             @Override
             public void info(String line) {
                 lines.add(line);
@@ -91,8 +92,8 @@ class TrainerTest {
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("probe cache bounded: 4 layer inputs") && l.contains("checkpoints every 2 layers")),
                 String.join("\n", lines));
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("activation checkpointing: layers ")), String.join("\n", lines));
-        List<com.google.gson.JsonObject> ma = RunLog.read(Path.of(plain.out).resolve(Trainer.METRICS_FILE));
-        List<com.google.gson.JsonObject> mb = RunLog.read(Path.of(lean.out).resolve(Trainer.METRICS_FILE));
+        List<com.google.gson.JsonObject> ma = RunLog.read(Path.of(plain.out).resolve(RunFolder.METRICS_FILE));
+        List<com.google.gson.JsonObject> mb = RunLog.read(Path.of(lean.out).resolve(RunFolder.METRICS_FILE));
         assertEquals(ma.size(), mb.size());
         for (int i = 0; i < ma.size(); i++) {
             for (String key : List.of("loss", "grad_norm", "eval_loss")) {
@@ -146,7 +147,7 @@ class TrainerTest {
         assertTrue(e.getMessage().matches("step \\d+: the (loss|gradient norm) is (NaN|Infinity|-Infinity); training stopped\\..*"), e.getMessage());
         List<Path> kept = new RunCheckpoints(Path.of(s.out)).list();
         assertTrue(e.getMessage().contains(kept.isEmpty() ? "No checkpoint" : kept.get(0).toString()), e.getMessage());
-        assertFalse(Files.exists(Path.of(s.out).resolve(Trainer.MODEL_DIR)), "no final model from a diverged run");
+        assertFalse(Files.exists(Path.of(s.out).resolve(RunFolder.MODEL_DIR)), "no final model from a diverged run");
     }
 
     @Test
@@ -161,7 +162,7 @@ class TrainerTest {
         List<Path> kept = new RunCheckpoints(Path.of(s.out)).list();
         assertEquals(1, kept.size(), "one checkpoint, the last step's: " + kept);
         assertTrue(kept.get(0).getFileName().toString().endsWith("10"), kept.toString());
-        long evaluations = RunLog.read(Path.of(s.out).resolve(Trainer.METRICS_FILE)).stream().filter(o -> o.has("eval_loss")).count();
+        long evaluations = RunLog.read(Path.of(s.out).resolve(RunFolder.METRICS_FILE)).stream().filter(o -> o.has("eval_loss")).count();
         assertEquals(1, evaluations, "held-out loss once, at the end");
         assertTrue(Double.isFinite(r.evalLoss()));
     }

@@ -1,4 +1,4 @@
-package adept.train;
+package adept.report;
 
 import java.util.Map;
 

@@ -1,12 +1,11 @@
-package adept.train;
+package adept.report;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import adept.report.Heatmap;
-import adept.report.LineChart;
+import adept.train.RunFolder;
 import com.google.gson.JsonObject;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
@@ -159,8 +158,8 @@ class TrainPlotsTest {
         for (boolean elements : new boolean[] {true, false}) {
             Path run = Files.createDirectories(dir.resolve(elements ? "new" : "old"));
             String jsonl = tensorLog(4, elements).stream().map(JsonObject::toString).collect(Collectors.joining("\n", "", "\n"));
-            Files.writeString(run.resolve(Trainer.IMPORTANCE_FILE), jsonl);
-            Files.writeString(run.resolve(Trainer.METRICS_FILE), "{\"step\":1,\"loss\":3.5}\n{\"step\":2,\"loss\":3.1}\n");
+            Files.writeString(run.resolve(RunFolder.IMPORTANCE_FILE), jsonl);
+            Files.writeString(run.resolve(RunFolder.METRICS_FILE), "{\"step\":1,\"loss\":3.5}\n{\"step\":2,\"loss\":3.1}\n");
             List<Path> written = TrainPlots.write(run, null);
             assertEquals(List.of("loss.png", "importance.png", "rates.png"), written.stream().map(p -> p.getFileName().toString()).toList());
             BufferedImage importance = ImageIO.read(run.resolve("importance.png").toFile());

@@ -1,9 +1,9 @@
-package adept.train;
+package adept.report;
 
 import adept.io.checkpoint.FileOps;
-import adept.report.ChartStack;
-import adept.report.Heatmap;
-import adept.report.LineChart;
+import adept.train.RunFolder;
+import adept.train.RunLog;
+import adept.train.TrainListener;
 import com.google.gson.JsonObject;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
@@ -33,12 +33,22 @@ public final class TrainPlots {
 
     private TrainPlots() {}
 
+    /** A listener that draws a completed run's plots into its folder (as `adept plot` does), naming them through info. */
+    public static TrainListener listener(Consumer<String> info) {
+        return new TrainListener() {
+            @Override
+            public void outputsWritten(Path out) {
+                write(out, info);
+            }
+        };
+    }
+
     /** Writes the plots into out; returns the files written. */
     public static List<Path> write(Path out, Consumer<String> info) {
         List<Path> written = new ArrayList<>();
         FileOps.removeStaleTemporaries(out);  // an interrupted earlier plot's .loss.png.PID-HEX.tmp
-        List<JsonObject> metrics = RunLog.read(out.resolve(Trainer.METRICS_FILE));
-        List<JsonObject> importance = RunLog.readImportance(out.resolve(Trainer.IMPORTANCE_FILE));
+        List<JsonObject> metrics = RunLog.read(out.resolve(RunFolder.METRICS_FILE));
+        List<JsonObject> importance = RunLog.readImportance(out.resolve(RunFolder.IMPORTANCE_FILE));
         try {
             if (!metrics.isEmpty()) {
                 Path f = out.resolve("loss.png");
@@ -69,7 +79,7 @@ public final class TrainPlots {
         for (Path run : runs) {
             List<Double> steps = new ArrayList<>();
             List<Double> values = new ArrayList<>();
-            for (JsonObject o : RunLog.read(run.resolve(Trainer.METRICS_FILE))) {
+            for (JsonObject o : RunLog.read(run.resolve(RunFolder.METRICS_FILE))) {
                 if (!o.has(metric)) continue;
                 steps.add(o.get("step").getAsDouble());
                 values.add(o.get(metric).getAsDouble());

@@ -1,0 +1,71 @@
+package adept.train;
+
+import adept.eval.Perplexity;
+import adept.nn.CausalLM;
+import adept.optim.AdamW;
+import adept.optim.AdamWSettings;
+import adept.optim.LrSchedule;
+import adept.tune.DecoupledTuning;
+import adept.tune.Granularity;
+import adept.tune.RateMode;
+import adept.tune.RateNorm;
+import adept.tune.RatePolicy;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * What every kind of run is wired from: the settings, the listeners, the parallel strategy, the stop flag and the
+ * version recorded in an expansion; and the parts both runs build the same way from them (block size, tuning, schedule).
+ */
+record RunContext(TrainSettings s, TrainListeners listener, ParallelStrategy parallel, AtomicBoolean stop, String version) {
+    /** The block size: the setting, or the model's context up to 512. */
+    int blockSize(int maxPositions) {
+        int blockSize = s.blockSize != null ? s.blockSize : Math.min(512, maxPositions);
+        if (blockSize > maxPositions) {
+            throw new TrainException("block_size " + blockSize + " exceeds the model's context (max_position_embeddings " + maxPositions + ")");
+        }
+        return blockSize;
+    }
+
+    /** Says what the mode trains; returns the trainable and total parameter counts. */
+    long[] describe(PreparedModel prepared) {
+        long[] counts = prepared.parameterCounts();
+        listener.info(String.format(Locale.ROOT, "mode %s: %s", s.trainMode().label(), prepared.how()));
+        listener.info(String.format(Locale.ROOT, "trainable: %d tensors, %,d of %,d parameters (%.2f%%)", prepared.trainable().size(),
+                counts[0], counts[1], 100.0 * counts[0] / counts[1]));
+        return counts;
+    }
+
+    /** Stage 2's tuning of the prepared model's trainable tensors (the caller closes it). */
+    DecoupledTuning tuning(PreparedModel prepared) {
+        RatePolicy policy = new RatePolicy(RateMode.parse(s.rateMode), s.quantile, s.lowRate() / s.lr, s.highRate() / s.lr, RateNorm.parse(s.rateNorm));
+        AdamWSettings adam = new AdamWSettings(s.beta1, s.beta2, s.eps, s.weightDecay, s.maxGradNorm);
+        DecoupledTuning tuning = new DecoupledTuning(prepared.model(), prepared.trainable(), Granularity.parse(s.granularity), policy, AdamW.factory(adam),
+                s.trainMode().adaptive());
+        try {
+            tuning.activationCheckpointing(s.gradCheckpointing);
+        } catch (RuntimeException e) {
+            tuning.close();
+            throw e;
+        }
+        if (s.gradCheckpointing > 0) {
+            listener.info(String.format(Locale.ROOT, "activation checkpointing: layers %d..%d recomputed in backward, %d a segment (grad_checkpointing)",
+                    Math.max(0, tuning.firstRecordedLayer()), prepared.model().layers().size() - 1, s.gradCheckpointing));
+        }
+        return tuning;
+    }
+
+    LrSchedule schedule() {
+        return new LrSchedule(LrSchedule.parseKind(s.schedule), s.lr, s.warmup(), s.steps);
+    }
+
+    /** The step loop of tuning over data, reporting to listener, checkpointing through saver. */
+    StepLoop loop(CausalLM model, DecoupledTuning tuning, StepLoop.Data data, TrainListener to, StepLoop.Saver saver) {
+        return new StepLoop(s, model, tuning, schedule(), data, parallel, to, stop, saver);
+    }
+
+    /** The held-out loss of model on data's eval examples. */
+    double evaluate(CausalLM model, StepLoop.Data data) {
+        return Perplexity.evaluate(model, data.eval(), s.batchSize, data.padId(), null).loss();
+    }
+}
