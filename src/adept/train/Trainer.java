@@ -91,7 +91,7 @@ public final class Trainer {
 
     /** stop: set it (e.g. from a SIGINT handler) to end after the current step with a checkpoint; restart: discard an earlier run in out. */
     public Trainer(TrainSettings settings, Listener listener, AtomicBoolean stop, boolean restart, String version) {
-        this.s = settings.copy();
+        this.s = settings;
         this.listener = listener != null ? listener : new Listener() {};
         this.stop = stop != null ? stop : new AtomicBoolean();
         this.restart = restart;
@@ -125,9 +125,9 @@ public final class Trainer {
     /** Trains (resuming from the newest checkpoint when there is one) until the last step or a stop request, writing the outputs into the run folder. */
     public Result run() {
         s.validate();
-        Path out = Path.of(s.out).toAbsolutePath().normalize();
+        Path out = s.output().out().toAbsolutePath().normalize();
         if (Files.exists(out, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(out)) throw new TrainException(out + ": exists and is not a folder");
-        RunFolder.checkApart(Path.of(s.model), out);
+        RunFolder.checkApart(s.inputs().model(), out);
         RunFolder.checkOwned(out, restart);
         boolean created = !Files.exists(out, LinkOption.NOFOLLOW_LINKS);
         adept.io.checkpoint.OutputLock lock = leader() ? RunFolder.lock(out) : null;  // rank 0 alone writes
@@ -142,22 +142,22 @@ public final class Trainer {
 
     private Result runInFolder() {
         long t0 = System.nanoTime();
-        if (s.batchSize % ranks() != 0) {
-            throw new TrainException("batch_size " + s.batchSize + " does not split over " + ranks() + " ranks (each takes batch_size / "
+        if (s.inputs().batchSize() % ranks() != 0) {
+            throw new TrainException("batch_size " + s.inputs().batchSize() + " does not split over " + ranks() + " ranks (each takes batch_size / "
                     + ranks() + " blocks of the global batch): give a multiple of " + ranks());
         }
-        Path modelDir = Path.of(s.model).toAbsolutePath().normalize();
-        Path out = Path.of(s.out).toAbsolutePath().normalize();
-        DType dtype = DType.parse(s.dtype);
-        Device device = Device.parse(s.device);
+        Path modelDir = s.inputs().model().toAbsolutePath().normalize();
+        Path out = s.output().out().toAbsolutePath().normalize();
+        DType dtype = s.hardware().dtype();
+        Device device = s.hardware().device();
         Checkpoint base = Checkpoint.open(modelDir);
         ModelConfig baseConfig = base.config().modelConfig();
         int maxPositions = baseConfig.maxPositionEmbeddings();
-        int blockSize = s.blockSize != null ? s.blockSize : Math.min(512, maxPositions);
+        int blockSize = s.inputs().blockSize() != null ? s.inputs().blockSize() : Math.min(512, maxPositions);
         if (blockSize > maxPositions) {
             throw new TrainException("block_size " + blockSize + " exceeds the model's context (max_position_embeddings " + maxPositions + ")");
         }
-        if (s.trainMode() == TrainMode.LORA) LoraMode.rank(s, base);  // a rank that matches nothing fails before any work
+        if (s.preparation().mode() == TrainMode.LORA) LoraMode.rank(s, base);  // a rank that matches nothing fails before any work
         RunCheckpoints checkpoints = new RunCheckpoints(out);
         Path runFile = out.resolve(RUN_FILE);
         if (!restart && Files.exists(runFile)) {
@@ -178,7 +178,7 @@ public final class Trainer {
         try (Tokenizer tokenizer = Tokenizer.load(modelDir);
              TrainingInputs inputs = TrainingInputs.read(s, modelDir, tokenizer, blockSize, maxPositions, baseConfig.vocabSize(),
                      out.resolveSibling(".adept-tokens"), bytes -> {})) {
-            listener.info(String.format(Locale.ROOT, "data: %s: %,d tokens in %,d documents%s; %,d blocks of %d", s.data,
+            listener.info(String.format(Locale.ROOT, "data: %s: %,d tokens in %,d documents%s; %,d blocks of %d", s.inputs().data(),
                     inputs.tokens.tokenCount(), inputs.tokens.documentCount(), inputs.tokens.reused() ? " (cached)" : "",
                     inputs.blocks.blocksPerEpoch(), blockSize));
             if (group != null) RankAgreement.check(group, s, modelDir, inputs.tokens.binFile());  // before anything that depends on them
@@ -194,7 +194,7 @@ public final class Trainer {
             if (done != null) return done;
             try (Scope runScope = Scope.open()) {
                 List<Batch> probe = inputs.probe == null ? List.of()
-                        : TrainingInputs.batches(inputs.probe, s.probeBatchSize, s.probeBatches, inputs.padId, device);
+                        : TrainingInputs.batches(inputs.probe, s.stage2().probeBatchSize(), s.stage2().probeBatches(), inputs.padId, device);
                 PreparedModel prepared = resume != null ? fromCheckpoint(resume, dtype, device)
                         : PreparedModel.prepare(s, base, dtype, device, probe, version, group, listener::info);
                 try (CausalLM model = prepared.model()) {
@@ -216,7 +216,7 @@ public final class Trainer {
      * model's order, so that the buckets (filled in reverse) follow backward.
      */
     private OverlappedGradientReducer overlappedReducer(CausalLM model, DecoupledTuning tuning) {
-        if (group == null || !s.overlapGradReduce) return null;
+        if (group == null || !s.parallel().overlapGradReduce()) return null;
         AdamW adam = tuning.optimizer();
         List<Parameter> ps = adam.parameters();
         Map<String, Integer> modelOrder = new java.util.HashMap<>();
@@ -265,7 +265,7 @@ public final class Trainer {
 
     private PreparedModel fromCheckpoint(RunCheckpoints.Loaded resume, DType dtype, Device device) {
         listener.info("resuming from " + resume.dir() + " (step " + resume.state().step() + ")");
-        if (s.trainMode() == TrainMode.LORA) return LoraMode.resume(s, resume.dir(), resume.state(), dtype, device);
+        if (s.preparation().mode() == TrainMode.LORA) return LoraMode.resume(s, resume.dir(), resume.state(), dtype, device);
         Checkpoint c = Checkpoint.open(resume.dir());
         ExpansionMetadata expansion = ExpansionMetadata.from(c.metadata(), c.dir().toString()).orElse(null);
         return new PreparedModel(c.loadModel(dtype, device), c.config(), resume.state().trainable(), expansion, null,
@@ -274,13 +274,13 @@ public final class Trainer {
 
     private Result train(long t0, Path out, Path modelDir, PreparedModel prepared, TrainingInputs inputs, List<Batch> probe,
                          int blockSize, RunCheckpoints.Loaded resume, RunCheckpoints checkpoints) {
-        TrainMode mode = s.trainMode();
+        TrainMode mode = s.preparation().mode();
         CausalLM model = prepared.model();
         List<adept.io.data.Example> eval = inputs.eval == null ? List.of() : inputs.eval;
-        RatePolicy policy = new RatePolicy(RateMode.parse(s.rateMode), s.quantile, s.lowRate() / s.lr, s.highRate() / s.lr,
-                adept.tune.RateNorm.parse(s.rateNorm));
-        AdamWSettings adam = new AdamWSettings(s.beta1, s.beta2, s.eps, s.weightDecay, s.maxGradNorm);
-        LrSchedule schedule = new LrSchedule(LrSchedule.parseKind(s.schedule), s.lr, s.warmup(), s.steps);
+        RatePolicy policy = new RatePolicy(s.stage2().rateMode(), s.stage2().quantile(), s.lowRate() / s.optimizer().lr(), s.highRate() / s.optimizer().lr(),
+                s.stage2().rateNorm());
+        AdamWSettings adam = new AdamWSettings(s.optimizer().beta1(), s.optimizer().beta2(), s.optimizer().eps(), s.optimizer().weightDecay(), s.optimizer().maxGradNorm());
+        LrSchedule schedule = new LrSchedule(s.optimizer().schedule(), s.optimizer().lr(), s.warmup(), s.optimizer().steps());
         long[] counts = prepared.parameterCounts();
         listener.info(String.format(Locale.ROOT, "mode %s: %s", mode.label(), prepared.how()));
         listener.info(String.format(Locale.ROOT, "trainable: %d tensors, %,d of %,d parameters (%.2f%%)", prepared.trainable().size(),
@@ -295,16 +295,16 @@ public final class Trainer {
             checkpoints.removeStaleTemporaries();
         }
         if (group != null) broadcastParameters(model);
-        try (DecoupledTuning tuning = new DecoupledTuning(model, prepared.trainable(), Granularity.parse(s.granularity), policy, adam,
+        try (DecoupledTuning tuning = new DecoupledTuning(model, prepared.trainable(), s.stage2().granularity(), policy, adam,
                 mode.adaptive());
              RunLog metrics = new RunLog(out.resolve(METRICS_FILE));
              RunLog importanceLog = new RunLog(out.resolve(IMPORTANCE_FILE));
-             RunEvents events = RunEvents.open(out, s, leader() && s.tensorboard, resume == null ? -1 : resume.state().step());
+             RunEvents events = RunEvents.open(out, s, leader() && s.output().tensorboard(), resume == null ? -1 : resume.state().step());
              OverlappedGradientReducer reducer = overlappedReducer(model, tuning)) {
-            tuning.activationCheckpointing(s.gradCheckpointing);
-            if (s.gradCheckpointing > 0) {
+            tuning.activationCheckpointing(s.hardware().gradCheckpointing());
+            if (s.hardware().gradCheckpointing() > 0) {
                 listener.info(String.format(Locale.ROOT, "activation checkpointing: layers %d..%d recomputed in backward, %d a segment (grad_checkpointing)",
-                        Math.max(0, tuning.firstRecordedLayer()), model.layers().size() - 1, s.gradCheckpointing));
+                        Math.max(0, tuning.firstRecordedLayer()), model.layers().size() - 1, s.hardware().gradCheckpointing()));
             }
             if (group != null) {
                 long bucketBytes = GradientBuckets.bucketBytes(System.getenv());
@@ -318,7 +318,7 @@ public final class Trainer {
                             reducer.bucketCount() == 1 ? "" : "s", bucketBytes);
                 }
                 listener.info(String.format(Locale.ROOT, "data parallel: %d ranks, %d of each %d-block batch per rank; %,d bytes of gradient all-reduced per step (%s)",
-                        ranks(), s.batchSize / ranks(), s.batchSize, gradientBytesPerStep(tuning), how));
+                        ranks(), s.inputs().batchSize() / ranks(), s.inputs().batchSize(), gradientBytesPerStep(tuning), how));
             }
             long step = 0;
             long lastRefresh = -1;
@@ -345,7 +345,7 @@ public final class Trainer {
             }
             // The rate multipliers in force (restored with the optimizer on resume).
             adept.optim.RateStats rates = tuning.adaptive() ? tuning.optimizer().rateStats() : adept.optim.RateStats.UNIFORM;
-            long tokensPerStep = (long) s.batchSize * blockSize * s.gradAccum;
+            long tokensPerStep = (long) s.inputs().batchSize() * blockSize * s.inputs().gradAccum();
             double lastLoss = Double.NaN;
             double evalLoss = Double.NaN;
             long lastRead = step;     // the step of the last read-back (its metrics line)
@@ -353,33 +353,33 @@ public final class Trainer {
             Tensor pendingLoss = null;  // the summed losses since the last read-back, on the device
             long trainStart = System.nanoTime();
             long stepsThisRun = 0;
-            while (step < s.steps) {
-                if (tuning.adaptive() && step % s.refreshEvery == 0 && step != lastRefresh) {
+            while (step < s.optimizer().steps()) {
+                if (tuning.adaptive() && step % s.stage2().refreshEvery() == 0 && step != lastRefresh) {
                     long r0 = System.nanoTime();
-                    double[] importance = tuning.refresh(probe, s.probeBatches, group);
+                    double[] importance = tuning.refresh(probe, s.stage2().probeBatches(), group);
                     rates = tuning.optimizer().rateStats();
                     if (leader()) logImportance(importanceLog, step, tuning, importance, rates);
                     events.refresh(step, tuning, importance, schedule.rate(step));
                     lastRefresh = step;
                     listener.info(String.format(Locale.ROOT, "step %d: importance refreshed on %d probe batches (%.1f s); rate multiplier %s",
-                            step, s.probeBatches > 0 ? Math.min(s.probeBatches, probe.size()) : probe.size(), (System.nanoTime() - r0) / 1e9,
+                            step, s.stage2().probeBatches() > 0 ? Math.min(s.stage2().probeBatches(), probe.size()) : probe.size(), (System.nanoTime() - r0) / 1e9,
                             rates.describe()));
                 }
                 long s0 = System.nanoTime();
                 double lr = schedule.rate(step);
                 // Read back (a host round trip: a device sync on CUDA) only every log_every steps, at checkpoints and at the end.
-                boolean read = (step + 1) % s.logEvery == 0 || step + 1 == s.steps || (step + 1) % s.saveInterval() == 0
+                boolean read = (step + 1) % s.output().logEvery() == 0 || step + 1 == s.optimizer().steps() || (step + 1) % s.saveInterval() == 0
                         || (group == null && stop.get());
                 boolean stopping = false;
                 double gradNorm = Double.NaN;
                 try (Scope scope = Scope.open()) {
-                    int rows = s.batchSize / ranks();
-                    for (int a = 0; a < s.gradAccum; a++) {
-                        long[] ids = inputs.blocks.nextBatch(s.batchSize, rank(), ranks());
+                    int rows = s.inputs().batchSize() / ranks();
+                    for (int a = 0; a < s.inputs().gradAccum(); a++) {
+                        long[] ids = inputs.blocks.nextBatch(s.inputs().batchSize(), rank(), ranks());
                         Tensor batch = Tensor.of(ids, rows, blockSize).to(model.device());
                         // Overlapped all-reduce: only the last micro-batch's backward reduces (the others accumulate).
-                        if (reducer != null) reducer.prepare(a == s.gradAccum - 1);
-                        Tensor value = tuning.accumulate(batch, s.gradAccum);  // backward of loss / grad_accum; the loss stays on the device
+                        if (reducer != null) reducer.prepare(a == s.inputs().gradAccum() - 1);
+                        Tensor value = tuning.accumulate(batch, s.inputs().gradAccum());  // backward of loss / grad_accum; the loss stays on the device
                         pendingLoss = pendingLoss == null ? value : replace(pendingLoss, pendingLoss.add(value), value);
                     }
                     if (reducer != null) {
@@ -403,7 +403,7 @@ public final class Trainer {
                             stopping = sums[1] > 0;
                             if (!Double.isFinite(lossSum)) throw nonFinite(step, "loss", lossSum, checkpoints);
                         }
-                        lastLoss = lossSum / s.gradAccum / (step + 1 - lastRead);
+                        lastLoss = lossSum / s.inputs().gradAccum() / (step + 1 - lastRead);
                     }
                     tuning.step(lr);
                     if (read) gradNorm = tuning.optimizer().lastGradNorm().item();
@@ -430,11 +430,11 @@ public final class Trainer {
                     lastRead = step;
                     lastReadNanos = System.nanoTime();
                 }
-                listener.step(step, s.steps, lastLoss, lr, tokensPerStep * stepsThisRun / ((System.nanoTime() - trainStart) / 1e9));
+                listener.step(step, s.optimizer().steps(), lastLoss, lr, tokensPerStep * stepsThisRun / ((System.nanoTime() - trainStart) / 1e9));
                 long every = s.evalInterval();
-                if (!eval.isEmpty() && ((every > 0 && step % every == 0) || step == s.steps)) {
+                if (!eval.isEmpty() && ((every > 0 && step % every == 0) || step == s.optimizer().steps())) {
                     // Every rank evaluates (the same numbers): a rank waiting idle for rank 0 could run past the collective timeout.
-                    evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
+                    evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.inputs().batchSize(), inputs.padId, null).loss();
                     JsonObject e = new JsonObject();
                     e.addProperty("step", step);
                     e.addProperty("eval_loss", evalLoss);
@@ -444,14 +444,14 @@ public final class Trainer {
                 }
                 if (group == null) stopping = stop.get();
                 if (stopping && !read) continue;  // read at the next step, so that its loss is checked before it is saved
-                if (leader() && (stopping || step % s.saveInterval() == 0 || step == s.steps)) {
+                if (leader() && (stopping || step % s.saveInterval() == 0 || step == s.optimizer().steps())) {
                     metrics.flush();
                     importanceLog.flush();
                     save(checkpoints, modelDir, prepared, tuning, inputs, step, lastRefresh, tokensSeen, elapsed);
                 }
-                if (stopping && step < s.steps) {
+                if (stopping && step < s.optimizer().steps()) {
                     listener.finished();
-                    listener.info("stopped at step " + step + " of " + s.steps + "; checkpoint written; run the same command again to resume");
+                    listener.info("stopped at step " + step + " of " + s.optimizer().steps() + "; checkpoint written; run the same command again to resume");
                     return new Result(Status.INTERRUPTED, step, out, null, counts[0], counts[1], (System.nanoTime() - t0) / 1e9, lastLoss, evalLoss);
                 }
             }
@@ -462,7 +462,7 @@ public final class Trainer {
             if (leader()) {
                 saveModel(model, finalModel, modelDir, prepared, Map.of());
                 LoraMode.writeAdapterFolder(model, out.resolve(LoraMode.ADAPTER_DIR), modelDir);  // lora: the adapters alone, PEFT layout
-                if (!eval.isEmpty() && Double.isNaN(evalLoss)) evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.batchSize, inputs.padId, null).loss();
+                if (!eval.isEmpty() && Double.isNaN(evalLoss)) evalLoss = adept.eval.Perplexity.evaluate(model, eval, s.inputs().batchSize(), inputs.padId, null).loss();
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
             // A run resumed at its last step trained nothing here: its last loss is the one its metrics hold.
@@ -558,7 +558,7 @@ public final class Trainer {
             FileOps.writeStringAtomically(stateFile, ts.toJson());
             saveModel(prepared.model(), checkpoints.dir().resolve(RunCheckpoints.name(step)), modelDir, prepared,
                     Map.of(RunCheckpoints.OPTIMIZER_FILE, optimizerFile, TrainerState.FILE_NAME, stateFile));
-            checkpoints.prune(s.keepCheckpoints);
+            checkpoints.prune(s.output().keepCheckpoints());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write a checkpoint in " + checkpoints.dir() + ": " + e.getMessage(), e);
         } finally {
@@ -605,7 +605,7 @@ public final class Trainer {
      */
     private Result completed(Path out, long resumeStep, long t0) {
         Path summary = out.resolve(SUMMARY_FILE);
-        if (resumeStep < s.steps || !Files.isRegularFile(out.resolve(MODEL_DIR).resolve("config.json")) || !Files.isRegularFile(summary)) return null;
+        if (resumeStep < s.optimizer().steps() || !Files.isRegularFile(out.resolve(MODEL_DIR).resolve("config.json")) || !Files.isRegularFile(summary)) return null;
         JsonObject o;
         try {
             o = com.google.gson.JsonParser.parseString(Files.readString(summary, StandardCharsets.UTF_8)).getAsJsonObject();
@@ -614,7 +614,7 @@ public final class Trainer {
             long trainable = o.get("trainable_parameters").getAsLong();
             long total = o.get("total_parameters").getAsLong();
             if (!Double.isFinite(loss)) return null;  // an older summary without a true loss: rewrite it
-            listener.info("run complete: step " + resumeStep + " of " + s.steps + " (" + summary + "); nothing to do");
+            listener.info("run complete: step " + resumeStep + " of " + s.optimizer().steps() + " (" + summary + "); nothing to do");
             return new Result(Status.COMPLETED, resumeStep, out, out.resolve(MODEL_DIR), trainable, total, (System.nanoTime() - t0) / 1e9, loss, evalLoss);
         } catch (IOException | RuntimeException unreadable) {
             return null;  // rewritten from the checkpoint
@@ -633,8 +633,8 @@ public final class Trainer {
     private void writeSummary(Path out, PreparedModel prepared, long[] counts, long step, double loss, double evalLoss, double seconds,
                               double effectiveLrSum, double scheduledLrSum) {
         JsonObject o = new JsonObject();
-        o.addProperty("mode", s.mode);
-        if (s.trainMode().adaptive()) o.addProperty("rate_norm", s.rateNorm);
+        o.addProperty("mode", s.preparation().mode().label());
+        if (s.preparation().mode().adaptive()) o.addProperty("rate_norm", s.stage2().rateNorm().label());
         o.addProperty("how", prepared.how());
         o.addProperty("steps", step);
         o.addProperty("trainable_parameters", counts[0]);
