@@ -73,12 +73,12 @@ class GemmaTrainTest {
     void adeptModeProbesExpandsAndTrains(String name) throws Exception {
         Path base = base(name);
         TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s.model = base.toString();
-        s.k = 1;
-        s.steps = 6;
-        s.refreshEvery = 3;
-        s.saveEvery = 6L;
-        s.evalEvery = 6L;
+        s = s.toBuilder().model(base).build();
+        s = s.toBuilder().k(1).build();
+        s = s.toBuilder().steps(6).build();
+        s = s.toBuilder().refreshEvery(3).build();
+        s = s.toBuilder().saveEvery(6L).build();
+        s = s.toBuilder().evalEvery(6L).build();
         Trainer.Result r = new Trainer(s, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         assertTrue(Double.isFinite(r.lastLoss()) && Double.isFinite(r.evalLoss()), name + ": losses " + r.lastLoss() + ", " + r.evalLoss());

@@ -22,12 +22,12 @@ class HostRoundTripTest {
 
     TrainSettings settings(String out, int logEvery) throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s.out = dir.resolve(out).toString();
-        s.steps = 12;
-        s.saveEvery = 12L;
-        s.evalEvery = 0L;
-        s.refreshEvery = 100;
-        s.logEvery = logEvery;
+        s = s.toBuilder().out(dir.resolve(out)).build();
+        s = s.toBuilder().steps(12).build();
+        s = s.toBuilder().saveEvery(12L).build();
+        s = s.toBuilder().evalEvery(0L).build();
+        s = s.toBuilder().refreshEvery(100).build();
+        s = s.toBuilder().logEvery(logEvery).build();
         return s;
     }
 
@@ -62,11 +62,11 @@ class HostRoundTripTest {
         }
 
         Map<Long, Double> perStep = new TreeMap<>();
-        for (JsonObject o : RunLog.read(Path.of(every.out).resolve(Trainer.METRICS_FILE))) {
+        for (JsonObject o : RunLog.read(every.output().out().resolve(Trainer.METRICS_FILE))) {
             if (o.has("loss")) perStep.put(o.get("step").getAsLong(), o.get("loss").getAsDouble());
         }
         List<JsonObject> lines = new ArrayList<>();
-        for (JsonObject o : RunLog.read(Path.of(fourth.out).resolve(Trainer.METRICS_FILE))) if (o.has("loss")) lines.add(o);
+        for (JsonObject o : RunLog.read(fourth.output().out().resolve(Trainer.METRICS_FILE))) if (o.has("loss")) lines.add(o);
         assertEquals(List.of(4L, 8L, 12L), lines.stream().map(o -> o.get("step").getAsLong()).toList(), "a line per read-back");
         for (JsonObject o : lines) {
             long end = o.get("step").getAsLong();
@@ -74,7 +74,7 @@ class HostRoundTripTest {
             for (long k = end - 3; k <= end; k++) mean += perStep.get(k) / 4;
             assertEquals(mean, o.get("loss").getAsDouble(), 1e-6 * mean, "mean loss of steps " + (end - 3) + ".." + end);
         }
-        assertEquals(0.0, DataParallelTest.maxParameterDifference(Path.of(every.out).resolve(Trainer.MODEL_DIR),
-                Path.of(fourth.out).resolve(Trainer.MODEL_DIR)), "reading less often trains the same");
+        assertEquals(0.0, DataParallelTest.maxParameterDifference(every.output().out().resolve(Trainer.MODEL_DIR),
+                fourth.output().out().resolve(Trainer.MODEL_DIR)), "reading less often trains the same");
     }
 }

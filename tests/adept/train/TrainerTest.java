@@ -31,18 +31,18 @@ class TrainerTest {
     @Test
     void adeptProbesExpandsAndKeepsFrozenTensorsBitIdentical() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s.steps = 100;
-        s.saveEvery = 50L;
+        s = s.toBuilder().steps(100).build();
+        s = s.toBuilder().saveEvery(50L).build();
         Trainer.Result r = new Trainer(s, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        Path out = Path.of(s.out);
+        Path out = s.output().out();
         for (String f : List.of("run.json", "metrics.jsonl", "importance.jsonl", "summary.json", "loss.png", "importance.png", "rates.png")) {
             assertTrue(Files.isRegularFile(out.resolve(f)), f + " written");
         }
         Checkpoint trained = Checkpoint.open(r.model());
         ExpansionMetadata meta = ExpansionMetadata.from(trained.metadata(), "trained").orElseThrow();
         assertEquals(2, meta.k());
-        try (CausalLM base = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU);
+        try (CausalLM base = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU);
              CausalLM after = trained.loadModel(DType.FLOAT32, Device.CPU)) {
             Map<String, Tensor> b = base.namedParameters();
             Map<String, Tensor> a = after.namedParameters();
@@ -71,13 +71,13 @@ class TrainerTest {
     @Test
     void memorySettingsChangeNothingButMemory() throws Exception {
         TrainSettings plain = TrainFixtures.settings(dir, "adept");
-        plain.steps = 12;
-        plain.gradAccum = 2;
-        plain.out = dir.resolve("plain").toString();
-        TrainSettings lean = plain.copy();
-        lean.out = dir.resolve("lean").toString();
-        lean.probeCacheMemory = "1KiB";  // below one layer input: checkpoints every 2 of the 4 layers
-        lean.gradCheckpointing = 1;
+        plain = plain.toBuilder().steps(12).build();
+        plain = plain.toBuilder().gradAccum(2).build();
+        plain = plain.toBuilder().out(dir.resolve("plain")).build();
+        TrainSettings lean = plain;
+        lean = lean.toBuilder().out(dir.resolve("lean")).build();
+        lean = lean.toBuilder().probeCacheMemory("1KiB").build();  // below one layer input: checkpoints every 2 of the 4 layers
+        lean = lean.toBuilder().gradCheckpointing(1).build();
         assertEquals(List.of(), lean.differences(plain), "a run may resume with other memory settings");
         List<String> lines = new java.util.ArrayList<>();
         Trainer.Listener listener = new Trainer.Listener() {
@@ -91,8 +91,8 @@ class TrainerTest {
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("probe cache bounded: 4 layer inputs") && l.contains("checkpoints every 2 layers")),
                 String.join("\n", lines));
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("activation checkpointing: layers ")), String.join("\n", lines));
-        List<com.google.gson.JsonObject> ma = RunLog.read(Path.of(plain.out).resolve(Trainer.METRICS_FILE));
-        List<com.google.gson.JsonObject> mb = RunLog.read(Path.of(lean.out).resolve(Trainer.METRICS_FILE));
+        List<com.google.gson.JsonObject> ma = RunLog.read(plain.output().out().resolve(Trainer.METRICS_FILE));
+        List<com.google.gson.JsonObject> mb = RunLog.read(lean.output().out().resolve(Trainer.METRICS_FILE));
         assertEquals(ma.size(), mb.size());
         for (int i = 0; i < ma.size(); i++) {
             for (String key : List.of("loss", "grad_norm", "eval_loss")) {
@@ -104,11 +104,11 @@ class TrainerTest {
                 assertEquals(0.0, maxDifference(e.getValue(), y.namedParameters().get(e.getKey())), e.getKey());
             }
         }
-        TrainSettings bad = plain.copy();
-        bad.probeCacheMemory = "4 gigs";
+        TrainSettings bad = plain;
+        bad = bad.toBuilder().probeCacheMemory("4 gigs").build();
         assertEquals("probe_cache_memory: expected a size such as 4GiB or 512MiB, got '4 gigs'", assertThrows(TrainException.class, bad::validate).getMessage());
-        bad = plain.copy();
-        bad.gradCheckpointing = -1;
+        bad = plain;
+        bad = bad.toBuilder().gradCheckpointing(-1).build();
         assertTrue(assertThrows(TrainException.class, bad::validate).getMessage().startsWith("grad_checkpointing must be >= 0"));
     }
 
@@ -122,11 +122,11 @@ class TrainerTest {
     @Test
     void fullModeMovesEveryTensor() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "full");
-        s.k = null;
-        s.steps = 10;
+        s = s.toBuilder().k(null).build();
+        s = s.toBuilder().steps(10).build();
         Trainer.Result r = new Trainer(s, null, null, false, "test").run();
         assertEquals(1.0, r.trainableFraction(), 1e-12);
-        try (CausalLM base = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU);
+        try (CausalLM base = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU);
              CausalLM after = Checkpoint.load(r.model(), DType.FLOAT32, Device.CPU)) {
             for (var e : after.namedParameters().entrySet()) {
                 assertTrue(maxDifference(e.getValue(), base.namedParameters().get(e.getKey())) > 0, e.getKey() + " moved");
@@ -137,31 +137,31 @@ class TrainerTest {
     @Test
     void aNonFiniteLossStopsTheRunNamingTheStepAndKeepsTheLastGoodCheckpoint() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "full");
-        s.k = null;
-        s.steps = 40;
-        s.saveEvery = 2L;
-        s.lr = 1e20;  // the first real update blows the weights up
-        s.warmupSteps = 1L;
+        s = s.toBuilder().k(null).build();
+        s = s.toBuilder().steps(40).build();
+        s = s.toBuilder().saveEvery(2L).build();
+        s = s.toBuilder().lr(1e20).build();  // the first real update blows the weights up
+        s = s.toBuilder().warmupSteps(1L).build();
         TrainException e = assertThrows(TrainException.class, () -> new Trainer(s, null, null, false, "test").run());
         assertTrue(e.getMessage().matches("step \\d+: the (loss|gradient norm) is (NaN|Infinity|-Infinity); training stopped\\..*"), e.getMessage());
-        List<Path> kept = new RunCheckpoints(Path.of(s.out)).list();
+        List<Path> kept = new RunCheckpoints(s.output().out()).list();
         assertTrue(e.getMessage().contains(kept.isEmpty() ? "No checkpoint" : kept.get(0).toString()), e.getMessage());
-        assertFalse(Files.exists(Path.of(s.out).resolve(Trainer.MODEL_DIR)), "no final model from a diverged run");
+        assertFalse(Files.exists(s.output().out().resolve(Trainer.MODEL_DIR)), "no final model from a diverged run");
     }
 
     @Test
     void aShortLibraryRunCheckpointsAndEvaluatesOnlyAtTheEnd() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "full");
-        s.k = null;
-        s.steps = 10;
-        s.saveEvery = null;
-        s.evalEvery = null;
+        s = s.toBuilder().k(null).build();
+        s = s.toBuilder().steps(10).build();
+        s = s.toBuilder().saveEvery(null).build();
+        s = s.toBuilder().evalEvery(null).build();
         Trainer.Result r = new Trainer(s).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        List<Path> kept = new RunCheckpoints(Path.of(s.out)).list();
+        List<Path> kept = new RunCheckpoints(s.output().out()).list();
         assertEquals(1, kept.size(), "one checkpoint, the last step's: " + kept);
         assertTrue(kept.get(0).getFileName().toString().endsWith("10"), kept.toString());
-        long evaluations = RunLog.read(Path.of(s.out).resolve(Trainer.METRICS_FILE)).stream().filter(o -> o.has("eval_loss")).count();
+        long evaluations = RunLog.read(s.output().out().resolve(Trainer.METRICS_FILE)).stream().filter(o -> o.has("eval_loss")).count();
         assertEquals(1, evaluations, "held-out loss once, at the end");
         assertTrue(Double.isFinite(r.evalLoss()));
     }
@@ -170,13 +170,13 @@ class TrainerTest {
     void baselinesRun() throws Exception {
         for (String mode : List.of("llama-pro", "adept-no-stage1", "adept-no-stage2")) {
             TrainSettings s = TrainFixtures.settings(dir, mode);
-            s.steps = 12;
+            s = s.toBuilder().steps(12).build();
             Trainer.Result r = new Trainer(s, null, null, false, "test").run();
             assertEquals(Trainer.Status.COMPLETED, r.status(), mode);
             assertTrue(r.trainableFraction() > 0 && r.trainableFraction() < 1, mode + " trains part of the model");
             assertTrue(Double.isFinite(r.evalLoss()), mode + " held-out loss");
-            boolean logsImportance = Files.exists(Path.of(s.out).resolve("importance.jsonl"))
-                    && !RunLog.read(Path.of(s.out).resolve("importance.jsonl")).isEmpty();
+            boolean logsImportance = Files.exists(s.output().out().resolve("importance.jsonl"))
+                    && !RunLog.read(s.output().out().resolve("importance.jsonl")).isEmpty();
             assertEquals(mode.equals("adept-no-stage1"), logsImportance, mode + ": only adaptive modes refresh importance");
         }
     }
