@@ -23,12 +23,7 @@ class CudaTrainTest {
     Path dir;
 
     TrainSettings settings(String out, String device, String dtype) throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s = s.toBuilder().out(dir.resolve(out)).build();
-        s = s.toBuilder().steps(12).build();
-        s = s.toBuilder().device(adept.tensor.Device.parse(device)).build();
-        s = s.toBuilder().dtype(adept.tensor.DType.parse(dtype)).build();
-        s = s.toBuilder().saveEvery(6L).build();
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().out(dir.resolve(out)).steps(12).device(adept.tensor.Device.parse(device)).dtype(adept.tensor.DType.parse(dtype)).saveEvery(6L).build();
         return s;
     }
 
@@ -60,11 +55,7 @@ class CudaTrainTest {
     @Test
     void stepsBetweenReadBacksDoNotSyncTheDevice() throws Exception {
         TinyModel.assumeCuda();
-        TrainSettings s = settings("quiet", "cuda", "bfloat16");
-        s = s.toBuilder().logEvery(4).build();
-        s = s.toBuilder().evalEvery(0L).build();
-        s = s.toBuilder().refreshEvery(100).build();
-        s = s.toBuilder().saveEvery(12L).build();
+        TrainSettings s = settings("quiet", "cuda", "bfloat16").toBuilder().logEvery(4).evalEvery(0L).refreshEvery(100).saveEvery(12L).build();
         List<Long> reads = HostRoundTripTest.readsPerStep(s);  // index k: step k + 2
         for (int k = 0; k < reads.size(); k++) {
             long step = k + 2;

@@ -44,10 +44,7 @@ class DataParallelTest {
     static TrainSettings settings(Path dir, String mode, String out, long steps) throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, mode);
         if (mode.equals("full")) s = s.toBuilder().k(null).build();
-        s = s.toBuilder().out(dir.resolve(out)).build();
-        s = s.toBuilder().steps(steps).build();
-        s = s.toBuilder().batchSize(4).build();
-        s = s.toBuilder().saveEvery(5L).build();
+        s = s.toBuilder().out(dir.resolve(out)).steps(steps).batchSize(4).saveEvery(5L).build();
         return s;
     }
 
@@ -87,9 +84,7 @@ class DataParallelTest {
      * hooks) and after backward (the reference path): bit-identical losses and parameters.
      */
     static void overlappedMatchesPostBackward(TrainSettings overlapped, String label) throws Exception {
-        TrainSettings post = overlapped;
-        post = post.toBuilder().out(java.nio.file.Path.of(overlapped.output().out() + "-post-backward")).build();
-        post = post.toBuilder().overlapGradReduce(false).build();
+        TrainSettings post = overlapped.toBuilder().out(java.nio.file.Path.of(overlapped.output().out() + "-post-backward")).overlapGradReduce(false).build();
         ChildJvm.Outcome a = twoRanks(overlapped, Path.of(overlapped.output().out() + ".log"), SMALL_BUCKETS);
         assertEquals(0, a.exitCode(), a.output());
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("gradient all-reduce: (\\d+) of (\\d+) buckets started during backward").matcher(a.output());
@@ -175,9 +170,7 @@ class DataParallelTest {
         TrainSettings one = settings(dir, mode, "one-" + mode, 20);
         Trainer.Result r = new Trainer(one, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        TrainSettings accumulated = settings(dir, mode, "accumulated-" + mode, 20);
-        accumulated = accumulated.toBuilder().batchSize(2).build();
-        accumulated = accumulated.toBuilder().gradAccum(2).build();
+        TrainSettings accumulated = settings(dir, mode, "accumulated-" + mode, 20).toBuilder().batchSize(2).gradAccum(2).build();
         Trainer.Result acc = new Trainer(accumulated, null, null, false, "test").run();
         TrainSettings two = settings(dir, mode, "two-" + mode, 20);
         ChildJvm.Outcome o = twoRanks(two, dir.resolve("two-" + mode + ".log"));
@@ -205,12 +198,10 @@ class DataParallelTest {
      * weighted, clipped or averaged differently from the one-process run.
      */
     void twoRanksMatchOneRankWithTheDoubledBatchInFloat64(String mode) throws Exception {
-        TrainSettings one = settings(dir, mode, "one64-" + mode, 20);
-        one = one.toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
+        TrainSettings one = settings(dir, mode, "one64-" + mode, 20).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
         Trainer.Result r = new Trainer(one, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        TrainSettings two = settings(dir, mode, "two64-" + mode, 20);
-        two = two.toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
+        TrainSettings two = settings(dir, mode, "two64-" + mode, 20).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
         ChildJvm.Outcome o = twoRanks(two, dir.resolve("two64-" + mode + ".log"));
         assertEquals(0, o.exitCode(), o.output());
         assertSameLosses(losses(one.output().out()), losses(two.output().out()), 1e-12, mode + " float64 2 ranks x 2 vs 1 rank x 4");
@@ -256,13 +247,11 @@ class DataParallelTest {
     @Test
     void overlappedAllReduceGivesTheSameRunAsThePostBackwardOne() throws Exception {
         for (String mode : List.of("adept", "full")) overlappedMatchesPostBackward(settings(dir, mode, "overlap-" + mode, 10), mode);
-        TrainSettings accumulated = settings(dir, "full", "overlap-accumulated", 10);
-        accumulated = accumulated.toBuilder().gradAccum(2).build();
+        TrainSettings accumulated = settings(dir, "full", "overlap-accumulated", 10).toBuilder().gradAccum(2).build();
         overlappedMatchesPostBackward(accumulated, "full, grad_accum 2");
         // Activation checkpointing backpropagates segment by segment: each trainable tensor still gets one gradient per
         // micro-batch, so the hooks fire as before, and the run is the plain one.
-        TrainSettings checkpointed = settings(dir, "adept", "overlap-checkpointed", 10);
-        checkpointed = checkpointed.toBuilder().gradCheckpointing(1).build();
+        TrainSettings checkpointed = settings(dir, "adept", "overlap-checkpointed", 10).toBuilder().gradCheckpointing(1).build();
         overlappedMatchesPostBackward(checkpointed, "adept, grad_checkpointing 1");
         assertEquals(losses(dir.resolve("overlap-adept")), losses(checkpointed.output().out()), "checkpointed: the plain run's losses");
         assertEquals(0, parameterDifference(dir.resolve("overlap-adept").resolve(Trainer.MODEL_DIR),

@@ -72,13 +72,7 @@ class GemmaTrainTest {
     @ValueSource(strings = {"gemma2", "gemma3"})
     void adeptModeProbesExpandsAndTrains(String name) throws Exception {
         Path base = base(name);
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s = s.toBuilder().model(base).build();
-        s = s.toBuilder().k(1).build();
-        s = s.toBuilder().steps(6).build();
-        s = s.toBuilder().refreshEvery(3).build();
-        s = s.toBuilder().saveEvery(6L).build();
-        s = s.toBuilder().evalEvery(6L).build();
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().model(base).k(1).steps(6).refreshEvery(3).saveEvery(6L).evalEvery(6L).build();
         Trainer.Result r = new Trainer(s, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         assertTrue(Double.isFinite(r.lastLoss()) && Double.isFinite(r.evalLoss()), name + ": losses " + r.lastLoss() + ", " + r.evalLoss());

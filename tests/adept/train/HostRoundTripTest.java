@@ -21,13 +21,7 @@ class HostRoundTripTest {
     Path dir;
 
     TrainSettings settings(String out, int logEvery) throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s = s.toBuilder().out(dir.resolve(out)).build();
-        s = s.toBuilder().steps(12).build();
-        s = s.toBuilder().saveEvery(12L).build();
-        s = s.toBuilder().evalEvery(0L).build();
-        s = s.toBuilder().refreshEvery(100).build();
-        s = s.toBuilder().logEvery(logEvery).build();
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().out(dir.resolve(out)).steps(12).saveEvery(12L).evalEvery(0L).refreshEvery(100).logEvery(logEvery).build();
         return s;
     }
 

@@ -23,11 +23,7 @@ class IntegrityTest {
     Path dir;
 
     TrainSettings settings(String out) throws IOException {
-        TrainSettings s = TrainFixtures.settings(dir, "full");
-        s = s.toBuilder().out(dir.resolve(out)).build();
-        s = s.toBuilder().steps(12).build();
-        s = s.toBuilder().saveEvery(4L).build();
-        s = s.toBuilder().keepCheckpoints(3).build();
+        TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().out(dir.resolve(out)).steps(12).saveEvery(4L).keepCheckpoints(3).build();
         return s;
     }
 
@@ -86,8 +82,7 @@ class IntegrityTest {
 
     @Test
     void aTokenCacheRewrittenAtTheSameSizeIsNotTrusted() throws Exception {
-        TrainSettings s = settings("first");
-        s = s.toBuilder().steps(2).build();
+        TrainSettings s = settings("first").toBuilder().steps(2).build();
         new Trainer(s, null, null, false, "test").run();
         Path cache = s.output().out().resolveSibling(".adept-tokens");
         Path bin;
@@ -105,8 +100,7 @@ class IntegrityTest {
         }
         Files.write(bin, other);
         List<String> info = new ArrayList<>();
-        TrainSettings again = settings("second");
-        again = again.toBuilder().steps(2).build();
+        TrainSettings again = settings("second").toBuilder().steps(2).build();
         new Trainer(again, new Trainer.Listener() {
             @Override
             public void info(String line) {

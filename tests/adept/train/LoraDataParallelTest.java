@@ -21,11 +21,9 @@ class LoraDataParallelTest {
     @Test
     void loraInFloat64OnTwoRanksMatchesOnePassOverTheDoubledBatch() throws Exception {
         Assumptions.assumeTrue(ProcessGroup.available(Backend.GLOO), "the shim was built without Gloo");
-        TrainSettings one = DataParallelTest.settings(dir, "lora", "one64-lora", 12);
-        one = one.toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
+        TrainSettings one = DataParallelTest.settings(dir, "lora", "one64-lora", 12).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
         assertEquals(Trainer.Status.COMPLETED, new Trainer(one, null, null, false, "test").run().status());
-        TrainSettings two = DataParallelTest.settings(dir, "lora", "two64-lora", 12);
-        two = two.toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
+        TrainSettings two = DataParallelTest.settings(dir, "lora", "two64-lora", 12).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
         ChildJvm.Outcome o = DataParallelTest.twoRanks(two, dir.resolve("two64-lora.log"));
         assertEquals(0, o.exitCode(), o.output());
         DataParallelTest.assertSameLosses(DataParallelTest.losses(one.output().out()), DataParallelTest.losses(two.output().out()), 1e-12,

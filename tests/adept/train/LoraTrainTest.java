@@ -40,10 +40,7 @@ class LoraTrainTest {
     Path dir;
 
     static TrainSettings settings(Path dir, String out) throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "lora");
-        s = s.toBuilder().out(dir.resolve(out)).build();
-        s = s.toBuilder().probe(java.nio.file.Path.of(null)).build();
-        s = s.toBuilder().lr(1e-2).build();
+        TrainSettings s = TrainFixtures.settings(dir, "lora").toBuilder().out(dir.resolve(out)).probe(java.nio.file.Path.of(null)).lr(1e-2).build();
         return s;
     }
 
@@ -120,14 +117,10 @@ class LoraTrainTest {
 
     @Test
     void stoppedAndResumedGivesTheSameLossesAndAdapters() throws Exception {
-        TrainSettings reference = settings(dir, "uninterrupted");
-        reference = reference.toBuilder().loraDropout(0.1).build();  // masks drawn from the RNG: resume must restore it
-        reference = reference.toBuilder().loraRank(3).build();
+        TrainSettings reference = settings(dir, "uninterrupted").toBuilder().loraDropout(0.1).loraRank(3).build();  // masks drawn from the RNG: resume must restore it
         new Trainer(reference, null, null, false, "test").run();
 
-        TrainSettings stopped = settings(dir, "stopped");
-        stopped = stopped.toBuilder().loraDropout(0.1).build();
-        stopped = stopped.toBuilder().loraRank(3).build();
+        TrainSettings stopped = settings(dir, "stopped").toBuilder().loraDropout(0.1).loraRank(3).build();
         AtomicBoolean stop = new AtomicBoolean();
         Trainer.Result first = new Trainer(stopped, new Trainer.Listener() {
             @Override
@@ -149,17 +142,12 @@ class LoraTrainTest {
 
     @Test
     void killedWithSigkillAndResumedGivesTheSameLosses() throws Exception {
-        TrainSettings reference = settings(dir, "uninterrupted");
-        reference = reference.toBuilder().steps(50).build();
-        reference = reference.toBuilder().saveEvery(5L).build();
-        reference = reference.toBuilder().keepCheckpoints(3).build();
-        reference = reference.toBuilder().loraDropout(0.1).build();
+        TrainSettings reference = settings(dir, "uninterrupted").toBuilder().steps(50).saveEvery(5L).keepCheckpoints(3).loraDropout(0.1).build();
         new Trainer(reference, null, null, false, "test").run();
         List<Double> expected = ResumeTest.losses(reference.output().out());
         assertEquals(50, expected.size());
 
-        TrainSettings killed = settings(dir, "killed");
-        killed = killed.toBuilder().steps(50).build();
+        TrainSettings killed = settings(dir, "killed").toBuilder().steps(50).build();
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
                 "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", adept.testing.ChildJvm.classPath(),
@@ -193,12 +181,9 @@ class LoraTrainTest {
 
     @Test
     void activationCheckpointingChangesNothingButMemory() throws Exception {
-        TrainSettings plain = settings(dir, "plain");
-        plain = plain.toBuilder().steps(8).build();
+        TrainSettings plain = settings(dir, "plain").toBuilder().steps(8).build();
         new Trainer(plain, null, null, false, "test").run();
-        TrainSettings segmented = settings(dir, "segmented");
-        segmented = segmented.toBuilder().steps(8).build();
-        segmented = segmented.toBuilder().gradCheckpointing(2).build();
+        TrainSettings segmented = settings(dir, "segmented").toBuilder().steps(8).gradCheckpointing(2).build();
         new Trainer(segmented, null, null, false, "test").run();
         assertEquals(ResumeTest.losses(plain.output().out()), ResumeTest.losses(segmented.output().out()));
         assertArrayEquals(Files.readAllBytes(Path.of(plain.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE)),
@@ -207,9 +192,7 @@ class LoraTrainTest {
 
     @Test
     void bfloat16TrainsStopsAndResumes() throws Exception {
-        TrainSettings s = settings(dir, "bf16");
-        s = s.toBuilder().dtype(adept.tensor.DType.parse("bfloat16")).build();
-        s = s.toBuilder().steps(8).build();
+        TrainSettings s = settings(dir, "bf16").toBuilder().dtype(adept.tensor.DType.parse("bfloat16")).steps(8).build();
         AtomicBoolean stop = new AtomicBoolean();
         Trainer.Result first = new Trainer(s, new Trainer.Listener() {
             @Override

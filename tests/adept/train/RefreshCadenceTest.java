@@ -24,11 +24,7 @@ class RefreshCadenceTest {
     Path dir;
 
     static TrainSettings settings(Path dir, String name) throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s = s.toBuilder().out(dir.resolve(name)).build();
-        s = s.toBuilder().steps(25).build();
-        s = s.toBuilder().refreshEvery(10).build();
-        s = s.toBuilder().saveEvery(5L).build();
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().out(dir.resolve(name)).steps(25).refreshEvery(10).saveEvery(5L).build();
         return s;
     }
 
@@ -75,8 +71,7 @@ class RefreshCadenceTest {
     @Test
     void effectiveRateIsTheScheduleTimesTheMeanMultiplierInForce() throws Exception {
         for (String norm : List.of("global", "mean")) {
-            TrainSettings s = settings(dir, "rate-" + norm);
-            s = s.toBuilder().rateNorm(adept.tune.RateNorm.parse(norm)).build();
+            TrainSettings s = settings(dir, "rate-" + norm).toBuilder().rateNorm(adept.tune.RateNorm.parse(norm)).build();
             new Trainer(s, null, null, false, "test").run();
             Path run = s.output().out();
             NavigableMap<Long, Double> refreshes = EffectiveRate.fromImportanceLog(run.resolve(Trainer.IMPORTANCE_FILE));
@@ -108,8 +103,7 @@ class RefreshCadenceTest {
 
     @Test
     void aRerunOfAFinishedRunReportsItsTrueLossAndChangesNothing() throws Exception {
-        TrainSettings s = settings(dir, "rerun");
-        s = s.toBuilder().steps(10).build();
+        TrainSettings s = settings(dir, "rerun").toBuilder().steps(10).build();
         Trainer.Result first = new Trainer(s, null, null, false, "test").run();
         Path run = s.output().out();
         String summaryBefore = Files.readString(run.resolve(Trainer.SUMMARY_FILE));

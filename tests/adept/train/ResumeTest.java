@@ -24,13 +24,7 @@ class ResumeTest {
     Path dir;
 
     static TrainSettings settings(Path dir, String out) throws IOException {
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s = s.toBuilder().out(dir.resolve(out)).build();
-        s = s.toBuilder().steps(240).build();
-        s = s.toBuilder().refreshEvery(30).build();
-        s = s.toBuilder().saveEvery(5L).build();
-        s = s.toBuilder().evalEvery(40L).build();
-        s = s.toBuilder().keepCheckpoints(3).build();
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().out(dir.resolve(out)).steps(240).refreshEvery(30).saveEvery(5L).evalEvery(40L).keepCheckpoints(3).build();
         return s;
     }
 
@@ -124,8 +118,7 @@ class ResumeTest {
 
     @Test
     void aCheckpointCutOffMidWriteIsNeverLoaded() throws Exception {
-        TrainSettings s = settings(dir, "cut");
-        s = s.toBuilder().steps(20).build();
+        TrainSettings s = settings(dir, "cut").toBuilder().steps(20).build();
         new Trainer(s, null, null, false, "test").run();
         RunCheckpoints checkpoints = new RunCheckpoints(s.output().out());
         List<Path> all = checkpoints.list();

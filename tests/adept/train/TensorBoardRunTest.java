@@ -101,15 +101,11 @@ class TensorBoardRunTest {
         assertEquals(30, scalars.get("train/loss").size());
         for (int i = 0; i < losses.size(); i++) assertEquals((float) (double) losses.get(i), scalars.get("train/loss").get(i + 1L).floatValue());
 
-        TrainSettings quiet = TrainFixtures.settings(dir, "full");
-        quiet = quiet.toBuilder().out(dir.resolve("quiet")).build();
-        quiet = quiet.toBuilder().steps(4).build();
-        quiet = quiet.toBuilder().tensorboard(false).build();
+        TrainSettings quiet = TrainFixtures.settings(dir, "full").toBuilder().out(dir.resolve("quiet")).steps(4).tensorboard(false).build();
         new Trainer(quiet, null, null, false, "test").run();
         assertEquals(List.of(), EventFiles.files(quiet.output().out()));
         // --restart discards the old event files with the rest of the run
-        TrainSettings again = TrainFixtures.settings(dir, "full");
-        again = again.toBuilder().steps(4).build();
+        TrainSettings again = TrainFixtures.settings(dir, "full").toBuilder().steps(4).build();
         new Trainer(again, null, null, true, "test").run();
         assertEquals(1, EventFiles.files(out).size());
     }

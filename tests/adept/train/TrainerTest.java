@@ -30,9 +30,7 @@ class TrainerTest {
 
     @Test
     void adeptProbesExpandsAndKeepsFrozenTensorsBitIdentical() throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s = s.toBuilder().steps(100).build();
-        s = s.toBuilder().saveEvery(50L).build();
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().steps(100).saveEvery(50L).build();
         Trainer.Result r = new Trainer(s, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         Path out = s.output().out();
@@ -70,14 +68,8 @@ class TrainerTest {
 
     @Test
     void memorySettingsChangeNothingButMemory() throws Exception {
-        TrainSettings plain = TrainFixtures.settings(dir, "adept");
-        plain = plain.toBuilder().steps(12).build();
-        plain = plain.toBuilder().gradAccum(2).build();
-        plain = plain.toBuilder().out(dir.resolve("plain")).build();
-        TrainSettings lean = plain;
-        lean = lean.toBuilder().out(dir.resolve("lean")).build();
-        lean = lean.toBuilder().probeCacheMemory("1KiB").build();  // below one layer input: checkpoints every 2 of the 4 layers
-        lean = lean.toBuilder().gradCheckpointing(1).build();
+        TrainSettings plain = TrainFixtures.settings(dir, "adept").toBuilder().steps(12).gradAccum(2).out(dir.resolve("plain")).build();
+        TrainSettings lean = plain.toBuilder().out(dir.resolve("lean")).probeCacheMemory("1KiB").gradCheckpointing(1).build();  // below one layer input: checkpoints every 2 of the 4 layers
         assertEquals(List.of(), lean.differences(plain), "a run may resume with other memory settings");
         List<String> lines = new java.util.ArrayList<>();
         Trainer.Listener listener = new Trainer.Listener() {
@@ -104,12 +96,10 @@ class TrainerTest {
                 assertEquals(0.0, maxDifference(e.getValue(), y.namedParameters().get(e.getKey())), e.getKey());
             }
         }
-        TrainSettings bad = plain;
-        bad = bad.toBuilder().probeCacheMemory("4 gigs").build();
-        assertEquals("probe_cache_memory: expected a size such as 4GiB or 512MiB, got '4 gigs'", assertThrows(TrainException.class, bad::validate).getMessage());
-        bad = plain;
-        bad = bad.toBuilder().gradCheckpointing(-1).build();
-        assertTrue(assertThrows(TrainException.class, bad::validate).getMessage().startsWith("grad_checkpointing must be >= 0"));
+        TrainSettingsBuilder bad = plain.toBuilder().probeCacheMemory("4 gigs");
+        assertEquals("probe_cache_memory: expected a size such as 4GiB or 512MiB, got '4 gigs'", assertThrows(TrainException.class, bad::build).getMessage());
+        bad = plain.toBuilder().gradCheckpointing(-1);
+        assertTrue(assertThrows(TrainException.class, bad::build).getMessage().startsWith("grad_checkpointing must be >= 0"));
     }
 
     /** The trained copy's tensor in the base model: its source layer's tensor, or zero for o_proj / down_proj. */
@@ -121,9 +111,7 @@ class TrainerTest {
 
     @Test
     void fullModeMovesEveryTensor() throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "full");
-        s = s.toBuilder().k(null).build();
-        s = s.toBuilder().steps(10).build();
+        TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().k(null).steps(10).build();
         Trainer.Result r = new Trainer(s, null, null, false, "test").run();
         assertEquals(1.0, r.trainableFraction(), 1e-12);
         try (CausalLM base = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU);
@@ -136,12 +124,7 @@ class TrainerTest {
 
     @Test
     void aNonFiniteLossStopsTheRunNamingTheStepAndKeepsTheLastGoodCheckpoint() throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "full");
-        s = s.toBuilder().k(null).build();
-        s = s.toBuilder().steps(40).build();
-        s = s.toBuilder().saveEvery(2L).build();
-        s = s.toBuilder().lr(1e20).build();  // the first real update blows the weights up
-        s = s.toBuilder().warmupSteps(1L).build();
+        TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().k(null).steps(40).saveEvery(2L).lr(1e20).warmupSteps(1L).build();  // the first real update blows the weights up
         TrainException e = assertThrows(TrainException.class, () -> new Trainer(s, null, null, false, "test").run());
         assertTrue(e.getMessage().matches("step \\d+: the (loss|gradient norm) is (NaN|Infinity|-Infinity); training stopped\\..*"), e.getMessage());
         List<Path> kept = new RunCheckpoints(s.output().out()).list();
@@ -151,11 +134,7 @@ class TrainerTest {
 
     @Test
     void aShortLibraryRunCheckpointsAndEvaluatesOnlyAtTheEnd() throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "full");
-        s = s.toBuilder().k(null).build();
-        s = s.toBuilder().steps(10).build();
-        s = s.toBuilder().saveEvery(null).build();
-        s = s.toBuilder().evalEvery(null).build();
+        TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().k(null).steps(10).saveEvery(null).evalEvery(null).build();
         Trainer.Result r = new Trainer(s).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         List<Path> kept = new RunCheckpoints(s.output().out()).list();
@@ -169,8 +148,7 @@ class TrainerTest {
     @Test
     void baselinesRun() throws Exception {
         for (String mode : List.of("llama-pro", "adept-no-stage1", "adept-no-stage2")) {
-            TrainSettings s = TrainFixtures.settings(dir, mode);
-            s = s.toBuilder().steps(12).build();
+            TrainSettings s = TrainFixtures.settings(dir, mode).toBuilder().steps(12).build();
             Trainer.Result r = new Trainer(s, null, null, false, "test").run();
             assertEquals(Trainer.Status.COMPLETED, r.status(), mode);
             assertTrue(r.trainableFraction() > 0 && r.trainableFraction() < 1, mode + " trains part of the model");
