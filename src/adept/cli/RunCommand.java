@@ -87,7 +87,7 @@ public final class RunCommand implements Callable<Integer> {
         if (dryRun) {
             for (int i = 0; i < n; i++) {
                 RunConfig.Run r = c.runs.get(i);
-                out.printf(Locale.ROOT, "[%d/%d] %s: %s (%s) -> %s%n", i + 1, n, r.name(), states.get(i), r.settings().preparation().mode(), r.dir());
+                out.printf(Locale.ROOT, "[%d/%d] %s: %s (%s) -> %s%n", i + 1, n, r.name(), states.get(i), r.settings().preparation().mode().label(), r.dir());
             }
             if (c.evaluation != null) out.println("evaluate: " + c.evaluation.data().size() + " file(s) -> " + c.out.resolve(RunConfig.EVALUATION_MD));
             out.flush();
@@ -101,7 +101,7 @@ public final class RunCommand implements Callable<Integer> {
                 err.flush();
                 continue;
             }
-            err.printf(Locale.ROOT, "adept run: %s: %s, mode %s, %d steps -> %s%n", tag, r.started() ? "resuming" : "training", r.settings().preparation().mode(),
+            err.printf(Locale.ROOT, "adept run: %s: %s, mode %s, %d steps -> %s%n", tag, r.started() ? "resuming" : "training", r.settings().preparation().mode().label(),
                     r.settings().optimizer().steps(), r.dir());
             err.flush();
             Trainer.Result result = TrainCommand.runTraining(r.settings(), false, "run " + tag);

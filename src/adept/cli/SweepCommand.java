@@ -89,7 +89,7 @@ public final class SweepCommand implements Callable<Integer> {
             }
             if (!r.done()) {
                 err.printf(Locale.ROOT, "adept sweep: %s: %s, mode %s, lr %.3g, %d steps -> %s%n", tag, r.started() ? "resuming" : "training",
-                        r.settings().preparation().mode(), r.settings().optimizer().lr(), r.settings().optimizer().steps(), r.dir());
+                        r.settings().preparation().mode().label(), r.settings().optimizer().lr(), r.settings().optimizer().steps(), r.dir());
                 err.flush();
                 Trainer.Result t;
                 try {

@@ -104,7 +104,8 @@ final class SettingValues {
             return scalar(type, v.getAsString());
         }
         if (type == double.class || type == Double.class) {
-            if (number) return v.getAsDouble();  // NaN included: the settings check names it
+            if (number && Double.isFinite(v.getAsDouble())) return v.getAsDouble();
+            if (number) throw new IllegalArgumentException("expected a number, got " + v.getAsDouble());  // YAML's .nan / .inf
             return decimal(v, type).doubleValue();  // YAML 1.1 reads 1e-4 as text
         }
         BigDecimal d = decimal(v, type);

@@ -61,7 +61,7 @@ public final class TrainSettingsBuilder {
         for (Setting k : Setting.all()) {
             if (k.group() != group) continue;
             for (int i = 0; i < parts.length; i++) {
-                if (!parts[i].equals(k.component())) continue;
+                if (!parts[i].getName().equals(k.component().getName())) continue;
                 types[i] = parts[i].getType();
                 args[i] = values.get(k.key());
             }

@@ -173,7 +173,7 @@ class RunCommandTest {
                 + dir.resolve("nothing.jsonl"));
         assertRefused(SHARED + "runs: [{name: ok, mode: full}, {name: b, steps: many}]\n", "runs[2].steps: expected a whole number, got \"many\"");
         assertRefused(SHARED + "runs: [{name: ok, mode: full}, {name: b, batch_size: 1.5}]\n", "runs[2].batch_size: expected a whole number");
-        assertRefused(SHARED + "runs: [{name: ok, mode: fancy}]\n", "runs[1] (ok): unknown mode");
+        assertRefused(SHARED + "runs: [{name: ok, mode: fancy}]\n", "runs[1].mode: unknown mode");
         assertRefused(SHARED + "runs: [{name: ok, mode: full, block_size: 100}]\n", "exceeds the model's context");
         assertRefused(SHARED + "runs: [{name: ../x, mode: full}]\n", "not a usable folder name");
         assertRefused(SHARED + "evaluate: {data: [../heldout.txt, ../gone.txt]}\n", "evaluate.data: no such file " + dir.resolve("gone.txt"));
