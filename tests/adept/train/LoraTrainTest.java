@@ -40,8 +40,7 @@ class LoraTrainTest {
     Path dir;
 
     static TrainSettings settings(Path dir, String out) throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "lora").toBuilder().out(dir.resolve(out)).probe(java.nio.file.Path.of(null)).lr(1e-2).build();
-        return s;
+        return TrainFixtures.settings(dir, "lora").toBuilder().out(dir.resolve(out)).probe(null).lr(1e-2).build();
     }
 
     @Test
