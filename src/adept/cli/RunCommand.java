@@ -80,14 +80,14 @@ public final class RunCommand implements Callable<Integer> {
             throw new adept.parallel.DistException("adept run trains in one process; for data parallelism use adept train --nproc N "
                     + "(or adept train under torchrun), not RANK / WORLD_SIZE with adept run");
         }
-        RunConfig c = RunConfig.load(config);
+        RunConfig c = RunConfig.parseTree(ConfigFiles.load(config), config, config.toString());
         int n = c.runs.size();
         List<String> states = new ArrayList<>();
         for (RunConfig.Run r : c.runs) states.add(r.done() ? "done" : r.started() ? "resume" : "train");
         if (dryRun) {
             for (int i = 0; i < n; i++) {
                 RunConfig.Run r = c.runs.get(i);
-                out.printf(Locale.ROOT, "[%d/%d] %s: %s (%s) -> %s%n", i + 1, n, r.name(), states.get(i), r.settings().mode, r.dir());
+                out.printf(Locale.ROOT, "[%d/%d] %s: %s (%s) -> %s%n", i + 1, n, r.name(), states.get(i), r.settings().preparation().mode().label(), r.dir());
             }
             if (c.evaluation != null) out.println("evaluate: " + c.evaluation.data().size() + " file(s) -> " + c.out.resolve(RunConfig.EVALUATION_MD));
             out.flush();
@@ -101,13 +101,13 @@ public final class RunCommand implements Callable<Integer> {
                 err.flush();
                 continue;
             }
-            err.printf(Locale.ROOT, "adept run: %s: %s, mode %s, %d steps -> %s%n", tag, r.started() ? "resuming" : "training", r.settings().mode,
-                    r.settings().steps, r.dir());
+            err.printf(Locale.ROOT, "adept run: %s: %s, mode %s, %d steps -> %s%n", tag, r.started() ? "resuming" : "training", r.settings().preparation().mode().label(),
+                    r.settings().optimizer().steps(), r.dir());
             err.flush();
             Trainer.Result result = TrainCommand.runTraining(r.settings(), false, "run " + tag);
             if (result.status() != Trainer.Status.COMPLETED) {
                 err.printf(Locale.ROOT, "adept run: %s stopped at step %d of %d; run the same command again to resume%n", tag, result.step(),
-                        r.settings().steps);
+                        r.settings().optimizer().steps());
                 err.flush();
                 return EXIT_INTERRUPTED;
             }

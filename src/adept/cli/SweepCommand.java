@@ -60,7 +60,7 @@ public final class SweepCommand implements Callable<Integer> {
             return 0;
         }
         if (config == null) throw new CommandLine.ParameterException(spec.commandLine(), "Missing required option: '--config=FILE' (or --keys)");
-        SweepConfig c = SweepConfig.load(config, out);
+        SweepConfig c = SweepConfig.parseTree(ConfigFiles.load(config), config, config.toString(), out);
         int n = c.runs().size();
         if (dryRun) {
             for (int i = 0; i < n; i++) {
@@ -71,7 +71,7 @@ public final class SweepCommand implements Callable<Integer> {
             stdout.flush();
             return 0;
         }
-        Device device = Device.parse(c.runs().get(0).settings().device);
+        Device device = c.runs().get(0).settings().hardware().device();
         Sweep.Losses base = Sweep.base(c, device, progress("base"));
         err.printf(Locale.ROOT, "adept sweep: base: general loss %.4f, domain loss %.4f%n", base.general(), base.domain());
         err.flush();
@@ -89,7 +89,7 @@ public final class SweepCommand implements Callable<Integer> {
             }
             if (!r.done()) {
                 err.printf(Locale.ROOT, "adept sweep: %s: %s, mode %s, lr %.3g, %d steps -> %s%n", tag, r.started() ? "resuming" : "training",
-                        r.settings().mode, r.settings().lr, r.settings().steps, r.dir());
+                        r.settings().preparation().mode().label(), r.settings().optimizer().lr(), r.settings().optimizer().steps(), r.dir());
                 err.flush();
                 Trainer.Result t;
                 try {

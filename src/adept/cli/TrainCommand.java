@@ -41,7 +41,13 @@ public final class TrainCommand implements Callable<Integer> {
 
     /** The settings from the options given (every training key is an option: {@link SettingOptions}). */
     TrainSettings settings() {
-        return SettingOptions.settings(spec.commandLine().getParseResult());
+        return SettingOptions.settings(spec.commandLine().getParseResult()).build();
+    }
+
+    /** --device as typed: a bare "cuda" means each rank's own GPU under torchrun, which the parsed Device (cuda:0) no longer says. */
+    private String deviceText(TrainSettings s) {
+        var parsed = spec.commandLine().getParseResult();
+        return parsed.hasMatchedOption("--device") ? parsed.matchedOption("--device").stringValues().get(0) : s.hardware().device().toString();
     }
 
     @Override
@@ -53,10 +59,9 @@ public final class TrainCommand implements Callable<Integer> {
                 throw new DistException("--nproc starts its own ranks, but RANK / WORLD_SIZE are set (torchrun's): use one or the other");
             }
             if (nproc > 1) {
-                TrainSettings s = settings();
-                s.validate();  // a bad option fails once, here, not in every rank
-                if (s.batchSize % nproc != 0) {
-                    throw new ParameterException(spec.commandLine(), "--batch-size " + s.batchSize + " is the global batch: it must split "
+                TrainSettings s = settings();  // a bad option fails once, here, not in every rank
+                if (s.inputs().batchSize() % nproc != 0) {
+                    throw new ParameterException(spec.commandLine(), "--batch-size " + s.inputs().batchSize() + " is the global batch: it must split "
                             + "evenly over --nproc " + nproc);
                 }
                 return LocalLauncher.run(nproc, AdeptCommand.class.getName(), LocalLauncher.withoutOption(spec.commandLine().getParseResult().originalArgs(), "--nproc"));
@@ -65,13 +70,12 @@ public final class TrainCommand implements Callable<Integer> {
         TrainSettings s = settings();
         if (env.isPresent()) adept.parallel.LauncherWatch.startIfLaunched(System.getenv());
         if (env.isPresent() && env.get().worldSize() > 1) {
-            s.validate();  // before waiting for the other ranks
-            if (s.batchSize % env.get().worldSize() != 0) {
-                throw new ParameterException(spec.commandLine(), "--batch-size " + s.batchSize + " is the global batch: it must split "
+            if (s.inputs().batchSize() % env.get().worldSize() != 0) {  // checked before waiting for the other ranks
+                throw new ParameterException(spec.commandLine(), "--batch-size " + s.inputs().batchSize() + " is the global batch: it must split "
                         + "evenly over WORLD_SIZE " + env.get().worldSize());
             }
-            s.device = env.get().deviceFor(s.device);
-            try (ProcessGroup group = ProcessGroup.join(env.get(), Device.parse(s.device))) {
+            s = s.toBuilder().device(Device.parse(env.get().deviceFor(deviceText(s)))).build();
+            try (ProcessGroup group = ProcessGroup.join(env.get(), s.hardware().device())) {
                 return exitCode(runTraining(s, restart, "train", group));
             }
         }
@@ -114,7 +118,7 @@ public final class TrainCommand implements Callable<Integer> {
                     .listen(TrainPlots.listener(listener::info)).run();
             if (r.status() == Trainer.Status.COMPLETED && !quiet) {
                 System.out.printf(Locale.ROOT, "trained %s (%s): %d steps, loss %.4f%s; %,d of %,d parameters trainable (%.2f%%); %.1f s%n",
-                        r.out(), s.mode, r.step(), r.lastLoss(), Double.isNaN(r.evalLoss()) ? "" : String.format(Locale.ROOT, ", held-out %.4f", r.evalLoss()),
+                        r.out(), s.preparation().mode().label(), r.step(), r.lastLoss(), Double.isNaN(r.evalLoss()) ? "" : String.format(Locale.ROOT, ", held-out %.4f", r.evalLoss()),
                         r.trainableParameters(), r.totalParameters(), 100 * r.trainableFraction(), r.seconds());
                 System.out.println("model: " + r.model());
             }

@@ -18,7 +18,9 @@ import adept.nn.Sampler;
 import adept.tensor.DType;
 import adept.tensor.Device;
 import adept.tensor.Torch;
+import adept.train.TrainMode;
 import adept.train.TrainSettings;
+import adept.train.TrainSettingsBuilder;
 import adept.train.Trainer;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
@@ -278,62 +280,56 @@ public final class Demo {
     // ---- 3-6. training
 
     TrainSettings pretrainSettings() {
-        TrainSettings t = common();
-        t.model = out.resolve("models/init").toString();
-        t.data = data("general_train.jsonl").toString();
-        t.eval = data("general_heldout.jsonl").toString();
-        t.out = run("pretrain").toString();
-        t.mode = "full";
-        t.steps = s.pretrainSteps;
-        t.lr = s.pretrainLr;
-        t.warmupSteps = Math.max(1, s.pretrainSteps / 20);
-        return intervals(t);
+        return intervals(common()
+                .model(out.resolve("models/init"))
+                .data(data("general_train.jsonl"))
+                .eval(data("general_heldout.jsonl"))
+                .out(run("pretrain"))
+                .mode(TrainMode.FULL)
+                .steps(s.pretrainSteps)
+                .lr(s.pretrainLr)
+                .warmupSteps((long) Math.max(1, s.pretrainSteps / 20)));
     }
 
     TrainSettings adaptSettings(String mode) {
-        TrainSettings t = common();
-        t.model = baseModel().toString();
-        t.data = data("math_train.jsonl").toString();
-        t.eval = data("math_heldout.jsonl").toString();
-        t.out = run(mode).toString();
-        t.mode = mode;
-        t.steps = s.adaptSteps;
-        t.lr = s.adaptLr;
-        t.warmupSteps = Math.max(1, s.adaptSteps / 20);
-        if (!mode.equals("full")) t.k = s.k;
-        if (mode.equals("adept")) {
-            t.probe = data("general_probe.jsonl").toString();
-            t.refreshEvery = s.refreshEvery;
-        }
+        TrainSettingsBuilder t = common()
+                .model(baseModel())
+                .data(data("math_train.jsonl"))
+                .eval(data("math_heldout.jsonl"))
+                .out(run(mode))
+                .mode(TrainMode.parse(mode))
+                .steps(s.adaptSteps)
+                .lr(s.adaptLr)
+                .warmupSteps((long) Math.max(1, s.adaptSteps / 20));
+        if (!mode.equals("full")) t.k(s.k);
+        if (mode.equals("adept")) t.probe(data("general_probe.jsonl")).refreshEvery(s.refreshEvery);
         return intervals(t);
     }
 
-    private TrainSettings common() {
-        TrainSettings t = new TrainSettings();
-        t.blockSize = s.blockSize;
-        t.batchSize = s.batchSize;
-        t.seed = s.seed;
-        t.evalTokens = s.curveTokens;
-        t.keepCheckpoints = 1;
-        return t;
+    private TrainSettingsBuilder common() {
+        return TrainSettings.builder()
+                .blockSize(s.blockSize)
+                .batchSize(s.batchSize)
+                .seed(s.seed)
+                .evalTokens(s.curveTokens)
+                .keepCheckpoints(1);
     }
 
     /** Held-out curve points and checkpoints: 20 and 10 per run. */
-    private static TrainSettings intervals(TrainSettings t) {
-        t.evalEvery = Math.max(1, t.steps / 20);
-        t.saveEvery = Math.max(1, t.steps / 10);
-        return t;
+    private static TrainSettings intervals(TrainSettingsBuilder t) {
+        long steps = (Long) t.get("steps");
+        return t.evalEvery(Math.max(1, steps / 20)).saveEvery(Math.max(1, steps / 10)).build();
     }
 
     /** Runs (or resumes, or skips) one training run; false when it was interrupted. */
     private boolean stageTrain(int index, String what, TrainSettings t) {
-        Path runDir = Path.of(t.out);
+        Path runDir = t.output().out();
         if (Files.exists(runDir.resolve("summary.json")) && Files.exists(runDir.resolve(RunFolder.MODEL_DIR).resolve("config.json"))) {
             listener.stage(index, STAGES, what + ": done earlier, " + out.relativize(runDir), true);
             return true;
         }
         listener.stage(index, STAGES, what, false);
-        if (index == 3) initModel(Path.of(t.model));
+        if (index == 3) initModel(t.inputs().model());
         Torch.init();
         TrainListener trainer = listener.trainer(runDir.getFileName().toString());
         Trainer.Result r = new Trainer(t, trainer, stop, false, version).listen(TrainPlots.listener(trainer::info)).run();

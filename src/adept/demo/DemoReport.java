@@ -5,6 +5,7 @@ import adept.io.checkpoint.FileOps;
 import adept.report.BarChart;
 import adept.report.LineChart;
 import adept.train.RunLog;
+import adept.train.Setting;
 import adept.train.TrainSettings;
 import adept.train.Trainer;
 import com.google.gson.JsonArray;
@@ -167,18 +168,12 @@ public final class DemoReport {
 
     /** `./adept train` with every setting that differs from the command's defaults. */
     static String train(TrainSettings t, Path out) {
-        TrainSettings defaults = new TrainSettings();
-        JsonObject mine = t.toJsonObject();
-        JsonObject base = defaults.toJsonObject();
         StringBuilder b = new StringBuilder("./adept train");
-        for (String key : TrainSettings.keys()) {
-            JsonElement v = mine.get(key);
-            if (v == null || v.isJsonNull() || v.equals(base.get(key))) continue;
-            String value = v.isJsonArray() ? String.join(",", v.getAsJsonArray().asList().stream().map(JsonElement::getAsString).toList())
-                    : v.getAsString();
-            if (key.equals("model") || key.equals("data") || key.equals("probe") || key.equals("eval") || key.equals("out")) value = relative(value, out);
-            else value = shell(value);
-            b.append(" --").append(key.replace('_', '-')).append(' ').append(value);
+        for (Setting k : Setting.all()) {
+            Object v = k.valueIn(t);
+            if (v == null || v.equals(k.defaultValue())) continue;
+            String value = v instanceof Path ? relative(k.format(v), out) : shell(k.format(v));
+            b.append(' ').append(k.option()).append(' ').append(value);
         }
         return b.toString();
     }

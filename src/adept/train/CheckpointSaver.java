@@ -84,7 +84,7 @@ final class CheckpointSaver implements StepLoop.Saver {
             FileOps.writeStringAtomically(stateFile, ts.toJson());
             ModelFolder.write(prepared.model(), checkpoints.dir().resolve(RunCheckpoints.name(p.step())), baseDir, prepared,
                     Map.of(RunCheckpoints.OPTIMIZER_FILE, optimizerFile, TrainerState.FILE_NAME, stateFile));
-            checkpoints.prune(s.keepCheckpoints);
+            checkpoints.prune(s.output().keepCheckpoints());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write a checkpoint in " + checkpoints.dir() + ": " + e.getMessage(), e);
         } finally {

@@ -101,7 +101,7 @@ final class DataParallel implements ParallelStrategy {
     public void attach(CausalLM model, DecoupledTuning tuning, TrainSettings s, Consumer<String> info) {
         long bucketBytes = GradientBuckets.bucketBytes(System.getenv());
         String how;
-        if (s.overlapGradReduce) {
+        if (s.parallel().overlapGradReduce()) {
             reducer = overlappedReducer(model, tuning, bucketBytes);
             how = String.format(Locale.ROOT, "in %d bucket%s of at most %,d bytes, overlapped with backward", reducer.bucketCount(),
                     reducer.bucketCount() == 1 ? "" : "s", bucketBytes);
@@ -111,7 +111,7 @@ final class DataParallel implements ParallelStrategy {
             how = "after backward";
         }
         info.accept(String.format(Locale.ROOT, "data parallel: %d ranks, %d of each %d-block batch per rank; %,d bytes of gradient all-reduced per step (%s)",
-                ranks(), s.batchSize / ranks(), s.batchSize, gradientBytesPerStep(tuning), how));
+                ranks(), s.inputs().batchSize() / ranks(), s.inputs().batchSize(), gradientBytesPerStep(tuning), how));
     }
 
     /** What data parallelism all-reduces per step: the trainable tensors' gradient in the optimizer's state type. */

@@ -40,12 +40,12 @@ final class FolderRun {
         this.listener = run.listener();
         this.parallel = run.parallel();
         this.restart = restart;
-        this.folder = new RunFolder(Path.of(s.out));
+        this.folder = new RunFolder(s.output().out());
     }
 
     Trainer.Result run() {
         folder.checkIsFolder();
-        folder.checkApart(Path.of(s.model));
+        folder.checkApart(s.inputs().model());
         folder.checkOwned(restart);
         boolean created = !Files.exists(folder.dir(), LinkOption.NOFOLLOW_LINKS);
         OutputLock lock = parallel.leader() ? folder.lock() : null;  // rank 0 alone writes
@@ -60,22 +60,22 @@ final class FolderRun {
 
     private Trainer.Result readAndTrain() {
         long t0 = System.nanoTime();
-        parallel.checkBatchSize(s.batchSize);
-        Path modelDir = Path.of(s.model).toAbsolutePath().normalize();
-        DType dtype = DType.parse(s.dtype);
-        Device device = Device.parse(s.device);
+        parallel.checkBatchSize(s.inputs().batchSize());
+        Path modelDir = s.inputs().model().toAbsolutePath().normalize();
+        DType dtype = s.hardware().dtype();
+        Device device = s.hardware().device();
         Checkpoint base = Checkpoint.open(modelDir);
         ModelConfig baseConfig = base.config().modelConfig();
         int maxPositions = baseConfig.maxPositionEmbeddings();
         int blockSize = run.blockSize(maxPositions);
-        if (s.trainMode() == TrainMode.LORA) LoraMode.rank(s, base);  // a rank that matches nothing fails before any work
+        if (s.preparation().mode() == TrainMode.LORA) LoraMode.rank(s, base);  // a rank that matches nothing fails before any work
         if (!restart) folder.checkSameSettings(s);
 
         Torch.init();
         try (Tokenizer tokenizer = Tokenizer.load(modelDir);
              TrainingInputs inputs = TrainingInputs.read(s, modelDir, tokenizer, blockSize, maxPositions, baseConfig.vocabSize(),
                      folder.dir().resolveSibling(".adept-tokens"), bytes -> {})) {
-            listener.info(String.format(Locale.ROOT, "data: %s: %,d tokens in %,d documents%s; %,d blocks of %d", s.data,
+            listener.info(String.format(Locale.ROOT, "data: %s: %,d tokens in %,d documents%s; %,d blocks of %d", s.inputs().data(),
                     inputs.tokens.tokenCount(), inputs.tokens.documentCount(), inputs.tokens.reused() ? " (cached)" : "",
                     inputs.blocks.blocksPerEpoch(), blockSize));
             parallel.checkSameInputs(s, modelDir, inputs.tokens.binFile());  // before anything that depends on them
@@ -83,14 +83,14 @@ final class FolderRun {
             parallel.barrier();  // the other ranks look for checkpoints only once rank 0 has deleted them
             RunCheckpoints.Loaded resume = restart ? null : folder.checkpoints().newestValid(listener::info).orElse(null);
             parallel.checkSameResumeStep(resume == null ? -1 : resume.state().step());
-            Trainer.Result done = resume == null ? null : folder.completed(resume.state().step(), s.steps, (System.nanoTime() - t0) / 1e9);
+            Trainer.Result done = resume == null ? null : folder.completed(resume.state().step(), s.optimizer().steps(), (System.nanoTime() - t0) / 1e9);
             if (done != null) {
-                listener.info("run complete: step " + done.step() + " of " + s.steps + " (" + folder.dir().resolve(RunFolder.SUMMARY_FILE) + "); nothing to do");
+                listener.info("run complete: step " + done.step() + " of " + s.optimizer().steps() + " (" + folder.dir().resolve(RunFolder.SUMMARY_FILE) + "); nothing to do");
                 return done;
             }
             try (Scope runScope = Scope.open()) {
                 List<Batch> probe = inputs.probe == null ? List.of()
-                        : TrainingInputs.batches(inputs.probe, s.probeBatchSize, s.probeBatches, inputs.padId, device);
+                        : TrainingInputs.batches(inputs.probe, s.stage2().probeBatchSize(), s.stage2().probeBatches(), inputs.padId, device);
                 PreparedModel prepared = resume != null ? fromCheckpoint(resume, dtype, device)
                         : PreparedModel.prepare(s, base, dtype, device, probe, run.version(), parallel.group(), listener::info);
                 try (CausalLM model = prepared.model()) {
@@ -104,7 +104,7 @@ final class FolderRun {
 
     private PreparedModel fromCheckpoint(RunCheckpoints.Loaded resume, DType dtype, Device device) {
         listener.info("resuming from " + resume.dir() + " (step " + resume.state().step() + ")");
-        if (s.trainMode() == TrainMode.LORA) return LoraMode.resume(s, resume.dir(), resume.state(), dtype, device);
+        if (s.preparation().mode() == TrainMode.LORA) return LoraMode.resume(s, resume.dir(), resume.state(), dtype, device);
         Checkpoint c = Checkpoint.open(resume.dir());
         ExpansionMetadata expansion = ExpansionMetadata.from(c.metadata(), c.dir().toString()).orElse(null);
         return new PreparedModel(c.loadModel(dtype, device), c.config(), resume.state().trainable(), expansion, null,
@@ -121,7 +121,7 @@ final class FolderRun {
         TrainerState resumed = resume == null ? null : resume.state();
         try (DecoupledTuning tuning = run.tuning(prepared);
              RunLogs logs = writes ? RunLogs.open(folder.dir(), resumed) : null;
-             RunEvents events = RunEvents.open(folder.dir(), s, writes && s.tensorboard, resumed == null ? -1 : resumed.step())) {
+             RunEvents events = RunEvents.open(folder.dir(), s, writes && s.output().tensorboard(), resumed == null ? -1 : resumed.step())) {
             parallel.attach(model, tuning, s, listener::info);
             try {
                 StepLoop.Progress start = StepLoop.Progress.START;

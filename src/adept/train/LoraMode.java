@@ -43,14 +43,14 @@ final class LoraMode {
         ModelConfig config = checkpoint.config().modelConfig();
         ExpansionMetadata existing = ExpansionMetadata.from(checkpoint.metadata(), checkpoint.dir().toString()).orElse(null);
         try {
-            LoraAdapters.parametersPerRank(config, s.loraTargets);  // every target exists in this architecture
-            if (s.loraRank != null) return new Rank(s.loraRank, "lora_rank " + s.loraRank);
+            LoraAdapters.parametersPerRank(config, s.lora().targets());  // every target exists in this architecture
+            if (s.lora().rank() != null) return new Rank(s.lora().rank(), "lora_rank " + s.lora().rank());
             Long count = s.loraMatchCount();
             String what = count != null ? "the given count" : adeptCount(s, config, existing, checkpoint);
             long target = count != null ? count : adeptParameters(s, config, existing);
-            int rank = LoraAdapters.matchRank(target, config, s.loraTargets, what);
+            int rank = LoraAdapters.matchRank(target, config, s.lora().targets(), what);
             return new Rank(rank, String.format(Locale.ROOT, "rank %d: %,d parameters, the closest to %s, %,d", rank,
-                    rank * LoraAdapters.parametersPerRank(config, s.loraTargets), what, target));
+                    rank * LoraAdapters.parametersPerRank(config, s.lora().targets()), what, target));
         } catch (IllegalArgumentException e) {
             throw new TrainException(e.getMessage());
         }
@@ -60,11 +60,11 @@ final class LoraMode {
     static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, CausalLM model, ExpansionMetadata existing) {
         Rank r = rank(s, checkpoint);
         try {
-            LoraSpec spec = new LoraSpec(r.rank(), s.loraAlpha(r.rank()), s.loraDropout, s.loraTargets);
-            Map<String, Tensor> adapters = LoraAdapters.attach(model, spec, s.seed);
+            LoraSpec spec = new LoraSpec(r.rank(), s.loraAlpha(r.rank()), s.lora().dropout(), s.lora().targets());
+            Map<String, Tensor> adapters = LoraAdapters.attach(model, spec, s.inputs().seed());
             String how = String.format(Locale.ROOT, "LoRA r=%d, alpha %s (scale %.4g), dropout %s on %s of all %d layers, base frozen (%s)",
-                    r.rank(), TrainSettings.formatDefault(new com.google.gson.JsonPrimitive(spec.alpha())), spec.scale(),
-                    TrainSettings.formatDefault(new com.google.gson.JsonPrimitive(spec.dropout())), String.join(", ", spec.targets()),
+                    r.rank(), SettingValues.format(spec.alpha()), spec.scale(),
+                    SettingValues.format(spec.dropout()), String.join(", ", spec.targets()),
                     model.config().numHiddenLayers(), r.why());
             return new PreparedModel(model, checkpoint.config(), new ArrayList<>(adapters.keySet()), existing, null, how);
         } catch (IllegalArgumentException e) {
@@ -89,18 +89,18 @@ final class LoraMode {
 
     private static int adeptK(TrainSettings s, ModelConfig config) {
         int m = config.numHiddenLayers();
-        if (s.layers != null) return (int) s.layers.stream().distinct().count();
-        if (s.k != null) {
-            if (s.k > m) throw new TrainException("k: " + s.k + " exceeds the model's " + m + " layers");
-            return s.k;
+        if (s.preparation().layers() != null) return (int) s.preparation().layers().stream().distinct().count();
+        if (s.preparation().k() != null) {
+            if (s.preparation().k() > m) throw new TrainException("k: " + s.preparation().k() + " exceeds the model's " + m + " layers");
+            return s.preparation().k();
         }
-        return LayerExpansion.kWithinBudget(config, s.expandBudget);
+        return LayerExpansion.kWithinBudget(config, s.preparation().expandBudget());
     }
 
     private static String adeptCount(TrainSettings s, ModelConfig config, ExpansionMetadata existing, Checkpoint checkpoint) {
         if (existing != null) return "adept's trainable copies " + existing.copyIndices() + " of the expanded " + checkpoint.dir().getFileName();
         int k = adeptK(s, config);
-        String from = s.layers != null ? "layers" : s.k != null ? "k" : String.format(Locale.ROOT, "expand_budget %s", s.expandBudget);
+        String from = s.preparation().layers() != null ? "layers" : s.preparation().k() != null ? "k" : String.format(Locale.ROOT, "expand_budget %s", s.preparation().expandBudget());
         return "adept's K=" + k + " layer copies (" + from + ")";
     }
 
@@ -109,7 +109,7 @@ final class LoraMode {
      * merged weights must equal the checkpoint's, within the rounding of the merge.
      */
     static PreparedModel resume(TrainSettings s, Path dir, TrainerState state, DType dtype, Device device) {
-        Checkpoint base = Checkpoint.open(Path.of(s.model).toAbsolutePath().normalize());
+        Checkpoint base = Checkpoint.open(s.inputs().model().toAbsolutePath().normalize());
         ExpansionMetadata existing = ExpansionMetadata.from(base.metadata(), base.dir().toString()).orElse(null);
         PeftAdapters.Config pc = PeftAdapters.readConfig(dir);
         LoraSpec spec;

@@ -25,25 +25,22 @@ final class MemoryRun {
 
     /** The settings for data: a copy whose file settings name the run's place in memory, so that validate() checks the rest. */
     static TrainSettings settings(TrainSettings given, InMemoryData data) {
-        TrainSettings settings = given.copy();
-        settings.model = "(in memory)";
-        settings.data = "(in memory)";
-        settings.out = "(in memory)";
-        settings.probe = data.probe().isEmpty() ? null : "(in memory)";
-        settings.eval = data.eval().isEmpty() ? null : "(in memory)";
+        Path inMemory = Path.of("(in memory)");
+        TrainSettingsBuilder settings = given.toBuilder().model(inMemory).data(inMemory).out(inMemory)
+                .probe(data.probe().isEmpty() ? null : inMemory).eval(data.eval().isEmpty() ? null : inMemory);
         if (data.blockSize() > 0) {
-            if (settings.blockSize != null && settings.blockSize != data.blockSize()) {
-                throw new TrainException("block_size " + settings.blockSize + " differs from the blocks given (" + data.blockSize() + " tokens)");
+            Integer blockSize = given.inputs().blockSize();
+            if (blockSize != null && blockSize != data.blockSize()) {
+                throw new TrainException("block_size " + blockSize + " differs from the blocks given (" + data.blockSize() + " tokens)");
             }
-            settings.blockSize = data.blockSize();
+            settings.blockSize(data.blockSize());
         }
-        settings.validate();
-        return settings;
+        return settings.build();  // checks the rest
     }
 
     Trainer.Result train(CausalLM model, InMemoryData data) {
         long t0 = System.nanoTime();
-        run.parallel().checkBatchSize(s.batchSize);
+        run.parallel().checkBatchSize(s.inputs().batchSize());
         ModelConfig config = model.config();
         int blockSize = run.blockSize(config.maxPositionEmbeddings());
         long vocab = config.vocabSize();
@@ -55,14 +52,14 @@ final class MemoryRun {
             throw new TrainException("probe and held-out texts need the model's tokenizer: give it with InMemoryData.withTokenizer");
         }
         Torch.init();
-        TokenBlocks blocks = new TokenBlocks(data.tokens(), blockSize, s.seed);
+        TokenBlocks blocks = new TokenBlocks(data.tokens(), blockSize, s.inputs().seed());
         run.listener().info(String.format(Locale.ROOT, "data: %,d tokens in memory; %,d blocks of %d", data.tokens().length, blocks.blocksPerEpoch(), blockSize));
         long padId = tokenizer == null ? 0 : Examples.paddingId(tokenizer, vocab);
         List<Example> probeExamples = examples(data.probe(), "probe texts", tokenizer,
                 Math.min(config.maxPositionEmbeddings(), TrainingInputs.PROBE_MAX_LENGTH), 0, vocab);
-        List<Example> eval = examples(data.eval(), "held-out texts", tokenizer, blockSize, s.evalTokens, vocab);
+        List<Example> eval = examples(data.eval(), "held-out texts", tokenizer, blockSize, s.output().evalTokens(), vocab);
         try (Scope runScope = Scope.open()) {
-            List<Batch> probe = TrainingInputs.batches(probeExamples, s.probeBatchSize, s.probeBatches, padId, model.device());
+            List<Batch> probe = TrainingInputs.batches(probeExamples, s.stage2().probeBatchSize(), s.stage2().probeBatches(), padId, model.device());
             PreparedModel prepared = PreparedModel.prepareInMemory(s, model, probe, run.version(), run.parallel().group(), run.listener()::info);
             long[] counts = run.describe(prepared);
             run.parallel().broadcastParameters(model);

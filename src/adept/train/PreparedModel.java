@@ -55,7 +55,7 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
         check(s, existing, checkpoint.config().modelConfig(), source);
         CausalLM model = checkpoint.loadModel(dtype, device);
         try {
-            if (s.trainMode() == TrainMode.LORA) return LoraMode.prepare(s, checkpoint, model, existing);
+            if (s.preparation().mode() == TrainMode.LORA) return LoraMode.prepare(s, checkpoint, model, existing);
             return shape(s, model, checkpoint.config(), existing, source, probe, version, group, info);
         } catch (RuntimeException e) {
             model.close();
@@ -69,7 +69,7 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
      */
     static PreparedModel prepareInMemory(TrainSettings s, CausalLM model, List<Batch> probe, String version,
                                          adept.parallel.ProcessGroup group, java.util.function.Consumer<String> info) {
-        if (s.trainMode() == TrainMode.LORA) {
+        if (s.preparation().mode() == TrainMode.LORA) {
             throw new TrainException("mode lora trains a model read from a folder (its adapters are written beside it): train from files, or use another mode");
         }
         String source = "the model in memory";
@@ -79,9 +79,9 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
 
     /** The settings' checks against the model before any work. */
     private static void check(TrainSettings s, ExpansionMetadata existing, ModelConfig config, String source) {
-        TrainMode mode = s.trainMode();
+        TrainMode mode = s.preparation().mode();
         int m = config.numHiddenLayers();
-        if (existing != null && (s.k != null || s.layers != null) && mode != TrainMode.FULL) {
+        if (existing != null && (s.preparation().k() != null || s.preparation().layers() != null) && mode != TrainMode.FULL) {
             throw new TrainException(source + " is already expanded (copies " + existing.copyIndices()
                     + "); k / layers apply to an unexpanded model");
         }
@@ -89,13 +89,13 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
             throw new TrainException("mode adept-no-stage1 tunes original layers without expansion, but " + source
                     + " is an expanded model: give the base model");
         }
-        boolean needsProbe = existing == null && s.layers == null && mode.probesLayers();
-        if (needsProbe && s.probe == null) {
+        boolean needsProbe = existing == null && s.preparation().layers() == null && mode.probesLayers();
+        if (needsProbe && s.inputs().probe() == null) {
             throw new TrainException(source + " has no expansion metadata (" + ExpansionMetadata.FILE_NAME + "), so mode "
                     + mode.label() + " must probe it first: give a probe corpus (--probe), explicit --layers, or an expanded model");
         }
-        if (s.layers != null) {
-            for (int l : s.layers) if (l < 0 || l >= m) throw new TrainException("layers: " + l + " is out of range 0.." + (m - 1));
+        if (s.preparation().layers() != null) {
+            for (int l : s.preparation().layers()) if (l < 0 || l >= m) throw new TrainException("layers: " + l + " is out of range 0.." + (m - 1));
         }
     }
 
@@ -103,7 +103,7 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
     private static PreparedModel shape(TrainSettings s, CausalLM model, ConfigJson configJson, ExpansionMetadata existing, String source,
                                        List<Batch> probe, String version, adept.parallel.ProcessGroup group,
                                        java.util.function.Consumer<String> info) {
-        TrainMode mode = s.trainMode();
+        TrainMode mode = s.preparation().mode();
         ModelConfig config = model.config();
         int m = config.numHiddenLayers();
         try {
@@ -118,18 +118,18 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
             LayerImportance importance = null;
             List<Integer> chosen;
             String why;
-            if (s.layers != null) {
-                chosen = s.layers;
-                why = "layers " + s.layers + " as given";
+            if (s.preparation().layers() != null) {
+                chosen = s.preparation().layers();
+                why = "layers " + s.preparation().layers() + " as given";
             } else if (mode == TrainMode.LLAMA_PRO) {
-                int k = s.k != null ? s.k : LayerExpansion.kWithinBudget(config, s.expandBudget);
+                int k = s.preparation().k() != null ? s.preparation().k() : LayerExpansion.kWithinBudget(config, s.preparation().expandBudget());
                 ExpansionPlan plan = LayerExpansion.uniform(m, k);
                 chosen = plan.sources();
                 why = plan.reason();
             } else {
                 importance = new LayerProbe(model, s.probeCacheBytes(), info).probe(probe, null, group);
-                ExpansionPlan plan = s.k != null ? LayerExpansion.lowest(importance, s.k)
-                        : LayerExpansion.lowestWithinBudget(importance, config, s.expandBudget);
+                ExpansionPlan plan = s.preparation().k() != null ? LayerExpansion.lowest(importance, s.preparation().k())
+                        : LayerExpansion.lowestWithinBudget(importance, config, s.preparation().expandBudget());
                 chosen = plan.sources();
                 why = plan.reason();
             }
@@ -142,10 +142,10 @@ public record PreparedModel(CausalLM model, ConfigJson config, List<String> trai
                         "original layers " + new java.util.TreeSet<>(chosen) + " tuned in place (" + why + ")");
             }
             ExpansionPlan plan = mode == TrainMode.LLAMA_PRO ? LayerExpansion.uniform(m, chosen.size())
-                    : s.layers != null ? LayerExpansion.explicit(m, chosen) : new ExpansionPlan(m, chosen, "lowest-dL", why);
+                    : s.preparation().layers() != null ? LayerExpansion.explicit(m, chosen) : new ExpansionPlan(m, chosen, "lowest-dL", why);
             List<String> trainable = LayerExpansion.apply(model, plan);
             ExpansionMetadata metadata = ExpansionMetadata.of(plan, trainable, importance == null ? null : importance.deltas(),
-                    importance == null ? null : s.probe, source, version);
+                    importance == null ? null : s.inputs().probe().toString(), source, version);
             ConfigJson expanded = configJson.withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer());
             return new PreparedModel(model, expanded, trainable, metadata, importance,
                     "expanded " + m + " -> " + plan.expandedLayers() + " layers, copying " + plan.sources() + " (" + plan.reason() + ")");

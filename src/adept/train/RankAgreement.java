@@ -56,8 +56,8 @@ final class RankAgreement {
         for (String key : TrainSettings.keys()) if (!PER_RANK.contains(key)) out.put(key, String.valueOf(o.get(key)));
         out.put("data", "tokens " + tokenFile.getFileName());  // the cache key: the corpus's content and the tokenizer
         out.put("model", modelSignature(modelDir));
-        out.put("probe", s.probe == null ? "none" : contentOf(Path.of(s.probe)));
-        out.put("eval", s.eval == null ? "none" : contentOf(Path.of(s.eval)));
+        out.put("probe", s.inputs().probe() == null ? "none" : contentOf(s.inputs().probe()));
+        out.put("eval", s.inputs().eval() == null ? "none" : contentOf(s.inputs().eval()));
         return out;
     }
 

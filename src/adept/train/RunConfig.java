@@ -4,15 +4,11 @@ import adept.expand.ExpansionMetadata;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.checkpoint.CheckpointException;
 import adept.io.checkpoint.StrictJson;
-import com.google.gson.FieldNamingPolicy;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
-import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
 import java.io.IOException;
-import java.lang.reflect.Field;
-import java.lang.reflect.Modifier;
 import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -27,10 +23,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
-import org.yaml.snakeyaml.LoaderOptions;
-import org.yaml.snakeyaml.Yaml;
-import org.yaml.snakeyaml.constructor.SafeConstructor;
-import org.yaml.snakeyaml.error.YAMLException;
 
 /**
  * A pipeline config (`adept run --config FILE`): probe, expand, train and evaluate one or several runs.
@@ -49,7 +41,7 @@ import org.yaml.snakeyaml.error.YAMLException;
  *   data: [data/general_heldout.jsonl.gz, data/math_heldout.jsonl.gz]
  * </pre>
  *
- * {@link #load} checks everything it can without training: unknown keys (top level, in runs, in evaluate), values of
+ * {@link #parseTree} checks everything it can without training: unknown keys (top level, in runs, in evaluate), values of
  * the wrong type, every run's {@link TrainSettings#validate}, missing files and folders, duplicate run names, a run
  * folder that holds a run with other settings. Relative paths resolve against the config file's folder. Errors are
  * {@link TrainException}s whose message is one line naming the file and the key (or run). Nothing is written.
@@ -96,8 +88,6 @@ public final class RunConfig {
     public static final Set<String> PIPELINE_KEYS = Set.of("out", "runs", "evaluate");
     public static final String EVALUATION_JSON = "evaluation.json";
     public static final String EVALUATION_MD = "evaluation.md";
-    /** The training keys whose values are paths, resolved against the config file's folder. */
-    static final List<String> PATH_KEYS = List.of("model", "data", "probe", "eval");
     static final Pattern RUN_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]*");
 
     /** Keys of the pipeline itself, of a run entry and of evaluate: key, default, description. */
@@ -131,163 +121,13 @@ public final class RunConfig {
     /** The distinct base models of the runs, in the order of the runs. */
     public List<Path> baseModels() {
         Set<Path> out = new LinkedHashSet<>();
-        for (Run r : runs) out.add(Path.of(r.settings().model));
+        for (Run r : runs) out.add(r.settings().inputs().model());
         return List.copyOf(out);
     }
 
-    /** Reads and checks a config file (see the class comment); writes nothing. */
-    public static RunConfig load(Path file) {
-        Path f = file.toAbsolutePath().normalize();
-        return parse(readConfig(file), f, file.toString());
-    }
-
-    /** Configs are small: at most this many bytes (a device or a runaway file is refused, not read into memory). */
-    static final long MAX_CONFIG_BYTES = 1 << 20;
-
-    /** A config file's text: a regular file of at most {@link #MAX_CONFIG_BYTES}, valid UTF-8; errors name the file. */
-    static String readConfig(Path file) {
-        Path f = file.toAbsolutePath().normalize();
-        if (!Files.exists(f)) throw new TrainException(file + ": no such config file");
-        byte[] bytes;
-        try {
-            bytes = adept.io.checkpoint.FileOps.readBounded(f, MAX_CONFIG_BYTES, "run config");
-        } catch (CheckpointException e) {
-            throw new TrainException(e.getMessage().replace(f.toString(), file.toString()));
-        }
-        try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT).decode(java.nio.ByteBuffer.wrap(bytes)).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
-            throw new TrainException(file + ": not valid UTF-8 text (" + firstMalformedLine(bytes) + ")");
-        }
-    }
-
-    /** "line N" of the first byte sequence that is not UTF-8. */
-    private static String firstMalformedLine(byte[] bytes) {
-        int line = 1;
-        int i = 0;
-        while (i < bytes.length) {
-            int b = bytes[i] & 0xff;
-            int len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : -1;
-            if (len < 0 || i + len > bytes.length) return "line " + line;
-            for (int k = 1; k < len; k++) if ((bytes[i + k] & 0xc0) != 0x80) return "line " + line;
-            if (b == '\n') line++;
-            i += len;
-        }
-        return "line " + line;
-    }
-
-    /** Parses and checks config text as if read from file (relative paths resolve against its folder); label names it in errors. */
-    public static RunConfig parse(String text, Path file, String label) {
-        Path f = file.toAbsolutePath().normalize();
-        return new Parser(label, f).parse(tree(text, f.getFileName().toString(), label));
-    }
-
-    /** Checks a config already read into a JSON tree (as {@link #parse} does after reading); label names it in errors. */
+    /** Checks a config already read into a JSON tree (adept.cli.ConfigFiles reads YAML and JSON files); label names it in errors. */
     public static RunConfig parseTree(JsonObject root, Path file, String label) {
         return new Parser(label, file.toAbsolutePath().normalize()).parse(root);
-    }
-
-    /** The text as a JSON object: YAML (safe types only, no duplicate keys) or JSON. */
-    static JsonObject tree(String text, String fileName, String label) {
-        String lower = fileName.toLowerCase(Locale.ROOT);
-        boolean json = lower.endsWith(".json") || (!lower.endsWith(".yaml") && !lower.endsWith(".yml") && text.stripLeading().startsWith("{"));
-        JsonElement root;
-        if (json) {
-            try {
-                root = StrictJson.parse(text);
-            } catch (StrictJson.Malformed e) {
-                throw new TrainException(label + ": not valid JSON: " + firstLine(e.getMessage()));
-            }
-        } else {
-            LoaderOptions options = new LoaderOptions();
-            options.setAllowDuplicateKeys(false);
-            options.setAllowRecursiveKeys(false);
-            options.setMaxAliasesForCollections(20);
-            options.setCodePointLimit(1 << 22);
-            options.setNestingDepthLimit(64);
-            Object loaded;
-            try {
-                loaded = new Yaml(new StrictConstructor(options, label)).load(text);
-            } catch (org.yaml.snakeyaml.error.MarkedYAMLException e) {
-                var mark = e.getProblemMark();
-                String at = mark == null ? "" : "line " + (mark.getLine() + 1) + ", column " + (mark.getColumn() + 1) + ": ";
-                String problem = e.getProblem() != null ? e.getProblem() : e.getMessage();
-                throw new TrainException(label + ": not valid YAML: " + at + String.valueOf(problem).strip().replaceAll("\\s+", " "));
-            } catch (YAMLException e) {
-                throw new TrainException(label + ": not valid YAML: " + String.valueOf(e.getMessage()).strip().replaceAll("\\s+", " "));
-            }
-            root = fromYaml(loaded, label, "");
-        }
-        if (root == null || root.isJsonNull()) throw new TrainException(label + ": empty config (see adept run --keys)");
-        if (!root.isJsonObject()) throw new TrainException(label + ": expected keys and values at the top level (see adept run --keys)");
-        return root.getAsJsonObject();
-    }
-
-    /**
-     * Safe types, minus YAML 1.1's surprising integers: 010 (octal 8), 0x10, 0b10 and 1:30 (sexagesimal 90) are refused
-     * with their line, rather than read as another number than the one the user meant.
-     */
-    private static final class StrictConstructor extends SafeConstructor {
-        private static final Pattern SURPRISING_INT = Pattern.compile("[-+]?(0[0-9_]+|0[xXbB].*|[0-9][0-9_]*(:[0-5]?[0-9])+)");
-
-        StrictConstructor(LoaderOptions options, String label) {
-            super(options);
-            org.yaml.snakeyaml.constructor.Construct ints = yamlConstructors.get(org.yaml.snakeyaml.nodes.Tag.INT);
-            yamlConstructors.put(org.yaml.snakeyaml.nodes.Tag.INT, new org.yaml.snakeyaml.constructor.AbstractConstruct() {
-                @Override
-                public Object construct(org.yaml.snakeyaml.nodes.Node node) {
-                    String text = ((org.yaml.snakeyaml.nodes.ScalarNode) node).getValue();
-                    if (SURPRISING_INT.matcher(text.strip()).matches()) {
-                        throw new TrainException(label + ": line " + (node.getStartMark().getLine() + 1) + ": " + text + " is a YAML 1.1 "
-                                + (text.contains(":") ? "base-60" : text.matches("[-+]?0[xX].*") ? "hexadecimal" : text.matches("[-+]?0[bB].*") ? "binary" : "octal")
-                                + " number (" + ints.construct(node) + "); write it in decimal without a leading zero, or quote it");
-                    }
-                    return ints.construct(node);
-                }
-            });
-        }
-    }
-
-    /** Containers being converted, by identity: a recursive alias (a: &x [*x]) would otherwise recurse forever. */
-    private static final ThreadLocal<java.util.IdentityHashMap<Object, Boolean>> CONVERTING = ThreadLocal.withInitial(java.util.IdentityHashMap::new);
-
-    private static JsonElement fromYaml(Object o, String label, String where) {
-        if (o instanceof Map<?, ?> || o instanceof List<?>) {
-            var open = CONVERTING.get();
-            if (open.put(o, Boolean.TRUE) != null) {
-                throw new TrainException(label + ": " + (where.isEmpty() ? "" : where.substring(0, where.length() - 1) + ": ")
-                        + "a recursive alias (a value that contains itself) is not allowed");
-            }
-            try {
-                return convert(o, label, where);
-            } finally {
-                open.remove(o);
-            }
-        }
-        return convert(o, label, where);
-    }
-
-    private static JsonElement convert(Object o, String label, String where) {
-        if (o == null) return JsonNull.INSTANCE;
-        if (o instanceof String s) return new JsonPrimitive(s);
-        if (o instanceof Boolean b) return new JsonPrimitive(b);
-        if (o instanceof Number n) return new JsonPrimitive(n);
-        if (o instanceof Map<?, ?> m) {
-            JsonObject out = new JsonObject();
-            for (var e : m.entrySet()) {
-                if (!(e.getKey() instanceof String k)) throw new TrainException(label + ": " + where + "key " + e.getKey() + " is not text");
-                out.add(k, fromYaml(e.getValue(), label, where + k + "."));
-            }
-            return out;
-        }
-        if (o instanceof List<?> l) {
-            JsonArray out = new JsonArray();
-            for (int i = 0; i < l.size(); i++) out.add(fromYaml(l.get(i), label, where));
-            return out;
-        }
-        String key = where.isEmpty() ? "" : where.substring(0, where.length() - 1) + ": ";
-        throw new TrainException(label + ": " + key + "a " + o.getClass().getSimpleName() + " value is not allowed here (quote it to make it text)");
     }
 
     /** The key reference: pipeline keys, then every training key with its default and description. */
@@ -327,16 +167,12 @@ public final class RunConfig {
         final String label;
         final Path file;
         final Path folder;
-        final JsonObject defaults = new TrainSettings().toJsonObject();
-        final Map<String, Field> fields = new LinkedHashMap<>();
+        final Set<String> trainingKeys = TrainSettings.keys();
 
         Parser(String label, Path file) {
             this.label = label;
             this.file = file;
             this.folder = file.getParent();
-            for (Field f : TrainSettings.class.getDeclaredFields()) {
-                if (!Modifier.isStatic(f.getModifiers())) fields.put(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES.translateName(f), f);
-            }
         }
 
         TrainException error(String where, String message) {
@@ -344,7 +180,7 @@ public final class RunConfig {
         }
 
         RunConfig parse(JsonObject root) {
-            Set<String> topKnown = new LinkedHashSet<>(fields.keySet());
+            Set<String> topKnown = new LinkedHashSet<>(trainingKeys);
             topKnown.addAll(PIPELINE_KEYS);
             checkKeys(root, topKnown, "");
             JsonElement outValue = root.get("out");
@@ -371,7 +207,7 @@ public final class RunConfig {
                 }
             }
             Set<String> runKnown = new LinkedHashSet<>(List.of("name"));
-            runKnown.addAll(fields.keySet());
+            runKnown.addAll(trainingKeys);
             runKnown.remove("out");
             List<Run> runs = new ArrayList<>();
             Map<String, String> seen = new HashMap<>();
@@ -382,11 +218,11 @@ public final class RunConfig {
                 checkKeys(entry, runKnown, at);
                 JsonObject merged = shared.deepCopy();
                 for (var e : entry.entrySet()) if (!e.getKey().equals("name")) merged.add(e.getKey(), e.getValue());
-                TrainSettings s = settings(merged, at, entry);
+                TrainSettingsBuilder b = settings(merged, at, entry);
                 String name;
                 JsonElement n = entry.get("name");
                 if (n == null || n.isJsonNull()) {
-                    name = s.mode.toLowerCase(Locale.ROOT);
+                    name = ((TrainMode) b.get("mode")).label();
                 } else {
                     if (!isText(n)) throw error(at + ".name", "expected a name, got " + n);
                     name = n.getAsString();
@@ -400,9 +236,9 @@ public final class RunConfig {
                     throw error(at + ".name", "duplicate run name \"" + name + "\" (also " + earlier + "); give each run its own name");
                 }
                 Path dir = out.resolve(name);
-                s.out = dir.toString();
+                TrainSettings s;
                 try {
-                    s.validate();
+                    s = b.out(dir).build();
                 } catch (TrainException e) {
                     throw error(where, e.getMessage());
                 }
@@ -429,52 +265,22 @@ public final class RunConfig {
             }
         }
 
-        /** Settings from the merged keys, every value checked against its field's type first (the error names the key and where it was set). */
-        TrainSettings settings(JsonObject merged, String at, JsonObject entry) {
-            JsonObject normalized = new JsonObject();
+        /** Settings from the merged keys, each value read by its key's type (the error names the key and where it was set); paths resolve against the config's folder. */
+        TrainSettingsBuilder settings(JsonObject merged, String at, JsonObject entry) {
+            TrainSettingsBuilder b = TrainSettings.builder();
             for (var e : merged.entrySet()) {
                 String key = e.getKey();
                 String where = entry.has(key) ? (at.isEmpty() ? key : at + "." + key) : key;
-                JsonElement v = normalize(fields.get(key), e.getValue(), where);
-                if (PATH_KEYS.contains(key) && !v.isJsonNull()) v = new JsonPrimitive(resolve(v.getAsString()).toString());
-                normalized.add(key, v);
+                Setting setting = Setting.of(key);
+                Object value;
+                try {
+                    value = setting.fromJson(e.getValue());
+                } catch (IllegalArgumentException ex) {
+                    throw error(where, ex.getMessage());
+                }
+                b.set(key, value instanceof Path p ? folder.resolve(p).toAbsolutePath().normalize() : value);
             }
-            return TrainSettings.fromJson(normalized, label + (at.isEmpty() ? "" : ": " + at));
-        }
-
-        JsonElement normalize(Field f, JsonElement v, String where) {
-            Class<?> type = f.getType();
-            if (v.isJsonNull()) {
-                if (type.isPrimitive()) throw error(where, "expected " + typeName(type) + ", got null");
-                JsonElement d = defaults.get(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES.translateName(f));
-                if (d != null && !d.isJsonNull()) throw error(where, "expected a value (default " + TrainSettings.formatDefault(d) + "), got null");
-                return v;
-            }
-            if (type == String.class) {
-                // lora_match: adept or a count, which YAML reads as a number
-                if (f.getName().equals("loraMatch") && v.isJsonPrimitive() && v.getAsJsonPrimitive().isNumber()) return new JsonPrimitive(v.getAsString());
-                if (!isText(v)) throw error(where, "expected text, got " + v);
-                return v;
-            }
-            if (type == List.class && f.getGenericType() instanceof java.lang.reflect.ParameterizedType pt
-                    && pt.getActualTypeArguments()[0] == String.class) {
-                if (!v.isJsonArray()) throw error(where, "expected a list of names, e.g. [q_proj, v_proj], got " + v);
-                for (JsonElement x : v.getAsJsonArray()) if (!isText(x)) throw error(where, "expected a list of names, got " + v);
-                return v;
-            }
-            if (type == List.class) {
-                if (!v.isJsonArray()) throw error(where, "expected a list of whole numbers, e.g. [3, 7], got " + v);
-                JsonArray out = new JsonArray();
-                for (JsonElement x : v.getAsJsonArray()) out.add(number(x, true, where, "a list of whole numbers"));
-                return out;
-            }
-            boolean integral = type == int.class || type == long.class || type == Integer.class || type == Long.class;
-            JsonPrimitive p = number(v, integral, where, typeName(type));
-            if ((type == int.class || type == Integer.class) && (p.getAsBigDecimal().compareTo(BigDecimal.valueOf(Integer.MAX_VALUE)) > 0
-                    || p.getAsBigDecimal().compareTo(BigDecimal.valueOf(Integer.MIN_VALUE)) < 0)) {
-                throw error(where, "out of range: " + v);
-            }
-            return p;
+            return b;
         }
 
         /** A number, also from text (YAML 1.1 reads 1e-4 as text). */
@@ -498,12 +304,6 @@ public final class RunConfig {
             return new JsonPrimitive(d.doubleValue());
         }
 
-        static String typeName(Class<?> type) {
-            if (type == boolean.class || type == Boolean.class) return "true or false";
-            if (type == double.class || type == Double.class) return "a number";
-            return "a whole number";
-        }
-
         static boolean isText(JsonElement v) {
             return v.isJsonPrimitive() && v.getAsJsonPrimitive().isString();
         }
@@ -515,12 +315,11 @@ public final class RunConfig {
         /** The files and the model a run reads exist; cheap checks of the model against the settings. */
         void checkFiles(TrainSettings s, String where) {
             for (String key : List.of("data", "probe", "eval")) {
-                String value = key.equals("data") ? s.data : key.equals("probe") ? s.probe : s.eval;
-                if (value == null) continue;
-                Path p = Path.of(value);
+                Path p = key.equals("data") ? s.inputs().data() : key.equals("probe") ? s.inputs().probe() : s.inputs().eval();
+                if (p == null) continue;
                 if (!Files.isRegularFile(p)) throw error(where, key + ": " + (Files.isDirectory(p) ? p + " is a folder, not a file" : "no such file " + p));
             }
-            Path model = Path.of(s.model);
+            Path model = s.inputs().model();
             if (!Files.isDirectory(model)) throw error(where, "model: no such folder " + model);
             Checkpoint checkpoint;
             try {
@@ -529,12 +328,13 @@ public final class RunConfig {
                 throw error(where, "model: " + firstLine(e.getMessage()));
             }
             int context = checkpoint.config().modelConfig().maxPositionEmbeddings();
-            if (s.blockSize != null && s.blockSize > context) {
-                throw error(where, "block_size " + s.blockSize + " exceeds the model's context (max_position_embeddings " + context + ")");
+            Integer blockSize = s.inputs().blockSize();
+            if (blockSize != null && blockSize > context) {
+                throw error(where, "block_size " + blockSize + " exceeds the model's context (max_position_embeddings " + context + ")");
             }
-            TrainMode mode = s.trainMode();
+            TrainMode mode = s.preparation().mode();
             boolean expanded = ExpansionMetadata.from(checkpoint.metadata(), model.toString()).isPresent();
-            if (!expanded && s.layers == null && mode.probesLayers() && s.probe == null) {
+            if (!expanded && s.preparation().layers() == null && mode.probesLayers() && s.inputs().probe() == null) {
                 throw error(where, "probe: mode " + mode.label() + " probes the unexpanded model " + model + " first: give probe, layers or an expanded model");
             }
             if (mode == TrainMode.LORA) {
@@ -544,9 +344,9 @@ public final class RunConfig {
                     throw error(where, e.getMessage());
                 }
             }
-            if (s.layers != null && !expanded) {
+            if (s.preparation().layers() != null && !expanded) {
                 int m = checkpoint.config().modelConfig().numHiddenLayers();
-                for (int l : s.layers) if (l < 0 || l >= m) throw error(where, "layers: " + l + " is out of range 0.." + (m - 1));
+                for (int l : s.preparation().layers()) if (l < 0 || l >= m) throw error(where, "layers: " + l + " is out of range 0.." + (m - 1));
             }
         }
 
@@ -586,8 +386,8 @@ public final class RunConfig {
                 if (!b.isJsonPrimitive() || !b.getAsJsonPrimitive().isBoolean()) throw error("evaluate.base", "expected true or false, got " + b);
                 base = b.getAsBoolean();
             }
-            String dtype = text(o, "dtype", runs.get(0).settings().dtype);
-            String device = text(o, "device", runs.get(0).settings().device);
+            String dtype = text(o, "dtype", runs.get(0).settings().hardware().dtype().toString());
+            String device = text(o, "device", runs.get(0).settings().hardware().device().toString());
             adept.tensor.DType evalType;
             try {
                 evalType = adept.tensor.DType.parse(dtype);
@@ -602,9 +402,9 @@ public final class RunConfig {
             }
             if (maxLength != null) {
                 for (Run r : runs) {
-                    int context = Checkpoint.open(Path.of(r.settings().model)).config().modelConfig().maxPositionEmbeddings();
+                    int context = Checkpoint.open(r.settings().inputs().model()).config().modelConfig().maxPositionEmbeddings();
                     if (maxLength > context) {
-                        throw error("evaluate.max_length", maxLength + " exceeds the context of " + r.settings().model + " (max_position_embeddings " + context + ")");
+                        throw error("evaluate.max_length", maxLength + " exceeds the context of " + r.settings().inputs().model() + " (max_position_embeddings " + context + ")");
                     }
                 }
             }

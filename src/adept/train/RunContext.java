@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 record RunContext(TrainSettings s, TrainListeners listener, ParallelStrategy parallel, AtomicBoolean stop, String version) {
     /** The block size: the setting, or the model's context up to 512. */
     int blockSize(int maxPositions) {
-        int blockSize = s.blockSize != null ? s.blockSize : Math.min(512, maxPositions);
+        int blockSize = s.inputs().blockSize() != null ? s.inputs().blockSize() : Math.min(512, maxPositions);
         if (blockSize > maxPositions) {
             throw new TrainException("block_size " + blockSize + " exceeds the model's context (max_position_embeddings " + maxPositions + ")");
         }
@@ -30,7 +30,7 @@ record RunContext(TrainSettings s, TrainListeners listener, ParallelStrategy par
     /** Says what the mode trains; returns the trainable and total parameter counts. */
     long[] describe(PreparedModel prepared) {
         long[] counts = prepared.parameterCounts();
-        listener.info(String.format(Locale.ROOT, "mode %s: %s", s.trainMode().label(), prepared.how()));
+        listener.info(String.format(Locale.ROOT, "mode %s: %s", s.preparation().mode().label(), prepared.how()));
         listener.info(String.format(Locale.ROOT, "trainable: %d tensors, %,d of %,d parameters (%.2f%%)", prepared.trainable().size(),
                 counts[0], counts[1], 100.0 * counts[0] / counts[1]));
         return counts;
@@ -38,25 +38,25 @@ record RunContext(TrainSettings s, TrainListeners listener, ParallelStrategy par
 
     /** Stage 2's tuning of the prepared model's trainable tensors (the caller closes it). */
     DecoupledTuning tuning(PreparedModel prepared) {
-        RatePolicy policy = new RatePolicy(RateMode.parse(s.rateMode), s.quantile, s.lowRate() / s.lr, s.highRate() / s.lr, RateNorm.parse(s.rateNorm));
-        AdamWSettings adam = new AdamWSettings(s.beta1, s.beta2, s.eps, s.weightDecay, s.maxGradNorm);
-        DecoupledTuning tuning = new DecoupledTuning(prepared.model(), prepared.trainable(), Granularity.parse(s.granularity), policy, AdamW.factory(adam),
-                s.trainMode().adaptive());
+        RatePolicy policy = new RatePolicy(s.stage2().rateMode(), s.stage2().quantile(), s.lowRate() / s.optimizer().lr(), s.highRate() / s.optimizer().lr(), s.stage2().rateNorm());
+        AdamWSettings adam = new AdamWSettings(s.optimizer().beta1(), s.optimizer().beta2(), s.optimizer().eps(), s.optimizer().weightDecay(), s.optimizer().maxGradNorm());
+        DecoupledTuning tuning = new DecoupledTuning(prepared.model(), prepared.trainable(), s.stage2().granularity(), policy, AdamW.factory(adam),
+                s.preparation().mode().adaptive());
         try {
-            tuning.activationCheckpointing(s.gradCheckpointing);
+            tuning.activationCheckpointing(s.hardware().gradCheckpointing());
         } catch (RuntimeException e) {
             tuning.close();
             throw e;
         }
-        if (s.gradCheckpointing > 0) {
+        if (s.hardware().gradCheckpointing() > 0) {
             listener.info(String.format(Locale.ROOT, "activation checkpointing: layers %d..%d recomputed in backward, %d a segment (grad_checkpointing)",
-                    Math.max(0, tuning.firstRecordedLayer()), prepared.model().layers().size() - 1, s.gradCheckpointing));
+                    Math.max(0, tuning.firstRecordedLayer()), prepared.model().layers().size() - 1, s.hardware().gradCheckpointing()));
         }
         return tuning;
     }
 
     LrSchedule schedule() {
-        return new LrSchedule(LrSchedule.parseKind(s.schedule), s.lr, s.warmup(), s.steps);
+        return new LrSchedule(s.optimizer().schedule(), s.optimizer().lr(), s.warmup(), s.optimizer().steps());
     }
 
     /** The step loop of tuning over data, reporting to listener, checkpointing through saver. */
@@ -66,6 +66,6 @@ record RunContext(TrainSettings s, TrainListeners listener, ParallelStrategy par
 
     /** The held-out loss of model on data's eval examples. */
     double evaluate(CausalLM model, StepLoop.Data data) {
-        return Perplexity.evaluate(model, data.eval(), s.batchSize, data.padId(), null).loss();
+        return Perplexity.evaluate(model, data.eval(), s.inputs().batchSize(), data.padId(), null).loss();
     }
 }

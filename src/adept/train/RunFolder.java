@@ -189,8 +189,8 @@ public final class RunFolder {
 
     void writeSummary(TrainSettings s, PreparedModel prepared, long[] counts, Summary r) {
         JsonObject o = new JsonObject();
-        o.addProperty("mode", s.mode);
-        if (s.trainMode().adaptive()) o.addProperty("rate_norm", s.rateNorm);
+        o.addProperty("mode", s.preparation().mode().label());
+        if (s.preparation().mode().adaptive()) o.addProperty("rate_norm", s.stage2().rateNorm().label());
         o.addProperty("how", prepared.how());
         o.addProperty("steps", r.step());
         o.addProperty("trainable_parameters", counts[0]);

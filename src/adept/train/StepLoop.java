@@ -88,7 +88,7 @@ final class StepLoop {
 
     /** Whether step (0-based, about to run) reads its loss back: every log_every steps, at checkpoints, at the end, on a stop. */
     private boolean readsBack(long step) {
-        return (step + 1) % s.logEvery == 0 || step + 1 == s.steps || (step + 1) % s.saveInterval() == 0 || parallel.stopNow(stop);
+        return (step + 1) % s.output().logEvery() == 0 || step + 1 == s.optimizer().steps() || (step + 1) % s.saveInterval() == 0 || parallel.stopNow(stop);
     }
 
     /** Trains from start (the optimizer and data already where start left them) until the last step or a stop. */
@@ -98,7 +98,7 @@ final class StepLoop {
         long tokensSeen = start.tokensSeen();
         // The rate multipliers in force (restored with the optimizer on resume).
         RateStats rates = tuning.adaptive() ? tuning.optimizer().rateStats() : RateStats.UNIFORM;
-        long tokensPerStep = (long) s.batchSize * data.blockSize() * s.gradAccum;
+        long tokensPerStep = (long) s.inputs().batchSize() * data.blockSize() * s.inputs().gradAccum();
         double lastLoss = Double.NaN;
         double evalLoss = Double.NaN;
         long lastRead = step;     // the step of the last read-back (its metrics line)
@@ -106,15 +106,15 @@ final class StepLoop {
         Tensor pendingLoss = null;  // the summed losses since the last read-back, on the device
         long trainStart = System.nanoTime();
         long stepsThisRun = 0;
-        while (step < s.steps) {
-            if (tuning.adaptive() && step % s.refreshEvery == 0 && step != lastRefresh) {
+        while (step < s.optimizer().steps()) {
+            if (tuning.adaptive() && step % s.stage2().refreshEvery() == 0 && step != lastRefresh) {
                 long r0 = System.nanoTime();
-                double[] importance = parallel.refresh(tuning, data.probe(), s.probeBatches);
+                double[] importance = parallel.refresh(tuning, data.probe(), s.stage2().probeBatches());
                 rates = tuning.optimizer().rateStats();
                 listener.refresh(step, tuning, importance, rates, schedule.rate(step));
                 lastRefresh = step;
                 listener.info(String.format(Locale.ROOT, "step %d: importance refreshed on %d probe batches (%.1f s); rate multiplier %s",
-                        step, s.probeBatches > 0 ? Math.min(s.probeBatches, data.probe().size()) : data.probe().size(), (System.nanoTime() - r0) / 1e9,
+                        step, s.stage2().probeBatches() > 0 ? Math.min(s.stage2().probeBatches(), data.probe().size()) : data.probe().size(), (System.nanoTime() - r0) / 1e9,
                         rates.describe()));
             }
             long s0 = System.nanoTime();
@@ -123,12 +123,12 @@ final class StepLoop {
             boolean stopping = false;
             double gradNorm = Double.NaN;
             try (Scope scope = Scope.open()) {
-                int rows = s.batchSize / parallel.ranks();
-                for (int a = 0; a < s.gradAccum; a++) {
-                    long[] ids = data.batches().nextBatch(s.batchSize, parallel.rank(), parallel.ranks());
+                int rows = s.inputs().batchSize() / parallel.ranks();
+                for (int a = 0; a < s.inputs().gradAccum(); a++) {
+                    long[] ids = data.batches().nextBatch(s.inputs().batchSize(), parallel.rank(), parallel.ranks());
                     Tensor batch = Tensor.of(ids, rows, data.blockSize()).to(model.device());
-                    parallel.beforeBackward(a, s.gradAccum);
-                    Tensor value = tuning.accumulate(batch, s.gradAccum);  // backward of loss / grad_accum; the loss stays on the device
+                    parallel.beforeBackward(a, s.inputs().gradAccum());
+                    Tensor value = tuning.accumulate(batch, s.inputs().gradAccum());  // backward of loss / grad_accum; the loss stays on the device
                     pendingLoss = pendingLoss == null ? value : replace(pendingLoss, pendingLoss.add(value), value);
                 }
                 GradientSource gradients = parallel.beforeStep(step, stepsThisRun == 0, listener::info);
@@ -140,7 +140,7 @@ final class StepLoop {
                     ParallelStrategy.ReadBack agreed = parallel.agree(lossSum, stop.get());
                     stopping = agreed.stopping();
                     if (!Double.isFinite(agreed.lossSum())) throw nonFinite(step, "loss", agreed.lossSum());
-                    lastLoss = agreed.lossSum() / s.gradAccum / (step + 1 - lastRead);
+                    lastLoss = agreed.lossSum() / s.inputs().gradAccum() / (step + 1 - lastRead);
                 }
                 tuning.step(lr, gradients);
                 if (read) gradNorm = tuning.optimizer().lastGradNorm().item();
@@ -166,11 +166,11 @@ final class StepLoop {
                 lastRead = step;
                 lastReadNanos = System.nanoTime();
             }
-            listener.step(step, s.steps, lastLoss, lr, tokensPerStep * stepsThisRun / ((System.nanoTime() - trainStart) / 1e9));
+            listener.step(step, s.optimizer().steps(), lastLoss, lr, tokensPerStep * stepsThisRun / ((System.nanoTime() - trainStart) / 1e9));
             long every = s.evalInterval();
-            if (!data.eval().isEmpty() && ((every > 0 && step % every == 0) || step == s.steps)) {
+            if (!data.eval().isEmpty() && ((every > 0 && step % every == 0) || step == s.optimizer().steps())) {
                 // Every rank evaluates (the same numbers): a rank waiting idle for rank 0 could run past the collective timeout.
-                evalLoss = Perplexity.evaluate(model, data.eval(), s.batchSize, data.padId(), null).loss();
+                evalLoss = Perplexity.evaluate(model, data.eval(), s.inputs().batchSize(), data.padId(), null).loss();
                 JsonObject e = new JsonObject();
                 e.addProperty("step", step);
                 e.addProperty("eval_loss", evalLoss);
@@ -180,10 +180,10 @@ final class StepLoop {
             stopping |= parallel.stopNow(stop);
             if (stopping && !read) continue;  // read at the next step, so that its loss is checked before it is saved
             Progress progress = new Progress(step, lastRefresh, tokensSeen, elapsed);
-            if (stopping || step % s.saveInterval() == 0 || step == s.steps) saver.save(progress);
-            if (stopping && step < s.steps) {
+            if (stopping || step % s.saveInterval() == 0 || step == s.optimizer().steps()) saver.save(progress);
+            if (stopping && step < s.optimizer().steps()) {
                 listener.finished();
-                listener.info("stopped at step " + step + " of " + s.steps + "; " + saver.afterStop());
+                listener.info("stopped at step " + step + " of " + s.optimizer().steps() + "; " + saver.afterStop());
                 return new Outcome(Trainer.Status.INTERRUPTED, progress, lastLoss, evalLoss);
             }
         }

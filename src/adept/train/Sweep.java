@@ -64,10 +64,10 @@ public final class Sweep {
 
     /** The base model's losses (evaluated once, cached in out/base-heldout.json). */
     public static Losses base(SweepConfig c, Device device, HeldOut.Progress progress) {
-        Path model = Path.of(c.runs().get(0).settings().model);
+        Path model = c.runs().get(0).settings().inputs().model();
         for (RunConfig.Run r : c.runs()) {
-            if (!Path.of(r.settings().model).equals(model)) throw new TrainException("a sweep compares runs from one base model; "
-                    + r.name() + " starts from " + r.settings().model + ", " + c.runs().get(0).name() + " from " + model);
+            if (!r.settings().inputs().model().equals(model)) throw new TrainException("a sweep compares runs from one base model; "
+                    + r.name() + " starts from " + r.settings().inputs().model() + ", " + c.runs().get(0).name() + " from " + model);
         }
         return losses(c, model, c.out().resolve(BASE_FILE), device, progress);
     }
@@ -172,7 +172,7 @@ public final class Sweep {
                 if (setting.length() > 0) setting.append(", ");
                 setting.append(e.getKey()).append(' ').append(SweepConfig.canonical(e.getValue()));
             }
-            out.add(new Pareto.Run(r.point().curve(), r.run().settings().lr, setting.toString(), r.change().general(), r.change().domain()));
+            out.add(new Pareto.Run(r.point().curve(), r.run().settings().optimizer().lr(), setting.toString(), r.change().general(), r.change().domain()));
         }
         return out;
     }
@@ -186,7 +186,7 @@ public final class Sweep {
         o.addProperty("general", c.general().toString());
         o.addProperty("domain", c.domain().toString());
         JsonObject b = new JsonObject();
-        b.addProperty("model", c.runs().get(0).settings().model);
+        b.addProperty("model", c.runs().get(0).settings().inputs().model().toString());
         b.addProperty("general_loss", base.general());
         b.addProperty("domain_loss", base.domain());
         o.add("base", b);
@@ -195,13 +195,13 @@ public final class Sweep {
             JsonObject e = new JsonObject();
             e.addProperty("run", r.run().name());
             e.addProperty("curve", r.point().curve());
-            e.addProperty("mode", r.run().settings().mode);
+            e.addProperty("mode", r.run().settings().preparation().mode().label());
             JsonObject grid = new JsonObject();
             for (var g : r.point().values().entrySet()) grid.add(g.getKey(), g.getValue());
             e.add("grid", grid);
-            e.addProperty("lr", r.run().settings().lr);
-            e.addProperty("seed", r.run().settings().seed);
-            e.addProperty("rate_norm", r.run().settings().rateNorm);
+            e.addProperty("lr", r.run().settings().optimizer().lr());
+            e.addProperty("seed", r.run().settings().inputs().seed());
+            e.addProperty("rate_norm", r.run().settings().stage2().rateNorm().label());
             e.addProperty("general_loss", r.losses().general());
             e.addProperty("domain_loss", r.losses().domain());
             e.addProperty("general_change", r.change().general());
@@ -279,7 +279,7 @@ public final class Sweep {
         b.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Result r : results) {
             b.append(String.format(Locale.ROOT, "| %s | %s | %.3g | %d | %+.4f | %+.4f | %.4g | %.3f | %.1f%% | %.0f |%n", r.run().name(), r.point().curve(),
-                    r.run().settings().lr, r.run().settings().seed, r.change().general(), r.change().domain(), r.effectiveLrSum(),
+                    r.run().settings().optimizer().lr(), r.run().settings().inputs().seed(), r.change().general(), r.change().domain(), r.effectiveLrSum(),
                     r.meanRateMultiplier(), 100 * r.trainableFraction(), r.wallSeconds()));
         }
         if (!diverged.isEmpty()) b.append("\nDiverged (a non-finite loss; left out of the curves): ").append(String.join(", ", diverged)).append(".\n");

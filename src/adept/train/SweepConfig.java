@@ -82,17 +82,9 @@ public record SweepConfig(Path file, Path out, List<RunConfig.Run> runs, List<Gr
             new TrainSettings.KeyDoc("evaluate.max_length", "block_size or the model's context", "Tokens per sequence; longer items are split into windows."),
             new TrainSettings.KeyDoc("evaluate.max_tokens", "0 (all)", "Evaluate each file's first items up to this many tokens."));
 
-    /** Reads and checks a sweep config; overrideOut (null: the file's) replaces out. Writes nothing. */
-    public static SweepConfig load(Path file, Path overrideOut) {
-        Path f = file.toAbsolutePath().normalize();
-        return parse(RunConfig.readConfig(file), f, file.toString(), overrideOut);
-    }
-
-    /** Parses and checks config text as if read from file (relative paths resolve against its folder). */
-    public static SweepConfig parse(String text, Path file, String label, Path overrideOut) {
-        Path f = file.toAbsolutePath().normalize();
-        JsonObject root = RunConfig.tree(text, f.getFileName().toString(), label);
-        return new Parser(label, f).parse(root, overrideOut);
+    /** Checks a sweep config already read into a JSON tree (adept.cli.ConfigFiles reads the file); overrideOut (null: the file's) replaces out. Writes nothing. */
+    public static SweepConfig parseTree(JsonObject root, Path file, String label, Path overrideOut) {
+        return new Parser(label, file.toAbsolutePath().normalize()).parse(root, overrideOut);
     }
 
     private static final class Parser {
@@ -169,7 +161,9 @@ public record SweepConfig(Path file, Path out, List<RunConfig.Run> runs, List<Gr
 
         String modeOf(JsonObject run, JsonObject root) {
             JsonElement m = run.has("mode") ? run.get("mode") : root.get("mode");
-            return m == null || m.isJsonNull() ? new TrainSettings().mode : m.getAsString();
+            if (m != null && !m.isJsonNull()) return m.getAsString();
+            Setting mode = Setting.of("mode");
+            return mode.format(mode.defaultValue());
         }
 
         TrainException unknown(String where, String key, Set<String> known) {

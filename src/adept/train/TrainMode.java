@@ -32,6 +32,12 @@ public enum TrainMode {
         return label;
     }
 
+    /** The label, so that a mode prints as it is written (adept, llama-pro). */
+    @Override
+    public String toString() {
+        return label();
+    }
+
     /** True when the mode inserts layer copies. */
     public boolean expands() {
         return expands;

@@ -1,152 +1,208 @@
 package adept.train;
 
-import com.google.gson.FieldNamingPolicy;
+import adept.optim.LrSchedule;
+import adept.tensor.DType;
+import adept.tensor.Device;
+import adept.tune.Granularity;
+import adept.tune.RateMode;
+import adept.tune.RateNorm;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import java.lang.reflect.Field;
-import java.lang.reflect.Modifier;
+import java.lang.annotation.Documented;
+import java.lang.annotation.ElementType;
+import java.lang.annotation.Retention;
+import java.lang.annotation.RetentionPolicy;
+import java.lang.annotation.Target;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.Set;
 
 /**
- * Every knob of a training run, with its default; the same names (snake_case) in `adept run` configs,
- * `adept train` options (kebab-case) and the run's run.json. Null means "derived" (see each field).
- * {@link #validate} rejects impossible values before any work. Every field carries its description ({@link Doc}),
- * from which {@link #reference} lists the keys (`adept run --keys`, README.md).
+ * Every knob of a training run, immutable and typed, in groups. Each group component is one key, declared once: its
+ * name is the key (snake_case in `adept run` configs and run.json, --kebab-case as an `adept train` option), its type
+ * parses the value, and its {@link Doc} gives the description and the default. {@link Setting#all} reads these
+ * declarations; the builder, the CLI options, the config keys, `adept run --keys`, docs/configuration.md and run.json
+ * all come from there. A null component is a derived value: the {@link Doc#derived} text and the method named there
+ * (e.g. {@link #warmup}) say how it is derived. Every instance is valid ({@link #validate} runs in the constructor).
+ *
+ * <pre>
+ * TrainSettings s = TrainSettings.builder().model(base).data(corpus).out(out).steps(200).lr(3e-4).build();
+ * </pre>
  */
-public final class TrainSettings {
-    /** A setting's one-line description, and its default in words where the field's initial value does not say it. */
-    @java.lang.annotation.Retention(java.lang.annotation.RetentionPolicy.RUNTIME)
-    @java.lang.annotation.Target(java.lang.annotation.ElementType.FIELD)
+public record TrainSettings(Inputs inputs, Preparation preparation, Optimizer optimizer, Stage2 stage2, Lora lora, Output output,
+                            Parallel parallel, Hardware hardware) {
+    /** A setting's description and default: the one place both are written. */
+    @Documented
+    @Retention(RetentionPolicy.RUNTIME)
+    @Target(ElementType.RECORD_COMPONENT)
     public @interface Doc {
+        /** {@link #defaultValue} of a setting that must be given. */
+        String REQUIRED = "required";
+
         /** The description. */
         String value();
 
-        /** The default as text ("required", "5% of steps"); empty = the field's initial value. */
-        String defaultText() default "";
+        /** The default as a value would be written on the command line ("1e-4", "cosine"); empty = null (derived or none). */
+        String defaultValue() default "";
+
+        /** How a null value is derived, in words ("5% of steps"); empty = none. */
+        String derived() default "";
+    }
+
+    /** A group whose keys all start with a prefix (lora_rank is the Lora group's rank). */
+    @Retention(RetentionPolicy.RUNTIME)
+    @Target(ElementType.TYPE)
+    public @interface KeyPrefix {
+        String value();
     }
 
     /** One documented key: snake_case name, default (as text) and description. */
     public record KeyDoc(String key, String defaultValue, String description) {}
 
-    // ---- what
-    @Doc(value = "Model folder (Hugging Face layout); an unexpanded one is probed and expanded when the mode needs it.", defaultText = "required")
-    public String model;
-    @Doc(value = "Domain corpus: text or JSON Lines with a \"text\" field, gzip or not.", defaultText = "required")
-    public String data;
-    @Doc(value = "General-competence probe corpus (adept probe's formats); needed by the modes that probe or refresh importance.", defaultText = "none")
-    public String probe;
-    @Doc(value = "Held-out file for the loss curve during training (text or JSON Lines).", defaultText = "none (no held-out curve)")
-    public String eval;
-    @Doc(value = "Output folder.", defaultText = "required")
-    public String out;
-    @Doc(value = "adept, full, llama-pro, adept-no-stage1, adept-no-stage2 or lora.")
-    public String mode = "adept";
+    /** What the run reads, and how the corpus becomes batches. */
+    public record Inputs(
+            @Doc(value = "Model folder (Hugging Face layout); an unexpanded one is probed and expanded when the mode needs it.", defaultValue = Doc.REQUIRED)
+            Path model,
+            @Doc(value = "Domain corpus: text or JSON Lines with a \"text\" field, gzip or not.", defaultValue = Doc.REQUIRED)
+            Path data,
+            @Doc(value = "General-competence probe corpus (adept probe's formats); needed by the modes that probe or refresh importance.")
+            Path probe,
+            @Doc(value = "Held-out file for the loss curve during training (text or JSON Lines).", derived = "none (no held-out curve)")
+            Path eval,
+            @Doc(value = "Tokens per packed training block.", derived = "min(512, max_position_embeddings)")
+            Integer blockSize,
+            @Doc(value = "Blocks per micro-batch.", defaultValue = "8")
+            int batchSize,
+            @Doc(value = "Micro-batches per optimizer step (gradient accumulation).", defaultValue = "1")
+            int gradAccum,
+            @Doc(value = "Seed of the data order.", defaultValue = "42")
+            long seed) {}
 
-    // ---- expansion (layer choice)
-    @Doc(value = "Layers to copy (or tune, adept-no-stage1).", defaultText = "the largest K within expand_budget")
-    public Integer k;
-    @Doc(value = "Explicit layers to copy / tune instead of probing, e.g. [3, 7].", defaultText = "none (probe)")
-    public List<Integer> layers;
-    @Doc(value = "Trainable-parameter share that picks K when k is not given.")
-    public double expandBudget = 0.15;
+    /** Which model trains: the mode and stage 1's layer choice. */
+    public record Preparation(
+            @Doc(value = "adept, full, llama-pro, adept-no-stage1, adept-no-stage2 or lora.", defaultValue = "adept")
+            TrainMode mode,
+            @Doc(value = "Layers to copy (or tune, adept-no-stage1).", derived = "the largest K within expand_budget")
+            Integer k,
+            @Doc(value = "Explicit layers to copy / tune instead of probing, e.g. [3, 7].", derived = "none (probe)")
+            List<Integer> layers,
+            @Doc(value = "Trainable-parameter share that picks K when k is not given.", defaultValue = "0.15")
+            double expandBudget,
+            @Doc(value = "Layer probing: most memory one batch's cached layer inputs may take (4GiB, 512MiB); over it, inputs are recomputed from checkpoints (same result).",
+                    defaultValue = "4GiB")
+            String probeCacheMemory) {
+        public Preparation {
+            layers = copy(layers);
+        }
+    }
 
-    // ---- data
-    @Doc(value = "Optimizer steps.", defaultText = "required")
-    public long steps;
-    @Doc(value = "Tokens per packed training block.", defaultText = "min(512, max_position_embeddings)")
-    public Integer blockSize;
-    @Doc(value = "Blocks per micro-batch.")
-    public int batchSize = 8;
-    @Doc(value = "Micro-batches per optimizer step (gradient accumulation).")
-    public int gradAccum = 1;
-    @Doc(value = "Seed of the data order.")
-    public long seed = 42;
+    /** AdamW and the learning-rate schedule. */
+    public record Optimizer(
+            @Doc(value = "Optimizer steps.", defaultValue = Doc.REQUIRED)
+            long steps,
+            @Doc(value = "Peak base learning rate.", defaultValue = "1e-4")
+            double lr,
+            @Doc(value = "Linear warmup steps.", derived = "5% of steps")
+            Long warmupSteps,
+            @Doc(value = "Learning-rate schedule after warmup: cosine, linear or constant.", defaultValue = "cosine")
+            LrSchedule.Kind schedule,
+            @Doc(value = "Decoupled weight decay (not on norms and biases).", defaultValue = "0.1")
+            double weightDecay,
+            @Doc(value = "AdamW beta1.", defaultValue = "0.9")
+            double beta1,
+            @Doc(value = "AdamW beta2.", defaultValue = "0.999")
+            double beta2,
+            @Doc(value = "AdamW epsilon.", defaultValue = "1e-8")
+            double eps,
+            @Doc(value = "Clip the global gradient norm at this; 0 = no clipping.", defaultValue = "1")
+            double maxGradNorm) {}
 
-    // ---- optimizer and schedule
-    @Doc(value = "Peak base learning rate.")
-    public double lr = 1e-4;
-    @Doc(value = "Linear warmup steps.", defaultText = "5% of steps")
-    public Long warmupSteps;
-    @Doc(value = "Learning-rate schedule after warmup: cosine, linear or constant.")
-    public String schedule = "cosine";
-    @Doc(value = "Decoupled weight decay (not on norms and biases).")
-    public double weightDecay = 0.1;
-    @Doc(value = "AdamW beta1.")
-    public double beta1 = 0.9;
-    @Doc(value = "AdamW beta2.")
-    public double beta2 = 0.999;
-    @Doc(value = "AdamW epsilon.")
-    public double eps = 1e-8;
-    @Doc(value = "Clip the global gradient norm at this; 0 = no clipping.")
-    public double maxGradNorm = 1.0;
+    /** Stage 2: units, their importance and the rates it sets. */
+    public record Stage2(
+            @Doc(value = "Stage-2 units: tensor (the paper's), head or neuron.", defaultValue = "tensor")
+            Granularity granularity,
+            @Doc(value = "How importance sets rates: continuous (the paper's), split or mask.", defaultValue = "continuous")
+            RateMode rateMode,
+            @Doc(value = "Rate normalisation: global (the paper's map over all units), per-kind (norm vectors and matrices each within their own range) "
+                    + "or mean (then rescaled to an element-weighted mean multiplier of 1: rates redistributed, never raised).", defaultValue = "global")
+            RateNorm rateNorm,
+            @Doc(value = "Refresh unit importance every R optimizer steps.", defaultValue = "500")
+            int refreshEvery,
+            @Doc(value = "split / mask: the importance quantile at or above which a unit is general-critical.", defaultValue = "0.5")
+            double quantile,
+            @Doc(value = "split: rate of general-critical units.", derived = "lr / 10")
+            Double lrLow,
+            @Doc(value = "split: rate of the other units.", derived = "lr")
+            Double lrHigh,
+            @Doc(value = "Probe batches per refresh (and for layer probing); 0 = all.", defaultValue = "0")
+            int probeBatches,
+            @Doc(value = "Items per probe batch.", defaultValue = "8")
+            int probeBatchSize) {}
 
-    // ---- stage 2
-    @Doc(value = "Stage-2 units: tensor (the paper's), head or neuron.")
-    public String granularity = "tensor";
-    @Doc(value = "How importance sets rates: continuous (the paper's), split or mask.")
-    public String rateMode = "continuous";
-    @Doc(value = "Rate normalisation: global (the paper's map over all units), per-kind (norm vectors and matrices each within their own range) "
-            + "or mean (then rescaled to an element-weighted mean multiplier of 1: rates redistributed, never raised).")
-    public String rateNorm = "global";
-    @Doc(value = "Refresh unit importance every R optimizer steps.")
-    public int refreshEvery = 500;
-    @Doc(value = "split / mask: the importance quantile at or above which a unit is general-critical.")
-    public double quantile = 0.5;
-    @Doc(value = "split: rate of general-critical units.", defaultText = "lr / 10")
-    public Double lrLow;
-    @Doc(value = "split: rate of the other units.", defaultText = "lr")
-    public Double lrHigh;
-    @Doc(value = "Probe batches per refresh (and for layer probing); 0 = all.")
-    public int probeBatches = 0;
-    @Doc(value = "Items per probe batch.")
-    public int probeBatchSize = 8;
-    @Doc(value = "Layer probing: most memory one batch's cached layer inputs may take (4GiB, 512MiB); over it, inputs are recomputed from checkpoints (same result).")
-    public String probeCacheMemory = "4GiB";
-    @Doc(value = "Activation checkpointing: backward recomputes the layers from the first trainable one up, N a segment (less memory, ~1 more forward); 0 = off.")
-    public int gradCheckpointing = 0;
+    /** The lora mode's adapters (keys lora_rank, lora_match, ...). */
+    @KeyPrefix("lora_")
+    public record Lora(
+            @Doc(value = "lora: adapter rank r.", derived = "from lora_match")
+            Integer rank,
+            @Doc(value = "lora: without lora_rank, the rank whose adapters' parameter count is closest to adept (what mode adept trains on "
+                    + "this model: K layer copies, K from k / layers / expand_budget) or to a given count, e.g. 1500000.", derived = "adept")
+            String match,
+            @Doc(value = "lora: the adapters add (lora_alpha / r) B A x.", derived = "2 * rank")
+            Double alpha,
+            @Doc(value = "lora: dropout on the adapters' input while training.", defaultValue = "0")
+            double dropout,
+            @Doc(value = "lora: projections adapted in every layer, of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.",
+                    defaultValue = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
+            List<String> targets) {
+        public Lora {
+            targets = copy(targets);
+        }
 
-    // ---- lora
-    @Doc(value = "lora: adapter rank r.", defaultText = "from lora_match")
-    public Integer loraRank;
-    @Doc(value = "lora: without lora_rank, the rank whose adapters' parameter count is closest to adept (what mode adept trains on "
-            + "this model: K layer copies, K from k / layers / expand_budget) or to a given count, e.g. 1500000.", defaultText = "adept")
-    public String loraMatch;
-    @Doc(value = "lora: the adapters add (lora_alpha / r) B A x.", defaultText = "2 * rank")
-    public Double loraAlpha;
-    @Doc(value = "lora: dropout on the adapters' input while training.")
-    public double loraDropout = 0;
-    @Doc(value = "lora: projections adapted in every layer, of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.", defaultText = "all seven")
-    public List<String> loraTargets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+        /** lora_alpha, or 2 * rank (Biderman et al. 2024's choice: the scale alpha / r stays 2 whatever the rank). */
+        public double alpha(int rank) {
+            return alpha != null ? alpha : 2.0 * rank;
+        }
+    }
 
-    // ---- evaluation, checkpoints, logging
-    @Doc(value = "Held-out loss every N steps; 0 = only at the end.", defaultText = "steps / 20; runs under 100 steps: only at the end")
-    public Long evalEvery;
-    @Doc(value = "Held-out tokens to evaluate on; 0 = the whole file.")
-    public long evalTokens = 0;
-    @Doc(value = "Checkpoint every N steps (and always at the last step, which marks the run complete).", defaultText = "steps / 10; runs under 100 steps: only at the end")
-    public Long saveEvery;
-    @Doc(value = "Checkpoints kept (the newest).")
-    public int keepCheckpoints = 2;
-    @Doc(value = "Read loss and gradient norm back every N steps (and at checkpoints, the end): a metrics line of their means; "
-            + "the steps between make no host round trip.")
-    public int logEvery = 1;
-    @Doc(value = "Write TensorBoard event files into the run folder (tensorboard --logdir OUT): the metrics as scalars, rates and importances at refreshes, the settings.")
-    public boolean tensorboard = true;
-    @Doc(value = "Compute dtype: float32, bfloat16 (fp32 master weights and moments) or float64.")
-    public String dtype = "float32";
-    @Doc(value = "cpu, cuda or cuda:N.")
-    public String device = "cpu";
+    /** Where the run writes, and how often it evaluates, checkpoints and reports. */
+    public record Output(
+            @Doc(value = "Output folder.", defaultValue = Doc.REQUIRED)
+            Path out,
+            @Doc(value = "Held-out loss every N steps; 0 = only at the end.", derived = "steps / 20; runs under 100 steps: only at the end")
+            Long evalEvery,
+            @Doc(value = "Held-out tokens to evaluate on; 0 = the whole file.", defaultValue = "0")
+            long evalTokens,
+            @Doc(value = "Checkpoint every N steps (and always at the last step, which marks the run complete).", derived = "steps / 10; runs under 100 steps: only at the end")
+            Long saveEvery,
+            @Doc(value = "Checkpoints kept (the newest).", defaultValue = "2")
+            int keepCheckpoints,
+            @Doc(value = "Read loss and gradient norm back every N steps (and at checkpoints, the end): a metrics line of their means; "
+                    + "the steps between make no host round trip.", defaultValue = "1")
+            int logEvery,
+            @Doc(value = "Write TensorBoard event files into the run folder (tensorboard --logdir OUT): the metrics as scalars, rates and importances at refreshes, the settings.",
+                    defaultValue = "true")
+            boolean tensorboard) {}
 
-    // ---- data parallel
-    @Doc(value = "Data parallel: all-reduce the gradient buckets while backward runs (gradient hooks, as PyTorch DDP); false = after backward.")
-    public boolean overlapGradReduce = true;
+    /** Data parallelism. */
+    public record Parallel(
+            @Doc(value = "Data parallel: all-reduce the gradient buckets while backward runs (gradient hooks, as PyTorch DDP); false = after backward.", defaultValue = "true")
+            boolean overlapGradReduce) {}
+
+    /** Where and in what precision the run computes. */
+    public record Hardware(
+            @Doc(value = "Compute dtype: float32, bfloat16 (fp32 master weights and moments) or float64.", defaultValue = "float32")
+            DType dtype,
+            @Doc(value = "cpu, cuda or cuda:N.", defaultValue = "cpu")
+            Device device,
+            @Doc(value = "Activation checkpointing: backward recomputes the layers from the first trainable one up, N a segment (less memory, ~1 more forward); 0 = off.",
+                    defaultValue = "0")
+            int gradCheckpointing) {}
 
     /** Runs shorter than this many steps default to no intermediate checkpoints or evaluations (a short library run). */
     public static final long SHORT_RUN = 100;
@@ -155,239 +211,142 @@ public final class TrainSettings {
     static final Set<String> RESUMABLE_DIFFERENCES = Set.of("out", "device", "keep_checkpoints", "eval_every", "save_every", "log_every",
             "probe_cache_memory", "grad_checkpointing", "overlap_grad_reduce", "tensorboard");
 
-    static final Gson GSON = new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).serializeNulls()
-            .disableHtmlEscaping().setPrettyPrinting().serializeSpecialFloatingPointValues().create();  // NaN copies, then validate names it
+    public static final Gson GSON = new GsonBuilder().serializeNulls().disableHtmlEscaping().setPrettyPrinting()
+            .serializeSpecialFloatingPointValues().create();
 
-    /** mode, parsed. */
-    public TrainMode trainMode() {
-        return TrainMode.parse(mode);
+    public TrainSettings {
+        Objects.requireNonNull(inputs, "inputs");
+        Objects.requireNonNull(preparation, "preparation");
+        Objects.requireNonNull(optimizer, "optimizer");
+        Objects.requireNonNull(stage2, "stage2");
+        Objects.requireNonNull(lora, "lora");
+        Objects.requireNonNull(output, "output");
+        Objects.requireNonNull(parallel, "parallel");
+        Objects.requireNonNull(hardware, "hardware");
+        SettingsCheck.validate(inputs, preparation, optimizer, stage2, lora, output, hardware);
+    }
+
+    /** A builder holding every default; {@link Builder#build} checks the values. */
+    public static TrainSettingsBuilder builder() {
+        return new TrainSettingsBuilder();
+    }
+
+    /** A builder holding these settings. */
+    public TrainSettingsBuilder toBuilder() {
+        TrainSettingsBuilder b = new TrainSettingsBuilder();
+        for (Setting k : Setting.all()) b.set(k.key(), k.valueIn(this));
+        return b;
+    }
+
+    /** Checks again what the constructor checked (kept for callers that validate before forking work). */
+    public void validate() {
+        SettingsCheck.validate(inputs, preparation, optimizer, stage2, lora, output, hardware);
     }
 
     /** Warmup steps: warmup_steps, or 5% of steps. */
     public long warmup() {
-        return warmupSteps != null ? warmupSteps : Math.round(0.05 * steps);
+        return optimizer.warmupSteps() != null ? optimizer.warmupSteps() : Math.round(0.05 * optimizer.steps());
     }
 
     /** Steps between held-out evaluations: eval_every, or steps / 20 (0 = only at the end below {@link #SHORT_RUN} steps). */
     public long evalInterval() {
-        return evalEvery != null ? evalEvery : steps >= SHORT_RUN ? steps / 20 : 0;
+        long steps = optimizer.steps();
+        return output.evalEvery() != null ? output.evalEvery() : steps >= SHORT_RUN ? steps / 20 : 0;
     }
 
     /** Steps between checkpoints: save_every, or steps / 10 (only the last step's below {@link #SHORT_RUN} steps). */
     public long saveInterval() {
-        return saveEvery != null ? saveEvery : steps >= SHORT_RUN ? steps / 10 : steps;
+        long steps = optimizer.steps();
+        return output.saveEvery() != null ? output.saveEvery() : steps >= SHORT_RUN ? steps / 10 : steps;
     }
 
     /** split's rate of general-critical units: lr_low, or lr / 10. */
     public double lowRate() {
-        return lrLow != null ? lrLow : lr / 10;
+        return stage2.lrLow() != null ? stage2.lrLow() : optimizer.lr() / 10;
     }
 
     /** split's rate of the other units: lr_high, or lr. */
     public double highRate() {
-        return lrHigh != null ? lrHigh : lr;
+        return stage2.lrHigh() != null ? stage2.lrHigh() : optimizer.lr();
     }
 
-    /** lora_alpha, or 2 * rank (Biderman et al. 2024's choice: the scale alpha / r stays 2 whatever the rank). */
+    /** lora_alpha, or 2 * rank. */
     public double loraAlpha(int rank) {
-        return loraAlpha != null ? loraAlpha : 2.0 * rank;
+        return lora.alpha(rank);
     }
 
     /** lora_match as a parameter count; null for adept (also when neither lora_rank nor lora_match is given). */
     public Long loraMatchCount() {
-        if (loraMatch == null || loraMatch.strip().equalsIgnoreCase("adept")) return null;
-        double v;
-        try {
-            v = Double.parseDouble(loraMatch.strip().replace("_", "").replace(",", ""));
-        } catch (NumberFormatException e) {
-            throw new TrainException("lora_match must be adept or a parameter count, got \"" + loraMatch + "\"");
-        }
-        if (!(v >= 1) || v > 1e15) throw new TrainException("lora_match must be adept or a parameter count >= 1, got " + loraMatch);
-        return Math.round(v);
+        return SettingsCheck.loraMatchCount(lora.match());
     }
 
     /** probe_cache_memory in bytes. */
     public long probeCacheBytes() {
-        return adept.probe.MemorySize.parse(probeCacheMemory);
-    }
-
-    /** Checks what can be checked without reading any file; the message names the setting. */
-    public void validate() {
-        requireFinite();
-        require(model != null, "model: a model folder is required");
-        require(data != null, "data: a training corpus is required");
-        require(out != null, "out: an output folder is required");
-        TrainMode m;
-        try {
-            m = trainMode();
-            adept.tune.Granularity.parse(granularity);
-            adept.tune.RateMode.parse(rateMode);
-            adept.tune.RateNorm.parse(rateNorm);
-            adept.optim.LrSchedule.parseKind(schedule);
-            adept.tensor.DType d = adept.tensor.DType.parse(dtype);
-            // float16 would need loss scaling (its gradients underflow); integer types cannot train
-            if (d != adept.tensor.DType.FLOAT32 && d != adept.tensor.DType.BFLOAT16 && d != adept.tensor.DType.FLOAT64) {
-                throw new TrainException("dtype " + dtype + " cannot train here: use float32, bfloat16 (fp32 master weights) or float64");
-            }
-            adept.tensor.Device.parse(device);
-        } catch (RuntimeException e) {
-            throw new TrainException(e.getMessage());
-        }
-        require(steps > 0, "steps must be > 0, got " + steps);
-        require(k == null || k > 0, "k must be > 0, got " + k);
-        require(k == null || layers == null, "give k or layers, not both");
-        require(expandBudget > 0 && expandBudget < 1, "expand_budget must be in (0, 1), got " + expandBudget);
-        require(blockSize == null || blockSize >= 2, "block_size must be >= 2, got " + blockSize);
-        require(batchSize > 0, "batch_size must be > 0, got " + batchSize);
-        require(gradAccum > 0, "grad_accum must be > 0, got " + gradAccum);
-        require(lr > 0 && Double.isFinite(lr), "lr must be > 0, got " + lr);
-        require(warmupSteps == null || warmupSteps >= 0, "warmup_steps must be >= 0, got " + warmupSteps);
-        require(weightDecay >= 0, "weight_decay must be >= 0, got " + weightDecay);
-        require(beta1 >= 0 && beta1 < 1, "beta1 must be in [0, 1), got " + beta1);
-        require(beta2 >= 0 && beta2 < 1, "beta2 must be in [0, 1), got " + beta2);
-        require(eps > 0, "eps must be > 0, got " + eps);
-        require(maxGradNorm >= 0, "max_grad_norm must be >= 0 (0 = no clipping), got " + maxGradNorm);
-        require(refreshEvery > 0, "refresh_every (R) must be > 0, got " + refreshEvery);
-        require(quantile > 0 && quantile < 1, "quantile must be in (0, 1), got " + quantile);
-        require(lrLow == null || (lrLow > 0 && Double.isFinite(lrLow)), "lr_low must be > 0, got " + lrLow);
-        require(lrHigh == null || (lrHigh > 0 && Double.isFinite(lrHigh)), "lr_high must be > 0, got " + lrHigh);
-        require(probeBatches >= 0, "probe_batches must be >= 0 (0 = all), got " + probeBatches);
-        require(probeBatchSize > 0, "probe_batch_size must be > 0, got " + probeBatchSize);
-        try {
-            probeCacheBytes();
-        } catch (IllegalArgumentException e) {
-            throw new TrainException("probe_cache_memory: " + e.getMessage());
-        }
-        require(gradCheckpointing >= 0, "grad_checkpointing must be >= 0 (0 = off, N = segments of N layers), got " + gradCheckpointing);
-        require(evalEvery == null || evalEvery >= 0, "eval_every must be >= 0, got " + evalEvery);
-        require(evalTokens >= 0, "eval_tokens must be >= 0, got " + evalTokens);
-        require(saveEvery == null || saveEvery > 0, "save_every must be > 0, got " + saveEvery);
-        require(keepCheckpoints > 0, "keep_checkpoints must be > 0, got " + keepCheckpoints);
-        require(logEvery > 0, "log_every must be > 0, got " + logEvery);
-        require(loraRank == null || loraRank > 0, "lora_rank must be > 0, got " + loraRank);
-        require(loraRank == null || loraMatch == null, "give lora_rank or lora_match, not both");
-        loraMatchCount();
-        require(loraAlpha == null || (loraAlpha > 0 && Double.isFinite(loraAlpha)), "lora_alpha must be > 0, got " + loraAlpha);
-        require(loraDropout >= 0 && loraDropout < 1, "lora_dropout must be in [0, 1), got " + loraDropout);
-        require(loraTargets != null && !loraTargets.isEmpty(), "lora_targets: give at least one projection (" + String.join(", ", adept.tune.LoraAdapters.TARGETS) + ")");
-        for (String t : loraTargets) {
-            require(t != null && adept.tune.LoraAdapters.TARGETS.contains(t), "lora_targets: unknown projection \"" + t + "\" ("
-                    + String.join(", ", adept.tune.LoraAdapters.TARGETS) + ")");
-        }
-        require(loraTargets.stream().distinct().count() == loraTargets.size(), "lora_targets: " + loraTargets + " lists a projection twice");
-        // activation checkpointing recomputes the forward: a dropout mask drawn twice would differ
-        require(m != TrainMode.LORA || loraDropout == 0 || gradCheckpointing == 0, "lora_dropout > 0 does not combine with grad_checkpointing (the recomputed forward would draw other masks)");
-        if (m.adaptive()) require(probe != null, "mode " + m.label() + " refreshes unit importance on a probe corpus: give probe (--probe)");
-    }
-
-    /** NaN or infinity in any numeric setting (a typo, a YAML .nan) is refused by name before any comparison could let it through. */
-    private void requireFinite() {
-        for (Field f : TrainSettings.class.getDeclaredFields()) {
-            if (Modifier.isStatic(f.getModifiers()) || (f.getType() != double.class && f.getType() != Double.class)) continue;
-            try {
-                Object v = f.get(this);
-                if (v != null && !Double.isFinite((Double) v)) {
-                    throw new TrainException(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES.translateName(f) + " must be a finite number, got " + v);
-                }
-            } catch (IllegalAccessException e) {
-                throw new IllegalStateException(e);
-            }
-        }
-    }
-
-    private static void require(boolean ok, String message) {
-        if (!ok) throw new TrainException(message);
+        return adept.probe.MemorySize.parse(preparation.probeCacheMemory());
     }
 
     /** The settings as run.json's text. */
     public String toJson() {
-        return GSON.toJson(this) + "\n";
+        return GSON.toJson(toJsonObject()) + "\n";
     }
 
-    /** The settings as a JSON object. */
+    /** The settings as a JSON object: every key, in declaration order. */
     public JsonObject toJsonObject() {
-        return GSON.toJsonTree(this).getAsJsonObject();
+        JsonObject o = new JsonObject();
+        for (Setting k : Setting.all()) o.add(k.key(), k.toJson(k.valueIn(this)));
+        return o;
     }
 
-    /** Settings from a JSON object; unknown keys are an error naming them and where they came from. */
+    /** Settings from a JSON object (run.json, trainer_state.json); an unknown key or a bad value is an error naming it and where it came from. */
     public static TrainSettings fromJson(JsonObject object, String where) {
-        Set<String> known = keys();
-        List<String> unknown = new ArrayList<>();
-        for (String key : object.keySet()) if (!known.contains(key)) unknown.add(key);
-        if (!unknown.isEmpty()) {
-            throw new TrainException(where + ": unknown key" + (unknown.size() > 1 ? "s " : " ") + String.join(", ", unknown)
-                    + " (known: " + String.join(", ", known) + ")");
+        TrainSettingsBuilder b = builder();
+        for (var e : object.entrySet()) {
+            Setting k = Setting.find(e.getKey()).orElseThrow(() -> new TrainException(where + ": unknown key " + e.getKey()
+                    + " (known: " + String.join(", ", keys()) + ")"));
+            try {
+                b.set(k.key(), k.fromJson(e.getValue()));
+            } catch (IllegalArgumentException ex) {
+                throw new TrainException(where + ": " + k.key() + ": " + ex.getMessage());
+            }
         }
         try {
-            TrainSettings s = GSON.fromJson(object, TrainSettings.class);
-            return s;
-        } catch (JsonParseException | NumberFormatException | IllegalStateException e) {
-            throw new TrainException(where + ": a value has the wrong type: " + rootMessage(e));
+            return b.build();
+        } catch (TrainException ex) {
+            throw new TrainException(where + ": " + ex.getMessage());
         }
-    }
-
-    private static String rootMessage(Throwable e) {
-        while (e.getCause() != null) e = e.getCause();
-        return e.getMessage();
     }
 
     /** Every key with its default and description, in declaration order. */
     public static List<KeyDoc> reference() {
-        JsonObject defaults = new TrainSettings().toJsonObject();
         List<KeyDoc> out = new ArrayList<>();
-        for (Field f : TrainSettings.class.getDeclaredFields()) {
-            if (Modifier.isStatic(f.getModifiers())) continue;
-            String key = FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES.translateName(f);
-            Doc doc = f.getAnnotation(Doc.class);
-            if (doc == null) throw new IllegalStateException("TrainSettings." + f.getName() + " has no @Doc");
-            String value = doc.defaultText().isEmpty() ? formatDefault(defaults.get(key)) : doc.defaultText();
-            out.add(new KeyDoc(key, value, doc.value()));
-        }
+        for (Setting k : Setting.all()) out.add(new KeyDoc(k.key(), k.defaultText(), k.doc().value()));
         return out;
-    }
-
-    /** A default as a config file would spell it: 1e-4 rather than 1.0E-4. */
-    static String formatDefault(JsonElement value) {
-        if (value == null || value.isJsonNull()) return "none";
-        if (value.isJsonPrimitive() && value.getAsJsonPrimitive().isNumber()) {
-            double d = value.getAsDouble();
-            if (d == Math.rint(d) && Math.abs(d) < 1e15) return Long.toString((long) d);
-            return Double.toString(d).replace("E", "e").replace(".0e", "e");
-        }
-        return value.isJsonPrimitive() ? value.getAsString() : value.toString();
     }
 
     /** Every key, snake_case, in declaration order. */
     public static Set<String> keys() {
         Set<String> out = new LinkedHashSet<>();
-        for (Field f : TrainSettings.class.getDeclaredFields()) {
-            if (Modifier.isStatic(f.getModifiers())) continue;
-            out.add(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES.translateName(f));
-        }
+        for (Setting k : Setting.all()) out.add(k.key());
         return out;
     }
 
     /** The keys whose values differ between two runs' settings, ignoring what a resumed run may change. */
     public List<String> differences(TrainSettings other) {
-        JsonObject a = toJsonObject();
-        JsonObject b = other.toJsonObject();
         List<String> out = new ArrayList<>();
-        for (String key : keys()) {
-            if (RESUMABLE_DIFFERENCES.contains(key)) continue;
-            JsonElement x = a.get(key);
-            JsonElement y = b.get(key);
-            if (!java.util.Objects.equals(x, y)) out.add(key);
+        for (Setting k : Setting.all()) {
+            if (RESUMABLE_DIFFERENCES.contains(k.key())) continue;
+            if (!Objects.equals(k.valueIn(this), k.valueIn(other))) out.add(k.key());
         }
         return out;
     }
 
-    /** An independent copy. */
-    public TrainSettings copy() {
-        return GSON.fromJson(GSON.toJson(this), TrainSettings.class);
-    }
-
     @Override
     public String toString() {
-        return String.format(Locale.ROOT, "%s on %s, %d steps", mode, data, steps);
+        return String.format(Locale.ROOT, "%s on %s, %d steps", preparation.mode().label(), inputs.data(), optimizer.steps());
+    }
+
+    /** An unmodifiable copy that, unlike List.copyOf, keeps a null element for validation to name. */
+    static <T> List<T> copy(List<T> list) {
+        return list == null ? null : Collections.unmodifiableList(new ArrayList<>(list));
     }
 }

@@ -44,7 +44,7 @@ public final class Trainer {
 
     /** stop: set it (e.g. from a SIGINT handler) to end after the current step with a checkpoint; restart: discard an earlier run in out. */
     public Trainer(TrainSettings settings, TrainListener listener, AtomicBoolean stop, boolean restart, String version) {
-        this.s = settings.copy();
+        this.s = settings;
         if (listener != null) listeners.add(listener);
         this.stop = stop != null ? stop : new AtomicBoolean();
         this.restart = restart;

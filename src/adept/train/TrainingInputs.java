@@ -40,10 +40,10 @@ public final class TrainingInputs implements AutoCloseable {
 
     static TrainingInputs read(TrainSettings s, Path modelDir, Tokenizer tokenizer, int blockSize, int maxPositions, long vocab,
                                Path cacheDir, LongConsumer tokenizeProgress) {
-        Path data = Path.of(s.data);
+        Path data = s.inputs().data();
         List<Example> probe = null;
-        if (s.probe != null) {
-            Path file = Path.of(s.probe);
+        if (s.inputs().probe() != null) {
+            Path file = s.inputs().probe();
             List<CorpusItem> items = CorpusReader.read(file);
             // Items longer than the context are cut into windows (adept probe refuses them: probing layers is
             // done once and should see whole items; a training run should not stop over one long paragraph).
@@ -51,9 +51,9 @@ public final class TrainingInputs implements AutoCloseable {
             Examples.requireInVocabulary(file, probe, vocab);
         }
         List<Example> eval = null;
-        if (s.eval != null) {
-            Path file = Path.of(s.eval);
-            eval = Examples.tokenize(file, CorpusReader.read(file), tokenizer, blockSize, Examples.LongItems.SPLIT, s.evalTokens);
+        if (s.inputs().eval() != null) {
+            Path file = s.inputs().eval();
+            eval = Examples.tokenize(file, CorpusReader.read(file), tokenizer, blockSize, Examples.LongItems.SPLIT, s.output().evalTokens());
             Examples.requireInVocabulary(file, eval, vocab);
         }
         TokenFile tokens = TokenFile.build(data, tokenizer, modelDir, cacheDir, tokenizeProgress);
@@ -69,7 +69,7 @@ public final class TrainingInputs implements AutoCloseable {
                     }
                 }
             }
-            PackedBlocks blocks = new PackedBlocks(tokens, blockSize, s.seed);
+            PackedBlocks blocks = new PackedBlocks(tokens, blockSize, s.inputs().seed());
             long padId = Examples.paddingId(tokenizer, vocab);
             return new TrainingInputs(tokens, blocks, probe, eval, padId);
         } catch (RuntimeException e) {

@@ -173,7 +173,7 @@ class RunCommandTest {
                 + dir.resolve("nothing.jsonl"));
         assertRefused(SHARED + "runs: [{name: ok, mode: full}, {name: b, steps: many}]\n", "runs[2].steps: expected a whole number, got \"many\"");
         assertRefused(SHARED + "runs: [{name: ok, mode: full}, {name: b, batch_size: 1.5}]\n", "runs[2].batch_size: expected a whole number");
-        assertRefused(SHARED + "runs: [{name: ok, mode: fancy}]\n", "runs[1] (ok): unknown mode");
+        assertRefused(SHARED + "runs: [{name: ok, mode: fancy}]\n", "runs[1].mode: unknown mode");
         assertRefused(SHARED + "runs: [{name: ok, mode: full, block_size: 100}]\n", "exceeds the model's context");
         assertRefused(SHARED + "runs: [{name: ../x, mode: full}]\n", "not a usable folder name");
         assertRefused(SHARED + "evaluate: {data: [../heldout.txt, ../gone.txt]}\n", "evaluate.data: no such file " + dir.resolve("gone.txt"));
@@ -194,14 +194,14 @@ class RunCommandTest {
     void relativePathsResolveAgainstTheConfigFolder() throws Exception {
         Path nested = Files.createDirectories(configs.resolve("deeper"));
         Path cfg = Files.writeString(nested.resolve("exp.yml"), SHARED.replace("../", "../../") + "runs: [{name: f, mode: full, eval: ../../heldout.txt}]\n");
-        RunConfig c = RunConfig.load(cfg);
+        RunConfig c = RunConfig.parseTree(ConfigFiles.load(cfg), cfg, cfg.toString());
         assertEquals(dir.resolve("results"), c.out);
         RunConfig.Run run = c.runs.get(0);
         assertEquals(dir.resolve("results/f"), run.dir());
-        assertEquals(dir.resolve("base").toString(), run.settings().model);
-        assertEquals(dir.resolve("domain.jsonl").toString(), run.settings().data);
-        assertEquals(dir.resolve("heldout.txt").toString(), run.settings().eval);
-        assertEquals(dir.resolve("results/f").toString(), run.settings().out);
+        assertEquals(dir.resolve("base"), run.settings().inputs().model());
+        assertEquals(dir.resolve("domain.jsonl"), run.settings().inputs().data());
+        assertEquals(dir.resolve("heldout.txt"), run.settings().inputs().eval());
+        assertEquals(dir.resolve("results/f"), run.settings().output().out());
         // the same file read with the process in another folder: the dry run shows the same folders and writes nothing
         TinyModel.Run r = TinyModel.adept("run", "--config", cfg.toString(), "--dry-run");
         assertEquals(0, r.exit(), r.err());

@@ -23,12 +23,7 @@ class CudaTrainTest {
     Path dir;
 
     TrainSettings settings(String out, String device, String dtype) throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s.out = dir.resolve(out).toString();
-        s.steps = 12;
-        s.device = device;
-        s.dtype = dtype;
-        s.saveEvery = 6L;
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().out(dir.resolve(out)).steps(12).device(adept.tensor.Device.parse(device)).dtype(adept.tensor.DType.parse(dtype)).saveEvery(6L).build();
         return s;
     }
 
@@ -40,19 +35,19 @@ class CudaTrainTest {
         TrainSettings gpu = settings("cuda", "cuda", "float32");
         Trainer.Result r = new Trainer(gpu, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        List<Double> a = DataParallelTest.losses(Path.of(cpu.out));
-        List<Double> b = DataParallelTest.losses(Path.of(gpu.out));
+        List<Double> a = DataParallelTest.losses(cpu.output().out());
+        List<Double> b = DataParallelTest.losses(gpu.output().out());
         assertEquals(a.size(), b.size());
         for (int i = 0; i < a.size(); i++) assertEquals(a.get(i), b.get(i), 1e-4, "float32 loss at step " + (i + 1));
-        double worst = DataParallelTest.maxParameterDifference(Path.of(cpu.out).resolve(RunFolder.MODEL_DIR), r.model());
+        double worst = DataParallelTest.maxParameterDifference(cpu.output().out().resolve(RunFolder.MODEL_DIR), r.model());
         System.out.printf("cuda float32 vs cpu: max parameter difference %.3g after 12 steps%n", worst);
         assertTrue(worst < 1e-3, "parameters: " + worst);
 
         TrainSettings bf16 = settings("cuda-bf16", "cuda", "bfloat16");
         new Trainer(bf16, null, null, false, "test").run();
-        List<Double> c = DataParallelTest.losses(Path.of(bf16.out));
+        List<Double> c = DataParallelTest.losses(bf16.output().out());
         for (int i = 0; i < a.size(); i++) assertEquals(a.get(i), c.get(i), 0.05 * a.get(i), "bfloat16 loss at step " + (i + 1));
-        try (CausalLM m = Checkpoint.load(Path.of(bf16.out).resolve(RunFolder.MODEL_DIR), DType.FLOAT32, Device.CPU)) {
+        try (CausalLM m = Checkpoint.load(bf16.output().out().resolve(RunFolder.MODEL_DIR), DType.FLOAT32, Device.CPU)) {
             assertTrue(m.namedParameters().values().stream().allMatch(t -> Double.isFinite(t.abs().max().item())), "finite weights");
         }
     }
@@ -60,15 +55,11 @@ class CudaTrainTest {
     @Test
     void stepsBetweenReadBacksDoNotSyncTheDevice() throws Exception {
         TinyModel.assumeCuda();
-        TrainSettings s = settings("quiet", "cuda", "bfloat16");
-        s.logEvery = 4;
-        s.evalEvery = 0L;
-        s.refreshEvery = 100;
-        s.saveEvery = 12L;
+        TrainSettings s = settings("quiet", "cuda", "bfloat16").toBuilder().logEvery(4).evalEvery(0L).refreshEvery(100).saveEvery(12L).build();
         List<Long> reads = HostRoundTripTest.readsPerStep(s);  // index k: step k + 2
         for (int k = 0; k < reads.size(); k++) {
             long step = k + 2;
-            if (step % 4 != 0 && step != s.steps) assertEquals(0, reads.get(k), "step " + step + " read from the device: " + reads);
+            if (step % 4 != 0 && step != s.optimizer().steps()) assertEquals(0, reads.get(k), "step " + step + " read from the device: " + reads);
         }
     }
 }

@@ -43,26 +43,23 @@ class DataParallelTest {
 
     static TrainSettings settings(Path dir, String mode, String out, long steps) throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, mode);
-        if (mode.equals("full")) s.k = null;
-        s.out = dir.resolve(out).toString();
-        s.steps = steps;
-        s.batchSize = 4;
-        s.saveEvery = 5L;
+        if (mode.equals("full")) s = s.toBuilder().k(null).build();
+        s = s.toBuilder().out(dir.resolve(out)).steps(steps).batchSize(4).saveEvery(5L).build();
         return s;
     }
 
     /** The CLI options giving exactly these settings (so run.json matches between the two ways of running). */
     static List<String> cli(TrainSettings s) {
-        List<String> a = new ArrayList<>(List.of("train", "--model", s.model, "--data", s.data, "--probe", s.probe, "--eval", s.eval,
-                "--out", s.out, "--mode", s.mode, "--steps", Long.toString(s.steps), "--block-size", s.blockSize.toString(),
-                "--batch-size", Integer.toString(s.batchSize), "--lr", Double.toString(s.lr), "--refresh-every", Integer.toString(s.refreshEvery),
-                "--probe-batch-size", Integer.toString(s.probeBatchSize), "--save-every", s.saveEvery.toString(),
-                "--eval-every", s.evalEvery.toString()));
-        if (s.k != null) a.addAll(List.of("--k", s.k.toString()));
-        if (!s.dtype.equals("float32")) a.addAll(List.of("--dtype", s.dtype));
-        if (s.gradAccum != 1) a.addAll(List.of("--grad-accum", Integer.toString(s.gradAccum)));
-        if (!s.overlapGradReduce) a.add("--no-overlap-grad-reduce");
-        if (s.gradCheckpointing > 0) a.addAll(List.of("--grad-checkpointing", Integer.toString(s.gradCheckpointing)));
+        List<String> a = new ArrayList<>(List.of("train", "--model", s.inputs().model().toString(), "--data", s.inputs().data().toString(), "--probe", s.inputs().probe().toString(), "--eval", s.inputs().eval().toString(),
+                "--out", s.output().out().toString(), "--mode", s.preparation().mode().toString(), "--steps", Long.toString(s.optimizer().steps()), "--block-size", s.inputs().blockSize().toString(),
+                "--batch-size", Integer.toString(s.inputs().batchSize()), "--lr", Double.toString(s.optimizer().lr()), "--refresh-every", Integer.toString(s.stage2().refreshEvery()),
+                "--probe-batch-size", Integer.toString(s.stage2().probeBatchSize()), "--save-every", s.output().saveEvery().toString(),
+                "--eval-every", s.output().evalEvery().toString()));
+        if (s.preparation().k() != null) a.addAll(List.of("--k", s.preparation().k().toString()));
+        if (!s.hardware().dtype().toString().equals("float32")) a.addAll(List.of("--dtype", s.hardware().dtype().toString()));
+        if (s.inputs().gradAccum() != 1) a.addAll(List.of("--grad-accum", Integer.toString(s.inputs().gradAccum())));
+        if (!s.parallel().overlapGradReduce()) a.add("--no-overlap-grad-reduce");
+        if (s.hardware().gradCheckpointing() > 0) a.addAll(List.of("--grad-checkpointing", Integer.toString(s.hardware().gradCheckpointing())));
         return a;
     }
 
@@ -74,8 +71,8 @@ class DataParallelTest {
         List<String> args = new ArrayList<>(cli(s));
         args.addAll(List.of("--nproc", "2"));
         ChildJvm.Outcome o = ChildJvm.run(ChildJvm.adept(args), env, log, 240);
-        System.out.printf("%s: 2 ranks (%s), %d steps in %.1f s (3 JVMs)%n", s.mode, s.overlapGradReduce ? "all-reduce overlapped with backward"
-                : "all-reduce after backward", s.steps, o.seconds());
+        System.out.printf("%s: 2 ranks (%s), %d steps in %.1f s (3 JVMs)%n", s.preparation().mode(), s.parallel().overlapGradReduce() ? "all-reduce overlapped with backward"
+                : "all-reduce after backward", s.optimizer().steps(), o.seconds());
         return o;
     }
 
@@ -87,10 +84,8 @@ class DataParallelTest {
      * hooks) and after backward (the reference path): bit-identical losses and parameters.
      */
     static void overlappedMatchesPostBackward(TrainSettings overlapped, String label) throws Exception {
-        TrainSettings post = overlapped.copy();
-        post.out = overlapped.out + "-post-backward";
-        post.overlapGradReduce = false;
-        ChildJvm.Outcome a = twoRanks(overlapped, Path.of(overlapped.out + ".log"), SMALL_BUCKETS);
+        TrainSettings post = overlapped.toBuilder().out(java.nio.file.Path.of(overlapped.output().out() + "-post-backward")).overlapGradReduce(false).build();
+        ChildJvm.Outcome a = twoRanks(overlapped, Path.of(overlapped.output().out() + ".log"), SMALL_BUCKETS);
         assertEquals(0, a.exitCode(), a.output());
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("gradient all-reduce: (\\d+) of (\\d+) buckets started during backward").matcher(a.output());
         assertTrue(m.find(), a.output());
@@ -98,13 +93,13 @@ class DataParallelTest {
         int buckets = Integer.parseInt(m.group(2));
         System.out.printf("%s: step 1: %d of %d buckets all-reduced from the gradient hooks during backward%n", label, started, buckets);
         assertTrue(buckets > 1 && started > 0, label + ": several buckets, started during backward: " + m.group());
-        ChildJvm.Outcome b = twoRanks(post, Path.of(post.out + ".log"), SMALL_BUCKETS);
+        ChildJvm.Outcome b = twoRanks(post, Path.of(post.output().out() + ".log"), SMALL_BUCKETS);
         assertEquals(0, b.exitCode(), b.output());
         assertTrue(b.output().contains("per step (after backward)"), b.output());
-        assertEquals(losses(Path.of(post.out)), losses(Path.of(overlapped.out)), label + ": the same losses, bit for bit");
-        Difference d = parameterDifference(Path.of(post.out).resolve(RunFolder.MODEL_DIR), Path.of(overlapped.out).resolve(RunFolder.MODEL_DIR), 0);
+        assertEquals(losses(post.output().out()), losses(overlapped.output().out()), label + ": the same losses, bit for bit");
+        Difference d = parameterDifference(post.output().out().resolve(RunFolder.MODEL_DIR), overlapped.output().out().resolve(RunFolder.MODEL_DIR), 0);
         System.out.printf("%s: overlapped vs post-backward all-reduce after %d steps: max parameter difference %.3g (%d of %d elements differ)%n",
-                label, overlapped.steps, d.max(), d.beyond(), d.elements());
+                label, overlapped.optimizer().steps(), d.max(), d.beyond(), d.elements());
         assertEquals(0, d.beyond(), label + ": bit-identical parameters");
     }
 
@@ -175,28 +170,26 @@ class DataParallelTest {
         TrainSettings one = settings(dir, mode, "one-" + mode, 20);
         Trainer.Result r = new Trainer(one, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        TrainSettings accumulated = settings(dir, mode, "accumulated-" + mode, 20);
-        accumulated.batchSize = 2;
-        accumulated.gradAccum = 2;
+        TrainSettings accumulated = settings(dir, mode, "accumulated-" + mode, 20).toBuilder().batchSize(2).gradAccum(2).build();
         Trainer.Result acc = new Trainer(accumulated, null, null, false, "test").run();
         TrainSettings two = settings(dir, mode, "two-" + mode, 20);
         ChildJvm.Outcome o = twoRanks(two, dir.resolve("two-" + mode + ".log"));
         assertEquals(0, o.exitCode(), o.output());
         assertTrue(o.output().contains("data parallel: 2 ranks, 2 of each 4-block batch per rank"), o.output());
-        Path twoModel = Path.of(two.out).resolve(RunFolder.MODEL_DIR);
-        assertSameLosses(losses(Path.of(accumulated.out)), losses(Path.of(two.out)), 1e-6, mode + " 2 ranks x 2 vs 1 rank x 2 x 2 accumulated");
+        Path twoModel = two.output().out().resolve(RunFolder.MODEL_DIR);
+        assertSameLosses(losses(accumulated.output().out()), losses(two.output().out()), 1e-6, mode + " 2 ranks x 2 vs 1 rank x 2 x 2 accumulated");
         Difference a = parameterDifference(acc.model(), twoModel, 1e-6);
         System.out.printf("%s: after 20 steps, 2 ranks x batch 2 vs 1 rank x batch 2 x grad-accum 2: max parameter difference %.3g (%d of %d elements > 1e-6)%n",
                 mode, a.max(), a.beyond(), a.elements());
         assertTrue(a.max() <= 1e-6, mode + ": max parameter difference to the accumulated run " + a.max());
 
-        assertSameLosses(losses(Path.of(one.out)), losses(Path.of(two.out)), 1e-5, mode + " 2 ranks x 2 vs 1 rank x 4");
+        assertSameLosses(losses(one.output().out()), losses(two.output().out()), 1e-5, mode + " 2 ranks x 2 vs 1 rank x 4");
         Difference b = parameterDifference(r.model(), twoModel, 1e-6);
         System.out.printf("%s: after 20 steps, 2 ranks x batch 2 vs 1 rank x batch 4: max parameter difference %.3g (%d of %d elements > 1e-6)%n",
                 mode, b.max(), b.beyond(), b.elements());
         assertTrue(b.beyond() <= b.elements() / 1000, mode + ": " + b.beyond() + " of " + b.elements() + " elements differ by more than 1e-6");
         assertTrue(b.max() <= 1e-4, mode + ": max parameter difference " + b.max());
-        assertTrue(Files.isRegularFile(Path.of(two.out).resolve("summary.json")), "rank 0 wrote the summary");
+        assertTrue(Files.isRegularFile(two.output().out().resolve("summary.json")), "rank 0 wrote the summary");
     }
 
     /**
@@ -205,16 +198,14 @@ class DataParallelTest {
      * weighted, clipped or averaged differently from the one-process run.
      */
     void twoRanksMatchOneRankWithTheDoubledBatchInFloat64(String mode) throws Exception {
-        TrainSettings one = settings(dir, mode, "one64-" + mode, 20);
-        one.dtype = "float64";
+        TrainSettings one = settings(dir, mode, "one64-" + mode, 20).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
         Trainer.Result r = new Trainer(one, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        TrainSettings two = settings(dir, mode, "two64-" + mode, 20);
-        two.dtype = "float64";
+        TrainSettings two = settings(dir, mode, "two64-" + mode, 20).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
         ChildJvm.Outcome o = twoRanks(two, dir.resolve("two64-" + mode + ".log"));
         assertEquals(0, o.exitCode(), o.output());
-        assertSameLosses(losses(Path.of(one.out)), losses(Path.of(two.out)), 1e-12, mode + " float64 2 ranks x 2 vs 1 rank x 4");
-        Difference d = parameterDifference(r.model(), Path.of(two.out).resolve(RunFolder.MODEL_DIR), 1e-6, DType.FLOAT64);
+        assertSameLosses(losses(one.output().out()), losses(two.output().out()), 1e-12, mode + " float64 2 ranks x 2 vs 1 rank x 4");
+        Difference d = parameterDifference(r.model(), two.output().out().resolve(RunFolder.MODEL_DIR), 1e-6, DType.FLOAT64);
         System.out.printf("%s: float64, after 20 steps, 2 ranks x batch 2 vs 1 rank x batch 4 in one pass: max parameter difference %.3g (%d of %d elements > 1e-6)%n",
                 mode, d.max(), d.beyond(), d.elements());
         assertTrue(d.max() <= 1e-6, mode + ": float64 max parameter difference to the one-pass run " + d.max());
@@ -256,24 +247,22 @@ class DataParallelTest {
     @Test
     void overlappedAllReduceGivesTheSameRunAsThePostBackwardOne() throws Exception {
         for (String mode : List.of("adept", "full")) overlappedMatchesPostBackward(settings(dir, mode, "overlap-" + mode, 10), mode);
-        TrainSettings accumulated = settings(dir, "full", "overlap-accumulated", 10);
-        accumulated.gradAccum = 2;
+        TrainSettings accumulated = settings(dir, "full", "overlap-accumulated", 10).toBuilder().gradAccum(2).build();
         overlappedMatchesPostBackward(accumulated, "full, grad_accum 2");
         // Activation checkpointing backpropagates segment by segment: each trainable tensor still gets one gradient per
         // micro-batch, so the hooks fire as before, and the run is the plain one.
-        TrainSettings checkpointed = settings(dir, "adept", "overlap-checkpointed", 10);
-        checkpointed.gradCheckpointing = 1;
+        TrainSettings checkpointed = settings(dir, "adept", "overlap-checkpointed", 10).toBuilder().gradCheckpointing(1).build();
         overlappedMatchesPostBackward(checkpointed, "adept, grad_checkpointing 1");
-        assertEquals(losses(dir.resolve("overlap-adept")), losses(Path.of(checkpointed.out)), "checkpointed: the plain run's losses");
+        assertEquals(losses(dir.resolve("overlap-adept")), losses(checkpointed.output().out()), "checkpointed: the plain run's losses");
         assertEquals(0, parameterDifference(dir.resolve("overlap-adept").resolve(RunFolder.MODEL_DIR),
-                Path.of(checkpointed.out).resolve(RunFolder.MODEL_DIR), 0).beyond(), "checkpointed: the plain run's parameters");
+                checkpointed.output().out().resolve(RunFolder.MODEL_DIR), 0).beyond(), "checkpointed: the plain run's parameters");
     }
 
     @Test
     void aRunStoppedOnOneRankResumesOnTwoAndViceVersa() throws Exception {
         TrainSettings reference = settings(dir, "adept", "uninterrupted", 40);
         new Trainer(reference, null, null, false, "test").run();
-        List<Double> expected = losses(Path.of(reference.out));
+        List<Double> expected = losses(reference.output().out());
 
         // 1 rank, stopped after step 8 (a checkpoint), then 2 ranks take over.
         TrainSettings switched = settings(dir, "adept", "one-then-two", 40);
@@ -288,7 +277,7 @@ class DataParallelTest {
         ChildJvm.Outcome o = twoRanks(switched, dir.resolve("one-then-two.log"));
         assertEquals(0, o.exitCode(), o.output());
         assertTrue(o.output().contains("(step 8)"), "resumed at step 8: " + o.output());
-        assertSameLosses(expected, losses(Path.of(switched.out)), 1e-5, "1 rank to step 8, then 2 ranks");
+        assertSameLosses(expected, losses(switched.output().out()), 1e-5, "1 rank to step 8, then 2 ranks");
 
         // 2 ranks, stopped by SIGTERM to the launcher (it passes it on), then 1 rank takes over.
         TrainSettings back = settings(dir, "adept", "two-then-one", 40);
@@ -296,20 +285,20 @@ class DataParallelTest {
         args.addAll(List.of("--nproc", "2"));
         Path log = dir.resolve("two-then-one.log");
         Process launcher = ChildJvm.start(ChildJvm.adept(args), ENV, log);
-        Path metrics = Path.of(back.out).resolve(RunFolder.METRICS_FILE);
+        Path metrics = back.output().out().resolve(RunFolder.METRICS_FILE);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
-        while (launcher.isAlive() && losses(Path.of(back.out)).size() < 6 && System.nanoTime() < deadline) Thread.sleep(20);
+        while (launcher.isAlive() && losses(back.output().out()).size() < 6 && System.nanoTime() < deadline) Thread.sleep(20);
         assertTrue(launcher.isAlive(), Files.readString(log));
         launcher.destroy();  // SIGTERM
         assertTrue(launcher.waitFor(120, TimeUnit.SECONDS), Files.readString(log));
-        long stoppedAt = ResumeTest.newestStep(Path.of(back.out).resolve("checkpoints"));
+        long stoppedAt = ResumeTest.newestStep(back.output().out().resolve("checkpoints"));
         assertTrue(stoppedAt >= 6 && stoppedAt < 40, "stopped with a checkpoint: step " + stoppedAt + "\n" + Files.readString(log));
-        assertFalse(Files.exists(Path.of(back.out).resolve(RunFolder.MODEL_DIR)), "the 2-rank run did not finish");
+        assertFalse(Files.exists(back.output().out().resolve(RunFolder.MODEL_DIR)), "the 2-rank run did not finish");
         assertEquals(stoppedAt, RunLog.read(metrics).stream().filter(m -> m.has("loss")).count(), "rank 0 logged up to its checkpoint");
         Trainer.Result r = new Trainer(back, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        assertSameLosses(expected, losses(Path.of(back.out)), 1e-5, "2 ranks to step " + stoppedAt + ", then 1 rank");
-        Difference d = parameterDifference(Path.of(reference.out).resolve(RunFolder.MODEL_DIR), r.model(), 1e-6);
+        assertSameLosses(expected, losses(back.output().out()), 1e-5, "2 ranks to step " + stoppedAt + ", then 1 rank");
+        Difference d = parameterDifference(reference.output().out().resolve(RunFolder.MODEL_DIR), r.model(), 1e-6);
         System.out.printf("world size 2 -> 1 at step %d: max parameter difference to the uninterrupted run %.3g (%d of %d elements > 1e-6)%n",
                 stoppedAt, d.max(), d.beyond(), d.elements());
         assertTrue(d.max() <= 1e-4 && d.beyond() <= d.elements() / 1000, d.toString());

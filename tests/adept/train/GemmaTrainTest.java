@@ -75,13 +75,7 @@ class GemmaTrainTest {
     @ValueSource(strings = {"gemma2", "gemma3"})
     void adeptModeProbesExpandsAndTrains(String name) throws Exception {
         Path base = base(name);
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s.model = base.toString();
-        s.k = 1;
-        s.steps = 6;
-        s.refreshEvery = 3;
-        s.saveEvery = 6L;
-        s.evalEvery = 6L;
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().model(base).k(1).steps(6).refreshEvery(3).saveEvery(6L).evalEvery(6L).build();
         Trainer.Result r = new Trainer(s, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         assertTrue(Double.isFinite(r.lastLoss()) && Double.isFinite(r.evalLoss()), name + ": losses " + r.lastLoss() + ", " + r.evalLoss());

@@ -21,13 +21,7 @@ class HostRoundTripTest {
     Path dir;
 
     TrainSettings settings(String out, int logEvery) throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s.out = dir.resolve(out).toString();
-        s.steps = 12;
-        s.saveEvery = 12L;
-        s.evalEvery = 0L;
-        s.refreshEvery = 100;
-        s.logEvery = logEvery;
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().out(dir.resolve(out)).steps(12).saveEvery(12L).evalEvery(0L).refreshEvery(100).logEvery(logEvery).build();
         return s;
     }
 
@@ -62,11 +56,11 @@ class HostRoundTripTest {
         }
 
         Map<Long, Double> perStep = new TreeMap<>();
-        for (JsonObject o : RunLog.read(Path.of(every.out).resolve(RunFolder.METRICS_FILE))) {
+        for (JsonObject o : RunLog.read(every.output().out().resolve(RunFolder.METRICS_FILE))) {
             if (o.has("loss")) perStep.put(o.get("step").getAsLong(), o.get("loss").getAsDouble());
         }
         List<JsonObject> lines = new ArrayList<>();
-        for (JsonObject o : RunLog.read(Path.of(fourth.out).resolve(RunFolder.METRICS_FILE))) if (o.has("loss")) lines.add(o);
+        for (JsonObject o : RunLog.read(fourth.output().out().resolve(RunFolder.METRICS_FILE))) if (o.has("loss")) lines.add(o);
         assertEquals(List.of(4L, 8L, 12L), lines.stream().map(o -> o.get("step").getAsLong()).toList(), "a line per read-back");
         for (JsonObject o : lines) {
             long end = o.get("step").getAsLong();
@@ -74,7 +68,7 @@ class HostRoundTripTest {
             for (long k = end - 3; k <= end; k++) mean += perStep.get(k) / 4;
             assertEquals(mean, o.get("loss").getAsDouble(), 1e-6 * mean, "mean loss of steps " + (end - 3) + ".." + end);
         }
-        assertEquals(0.0, DataParallelTest.maxParameterDifference(Path.of(every.out).resolve(RunFolder.MODEL_DIR),
-                Path.of(fourth.out).resolve(RunFolder.MODEL_DIR)), "reading less often trains the same");
+        assertEquals(0.0, DataParallelTest.maxParameterDifference(every.output().out().resolve(RunFolder.MODEL_DIR),
+                fourth.output().out().resolve(RunFolder.MODEL_DIR)), "reading less often trains the same");
     }
 }

@@ -45,12 +45,7 @@ class InMemoryTrainingTest {
             }
             Files.write(probe, lines, StandardCharsets.UTF_8);
         }
-        s.probe = probe.toString();
-        s.steps = 12;
-        s.refreshEvery = 5;
-        s.saveEvery = 6L;
-        s.evalEvery = 4L;
-        return s;
+        return s.toBuilder().probe(probe).steps(12).refreshEvery(5).saveEvery(6L).evalEvery(4L).build();
     }
 
     private static List<JsonObject> lossLines(List<JsonObject> metrics) {
@@ -89,16 +84,16 @@ class InMemoryTrainingTest {
     private void sameAsFileRun(String mode) throws Exception {
         TrainSettings s = settings(mode);
         Trainer.Result fileRun = new Trainer(s, null, null, false, "test").run();
-        List<JsonObject> fromFile = lossLines(RunLog.read(Path.of(s.out).resolve(RunFolder.METRICS_FILE)));
-        assertTrue(fromFile.size() >= s.steps, "a loss line per step");
+        List<JsonObject> fromFile = lossLines(RunLog.read(s.output().out().resolve(RunFolder.METRICS_FILE)));
+        assertTrue(fromFile.size() >= s.optimizer().steps(), "a loss line per step");
 
         List<Path> before = filesUnder(dir);
         Collect collect = new Collect();
         Trainer.Result r;
-        try (Tokenizer tokenizer = Tokenizer.load(Path.of(s.model));
-             CausalLM model = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU)) {
-            InMemoryData data = InMemoryData.texts(tokenizer, texts(Path.of(s.data)))
-                    .withProbe(texts(Path.of(s.probe))).withEval(texts(Path.of(s.eval)));
+        try (Tokenizer tokenizer = Tokenizer.load(s.inputs().model());
+             CausalLM model = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU)) {
+            InMemoryData data = InMemoryData.texts(tokenizer, texts(s.inputs().data()))
+                    .withProbe(texts(s.inputs().probe())).withEval(texts(s.inputs().eval()));
             r = new Trainer(s, collect, null, false, "test").train(model, data);
             try (CausalLM saved = Checkpoint.load(fileRun.model(), DType.FLOAT32, Device.CPU)) {
                 assertEquals(saved.namedParameters().keySet(), model.namedParameters().keySet(), "the same model shape (expanded alike)");
@@ -129,23 +124,22 @@ class InMemoryTrainingTest {
 
     @Test
     void tokenBlocksTrainAsTheTextsTheyCameFrom() throws Exception {
-        TrainSettings s = settings("full");
-        s.eval = null;
+        TrainSettings s = settings("full").toBuilder().eval(null).build();
         Collect fromTexts = new Collect();
         Collect fromBlocks = new Collect();
-        try (Tokenizer tokenizer = Tokenizer.load(Path.of(s.model))) {
-            InMemoryData texts = InMemoryData.texts(tokenizer, texts(Path.of(s.data)));
+        try (Tokenizer tokenizer = Tokenizer.load(s.inputs().model())) {
+            InMemoryData texts = InMemoryData.texts(tokenizer, texts(s.inputs().data()));
             long[] stream = texts.tokens();
-            int[][] blocks = new int[stream.length / s.blockSize][s.blockSize];
-            for (int b = 0; b < blocks.length; b++) for (int i = 0; i < s.blockSize; i++) blocks[b][i] = (int) stream[b * s.blockSize + i];
-            try (CausalLM model = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU)) {
+            int[][] blocks = new int[stream.length / s.inputs().blockSize()][s.inputs().blockSize()];
+            for (int b = 0; b < blocks.length; b++) for (int i = 0; i < s.inputs().blockSize(); i++) blocks[b][i] = (int) stream[b * s.inputs().blockSize() + i];
+            try (CausalLM model = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU)) {
                 new Trainer(s, fromTexts, null, false, "test").train(model, texts);
             }
-            try (CausalLM model = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU)) {
+            try (CausalLM model = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU)) {
                 new Trainer(s, fromBlocks, null, false, "test").train(model, InMemoryData.blocks(blocks));
             }
         }
-        assertEquals(s.steps, lossLines(fromTexts.lines).size());
+        assertEquals(s.optimizer().steps(), lossLines(fromTexts.lines).size());
         assertSameLosses(fromTexts.lines, fromBlocks.lines);
     }
 
@@ -155,8 +149,8 @@ class InMemoryTrainingTest {
         adept.io.data.DataException uneven = assertThrows(adept.io.data.DataException.class,
                 () -> InMemoryData.blocks(new int[][] {{1, 2, 3}, {4, 5}}));
         assertTrue(uneven.getMessage().contains("training block 1"), uneven.getMessage());
-        try (CausalLM model = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU)) {
-            int[][] outside = new int[4][s.blockSize];
+        try (CausalLM model = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU)) {
+            int[][] outside = new int[4][s.inputs().blockSize()];
             outside[2][3] = 1_000_000;
             TrainException e = assertThrows(TrainException.class, () -> new Trainer(s).train(model, InMemoryData.blocks(outside)));
             assertTrue(e.getMessage().contains("token id 1000000"), e.getMessage());

@@ -23,11 +23,7 @@ class IntegrityTest {
     Path dir;
 
     TrainSettings settings(String out) throws IOException {
-        TrainSettings s = TrainFixtures.settings(dir, "full");
-        s.out = dir.resolve(out).toString();
-        s.steps = 12;
-        s.saveEvery = 4L;
-        s.keepCheckpoints = 3;
+        TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().out(dir.resolve(out)).steps(12).saveEvery(4L).keepCheckpoints(3).build();
         return s;
     }
 
@@ -63,7 +59,7 @@ class IntegrityTest {
         for (String damaged : List.of("model.safetensors", RunCheckpoints.OPTIMIZER_FILE)) {
             TrainSettings s = settings("damaged-" + damaged);
             runAndForgetTheEnd(s, new ArrayList<>());
-            Path out = Path.of(s.out);
+            Path out = s.output().out();
             Path newest = out.resolve("checkpoints").resolve(RunCheckpoints.name(12));
             assertTrue(Files.isRegularFile(newest.resolve(adept.io.checkpoint.Checksums.FILE_NAME)), "checksums written with the checkpoint");
             FileOps.deleteRecursively(out.resolve(RunFolder.MODEL_DIR));
@@ -79,17 +75,16 @@ class IntegrityTest {
             assertTrue(skipped.get(0).contains(damaged) && skipped.get(0).contains("checksum"), skipped.get(0));
             assertTrue(info.stream().anyMatch(l -> l.contains("resuming from") && l.contains(RunCheckpoints.name(8))), info.toString());
             assertEquals(expected.lastLoss(), r.lastLoss(), 0.0, "resumed from step 8, the run ends as the uninterrupted one");
-            assertArrayEquals(Files.readAllBytes(Path.of(reference.out).resolve("model/model.safetensors")),
+            assertArrayEquals(Files.readAllBytes(reference.output().out().resolve("model/model.safetensors")),
                     Files.readAllBytes(out.resolve("model/model.safetensors")));
         }
     }
 
     @Test
     void aTokenCacheRewrittenAtTheSameSizeIsNotTrusted() throws Exception {
-        TrainSettings s = settings("first");
-        s.steps = 2;
+        TrainSettings s = settings("first").toBuilder().steps(2).build();
         new Trainer(s, null, null, false, "test").run();
-        Path cache = Path.of(s.out).resolveSibling(".adept-tokens");
+        Path cache = s.output().out().resolveSibling(".adept-tokens");
         Path bin;
         try (Stream<Path> files = Files.list(cache)) {
             bin = files.filter(p -> p.getFileName().toString().endsWith(".bin")).findFirst().orElseThrow();
@@ -105,8 +100,7 @@ class IntegrityTest {
         }
         Files.write(bin, other);
         List<String> info = new ArrayList<>();
-        TrainSettings again = settings("second");
-        again.steps = 2;
+        TrainSettings again = settings("second").toBuilder().steps(2).build();
         new Trainer(again, new TrainListener() {
             @Override
             public void info(String line) {
@@ -115,7 +109,7 @@ class IntegrityTest {
         }, null, false, "test").run();
         assertTrue(info.stream().anyMatch(l -> l.startsWith("data: ") && !l.contains("(cached)")), "retokenized: " + info);
         assertArrayEquals(original, Files.readAllBytes(bin), "rebuilt from the corpus");
-        assertEquals(TrainerTestLosses.of(Path.of(s.out)), TrainerTestLosses.of(Path.of(again.out)), "trained on the same data");
+        assertEquals(TrainerTestLosses.of(s.output().out()), TrainerTestLosses.of(again.output().out()), "trained on the same data");
     }
 
     /** The losses of a run's metrics. */

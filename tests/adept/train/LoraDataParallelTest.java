@@ -21,17 +21,15 @@ class LoraDataParallelTest {
     @Test
     void loraInFloat64OnTwoRanksMatchesOnePassOverTheDoubledBatch() throws Exception {
         Assumptions.assumeTrue(ProcessGroup.available(Backend.GLOO), "the shim was built without Gloo");
-        TrainSettings one = DataParallelTest.settings(dir, "lora", "one64-lora", 12);
-        one.dtype = "float64";
+        TrainSettings one = DataParallelTest.settings(dir, "lora", "one64-lora", 12).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
         assertEquals(Trainer.Status.COMPLETED, new Trainer(one, null, null, false, "test").run().status());
-        TrainSettings two = DataParallelTest.settings(dir, "lora", "two64-lora", 12);
-        two.dtype = "float64";
+        TrainSettings two = DataParallelTest.settings(dir, "lora", "two64-lora", 12).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
         ChildJvm.Outcome o = DataParallelTest.twoRanks(two, dir.resolve("two64-lora.log"));
         assertEquals(0, o.exitCode(), o.output());
-        DataParallelTest.assertSameLosses(DataParallelTest.losses(Path.of(one.out)), DataParallelTest.losses(Path.of(two.out)), 1e-12,
+        DataParallelTest.assertSameLosses(DataParallelTest.losses(one.output().out()), DataParallelTest.losses(two.output().out()), 1e-12,
                 "lora float64 2 ranks x 2 vs 1 rank x 4");
-        Safetensors a = Safetensors.open(Path.of(one.out, "adapter", PeftAdapters.WEIGHTS_FILE));
-        Safetensors b = Safetensors.open(Path.of(two.out, "adapter", PeftAdapters.WEIGHTS_FILE));
+        Safetensors a = Safetensors.open(Path.of(one.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE));
+        Safetensors b = Safetensors.open(Path.of(two.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE));
         assertEquals(a.names(), b.names());
         double worst = 0;
         try (Scope scope = Scope.open()) {

@@ -40,11 +40,7 @@ class LoraTrainTest {
     Path dir;
 
     static TrainSettings settings(Path dir, String out) throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "lora");
-        s.out = dir.resolve(out).toString();
-        s.probe = null;
-        s.lr = 1e-2;
-        return s;
+        return TrainFixtures.settings(dir, "lora").toBuilder().out(dir.resolve(out)).probe(null).lr(1e-2).build();
     }
 
     @Test
@@ -58,7 +54,7 @@ class LoraTrainTest {
             }
         }, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        ModelConfig config = Checkpoint.open(Path.of(s.model)).config().modelConfig();
+        ModelConfig config = Checkpoint.open(s.inputs().model()).config().modelConfig();
         long adept = 2L * LayerExpansion.layerParameters(config);  // k = 2 copies
         long perRank = LoraAdapters.parametersPerRank(config, LoraAdapters.TARGETS);
         int rank = LoraAdapters.matchRank(adept, config, LoraAdapters.TARGETS, "adept");
@@ -67,12 +63,12 @@ class LoraTrainTest {
         assertEquals(config.parameterCount() + rank * perRank, r.totalParameters());
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("mode lora: LoRA r=" + rank + ", alpha " + 2 * rank)), String.join("\n", lines));
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("trainable: ") && l.contains("%")), String.join("\n", lines));
-        JsonObject summary = JsonParser.parseString(Files.readString(Path.of(s.out, "summary.json"))).getAsJsonObject();
+        JsonObject summary = JsonParser.parseString(Files.readString(Path.of(s.output().out().toString(), "summary.json"))).getAsJsonObject();
         assertEquals(rank * perRank, summary.get("trainable_parameters").getAsLong());
         assertEquals("lora", summary.get("mode").getAsString());
 
         // the adapters alone, PEFT layout
-        Path adapter = Path.of(s.out, LoraMode.ADAPTER_DIR);
+        Path adapter = Path.of(s.output().out().toString(), LoraMode.ADAPTER_DIR);
         JsonObject peft = JsonParser.parseString(Files.readString(adapter.resolve("adapter_config.json"))).getAsJsonObject();
         assertEquals("LORA", peft.get("peft_type").getAsString());
         assertEquals("CAUSAL_LM", peft.get("task_type").getAsString());
@@ -88,11 +84,11 @@ class LoraTrainTest {
         assertArrayEquals(new long[] {rank, 48}, weights.entry("base_model.model.model.layers.3.mlp.down_proj.lora_A.weight").shape());
 
         // the merged model: a plain model whose logits are the base model's plus the adapters'
-        Path merged = Path.of(s.out, RunFolder.MODEL_DIR);
+        Path merged = Path.of(s.output().out().toString(), RunFolder.MODEL_DIR);
         long[] ids = TinyModel.idsWithBos("one plus two equals three . the cat sat on the mat");
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad();
              CausalLM plain = Checkpoint.load(merged, DType.FLOAT32, Device.CPU);
-             CausalLM base = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU)) {
+             CausalLM base = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU)) {
             Tensor input = Tensor.of(ids, 1, ids.length);
             Tensor baseLogits = base.forward(input, null);
             Map<String, Tensor> tensors = PeftAdapters.readTensors(adapter);
@@ -114,20 +110,16 @@ class LoraTrainTest {
             }
         }
         // other commands read it
-        TinyModel.Run e = TinyModel.adept("eval", "--model", merged.toString(), "--data", s.eval);
+        TinyModel.Run e = TinyModel.adept("eval", "--model", merged.toString(), "--data", s.inputs().eval().toString());
         assertEquals(0, e.exit(), e.err());
     }
 
     @Test
     void stoppedAndResumedGivesTheSameLossesAndAdapters() throws Exception {
-        TrainSettings reference = settings(dir, "uninterrupted");
-        reference.loraDropout = 0.1;  // masks drawn from the RNG: resume must restore it
-        reference.loraRank = 3;
+        TrainSettings reference = settings(dir, "uninterrupted").toBuilder().loraDropout(0.1).loraRank(3).build();  // masks drawn from the RNG: resume must restore it
         new Trainer(reference, null, null, false, "test").run();
 
-        TrainSettings stopped = settings(dir, "stopped");
-        stopped.loraDropout = 0.1;
-        stopped.loraRank = 3;
+        TrainSettings stopped = settings(dir, "stopped").toBuilder().loraDropout(0.1).loraRank(3).build();
         AtomicBoolean stop = new AtomicBoolean();
         Trainer.Result first = new Trainer(stopped, new TrainListener() {
             @Override
@@ -137,38 +129,33 @@ class LoraTrainTest {
         }, stop, false, "test").run();
         assertEquals(Trainer.Status.INTERRUPTED, first.status());
         assertEquals(13, first.step());
-        assertTrue(Files.isRegularFile(Path.of(stopped.out, "checkpoints/step-00000013", PeftAdapters.WEIGHTS_FILE)));
+        assertTrue(Files.isRegularFile(Path.of(stopped.output().out().toString(), "checkpoints/step-00000013", PeftAdapters.WEIGHTS_FILE)));
         Trainer.Result second = new Trainer(stopped, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, second.status());
-        assertEquals(ResumeTest.losses(Path.of(reference.out)), ResumeTest.losses(Path.of(stopped.out)));
-        assertArrayEquals(Files.readAllBytes(Path.of(reference.out, "adapter", PeftAdapters.WEIGHTS_FILE)),
-                Files.readAllBytes(Path.of(stopped.out, "adapter", PeftAdapters.WEIGHTS_FILE)), "the same adapters, bit for bit");
-        assertArrayEquals(Files.readAllBytes(Path.of(reference.out, "model", "model.safetensors")),
-                Files.readAllBytes(Path.of(stopped.out, "model", "model.safetensors")), "the same merged model, bit for bit");
+        assertEquals(ResumeTest.losses(reference.output().out()), ResumeTest.losses(stopped.output().out()));
+        assertArrayEquals(Files.readAllBytes(Path.of(reference.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE)),
+                Files.readAllBytes(Path.of(stopped.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE)), "the same adapters, bit for bit");
+        assertArrayEquals(Files.readAllBytes(Path.of(reference.output().out().toString(), "model", "model.safetensors")),
+                Files.readAllBytes(Path.of(stopped.output().out().toString(), "model", "model.safetensors")), "the same merged model, bit for bit");
     }
 
     @Test
     void killedWithSigkillAndResumedGivesTheSameLosses() throws Exception {
-        TrainSettings reference = settings(dir, "uninterrupted");
-        reference.steps = 50;
-        reference.saveEvery = 5L;
-        reference.keepCheckpoints = 3;
-        reference.loraDropout = 0.1;
+        TrainSettings reference = settings(dir, "uninterrupted").toBuilder().steps(50).saveEvery(5L).keepCheckpoints(3).loraDropout(0.1).build();
         new Trainer(reference, null, null, false, "test").run();
-        List<Double> expected = ResumeTest.losses(Path.of(reference.out));
+        List<Double> expected = ResumeTest.losses(reference.output().out());
         assertEquals(50, expected.size());
 
-        TrainSettings killed = settings(dir, "killed");
-        killed.steps = 50;
+        TrainSettings killed = settings(dir, "killed").toBuilder().steps(50).build();
         String java = ProcessHandle.current().info().command().orElseThrow();
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
                 "-Dadept.native.dir=" + System.getProperty("adept.native.dir"), "-cp", adept.testing.ChildJvm.classPath(),
-                "adept.cli.AdeptCommand", "train", "--model", killed.model, "--data", killed.data, "--eval", killed.eval, "--out", killed.out,
+                "adept.cli.AdeptCommand", "train", "--model", killed.inputs().model().toString(), "--data", killed.inputs().data().toString(), "--eval", killed.inputs().eval().toString(), "--out", killed.output().out().toString(),
                 "--mode", "lora", "--k", "2", "--steps", "50", "--block-size", "16", "--batch-size", "4", "--lr", "1e-2",
                 "--save-every", "5", "--eval-every", "10", "--keep-checkpoints", "3", "--lora-dropout", "0.1", "--refresh-every", "10",
                 "--probe-batch-size", "4"));
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
-        Path checkpoints = Path.of(killed.out).resolve("checkpoints");
+        Path checkpoints = killed.output().out().resolve("checkpoints");
         int killAfter = 10 + new Random().nextInt(25);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         while (p.isAlive() && ResumeTest.newestStep(checkpoints) < killAfter && System.nanoTime() < deadline) Thread.sleep(10);
@@ -177,39 +164,34 @@ class LoraTrainTest {
         p.destroyForcibly();  // SIGKILL
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         long resumedFrom = ResumeTest.newestStep(checkpoints);
-        assertFalse(Files.exists(Path.of(killed.out).resolve(RunFolder.MODEL_DIR)), "the killed run did not finish");
+        assertFalse(Files.exists(killed.output().out().resolve(RunFolder.MODEL_DIR)), "the killed run did not finish");
 
-        killed.loraDropout = 0.1;
+        killed = killed.toBuilder().loraDropout(0.1).build();
         Trainer.Result r = new Trainer(killed, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        List<Double> actual = ResumeTest.losses(Path.of(killed.out));
+        List<Double> actual = ResumeTest.losses(killed.output().out());
         assertEquals(expected.size(), actual.size(), "one loss per step, no step logged twice");
         for (int i = 0; i < expected.size(); i++) {
             assertEquals(expected.get(i), actual.get(i), "loss at step " + (i + 1) + " (killed near step " + resumedFrom + ")");
         }
-        assertArrayEquals(Files.readAllBytes(Path.of(reference.out, "adapter", PeftAdapters.WEIGHTS_FILE)),
-                Files.readAllBytes(Path.of(killed.out, "adapter", PeftAdapters.WEIGHTS_FILE)), "the same adapters, bit for bit");
+        assertArrayEquals(Files.readAllBytes(Path.of(reference.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE)),
+                Files.readAllBytes(Path.of(killed.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE)), "the same adapters, bit for bit");
     }
 
     @Test
     void activationCheckpointingChangesNothingButMemory() throws Exception {
-        TrainSettings plain = settings(dir, "plain");
-        plain.steps = 8;
+        TrainSettings plain = settings(dir, "plain").toBuilder().steps(8).build();
         new Trainer(plain, null, null, false, "test").run();
-        TrainSettings segmented = settings(dir, "segmented");
-        segmented.steps = 8;
-        segmented.gradCheckpointing = 2;
+        TrainSettings segmented = settings(dir, "segmented").toBuilder().steps(8).gradCheckpointing(2).build();
         new Trainer(segmented, null, null, false, "test").run();
-        assertEquals(ResumeTest.losses(Path.of(plain.out)), ResumeTest.losses(Path.of(segmented.out)));
-        assertArrayEquals(Files.readAllBytes(Path.of(plain.out, "adapter", PeftAdapters.WEIGHTS_FILE)),
-                Files.readAllBytes(Path.of(segmented.out, "adapter", PeftAdapters.WEIGHTS_FILE)));
+        assertEquals(ResumeTest.losses(plain.output().out()), ResumeTest.losses(segmented.output().out()));
+        assertArrayEquals(Files.readAllBytes(Path.of(plain.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE)),
+                Files.readAllBytes(Path.of(segmented.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE)));
     }
 
     @Test
     void bfloat16TrainsStopsAndResumes() throws Exception {
-        TrainSettings s = settings(dir, "bf16");
-        s.dtype = "bfloat16";
-        s.steps = 8;
+        TrainSettings s = settings(dir, "bf16").toBuilder().dtype(adept.tensor.DType.parse("bfloat16")).steps(8).build();
         AtomicBoolean stop = new AtomicBoolean();
         Trainer.Result first = new Trainer(s, new TrainListener() {
             @Override
@@ -220,18 +202,17 @@ class LoraTrainTest {
         assertEquals(Trainer.Status.INTERRUPTED, first.status());
         Trainer.Result second = new Trainer(s, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, second.status());
-        assertEquals("BF16", Safetensors.dtypeName(Safetensors.open(Path.of(s.out, "adapter", PeftAdapters.WEIGHTS_FILE))
+        assertEquals("BF16", Safetensors.dtypeName(Safetensors.open(Path.of(s.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE))
                 .entry("base_model.model.model.layers.0.mlp.up_proj.lora_B.weight").dtype()));
         assertTrue(Double.isFinite(second.lastLoss()));
     }
 
     @Test
     void resumingOnAChangedBaseModelIsRefused() throws Exception {
-        TrainSettings s = settings(dir, "changed");
-        s.loraRank = 2;
+        TrainSettings s = settings(dir, "changed").toBuilder().loraRank(2).build();
         AtomicBoolean stop = new AtomicBoolean(true);
         assertEquals(Trainer.Status.INTERRUPTED, new Trainer(s, null, stop, false, "test").run().status());
-        TinyModel.write(Path.of(s.model), 6);  // another base in the same folder
+        TinyModel.write(s.inputs().model(), 6);  // another base in the same folder
         TrainException e = assertThrows(TrainException.class, () -> new Trainer(s, null, null, false, "test").run());
         assertTrue(e.getMessage().contains("changed since this run started"), e.getMessage());
     }
@@ -240,7 +221,7 @@ class LoraTrainTest {
     void badInputIsAOneLineErrorBeforeAnyWork() throws Exception {
         TrainSettings s = settings(dir, "unused");
         Path out = dir.resolve("bad");
-        List<String> base = List.of("train", "--model", s.model, "--data", s.data, "--out", out.toString(), "--mode", "lora", "--steps", "5",
+        List<String> base = List.of("train", "--model", s.inputs().model().toString(), "--data", s.inputs().data().toString(), "--out", out.toString(), "--mode", "lora", "--steps", "5",
                 "--block-size", "16", "--batch-size", "2");
         String[][] cases = {
             {"--lora-rank", "0"}, {"lora_rank must be > 0, got 0"},

@@ -24,11 +24,7 @@ class RefreshCadenceTest {
     Path dir;
 
     static TrainSettings settings(Path dir, String name) throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s.out = dir.resolve(name).toString();
-        s.steps = 25;
-        s.refreshEvery = 10;
-        s.saveEvery = 5L;
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().out(dir.resolve(name)).steps(25).refreshEvery(10).saveEvery(5L).build();
         return s;
     }
 
@@ -44,7 +40,7 @@ class RefreshCadenceTest {
     void refreshesAtMultiplesOfRAndAResumedRunRefreshesTheSame() throws Exception {
         TrainSettings whole = settings(dir, "whole");
         Trainer.Result a = new Trainer(whole, null, null, false, "test").run();
-        Path wholeDir = Path.of(whole.out);
+        Path wholeDir = whole.output().out();
         TreeSet<Long> steps = new TreeSet<>();
         for (JsonObject o : read(wholeDir, RunFolder.IMPORTANCE_FILE)) steps.add(o.get("step").getAsLong());
         assertEquals(List.of(0L, 10L, 20L), new ArrayList<>(steps), "refreshes at steps 0, R, 2R");
@@ -61,7 +57,7 @@ class RefreshCadenceTest {
         assertEquals(Trainer.Status.INTERRUPTED, first.status());
         Trainer.Result b = new Trainer(split, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, b.status());
-        Path splitDir = Path.of(split.out);
+        Path splitDir = split.output().out();
         List<JsonObject> wholeImportance = read(wholeDir, RunFolder.IMPORTANCE_FILE);
         List<JsonObject> splitImportance = read(splitDir, RunFolder.IMPORTANCE_FILE);
         assertEquals(wholeImportance.size(), splitImportance.size());
@@ -75,10 +71,9 @@ class RefreshCadenceTest {
     @Test
     void effectiveRateIsTheScheduleTimesTheMeanMultiplierInForce() throws Exception {
         for (String norm : List.of("global", "mean")) {
-            TrainSettings s = settings(dir, "rate-" + norm);
-            s.rateNorm = norm;
+            TrainSettings s = settings(dir, "rate-" + norm).toBuilder().rateNorm(adept.tune.RateNorm.parse(norm)).build();
             new Trainer(s, null, null, false, "test").run();
-            Path run = Path.of(s.out);
+            Path run = s.output().out();
             NavigableMap<Long, Double> refreshes = EffectiveRate.fromImportanceLog(run.resolve(RunFolder.IMPORTANCE_FILE));
             assertEquals(1.0, refreshes.get(0L), 1e-12, "right after expansion every rate is the base rate");
             // the optimizer's own per-element statistics (metrics) agree with the unit-weighted log
@@ -92,10 +87,10 @@ class RefreshCadenceTest {
             if (norm.equals("mean")) assertEquals(1.0, after, 1e-9, "mean: rates redistributed, never raised");
             else assertTrue(after > 1.2, "global: the norm vectors set the maximum, the matrices' rates rise (mean " + after + ")");
             JsonObject summary = summary(run);
-            LrSchedule schedule = new LrSchedule(LrSchedule.parseKind(s.schedule), s.lr, s.warmup(), s.steps);
+            LrSchedule schedule = new LrSchedule(s.optimizer().schedule(), s.optimizer().lr(), s.warmup(), s.optimizer().steps());
             double expected = 0;
             double scheduled = 0;
-            for (long t = 0; t < s.steps; t++) {
+            for (long t = 0; t < s.optimizer().steps(); t++) {
                 double w = t < 10 ? refreshes.get(0L) : t < 20 ? refreshes.get(10L) : refreshes.get(20L);
                 expected += schedule.rate(t) * w;
                 scheduled += schedule.rate(t);
@@ -108,10 +103,9 @@ class RefreshCadenceTest {
 
     @Test
     void aRerunOfAFinishedRunReportsItsTrueLossAndChangesNothing() throws Exception {
-        TrainSettings s = settings(dir, "rerun");
-        s.steps = 10;
+        TrainSettings s = settings(dir, "rerun").toBuilder().steps(10).build();
         Trainer.Result first = new Trainer(s, null, null, false, "test").run();
-        Path run = Path.of(s.out);
+        Path run = s.output().out();
         String summaryBefore = Files.readString(run.resolve(RunFolder.SUMMARY_FILE));
         var modelTime = Files.getLastModifiedTime(run.resolve(RunFolder.MODEL_DIR).resolve("model.safetensors"));
         List<String> lines = new ArrayList<>();

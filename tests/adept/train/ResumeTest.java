@@ -24,19 +24,13 @@ class ResumeTest {
     Path dir;
 
     static TrainSettings settings(Path dir, String out) throws IOException {
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s.out = dir.resolve(out).toString();
-        s.steps = 240;
-        s.refreshEvery = 30;
-        s.saveEvery = 5L;
-        s.evalEvery = 40L;
-        s.keepCheckpoints = 3;
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().out(dir.resolve(out)).steps(240).refreshEvery(30).saveEvery(5L).evalEvery(40L).keepCheckpoints(3).build();
         return s;
     }
 
     static List<String> cli(TrainSettings s) {
-        return List.of("train", "--model", s.model, "--data", s.data, "--probe", s.probe, "--eval", s.eval, "--out", s.out,
-                "--mode", s.mode, "--k", "2", "--steps", Long.toString(s.steps), "--block-size", "16", "--batch-size", "4",
+        return List.of("train", "--model", s.inputs().model().toString(), "--data", s.inputs().data().toString(), "--probe", s.inputs().probe().toString(), "--eval", s.inputs().eval().toString(), "--out", s.output().out().toString(),
+                "--mode", s.preparation().mode().toString(), "--k", "2", "--steps", Long.toString(s.optimizer().steps()), "--block-size", "16", "--batch-size", "4",
                 "--lr", "3e-3", "--refresh-every", "30", "--probe-batch-size", "4", "--save-every", "5", "--eval-every", "40",
                 "--keep-checkpoints", "3");
     }
@@ -61,13 +55,13 @@ class ResumeTest {
     void killedWithSigkillAndResumedGivesTheSameLosses() throws Exception {
         TrainSettings reference = settings(dir, "uninterrupted");
         new Trainer(reference, null, null, false, "test").run();
-        List<Double> expected = losses(Path.of(reference.out));
+        List<Double> expected = losses(reference.output().out());
         assertEquals(240, expected.size());
 
         TrainSettings killed = settings(dir, "killed");
         List<String> command = childCommand(killed);
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
-        Path checkpoints = Path.of(killed.out).resolve("checkpoints");
+        Path checkpoints = killed.output().out().resolve("checkpoints");
         int killAfter = 40 + new Random().nextInt(60);  // a random step between the first checkpoints and the last refreshes
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         while (p.isAlive() && newestStep(checkpoints) < killAfter && System.nanoTime() < deadline) Thread.sleep(20);
@@ -77,16 +71,16 @@ class ResumeTest {
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         long resumedFrom = newestStep(checkpoints);
         assertTrue(resumedFrom < 210, "a refresh (at 210) comes after the kill; resumed from " + resumedFrom);
-        assertFalse(Files.exists(Path.of(killed.out).resolve(RunFolder.MODEL_DIR)), "the killed run did not finish");
+        assertFalse(Files.exists(killed.output().out().resolve(RunFolder.MODEL_DIR)), "the killed run did not finish");
 
         Trainer.Result r = new Trainer(killed, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        List<Double> actual = losses(Path.of(killed.out));
+        List<Double> actual = losses(killed.output().out());
         assertEquals(expected.size(), actual.size(), "one loss per step, no step logged twice");
         for (int i = 0; i < expected.size(); i++) {
             assertEquals(expected.get(i), actual.get(i), "loss at step " + (i + 1) + " (killed near step " + resumedFrom + ")");
         }
-        long refreshesAfterKill = RunLog.read(Path.of(killed.out).resolve(RunFolder.IMPORTANCE_FILE)).stream()
+        long refreshesAfterKill = RunLog.read(killed.output().out().resolve(RunFolder.IMPORTANCE_FILE)).stream()
                 .mapToLong(o -> o.get("step").getAsLong()).filter(st -> st > resumedFrom).distinct().count();
         assertTrue(refreshesAfterKill >= 1, "at least one importance refresh after the kill");
     }
@@ -98,7 +92,7 @@ class ResumeTest {
         command.set(command.indexOf("--save-every") + 1, "1000");  // only the signal writes a checkpoint
         Path log = dir.resolve("terminated.log");
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        Path metrics = Path.of(s.out).resolve(RunFolder.METRICS_FILE);
+        Path metrics = s.output().out().resolve(RunFolder.METRICS_FILE);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         while (p.isAlive() && RunLog.read(metrics).size() < 30 && System.nanoTime() < deadline) Thread.sleep(20);
         assertTrue(p.isAlive(), Files.readString(log));
@@ -107,7 +101,7 @@ class ResumeTest {
         String output = Files.readString(log);
         assertEquals(130, p.exitValue(), output);
         assertTrue(output.contains("SIGTERM received") && output.contains("checkpoint written"), output);
-        long step = newestStep(Path.of(s.out).resolve("checkpoints"));
+        long step = newestStep(s.output().out().resolve("checkpoints"));
         assertTrue(step >= 30 && step < 240, "checkpoint at the step it stopped: " + step);
         assertFalse(output.contains("Exception"), output);
     }
@@ -124,10 +118,9 @@ class ResumeTest {
 
     @Test
     void aCheckpointCutOffMidWriteIsNeverLoaded() throws Exception {
-        TrainSettings s = settings(dir, "cut");
-        s.steps = 20;
+        TrainSettings s = settings(dir, "cut").toBuilder().steps(20).build();
         new Trainer(s, null, null, false, "test").run();
-        RunCheckpoints checkpoints = new RunCheckpoints(Path.of(s.out));
+        RunCheckpoints checkpoints = new RunCheckpoints(s.output().out());
         List<Path> all = checkpoints.list();
         assertEquals(3, all.size(), "the newest three kept");
         assertEquals("step-00000020", all.get(0).getFileName().toString());

@@ -41,7 +41,7 @@ class TensorBoardRunTest {
     void aRunLogsItsMetricsRefreshesAndSettings() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "adept");
         new Trainer(s, null, null, false, "test").run();
-        Path out = Path.of(s.out);
+        Path out = s.output().out();
         assertEquals(1, EventFiles.files(out).size());
         List<EventFiles.Event> events = EventFiles.events(out);
         assertEquals("brain.Event:2", events.get(0).fileVersion());
@@ -71,7 +71,7 @@ class TensorBoardRunTest {
                 .map(EventFiles.Event::step).toList();
         assertEquals(List.of(0L, 10L, 20L), histogramSteps);
         assertEquals(3, events.stream().filter(e -> e.values().stream().anyMatch(v -> v.tag().equals("importance/unit") && v.histo() != null)).count());
-        LrSchedule schedule = new LrSchedule(LrSchedule.parseKind(s.schedule), s.lr, s.warmup(), s.steps);
+        LrSchedule schedule = new LrSchedule(s.optimizer().schedule(), s.optimizer().lr(), s.warmup(), s.optimizer().steps());
         assertEquals(1.0, scalars.get("rates/mean_multiplier").get(0L), "right after expansion the rates are uniform");
         for (long step : List.of(0L, 10L, 20L)) {
             assertEquals((float) (schedule.rate(step) * scalars.get("rates/mean_multiplier").get(step)), scalars.get("rates/effective_lr").get(step).floatValue(), 1e-9);
@@ -90,7 +90,7 @@ class TensorBoardRunTest {
             }
         }, stop, false, "test").run();
         new Trainer(s, null, null, false, "test").run();
-        Path out = Path.of(s.out);
+        Path out = s.output().out();
         assertEquals(2, EventFiles.files(out).size(), "the resumed run writes a file of its own");
         List<EventFiles.Event> second = new ArrayList<>();
         for (byte[] r : EventFiles.records(EventFiles.files(out).get(1))) second.add(EventFiles.event(r));
@@ -101,15 +101,11 @@ class TensorBoardRunTest {
         assertEquals(30, scalars.get("train/loss").size());
         for (int i = 0; i < losses.size(); i++) assertEquals((float) (double) losses.get(i), scalars.get("train/loss").get(i + 1L).floatValue());
 
-        TrainSettings quiet = TrainFixtures.settings(dir, "full");
-        quiet.out = dir.resolve("quiet").toString();
-        quiet.steps = 4;
-        quiet.tensorboard = false;
+        TrainSettings quiet = TrainFixtures.settings(dir, "full").toBuilder().out(dir.resolve("quiet")).steps(4).tensorboard(false).build();
         new Trainer(quiet, null, null, false, "test").run();
-        assertEquals(List.of(), EventFiles.files(Path.of(quiet.out)));
+        assertEquals(List.of(), EventFiles.files(quiet.output().out()));
         // --restart discards the old event files with the rest of the run
-        TrainSettings again = TrainFixtures.settings(dir, "full");
-        again.steps = 4;
+        TrainSettings again = TrainFixtures.settings(dir, "full").toBuilder().steps(4).build();
         new Trainer(again, null, null, true, "test").run();
         assertEquals(1, EventFiles.files(out).size());
     }

@@ -47,9 +47,9 @@ class TorchrunTest {
         TrainSettings nproc = DataParallelTest.settings(dir, "adept", "nproc", 8);
         ChildJvm.Outcome n = DataParallelTest.twoRanks(nproc, dir.resolve("nproc.log"));
         assertEquals(0, n.exitCode(), n.output());
-        DataParallelTest.assertSameLosses(DataParallelTest.losses(Path.of(nproc.out)), DataParallelTest.losses(Path.of(launched.out)), 0,
+        DataParallelTest.assertSameLosses(DataParallelTest.losses(nproc.output().out()), DataParallelTest.losses(launched.output().out()), 0,
                 "torchrun vs --nproc 2");
-        assertEquals(0.0, DataParallelTest.maxParameterDifference(Path.of(nproc.out).resolve(RunFolder.MODEL_DIR),
-                Path.of(launched.out).resolve(RunFolder.MODEL_DIR)), "the same parameters");
+        assertEquals(0.0, DataParallelTest.maxParameterDifference(nproc.output().out().resolve(RunFolder.MODEL_DIR),
+                launched.output().out().resolve(RunFolder.MODEL_DIR)), "the same parameters");
     }
 }

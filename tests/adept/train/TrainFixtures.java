@@ -39,22 +39,22 @@ final class TrainFixtures {
         if (!Files.exists(eval)) corpus(eval, 2, 20);
         Path probe = dir.resolve("probe.jsonl");
         if (!Files.exists(probe)) TinyModel.writeProbe(probe);
-        TrainSettings s = new TrainSettings();
-        s.model = model.toString();
-        s.data = data.toString();
-        s.eval = eval.toString();
-        s.probe = probe.toString();
-        s.out = dir.resolve("run-" + mode).toString();
-        s.mode = mode;
-        s.k = 2;
-        s.steps = 30;
-        s.blockSize = 16;
-        s.batchSize = 4;
-        s.lr = 3e-3;
-        s.refreshEvery = 10;
-        s.probeBatchSize = 4;
-        s.saveEvery = 10L;
-        s.evalEvery = 10L;
-        return s;
+        return TrainSettings.builder()
+                .model(model)
+                .data(data)
+                .eval(eval)
+                .probe(probe)
+                .out(dir.resolve("run-" + mode))
+                .mode(TrainMode.parse(mode))
+                .k(2)
+                .steps(30)
+                .blockSize(16)
+                .batchSize(4)
+                .lr(3e-3)
+                .refreshEvery(10)
+                .probeBatchSize(4)
+                .saveEvery(10L)
+                .evalEvery(10L)
+                .build();
     }
 }

@@ -30,12 +30,10 @@ class TrainerTest {
 
     @Test
     void adeptProbesExpandsAndKeepsFrozenTensorsBitIdentical() throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "adept");
-        s.steps = 100;
-        s.saveEvery = 50L;
+        TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().steps(100).saveEvery(50L).build();
         Trainer.Result r = new Trainer(s, null, null, false, "test").run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        Path out = Path.of(s.out);
+        Path out = s.output().out();
         for (String f : List.of("run.json", "metrics.jsonl", "importance.jsonl", "summary.json")) {
             assertTrue(Files.isRegularFile(out.resolve(f)), f + " written");
         }
@@ -43,7 +41,7 @@ class TrainerTest {
         Checkpoint trained = Checkpoint.open(r.model());
         ExpansionMetadata meta = ExpansionMetadata.from(trained.metadata(), "trained").orElseThrow();
         assertEquals(2, meta.k());
-        try (CausalLM base = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU);
+        try (CausalLM base = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU);
              CausalLM after = trained.loadModel(DType.FLOAT32, Device.CPU)) {
             Map<String, Tensor> b = base.namedParameters();
             Map<String, Tensor> a = after.namedParameters();
@@ -71,14 +69,8 @@ class TrainerTest {
 
     @Test
     void memorySettingsChangeNothingButMemory() throws Exception {
-        TrainSettings plain = TrainFixtures.settings(dir, "adept");
-        plain.steps = 12;
-        plain.gradAccum = 2;
-        plain.out = dir.resolve("plain").toString();
-        TrainSettings lean = plain.copy();
-        lean.out = dir.resolve("lean").toString();
-        lean.probeCacheMemory = "1KiB";  // below one layer input: checkpoints every 2 of the 4 layers
-        lean.gradCheckpointing = 1;
+        TrainSettings plain = TrainFixtures.settings(dir, "adept").toBuilder().steps(12).gradAccum(2).out(dir.resolve("plain")).build();
+        TrainSettings lean = plain.toBuilder().out(dir.resolve("lean")).probeCacheMemory("1KiB").gradCheckpointing(1).build();  // below one layer input: checkpoints every 2 of the 4 layers
         assertEquals(List.of(), lean.differences(plain), "a run may resume with other memory settings");
         List<String> lines = new java.util.ArrayList<>();
         TrainListener listener = new TrainListener() {
@@ -92,8 +84,8 @@ class TrainerTest {
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("probe cache bounded: 4 layer inputs") && l.contains("checkpoints every 2 layers")),
                 String.join("\n", lines));
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("activation checkpointing: layers ")), String.join("\n", lines));
-        List<com.google.gson.JsonObject> ma = RunLog.read(Path.of(plain.out).resolve(RunFolder.METRICS_FILE));
-        List<com.google.gson.JsonObject> mb = RunLog.read(Path.of(lean.out).resolve(RunFolder.METRICS_FILE));
+        List<com.google.gson.JsonObject> ma = RunLog.read(plain.output().out().resolve(RunFolder.METRICS_FILE));
+        List<com.google.gson.JsonObject> mb = RunLog.read(lean.output().out().resolve(RunFolder.METRICS_FILE));
         assertEquals(ma.size(), mb.size());
         for (int i = 0; i < ma.size(); i++) {
             for (String key : List.of("loss", "grad_norm", "eval_loss")) {
@@ -105,12 +97,10 @@ class TrainerTest {
                 assertEquals(0.0, maxDifference(e.getValue(), y.namedParameters().get(e.getKey())), e.getKey());
             }
         }
-        TrainSettings bad = plain.copy();
-        bad.probeCacheMemory = "4 gigs";
-        assertEquals("probe_cache_memory: expected a size such as 4GiB or 512MiB, got '4 gigs'", assertThrows(TrainException.class, bad::validate).getMessage());
-        bad = plain.copy();
-        bad.gradCheckpointing = -1;
-        assertTrue(assertThrows(TrainException.class, bad::validate).getMessage().startsWith("grad_checkpointing must be >= 0"));
+        TrainSettingsBuilder bad = plain.toBuilder().probeCacheMemory("4 gigs");
+        assertEquals("probe_cache_memory: expected a size such as 4GiB or 512MiB, got '4 gigs'", assertThrows(TrainException.class, bad::build).getMessage());
+        bad = plain.toBuilder().gradCheckpointing(-1);
+        assertTrue(assertThrows(TrainException.class, bad::build).getMessage().startsWith("grad_checkpointing must be >= 0"));
     }
 
     /** The trained copy's tensor in the base model: its source layer's tensor, or zero for o_proj / down_proj. */
@@ -122,12 +112,10 @@ class TrainerTest {
 
     @Test
     void fullModeMovesEveryTensor() throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "full");
-        s.k = null;
-        s.steps = 10;
+        TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().k(null).steps(10).build();
         Trainer.Result r = new Trainer(s, null, null, false, "test").run();
         assertEquals(1.0, r.trainableFraction(), 1e-12);
-        try (CausalLM base = Checkpoint.load(Path.of(s.model), DType.FLOAT32, Device.CPU);
+        try (CausalLM base = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU);
              CausalLM after = Checkpoint.load(r.model(), DType.FLOAT32, Device.CPU)) {
             for (var e : after.namedParameters().entrySet()) {
                 assertTrue(maxDifference(e.getValue(), base.namedParameters().get(e.getKey())) > 0, e.getKey() + " moved");
@@ -137,32 +125,23 @@ class TrainerTest {
 
     @Test
     void aNonFiniteLossStopsTheRunNamingTheStepAndKeepsTheLastGoodCheckpoint() throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "full");
-        s.k = null;
-        s.steps = 40;
-        s.saveEvery = 2L;
-        s.lr = 1e20;  // the first real update blows the weights up
-        s.warmupSteps = 1L;
+        TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().k(null).steps(40).saveEvery(2L).lr(1e20).warmupSteps(1L).build();  // the first real update blows the weights up
         TrainException e = assertThrows(TrainException.class, () -> new Trainer(s, null, null, false, "test").run());
         assertTrue(e.getMessage().matches("step \\d+: the (loss|gradient norm) is (NaN|Infinity|-Infinity); training stopped\\..*"), e.getMessage());
-        List<Path> kept = new RunCheckpoints(Path.of(s.out)).list();
+        List<Path> kept = new RunCheckpoints(s.output().out()).list();
         assertTrue(e.getMessage().contains(kept.isEmpty() ? "No checkpoint" : kept.get(0).toString()), e.getMessage());
-        assertFalse(Files.exists(Path.of(s.out).resolve(RunFolder.MODEL_DIR)), "no final model from a diverged run");
+        assertFalse(Files.exists(s.output().out().resolve(RunFolder.MODEL_DIR)), "no final model from a diverged run");
     }
 
     @Test
     void aShortLibraryRunCheckpointsAndEvaluatesOnlyAtTheEnd() throws Exception {
-        TrainSettings s = TrainFixtures.settings(dir, "full");
-        s.k = null;
-        s.steps = 10;
-        s.saveEvery = null;
-        s.evalEvery = null;
+        TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().k(null).steps(10).saveEvery(null).evalEvery(null).build();
         Trainer.Result r = new Trainer(s).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
-        List<Path> kept = new RunCheckpoints(Path.of(s.out)).list();
+        List<Path> kept = new RunCheckpoints(s.output().out()).list();
         assertEquals(1, kept.size(), "one checkpoint, the last step's: " + kept);
         assertTrue(kept.get(0).getFileName().toString().endsWith("10"), kept.toString());
-        long evaluations = RunLog.read(Path.of(s.out).resolve(RunFolder.METRICS_FILE)).stream().filter(o -> o.has("eval_loss")).count();
+        long evaluations = RunLog.read(s.output().out().resolve(RunFolder.METRICS_FILE)).stream().filter(o -> o.has("eval_loss")).count();
         assertEquals(1, evaluations, "held-out loss once, at the end");
         assertTrue(Double.isFinite(r.evalLoss()));
     }
@@ -170,14 +149,13 @@ class TrainerTest {
     @Test
     void baselinesRun() throws Exception {
         for (String mode : List.of("llama-pro", "adept-no-stage1", "adept-no-stage2")) {
-            TrainSettings s = TrainFixtures.settings(dir, mode);
-            s.steps = 12;
+            TrainSettings s = TrainFixtures.settings(dir, mode).toBuilder().steps(12).build();
             Trainer.Result r = new Trainer(s, null, null, false, "test").run();
             assertEquals(Trainer.Status.COMPLETED, r.status(), mode);
             assertTrue(r.trainableFraction() > 0 && r.trainableFraction() < 1, mode + " trains part of the model");
             assertTrue(Double.isFinite(r.evalLoss()), mode + " held-out loss");
-            boolean logsImportance = Files.exists(Path.of(s.out).resolve("importance.jsonl"))
-                    && !RunLog.read(Path.of(s.out).resolve("importance.jsonl")).isEmpty();
+            boolean logsImportance = Files.exists(s.output().out().resolve("importance.jsonl"))
+                    && !RunLog.read(s.output().out().resolve("importance.jsonl")).isEmpty();
             assertEquals(mode.equals("adept-no-stage1"), logsImportance, mode + ": only adaptive modes refresh importance");
         }
     }

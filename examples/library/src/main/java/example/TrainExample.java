@@ -3,6 +3,7 @@ package example;
 import adept.eval.Perplexity;
 import adept.tensor.Device;
 import adept.train.HeldOut;
+import adept.train.TrainMode;
 import adept.train.TrainSettings;
 import adept.train.Trainer;
 import java.io.IOException;
@@ -26,18 +27,15 @@ public final class TrainExample {
         Path heldOut = Files.writeString(work.resolve("heldout.txt"), "a big red dog ran to the tree .\n");
         Path out = work.resolve("run");
         // README:begin
-        TrainSettings s = new TrainSettings();   // every key of `adept run --keys`, with its default
-        s.model = base.toString();               // a Hugging Face folder
-        s.data = domain.toString();              // the domain text (text or JSON Lines)
-        s.probe = probe.toString();              // general text: stage 1's probe and stage 2's importance
-        s.out = out.toString();
-        s.mode = "adept";                        // or full, llama-pro, lora, ...
-        s.k = 1;                                 // layers to copy
-        s.steps = 20;
-        s.blockSize = 16;
-        s.batchSize = 4;
-        s.lr = 1e-3;
-        s.refreshEvery = 5;
+        TrainSettings s = TrainSettings.builder()   // every key of `adept run --keys`, with its default
+                .model(base)                         // a Hugging Face folder
+                .data(domain)                        // the domain text (text or JSON Lines)
+                .probe(probe)                        // general text: stage 1's probe and stage 2's importance
+                .out(out)
+                .mode(TrainMode.ADEPT)               // or FULL, LLAMA_PRO, LORA, ...
+                .k(1)                                // layers to copy
+                .steps(20).blockSize(16).batchSize(4).lr(1e-3).refreshEvery(5)
+                .build();                            // checks every value (one line naming the key)
         Trainer.Result r = new Trainer(s).run(); // probe, expand, train; resumes if out holds this run
         List<Perplexity.Result> eval = HeldOut.evaluate(r.model(), List.of(heldOut), HeldOut.Settings.DEFAULT, Device.CPU, null);
         System.out.printf("trained %s: loss %.3f, held-out %.3f, %.1f%% of parameters trained%n",
