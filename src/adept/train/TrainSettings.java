@@ -59,6 +59,7 @@ public record TrainSettings(Inputs inputs, Preparation preparation, Optimizer op
     @Retention(RetentionPolicy.RUNTIME)
     @Target(ElementType.TYPE)
     public @interface KeyPrefix {
+        /** The prefix, e.g. "lora_". */
         String value();
     }
 
@@ -226,7 +227,7 @@ public record TrainSettings(Inputs inputs, Preparation preparation, Optimizer op
         SettingsCheck.validate(inputs, preparation, optimizer, stage2, lora, output, hardware);
     }
 
-    /** A builder holding every default; {@link Builder#build} checks the values. */
+    /** A builder holding every default; {@link TrainSettingsBuilder#build} checks the values. */
     public static TrainSettingsBuilder builder() {
         return new TrainSettingsBuilder();
     }
