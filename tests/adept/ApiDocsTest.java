@@ -23,18 +23,17 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
- * Every public type, method and constructor of the library packages (src/adept, the command line in adept.cli
- * aside) has a doc comment. Overrides inherit theirs; a record's compact constructor is described by the
+ * Every public type, method and constructor of the library artifact (library/src/adept) has a doc comment. Overrides inherit theirs; a record's compact constructor is described by the
  * record's own comment. Parsing only, no compilation: about a second.
  */
 class ApiDocsTest {
     @Test
     void everyPublicTypeAndMethodOfTheLibraryHasADocComment() throws IOException {
         // The GPU check runs the compiled tests without the sources.
-        Assumptions.assumeTrue(Files.isDirectory(Path.of("src/adept")), "no src/adept in " + Path.of("").toAbsolutePath());
+        Assumptions.assumeTrue(Files.isDirectory(Path.of("library/src/adept")), "no library/src/adept in " + Path.of("").toAbsolutePath());
         List<Path> files;
-        try (Stream<Path> walk = Files.walk(Path.of("src/adept"))) {
-            files = walk.filter(p -> p.toString().endsWith(".java") && !p.startsWith("src/adept/cli")).sorted().toList();
+        try (Stream<Path> walk = Files.walk(Path.of("library/src/adept"))) {
+            files = walk.filter(p -> p.toString().endsWith(".java")).sorted().toList();
         }
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         List<String> undocumented = new ArrayList<>();

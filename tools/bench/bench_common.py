@@ -1,5 +1,5 @@
 """What the PyTorch-Python references of `adept bench` share: importing torch, the settings
-they report, and the --serve protocol that adept's launcher (src/adept/bench/PythonReference.java)
+they report, and the --serve protocol that adept's launcher (cli/src/adept/bench/PythonReference.java)
 speaks.
 
 The protocol: the script is started as `script --serve --threads N [its own options]`; once it

@@ -3,14 +3,14 @@
 # which has neither, into one ignored folder, build/gpu/ (carry it to the device run):
 #   build/gpu/jre.tar.gz     a jlink-ed Java runtime with only the modules needed, packed
 #                            (check.sh unpacks it into build/gpu-run/jre); --no-pack: build/gpu/jre/
-#   build/gpu/classes/       target/classes
-#   build/gpu/test-classes/  target/test-classes
+#   build/gpu/classes/       library/target/classes + cli/target/classes
+#   build/gpu/test-classes/  cli/target/test-classes
 #   build/gpu/lib/           runtime dependencies (natives for other platforms removed)
 #                            + junit-platform-console-standalone
 #   build/gpu/MANIFEST.txt   what was built, from which commit, with which modules
 # The GPU machine then runs tools/gpu/check.sh (it builds the shim there, against its torch).
 #   --no-pack              leave the runtime as a folder (about 20 MiB more to carry)
-#   ADEPT_GPU_SKIP_MVN=1   reuse target/ as it is (no mvn package)
+#   ADEPT_GPU_SKIP_MVN=1   reuse library/target and cli/target as they are (no mvn package)
 #   ADEPT_GPU_DROP_MODULES modules jdeps finds but the runtime leaves out (default: none)
 set -euo pipefail
 pack=1
@@ -35,17 +35,19 @@ if [ "${ADEPT_GPU_SKIP_MVN:-0}" != 1 ]; then
   echo "prepare: mvn package (tests compiled, not run)"
   mvn -B -q -ntp -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package
 fi
-[ -d target/classes ] || { echo "prepare: target/classes missing; run mvn package" >&2; exit 1; }
-mkdir -p target/test-classes target/lib
+[ -d library/target/classes ] && [ -d cli/target/classes ] || { echo "prepare: library/ or cli/target/classes missing; run mvn package" >&2; exit 1; }
+mkdir -p cli/target/test-classes cli/target/lib
 
 out=build/gpu
 rm -rf "$out" build/gpu-run
 mkdir -p "$out/lib"
-cp -a target/classes "$out/classes"
-cp -a target/test-classes "$out/test-classes"
-cp -a target/lib/*.jar "$out/lib/" 2>/dev/null || true
+mkdir -p "$out/classes"
+cp -a library/target/classes/. cli/target/classes/. "$out/classes/"
+cp -a cli/target/test-classes "$out/test-classes"
+# the library's own jar is the classes above
+find cli/target/lib -name '*.jar' ! -name "adept-[0-9]*.jar" -exec cp -a {} "$out/lib/" \;
 # Test-only libraries the suite needs beside JUnit (the console launcher brings JUnit itself).
-mvn -B -q -ntp dependency:copy-dependencies -DincludeScope=test -DincludeArtifactIds=jtokkit -DoutputDirectory="$out/lib"
+mvn -B -q -ntp -pl cli dependency:copy-dependencies -DincludeScope=test -DincludeArtifactIds=jtokkit -DoutputDirectory="$out/lib"
 
 # Native libraries for other systems than linux x86-64 are dead weight there (DJL tokenizers
 # bundles 40 MiB of them): delete them from the copies.
