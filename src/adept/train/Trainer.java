@@ -268,8 +268,16 @@ public final class Trainer {
         if (s.trainMode() == TrainMode.LORA) return LoraMode.resume(s, resume.dir(), resume.state(), dtype, device);
         Checkpoint c = Checkpoint.open(resume.dir());
         ExpansionMetadata expansion = ExpansionMetadata.from(c.metadata(), c.dir().toString()).orElse(null);
-        return new PreparedModel(c.loadModel(dtype, device), c.config(), resume.state().trainable(), expansion, null,
-                "resumed at step " + resume.state().step());
+        CausalLM model = c.loadModel(dtype, device);
+        java.util.Set<String> tensors = model.namedParameters().keySet();
+        for (String name : resume.state().trainable()) {
+            if (!tensors.contains(name)) {
+                model.close();
+                throw new TrainException(resume.dir().resolve(TrainerState.FILE_NAME) + ": trainable names " + name
+                        + ", which is not a tensor of the checkpoint's model; the checkpoint is damaged");
+            }
+        }
+        return new PreparedModel(model, c.config(), resume.state().trainable(), expansion, null, "resumed at step " + resume.state().step());
     }
 
     private Result train(long t0, Path out, Path modelDir, PreparedModel prepared, TrainingInputs inputs, List<Batch> probe,
@@ -330,6 +338,10 @@ public final class Trainer {
                     throw new TrainException(resume.dir() + " was trained on other data (" + state.tokenFile() + "); use another output folder or --restart");
                 }
                 restoreOptimizer(tuning, resume.dir());
+                if (state.data().offset() > inputs.blocks.blocksPerEpoch()) {
+                    throw new TrainException(resume.dir().resolve(TrainerState.FILE_NAME) + ": data_offset " + state.data().offset()
+                            + " is past the " + inputs.blocks.blocksPerEpoch() + " blocks of an epoch of " + s.data + "; the checkpoint is damaged");
+                }
                 inputs.blocks.seek(state.data());
                 step = state.step();
                 lastRefresh = state.lastRefreshStep();

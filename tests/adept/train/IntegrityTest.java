@@ -118,6 +118,43 @@ class IntegrityTest {
         assertEquals(TrainerTestLosses.of(Path.of(s.out)), TrainerTestLosses.of(Path.of(again.out)), "trained on the same data");
     }
 
+    @Test
+    void damagedTrainerStateFieldsAreOneLineNamingTheFileAndField() throws Exception {
+        TrainSettings s = settings("fields");
+        s.steps = 8;
+        runAndForgetTheEnd(s, new ArrayList<>());
+        Path out = Path.of(s.out);
+        Path state = out.resolve("checkpoints").resolve(RunCheckpoints.name(8)).resolve(TrainerState.FILE_NAME);
+        String original = Files.readString(state);
+        // An older checkpoint (no checksums.json) or one rewritten with its checksums: the fields themselves are checked.
+        Files.delete(state.getParent().resolve(adept.io.checkpoint.Checksums.FILE_NAME));
+        FileOps.deleteRecursively(out.resolve(Trainer.MODEL_DIR));
+        Files.delete(out.resolve(Trainer.SUMMARY_FILE));
+        String[][] structural = {
+                {"\"data_offset\": 1e12", "data_offset 1e12 is out of range"},
+                {"\"data_epoch\": 1.5", "data_epoch must be a whole number, got 1.5"},
+                {"\"step\": \"8\"", "step must be a whole number"},
+                {"\"trainable\": []", "trainable must be a non-empty list"},
+                {"\"trainable\": [null]", "trainable holds null"},
+                {"\"last_refresh_step\": 99", "last_refresh_step 99 is out of range"}};
+        for (String[] c : structural) {
+            String field = c[0].substring(1, c[0].indexOf('"', 1));
+            Files.writeString(state, original.replaceFirst("\"" + field + "\": (\\[[^\\]]*\\]|[^,\\n]*)", java.util.regex.Matcher.quoteReplacement(c[0])));
+            TrainException e = assertThrows(TrainException.class, () -> TrainerState.read(state));
+            assertEquals(state + ": " + c[1], e.getMessage().substring(0, Math.min(e.getMessage().length(), (state + ": " + c[1]).length())), e.getMessage());
+        }
+        // Names the model lacks and an offset past the data are found against them: one line, the run refused.
+        String[][] semantic = {
+                {"\"trainable\": [\"model.layers.99.mlp.up_proj.weight\"]", "trainable names model.layers.99.mlp.up_proj.weight, which is not a tensor"},
+                {"\"data_offset\": 100000", "data_offset 100000 is past the"}};
+        for (String[] c : semantic) {
+            String field = c[0].substring(1, c[0].indexOf('"', 1));
+            Files.writeString(state, original.replaceFirst("\"" + field + "\": (\\[[^\\]]*\\]|[^,\\n]*)", java.util.regex.Matcher.quoteReplacement(c[0])));
+            TrainException e = assertThrows(TrainException.class, () -> runAndForgetTheEnd(s, new ArrayList<>()));
+            assertTrue(e.getMessage().startsWith(state + ": " + c[1]), e.getMessage());
+        }
+    }
+
     /** The losses of a run's metrics. */
     static final class TrainerTestLosses {
         static List<Double> of(Path out) {
