@@ -157,14 +157,20 @@ public final class Trainer {
         if (blockSize > maxPositions) {
             throw new TrainException("block_size " + blockSize + " exceeds the model's context (max_position_embeddings " + maxPositions + ")");
         }
+        if ((long) s.batchSize / ranks() * blockSize > Integer.MAX_VALUE - 8) {
+            throw new TrainException(String.format(Locale.ROOT, "batch_size %d x block_size %d is %,d tokens in one micro-batch, more than one "
+                    + "array holds (%,d): lower --batch-size or --block-size (--grad-accum keeps the tokens per optimizer step)",
+                    s.batchSize, blockSize, (long) s.batchSize / ranks() * blockSize, Integer.MAX_VALUE - 8));
+        }
         if (s.trainMode() == TrainMode.LORA) LoraMode.rank(s, base);  // a rank that matches nothing fails before any work
         RunCheckpoints checkpoints = new RunCheckpoints(out);
         Path runFile = out.resolve(RUN_FILE);
         if (!restart && Files.exists(runFile)) {
             TrainSettings prior;
             try {
-                prior = TrainSettings.fromJson(com.google.gson.JsonParser.parseString(Files.readString(runFile)).getAsJsonObject(), runFile.toString());
-            } catch (IOException | RuntimeException e) {
+                String text = new String(FileOps.readBounded(runFile, 1 << 20, "run.json"), java.nio.charset.StandardCharsets.UTF_8);
+                prior = TrainSettings.fromJson(com.google.gson.JsonParser.parseString(text).getAsJsonObject(), runFile.toString());
+            } catch (RuntimeException e) {
                 throw new TrainException(runFile + ": unreadable (" + e.getMessage() + "); use another output folder or --restart");
             }
             List<String> diff = s.differences(prior);
@@ -201,6 +207,8 @@ public final class Trainer {
                     return train(t0, out, modelDir, prepared, inputs, probe, blockSize, resume, checkpoints);
                 }
             }
+        } catch (adept.tensor.TorchException e) {
+            throw OutOfMemory.explain(e, s, ranks(), blockSize).orElseThrow(() -> e);
         }
     }
 
