@@ -141,6 +141,13 @@ public final class RunConfig {
         return parse(readConfig(file), f, file.toString());
     }
 
+    /** Why p, which is not a regular file, cannot be read as one: a folder, nothing, or a device, FIFO or socket. */
+    static String notAFile(Path p) {
+        if (Files.isDirectory(p)) return p + " is a folder, not a file";
+        if (!Files.exists(p)) return "no such file " + p;
+        return p + " is not a regular file (a device, FIFO or socket); save the text to a file first";
+    }
+
     /** Configs are small: at most this many bytes (a device or a runaway file is refused, not read into memory). */
     static final long MAX_CONFIG_BYTES = 1 << 20;
 
@@ -518,7 +525,7 @@ public final class RunConfig {
                 String value = key.equals("data") ? s.data : key.equals("probe") ? s.probe : s.eval;
                 if (value == null) continue;
                 Path p = Path.of(value);
-                if (!Files.isRegularFile(p)) throw error(where, key + ": " + (Files.isDirectory(p) ? p + " is a folder, not a file" : "no such file " + p));
+                if (!Files.isRegularFile(p)) throw error(where, key + ": " + notAFile(p));
             }
             Path model = Path.of(s.model);
             if (!Files.isDirectory(model)) throw error(where, "model: no such folder " + model);
@@ -566,7 +573,7 @@ public final class RunConfig {
             for (JsonElement item : items) {
                 if (!isText(item)) throw error("evaluate.data", "expected a file path, got " + item);
                 Path p = resolve(item.getAsString());
-                if (!Files.isRegularFile(p)) throw error("evaluate.data", Files.isDirectory(p) ? p + " is a folder, not a file" : "no such file " + p);
+                if (!Files.isRegularFile(p)) throw error("evaluate.data", notAFile(p));
                 if (!unique.add(p)) throw error("evaluate.data", p + " is listed twice");
                 files.add(p);
             }
