@@ -185,7 +185,8 @@ public final class Trainer {
              TrainingInputs inputs = TrainingInputs.read(s, modelDir, tokenizer, blockSize, maxPositions, baseConfig.vocabSize(),
                      out.resolveSibling(".adept-tokens"), bytes -> {})) {
             listener.info(String.format(Locale.ROOT, "data: %s: %,d tokens in %,d documents%s; %,d blocks of %d", s.data,
-                    inputs.tokens.tokenCount(), inputs.tokens.documentCount(), inputs.tokens.reused() ? " (cached)" : "",
+                    inputs.tokens.tokenCount(), inputs.tokens.documentCount(), inputs.tokens.reused() ? " (cached)"
+                            : inputs.tokens.rebuiltBecause().map(why -> " (token cache rebuilt: " + why + ")").orElse(""),
                     inputs.blocks.blocksPerEpoch(), blockSize));
             if (group != null) RankAgreement.check(group, s, modelDir, inputs.tokens.binFile());  // before anything that depends on them
             if (restart && leader()) {

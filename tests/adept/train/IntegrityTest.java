@@ -113,9 +113,31 @@ class IntegrityTest {
                 info.add(line);
             }
         }, null, false, "test").run();
-        assertTrue(info.stream().anyMatch(l -> l.startsWith("data: ") && !l.contains("(cached)")), "retokenized: " + info);
+        assertTrue(info.stream().anyMatch(l -> l.startsWith("data: ") && l.contains("(token cache rebuilt: " + bin + " fails its CRC32C)")),
+                "retokenized, saying why: " + info);
         assertArrayEquals(original, Files.readAllBytes(bin), "rebuilt from the corpus");
         assertEquals(TrainerTestLosses.of(Path.of(s.out)), TrainerTestLosses.of(Path.of(again.out)), "trained on the same data");
+
+        // Rewritten with an id the model does not have, its description updated to match: the cache is blamed and rebuilt,
+        // not the corpus or the tokenizer.
+        byte[] outside = original.clone();
+        java.nio.ByteBuffer.wrap(outside).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(8, 1_000_000);
+        Files.write(bin, outside);
+        Path json = bin.resolveSibling(bin.getFileName().toString().replace(".bin", ".json"));
+        String description = Files.readString(json);
+        Files.writeString(json, description.replaceFirst("\"bin_crc32c\": \"[0-9a-f]+\"", "\"bin_crc32c\": \"" + adept.io.checkpoint.Checksums.crc32c(bin) + "\""));
+        info.clear();
+        TrainSettings third = settings("third");
+        third.steps = 2;
+        new Trainer(third, new Trainer.Listener() {
+            @Override
+            public void info(String line) {
+                info.add(line);
+            }
+        }, null, false, "test").run();
+        assertTrue(info.stream().anyMatch(l -> l.startsWith("data: ") && l.contains("(token cache rebuilt: " + bin + " holds token id 1000000, outside the vocabulary")),
+                "the cache blamed: " + info);
+        assertArrayEquals(original, Files.readAllBytes(bin), "rebuilt from the corpus");
     }
 
     @Test
