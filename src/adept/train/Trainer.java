@@ -168,7 +168,7 @@ public final class Trainer {
         if (!restart && Files.exists(runFile)) {
             TrainSettings prior;
             try {
-                String text = new String(FileOps.readBounded(runFile, 1 << 20, "run.json"), java.nio.charset.StandardCharsets.UTF_8);
+                String text = FileOps.readUtf8(runFile, 1 << 20, "run.json");
                 prior = TrainSettings.fromJson(com.google.gson.JsonParser.parseString(text).getAsJsonObject(), runFile.toString());
             } catch (RuntimeException e) {
                 throw new TrainException(runFile + ": unreadable (" + e.getMessage() + "); use another output folder or --restart");
@@ -629,7 +629,7 @@ public final class Trainer {
         if (resumeStep < s.steps || !Files.isRegularFile(out.resolve(MODEL_DIR).resolve("config.json")) || !Files.isRegularFile(summary)) return null;
         JsonObject o;
         try {
-            o = com.google.gson.JsonParser.parseString(Files.readString(summary, StandardCharsets.UTF_8)).getAsJsonObject();
+            o = com.google.gson.JsonParser.parseString(FileOps.readUtf8(summary, 1 << 20, "summary.json")).getAsJsonObject();
             double loss = o.get("final_loss").getAsDouble();
             double evalLoss = o.has("eval_loss") ? o.get("eval_loss").getAsDouble() : Double.NaN;
             long trainable = o.get("trainable_parameters").getAsLong();
@@ -637,7 +637,7 @@ public final class Trainer {
             if (!Double.isFinite(loss)) return null;  // an older summary without a true loss: rewrite it
             listener.info("run complete: step " + resumeStep + " of " + s.steps + " (" + summary + "); nothing to do");
             return new Result(Status.COMPLETED, resumeStep, out, out.resolve(MODEL_DIR), trainable, total, (System.nanoTime() - t0) / 1e9, loss, evalLoss);
-        } catch (IOException | RuntimeException unreadable) {
+        } catch (RuntimeException unreadable) {
             return null;  // rewritten from the checkpoint
         }
     }

@@ -45,17 +45,11 @@ public record TrainerState(long step, DataPosition data, String tokenFile, List<
 
     /** Reads a checkpoint's trainer_state.json (bounded, strict UTF-8 and JSON); errors name the file and field. */
     public static TrainerState read(java.nio.file.Path file) {
-        byte[] bytes;
-        try {
-            bytes = adept.io.checkpoint.FileOps.readBounded(file, MAX_BYTES, "trainer state");
-        } catch (adept.io.checkpoint.CheckpointException e) {
-            throw new TrainException(e.getMessage());
-        }
         String text;
         try {
-            text = java.nio.charset.StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
-            throw new TrainException(file + ": not valid UTF-8");
+            text = adept.io.checkpoint.FileOps.readUtf8(file, MAX_BYTES, "trainer state");
+        } catch (adept.io.checkpoint.CheckpointException e) {
+            throw new TrainException(e.getMessage());
         }
         return parse(text, file.toString());
     }
