@@ -299,6 +299,9 @@ public final class Trainer {
         AdamWSettings adam = new AdamWSettings(s.beta1, s.beta2, s.eps, s.weightDecay, s.maxGradNorm);
         LrSchedule schedule = new LrSchedule(LrSchedule.parseKind(s.schedule), s.lr, s.warmup(), s.steps);
         long[] counts = prepared.parameterCounts();
+        // The summary describes the run's start, also when this process resumed it from a checkpoint.
+        TrainerState.Preparation preparation = resume != null && resume.state().preparation() != null ? resume.state().preparation()
+                : new TrainerState.Preparation(prepared.how(), layerDl(prepared));
         listener.info(String.format(Locale.ROOT, "mode %s: %s", mode.label(), prepared.how()));
         listener.info(String.format(Locale.ROOT, "trainable: %d tensors, %,d of %,d parameters (%.2f%%)", prepared.trainable().size(),
                 counts[0], counts[1], 100.0 * counts[0] / counts[1]));
@@ -468,7 +471,7 @@ public final class Trainer {
                 if (leader() && (stopping || step % s.saveInterval() == 0 || step == s.steps)) {
                     metrics.flush();
                     importanceLog.flush();
-                    save(checkpoints, modelDir, prepared, tuning, inputs, step, lastRefresh, tokensSeen, elapsed);
+                    save(checkpoints, modelDir, prepared, preparation, tuning, inputs, step, lastRefresh, tokensSeen, elapsed);
                 }
                 if (stopping && step < s.steps) {
                     listener.finished();
@@ -493,7 +496,7 @@ public final class Trainer {
                 java.util.NavigableMap<Long, Double> meanByRefresh = tuning.adaptive()
                         ? EffectiveRate.fromImportanceLog(importanceLog.file()) : new java.util.TreeMap<>();
                 double effective = EffectiveRate.cumulative(schedule, step, meanByRefresh);
-                writeSummary(out, prepared, counts, step, lastLoss, evalLoss, seconds, effective, EffectiveRate.scheduled(schedule, step));
+                writeSummary(out, prepared, preparation, counts, step, lastLoss, evalLoss, seconds, effective, EffectiveRate.scheduled(schedule, step));
                 TrainPlots.write(out, listener::info);
             }
             return new Result(Status.COMPLETED, step, out, finalModel, counts[0], counts[1], seconds, lastLoss, evalLoss);
@@ -557,8 +560,8 @@ public final class Trainer {
         }
     }
 
-    private void save(RunCheckpoints checkpoints, Path modelDir, PreparedModel prepared, DecoupledTuning tuning, TrainingInputs inputs,
-                      long step, long lastRefresh, long tokensSeen, double elapsed) {
+    private void save(RunCheckpoints checkpoints, Path modelDir, PreparedModel prepared, TrainerState.Preparation preparation,
+                      DecoupledTuning tuning, TrainingInputs inputs, long step, long lastRefresh, long tokensSeen, double elapsed) {
         Path staging = checkpoints.dir().resolve(".staging-" + RunCheckpoints.name(step));
         try (FileOps.Temporary registered = FileOps.deleteOnExit(staging)) {
             Files.createDirectories(staging);
@@ -574,7 +577,7 @@ public final class Trainer {
                 state.values().forEach(Tensor::close);
             }
             TrainerState ts = new TrainerState(step, inputs.blocks.position(), inputs.tokens.binFile().getFileName().toString(),
-                    prepared.trainable(), lastRefresh, tokensSeen, elapsed, s);
+                    prepared.trainable(), lastRefresh, tokensSeen, elapsed, s, preparation);
             Path stateFile = staging.resolve(TrainerState.FILE_NAME);
             FileOps.writeStringAtomically(stateFile, ts.toJson());
             saveModel(prepared.model(), checkpoints.dir().resolve(RunCheckpoints.name(step)), modelDir, prepared,
@@ -651,12 +654,18 @@ public final class Trainer {
         return Double.NaN;
     }
 
-    private void writeSummary(Path out, PreparedModel prepared, long[] counts, long step, double loss, double evalLoss, double seconds,
-                              double effectiveLrSum, double scheduledLrSum) {
+    private static List<Double> layerDl(PreparedModel prepared) {
+        List<Double> d = new java.util.ArrayList<>();
+        if (prepared.probed() != null) for (double v : prepared.probed().deltas()) d.add(v);
+        return d;
+    }
+
+    private void writeSummary(Path out, PreparedModel prepared, TrainerState.Preparation preparation, long[] counts, long step, double loss,
+                              double evalLoss, double seconds, double effectiveLrSum, double scheduledLrSum) {
         JsonObject o = new JsonObject();
         o.addProperty("mode", s.mode);
         if (s.trainMode().adaptive()) o.addProperty("rate_norm", s.rateNorm);
-        o.addProperty("how", prepared.how());
+        o.addProperty("how", preparation.how());
         o.addProperty("steps", step);
         o.addProperty("trainable_parameters", counts[0]);
         o.addProperty("total_parameters", counts[1]);
@@ -668,9 +677,9 @@ public final class Trainer {
         o.addProperty("effective_lr_sum", effectiveLrSum);
         o.addProperty("scheduled_lr_sum", scheduledLrSum);
         o.addProperty("mean_rate_multiplier", scheduledLrSum > 0 ? effectiveLrSum / scheduledLrSum : 1.0);
-        if (prepared.probed() != null) {
+        if (!preparation.layerDl().isEmpty()) {
             com.google.gson.JsonArray d = new com.google.gson.JsonArray();
-            for (double v : prepared.probed().deltas()) d.add(v);
+            preparation.layerDl().forEach(d::add);
             o.add("layer_dl", d);
         }
         if (prepared.expansion() != null) {

@@ -12,12 +12,22 @@ import java.util.List;
  * refresh step, and the settings the run was started with. Stored as trainer_state.json.
  */
 public record TrainerState(long step, DataPosition data, String tokenFile, List<String> trainable, long lastRefreshStep,
-                           long tokensSeen, double elapsedSeconds, TrainSettings settings) {
+                           long tokensSeen, double elapsedSeconds, TrainSettings settings, Preparation preparation) {
     public static final String FILE_NAME = "trainer_state.json";
     static final String FORMAT = "adept.trainer_state/1";
 
     public TrainerState {
         trainable = List.copyOf(trainable);
+    }
+
+    /**
+     * How the run's model was prepared at its start (the summary's "how" and "layer_dl"), carried by every checkpoint so
+     * that a resumed run's summary is the uninterrupted run's; null in checkpoints written before it was kept.
+     */
+    public record Preparation(String how, List<Double> layerDl) {
+        public Preparation {
+            layerDl = List.copyOf(layerDl);
+        }
     }
 
     /** trainer_state.json's text. */
@@ -35,6 +45,12 @@ public record TrainerState(long step, DataPosition data, String tokenFile, List<
         trainable.forEach(t::add);
         o.add("trainable", t);
         o.add("settings", settings.toJsonObject());
+        if (preparation != null) {
+            o.addProperty("how", preparation.how());
+            JsonArray d = new JsonArray();
+            preparation.layerDl().forEach(d::add);
+            o.add("layer_dl", d);
+        }
         return TrainSettings.GSON.toJson(o) + "\n";
     }
 
@@ -109,7 +125,27 @@ public record TrainerState(long step, DataPosition data, String tokenFile, List<
         } catch (RuntimeException e) {
             throw new TrainException(where + ": settings: " + e.getMessage());
         }
-        return new TrainerState(step, new DataPosition(epoch, offset), tokenFile, trainable, lastRefresh, tokensSeen, elapsed.getAsDouble(), parsed);
+        return new TrainerState(step, new DataPosition(epoch, offset), tokenFile, trainable, lastRefresh, tokensSeen, elapsed.getAsDouble(), parsed,
+                preparation(o, where));
+    }
+
+    /** The optional "how" and "layer_dl": both or neither. */
+    private static Preparation preparation(JsonObject o, String where) {
+        if (!o.has("how") && !o.has("layer_dl")) return null;
+        String how = text(o, "how", where);
+        if (how.length() > 4096) throw new TrainException(where + ": how is longer than 4096 characters");
+        com.google.gson.JsonElement d = o.get("layer_dl");
+        if (d == null || !d.isJsonArray() || d.getAsJsonArray().size() > 65536) {
+            throw new TrainException(where + ": layer_dl must be a list of numbers, got " + shorten(d));
+        }
+        List<Double> values = new ArrayList<>();
+        for (com.google.gson.JsonElement e : d.getAsJsonArray()) {
+            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber() || !Double.isFinite(e.getAsDouble())) {
+                throw new TrainException(where + ": layer_dl holds " + shorten(e) + ", not a finite number");
+            }
+            values.add(e.getAsDouble());
+        }
+        return new Preparation(how, values);
     }
 
     /** A whole number in [min, max] (1e3 is fine, 1.5 and "3" are not). */

@@ -147,7 +147,8 @@ class ParserFuzzTest {
         settings.steps = 30;
         settings.lr = 3e-3;
         String state = new adept.train.TrainerState(20, new adept.io.data.DataPosition(1, 7), "tokens-0123abcd.bin",
-                java.util.List.of("model.layers.0.mlp.up_proj.weight", "model.layers.0.self_attn.q_proj.weight"), 10, 20_480, 12.5, settings).toJson();
+                java.util.List.of("model.layers.0.mlp.up_proj.weight", "model.layers.0.self_attn.q_proj.weight"), 10, 20_480, 12.5, settings,
+                new adept.train.TrainerState.Preparation("expanded 2 -> 3 layers, copying [0]", java.util.List.of(0.25, -1e-3))).toJson();
         Path file = tmp.resolve("trainer_state.json");
         Files.writeString(file, state);
         assertEquals(20, adept.train.TrainerState.read(file).step(), "the unmutated state reads back");
