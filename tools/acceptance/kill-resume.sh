@@ -75,18 +75,18 @@ while alive():
         pass
     if step >= target:
         children = []  # the ranks of a --nproc launcher, to check that they die with it
-        for entry in os.listdir("/proc"):
+        for entry in filter(str.isdigit, os.listdir("/proc")):
             try:
                 with open(f"/proc/{entry}/stat") as f:
-                    if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
                         children.append(entry)
-            except (FileNotFoundError, ProcessLookupError, ValueError):
-                pass
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # gone meanwhile
         os.kill(pid, signal.SIGKILL)
         print(step, *children)
         sys.exit(0)
     time.sleep(0.01)
-sys.exit(1)  # the run ended first
+sys.exit(3)  # the run ended first
 EOF
 }
 
@@ -130,15 +130,19 @@ for nproc in $NPROCS; do
     sleep 0.01  # metrics.jsonl written after this start has a later mtime
     (adept_cli "${args[@]}" --out "$killed" --nproc "$nproc") >>"$killed.log" 2>&1 &
     pid=$!
-    if ! killed_at=$(kill_at "$killed" "$target" "$pid" started); then wait "$pid" || true; continue; fi  # the run ended first
+    status=0
+    killed_at=$(kill_at "$killed" "$target" "$pid" started) || status=$?
+    if [ "$status" -eq 3 ]; then wait "$pid" || true; continue; fi  # the run ended first
+    [ "$status" -eq 0 ] || { echo "kill-resume: the step watcher failed"; kill -KILL "$pid"; exit 1; }
     read -r at children <<<"$killed_at"
     wait "$pid" 2>/dev/null || true
     kills=$((kills + 1))
-    echo "  SIGKILL at step $at (target $target)"
+    set -- $children
+    echo "  SIGKILL at step $at (target $target)$([ $# -gt 0 ] && echo ", the launcher of $# ranks")"
     for child in $children; do  # ranks die with their launcher
       for _ in $(seq 1 100); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
       if kill -0 "$child" 2>/dev/null; then
-        echo "  rank pid $child survived its launcher"
+        echo "  rank pid $child survived its launcher: FAIL"
         survivors=$((survivors + 1))
         kill -KILL "$child" 2>/dev/null || true
       fi
