@@ -381,6 +381,53 @@ at_process_group at_pg_new(int backend, const char *master_addr, int master_port
     g->cuda = backend == AT_DIST_NCCL;
     // torchrun's agent already serves a store at the master port: every rank is its client, keys under a prefix per attempt
     bool agent_store = agent_store_prefix != nullptr && agent_store_prefix[0] != '\0';
+    // A foreign server on the port can make the store client throw on c10d's own background thread (a garbage length
+    // read as std::length_error or std::bad_alloc), where no catch here sees it and the process would abort: while a
+    // rendezvous is under way, std::terminate prints one line naming it and exits 2 instead.
+    static std::mutex joining_lock;
+    static std::string joining;  // the rendezvous under way; empty when none
+    static std::terminate_handler before = nullptr;
+    static std::once_flag install_once;
+    std::call_once(install_once, [] {
+        before = std::set_terminate([] {
+            std::string what = "an unreadable reply";
+            if (std::exception_ptr e = std::current_exception()) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const c10::Error &x) {
+                    what = x.what_without_backtrace();
+                } catch (const std::exception &x) {
+                    what = x.what();
+                } catch (...) {
+                }
+            }
+            std::string line;
+            if (joining_lock.try_lock()) {
+                line = joining;
+                joining_lock.unlock();
+            }
+            if (line.empty()) {
+                if (before != nullptr) before();
+                std::abort();
+            }
+            std::replace(what.begin(), what.end(), '\n', ' ');
+            std::fprintf(stderr, "adept: %s failed: the server at MASTER_ADDR:MASTER_PORT is not a c10d store (%s); is another program listening on that port?\n",
+                         line.c_str(), what.c_str());
+            std::fflush(stderr);
+            std::_Exit(2);
+        });
+    });
+    struct Joining {
+        std::string what;
+        explicit Joining(std::string w) : what(std::move(w)) {
+            std::lock_guard<std::mutex> hold(joining_lock);
+            joining = what;
+        }
+        ~Joining() {
+            std::lock_guard<std::mutex> hold(joining_lock);
+            if (joining == what) joining.clear();
+        }
+    } joining_now("rendezvous at " + where);
     try {
         c10d::TCPStoreOptions store_options;
         store_options.port = static_cast<std::uint16_t>(master_port);

@@ -65,7 +65,8 @@ class HostileSettingsCommandTest extends adept.testing.TrainFolder {
         run("nan.yaml", SHARED + "steps: 2\nlr: .nan\n").assertUserError("nan.yaml: lr: expected a number, got NaN");
         run("int8.yaml", SHARED + "steps: 2\nevaluate: {data: [domain.txt], dtype: int8}\n").assertUserError("evaluate.dtype: int8 is not a floating-point type");
         Path latin1 = Files.write(dir.resolve("latin1.yaml"), (SHARED + "steps: 2\n# caf\u00e9\n").getBytes(StandardCharsets.ISO_8859_1));
-        adept("run", "--config", latin1.toString(), "--dry-run").assertUserError("latin1.yaml: not valid UTF-8 text (line 8)");
+        int offset = (SHARED + "steps: 2\n# caf").length();  // ASCII up to the Latin-1 e-acute
+        adept("run", "--config", latin1.toString(), "--dry-run").assertUserError("latin1.yaml: not valid UTF-8 text (byte " + offset + ", line 8)");
         adept("run", "--config", "/dev/zero", "--dry-run").assertUserError("/dev/zero: not a regular file");
         Path fifo = dir.resolve("fifo.yaml");
         if (new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor() == 0) {
@@ -104,7 +105,8 @@ class HostileSettingsCommandTest extends adept.testing.TrainFolder {
         Path bad = runFolder(GOOD, null);
         Files.write(bad.resolve("metrics.jsonl"), "{\"step\": 1, \"loss\": 3, \"note\": \"caf\u00e9\"}\n".getBytes(StandardCharsets.ISO_8859_1), java.nio.file.StandardOpenOption.APPEND);
         Files.writeString(bad.resolve("metrics.jsonl"), GOOD, java.nio.file.StandardOpenOption.APPEND);
-        adept("plot", "--run", bad.toString()).assertUserError("metrics.jsonl:3: not valid UTF-8");
+        int badByte = (GOOD + "{\"step\": 1, \"loss\": 3, \"note\": \"caf").length();
+        adept("plot", "--run", bad.toString()).assertUserError("metrics.jsonl:3: not valid UTF-8 (byte " + badByte + " of the file)");
     }
 
     @Test

@@ -177,6 +177,8 @@ class RunCommandTest {
         assertRefused(SHARED + "runs: [{name: ok, mode: full, block_size: 100}]\n", "exceeds the model's context");
         assertRefused(SHARED + "runs: [{name: ../x, mode: full}]\n", "not a usable folder name");
         assertRefused(SHARED + "evaluate: {data: [../heldout.txt, ../gone.txt]}\n", "evaluate.data: no such file " + dir.resolve("gone.txt"));
+        assertRefused(SHARED + "runs: [{name: z, data: /dev/zero}]\n", "runs[1] (z): data: /dev/zero is not a regular file (a device, FIFO or socket)");
+        assertRefused(SHARED + "evaluate: {data: [/dev/zero]}\n", "evaluate.data: /dev/zero is not a regular file");
         assertRefused(SHARED.replace("out: ../results\n", ""), "out: the pipeline folder is required");
     }
 

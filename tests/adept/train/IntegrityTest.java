@@ -107,9 +107,66 @@ class IntegrityTest {
                 info.add(line);
             }
         }, null, false, "test").run();
-        assertTrue(info.stream().anyMatch(l -> l.startsWith("data: ") && !l.contains("(cached)")), "retokenized: " + info);
+        assertTrue(info.stream().anyMatch(l -> l.startsWith("data: ") && l.contains("(token cache rebuilt: " + bin + " fails its CRC32C)")),
+                "retokenized, saying why: " + info);
         assertArrayEquals(original, Files.readAllBytes(bin), "rebuilt from the corpus");
         assertEquals(TrainerTestLosses.of(s.output().out()), TrainerTestLosses.of(again.output().out()), "trained on the same data");
+
+        // Rewritten with an id the model does not have, its description updated to match: the cache is blamed and rebuilt,
+        // not the corpus or the tokenizer.
+        byte[] outside = original.clone();
+        java.nio.ByteBuffer.wrap(outside).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(8, 1_000_000);
+        Files.write(bin, outside);
+        Path json = bin.resolveSibling(bin.getFileName().toString().replace(".bin", ".json"));
+        String description = Files.readString(json);
+        Files.writeString(json, description.replaceFirst("\"bin_crc32c\": \"[0-9a-f]+\"", "\"bin_crc32c\": \"" + adept.io.checkpoint.Checksums.crc32c(bin) + "\""));
+        info.clear();
+        TrainSettings third = settings("third").toBuilder().steps(2).build();
+        new Trainer(third, new TrainListener() {
+            @Override
+            public void info(String line) {
+                info.add(line);
+            }
+        }, null, false, "test").run();
+        assertTrue(info.stream().anyMatch(l -> l.startsWith("data: ") && l.contains("(token cache rebuilt: " + bin + " holds token id 1000000, outside the vocabulary")),
+                "the cache blamed: " + info);
+        assertArrayEquals(original, Files.readAllBytes(bin), "rebuilt from the corpus");
+    }
+
+    @Test
+    void damagedTrainerStateFieldsAreOneLineNamingTheFileAndField() throws Exception {
+        TrainSettings s = settings("fields").toBuilder().steps(8).build();
+        runAndForgetTheEnd(s, new ArrayList<>());
+        Path out = s.output().out();
+        Path state = out.resolve("checkpoints").resolve(RunCheckpoints.name(8)).resolve(TrainerState.FILE_NAME);
+        String original = Files.readString(state);
+        // An older checkpoint (no checksums.json) or one rewritten with its checksums: the fields themselves are checked.
+        Files.delete(state.getParent().resolve(adept.io.checkpoint.Checksums.FILE_NAME));
+        FileOps.deleteRecursively(out.resolve(RunFolder.MODEL_DIR));
+        Files.delete(out.resolve(RunFolder.SUMMARY_FILE));
+        String[][] structural = {
+                {"\"data_offset\": 1e12", "data_offset 1e12 is out of range"},
+                {"\"data_epoch\": 1.5", "data_epoch must be a whole number, got 1.5"},
+                {"\"step\": \"8\"", "step must be a whole number"},
+                {"\"trainable\": []", "trainable must be a non-empty list"},
+                {"\"trainable\": [null]", "trainable holds null"},
+                {"\"last_refresh_step\": 99", "last_refresh_step 99 is out of range"}};
+        for (String[] c : structural) {
+            String field = c[0].substring(1, c[0].indexOf('"', 1));
+            Files.writeString(state, original.replaceFirst("\"" + field + "\": (\\[[^\\]]*\\]|[^,\\n]*)", java.util.regex.Matcher.quoteReplacement(c[0])));
+            TrainException e = assertThrows(TrainException.class, () -> TrainerState.read(state));
+            assertEquals(state + ": " + c[1], e.getMessage().substring(0, Math.min(e.getMessage().length(), (state + ": " + c[1]).length())), e.getMessage());
+        }
+        // Names the model lacks and an offset past the data are found against them: one line, the run refused.
+        String[][] semantic = {
+                {"\"trainable\": [\"model.layers.99.mlp.up_proj.weight\"]", "trainable names model.layers.99.mlp.up_proj.weight, which is not a tensor"},
+                {"\"data_offset\": 100000", "data_offset 100000 is past the"}};
+        for (String[] c : semantic) {
+            String field = c[0].substring(1, c[0].indexOf('"', 1));
+            Files.writeString(state, original.replaceFirst("\"" + field + "\": (\\[[^\\]]*\\]|[^,\\n]*)", java.util.regex.Matcher.quoteReplacement(c[0])));
+            TrainException e = assertThrows(TrainException.class, () -> runAndForgetTheEnd(s, new ArrayList<>()));
+            assertTrue(e.getMessage().startsWith(state + ": " + c[1]), e.getMessage());
+        }
     }
 
     /** The losses of a run's metrics. */

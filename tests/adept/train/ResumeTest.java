@@ -83,6 +83,14 @@ class ResumeTest {
         long refreshesAfterKill = RunLog.read(killed.output().out().resolve(RunFolder.IMPORTANCE_FILE)).stream()
                 .mapToLong(o -> o.get("step").getAsLong()).filter(st -> st > resumedFrom).distinct().count();
         assertTrue(refreshesAfterKill >= 1, "at least one importance refresh after the kill");
+        assertEquals(summaryLessTiming(reference.output().out()), summaryLessTiming(killed.output().out()),
+                "the same summary (how the model was prepared, layer_dl, losses), not 'resumed at step N'");
+    }
+
+    static JsonObject summaryLessTiming(Path out) throws IOException {
+        JsonObject o = com.google.gson.JsonParser.parseString(Files.readString(out.resolve(RunFolder.SUMMARY_FILE))).getAsJsonObject();
+        o.remove("wall_seconds");
+        return o;
     }
 
     @Test

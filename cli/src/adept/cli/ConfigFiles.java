@@ -53,23 +53,8 @@ public final class ConfigFiles {
             return StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
                     .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT).decode(java.nio.ByteBuffer.wrap(bytes)).toString();
         } catch (java.nio.charset.CharacterCodingException e) {
-            throw new TrainException(file + ": not valid UTF-8 text (" + firstMalformedLine(bytes) + ")");
+            throw new TrainException(file + ": not valid UTF-8 text (" + adept.io.checkpoint.FileOps.firstInvalidUtf8(bytes) + ")");
         }
-    }
-
-    /** "line N" of the first byte sequence that is not UTF-8. */
-    private static String firstMalformedLine(byte[] bytes) {
-        int line = 1;
-        int i = 0;
-        while (i < bytes.length) {
-            int b = bytes[i] & 0xff;
-            int len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : -1;
-            if (len < 0 || i + len > bytes.length) return "line " + line;
-            for (int k = 1; k < len; k++) if ((bytes[i + k] & 0xc0) != 0x80) return "line " + line;
-            if (b == '\n') line++;
-            i += len;
-        }
-        return "line " + line;
     }
 
     /** The text as a JSON object: YAML (safe types only, no duplicate keys) or JSON. */

@@ -22,7 +22,6 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -201,7 +200,7 @@ public final class RunCommand implements Callable<Integer> {
         Map<String, Cell> out = new LinkedHashMap<>();
         if (!Files.isRegularFile(file)) return out;
         try {
-            JsonObject o = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject();
+            JsonObject o = JsonParser.parseString(adept.io.checkpoint.FileOps.readUtf8(file, 64 << 20, "evaluation.json")).getAsJsonObject();
             if (!Objects.equals(o.get("settings"), settings)) return out;
             for (JsonElement x : o.getAsJsonArray("results")) {
                 JsonObject r = x.getAsJsonObject();
@@ -209,7 +208,7 @@ public final class RunCommand implements Callable<Integer> {
                         r.get("loss").getAsDouble(), r.get("perplexity").getAsDouble(), r.get("tokens").getAsLong());
                 out.put(key(cell.model(), Path.of(cell.modelPath()), Path.of(cell.data())), cell);
             }
-        } catch (IOException | RuntimeException unreadable) {
+        } catch (RuntimeException unreadable) {
             out.clear();  // recomputed and rewritten
         }
         return out;

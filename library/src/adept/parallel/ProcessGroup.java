@@ -53,14 +53,16 @@ public final class ProcessGroup implements AutoCloseable {
                     ? "backend nccl needs a CUDA build of the shim with NCCL; this one has " + (available(Backend.GLOO) ? "gloo only" : "no backend")
                     : "this shim was built without Gloo (install libgloo-dev and rerun native/build.sh): no distributed training");
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment iface = env.networkInterface().map(arena::allocateFrom).orElse(MemorySegment.NULL);
-            MemorySegment prefix = env.agentStorePrefix().map(arena::allocateFrom).orElse(MemorySegment.NULL);
-            MemorySegment h = DistCheck.handle(at_pg_new(backend.code(), arena.allocateFrom(env.masterAddr()), env.masterPort(), env.rank(),
-                    env.worldSize(), iface, env.timeout().toMillis(), prefix));
-            // Gloo here takes CPU tensors only (the shim checks it too); NCCL the CUDA device's.
-            return new ProcessGroup(h, env.rank(), env.worldSize(), backend == Backend.NCCL ? device : Device.CPU);
-        }
+        MemorySegment h = Rendezvous.join(env, () -> {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment iface = env.networkInterface().map(arena::allocateFrom).orElse(MemorySegment.NULL);
+                MemorySegment prefix = env.agentStorePrefix().map(arena::allocateFrom).orElse(MemorySegment.NULL);
+                return DistCheck.handle(at_pg_new(backend.code(), arena.allocateFrom(env.masterAddr()), env.masterPort(), env.rank(),
+                        env.worldSize(), iface, env.timeout().toMillis(), prefix));
+            }
+        }, late -> at_pg_free(late));
+        // Gloo here takes CPU tensors only (the shim checks it too); NCCL the CUDA device's.
+        return new ProcessGroup(h, env.rank(), env.worldSize(), backend == Backend.NCCL ? device : Device.CPU);
     }
 
     /** Joins a group of worldSize processes on this host (rank 0 serves the store at 127.0.0.1:port). */

@@ -127,7 +127,9 @@ public record ProbeReport(
         if (Files.exists(file) && !Files.isRegularFile(file)) throw new DataException(file + ": not a regular file (is this an importance.json?)");
         try {
             if (Files.size(file) > MAX_BYTES) throw new DataException(file + ": larger than " + MAX_BYTES + " bytes; not an importance.json");
-            text = Files.readString(file, StandardCharsets.UTF_8);
+            text = adept.io.checkpoint.FileOps.readUtf8(file, MAX_BYTES, "importance.json");
+        } catch (adept.io.checkpoint.CheckpointException e) {
+            throw new DataException(e.getMessage());
         } catch (NoSuchFileException e) {
             throw new DataException(file + ": no such importance file (run adept probe first)");
         } catch (IOException e) {

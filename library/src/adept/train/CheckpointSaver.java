@@ -30,10 +30,11 @@ final class CheckpointSaver implements StepLoop.Saver {
     private final DecoupledTuning tuning;
     private final PackedBlocks blocks;
     private final String tokenFile;
+    private final TrainerState.Preparation preparation;
     private final boolean writes;
 
     private CheckpointSaver(TrainSettings s, RunCheckpoints checkpoints, Path baseDir, PreparedModel prepared, DecoupledTuning tuning,
-                            PackedBlocks blocks, String tokenFile, boolean writes) {
+                            PackedBlocks blocks, String tokenFile, TrainerState.Preparation preparation, boolean writes) {
         this.s = s;
         this.checkpoints = checkpoints;
         this.baseDir = baseDir;
@@ -41,18 +42,19 @@ final class CheckpointSaver implements StepLoop.Saver {
         this.tuning = tuning;
         this.blocks = blocks;
         this.tokenFile = tokenFile;
+        this.preparation = preparation;
         this.writes = writes;
     }
 
     /** Saves into checkpoints: the model, the optimizer's state, where the data reader stands (blocks over tokenFile). */
     static CheckpointSaver writing(TrainSettings s, RunCheckpoints checkpoints, Path baseDir, PreparedModel prepared, DecoupledTuning tuning,
-                                   PackedBlocks blocks, String tokenFile) {
-        return new CheckpointSaver(s, checkpoints, baseDir, prepared, tuning, blocks, tokenFile, true);
+                                   PackedBlocks blocks, String tokenFile, TrainerState.Preparation preparation) {
+        return new CheckpointSaver(s, checkpoints, baseDir, prepared, tuning, blocks, tokenFile, preparation, true);
     }
 
     /** Saves nothing (a rank other than 0); still names the last good checkpoint. */
     static CheckpointSaver readOnly(RunCheckpoints checkpoints) {
-        return new CheckpointSaver(null, checkpoints, null, null, null, null, null, false);
+        return new CheckpointSaver(null, checkpoints, null, null, null, null, null, null, false);
     }
 
     @Override
@@ -79,7 +81,7 @@ final class CheckpointSaver implements StepLoop.Saver {
                 state.values().forEach(Tensor::close);
             }
             TrainerState ts = new TrainerState(p.step(), blocks.position(), tokenFile, prepared.trainable(), p.lastRefresh(), p.tokensSeen(),
-                    p.elapsedSeconds(), s);
+                    p.elapsedSeconds(), s, preparation);
             Path stateFile = staging.resolve(TrainerState.FILE_NAME);
             FileOps.writeStringAtomically(stateFile, ts.toJson());
             ModelFolder.write(prepared.model(), checkpoints.dir().resolve(RunCheckpoints.name(p.step())), baseDir, prepared,

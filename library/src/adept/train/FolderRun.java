@@ -68,6 +68,7 @@ final class FolderRun {
         ModelConfig baseConfig = base.config().modelConfig();
         int maxPositions = baseConfig.maxPositionEmbeddings();
         int blockSize = run.blockSize(maxPositions);
+        run.checkMicroBatch(blockSize);
         if (s.preparation().mode() == TrainMode.LORA) LoraMode.rank(s, base);  // a rank that matches nothing fails before any work
         if (!restart) folder.checkSameSettings(s);
 
@@ -76,7 +77,8 @@ final class FolderRun {
              TrainingInputs inputs = TrainingInputs.read(s, modelDir, tokenizer, blockSize, maxPositions, baseConfig.vocabSize(),
                      folder.dir().resolveSibling(".adept-tokens"), bytes -> {})) {
             listener.info(String.format(Locale.ROOT, "data: %s: %,d tokens in %,d documents%s; %,d blocks of %d", s.inputs().data(),
-                    inputs.tokens.tokenCount(), inputs.tokens.documentCount(), inputs.tokens.reused() ? " (cached)" : "",
+                    inputs.tokens.tokenCount(), inputs.tokens.documentCount(), inputs.tokens.reused() ? " (cached)"
+                            : inputs.tokens.rebuiltBecause().map(why -> " (token cache rebuilt: " + why + ")").orElse(""),
                     inputs.blocks.blocksPerEpoch(), blockSize));
             parallel.checkSameInputs(s, modelDir, inputs.tokens.binFile());  // before anything that depends on them
             if (restart && parallel.leader()) folder.clear();
@@ -99,6 +101,8 @@ final class FolderRun {
                     return train(t0, modelDir, prepared, data, inputs, resume);
                 }
             }
+        } catch (adept.tensor.TorchException e) {
+            throw OutOfMemory.explain(e, s, parallel.ranks(), blockSize).orElseThrow(() -> e);
         }
     }
 
@@ -107,8 +111,16 @@ final class FolderRun {
         if (s.preparation().mode() == TrainMode.LORA) return LoraMode.resume(s, resume.dir(), resume.state(), dtype, device);
         Checkpoint c = Checkpoint.open(resume.dir());
         ExpansionMetadata expansion = ExpansionMetadata.from(c.metadata(), c.dir().toString()).orElse(null);
-        return new PreparedModel(c.loadModel(dtype, device), c.config(), resume.state().trainable(), expansion, null,
-                "resumed at step " + resume.state().step());
+        CausalLM model = c.loadModel(dtype, device);
+        java.util.Set<String> tensors = model.namedParameters().keySet();
+        for (String name : resume.state().trainable()) {
+            if (!tensors.contains(name)) {
+                model.close();
+                throw new TrainException(resume.dir().resolve(TrainerState.FILE_NAME) + ": trainable names " + name
+                        + ", which is not a tensor of the checkpoint's model; the checkpoint is damaged");
+            }
+        }
+        return new PreparedModel(model, c.config(), resume.state().trainable(), expansion, null, "resumed at step " + resume.state().step());
     }
 
     private Trainer.Result train(long t0, Path modelDir, PreparedModel prepared, StepLoop.Data data, TrainingInputs inputs,
@@ -119,6 +131,9 @@ final class FolderRun {
         if (writes) folder.start(s, resume == null);
         parallel.broadcastParameters(model);
         TrainerState resumed = resume == null ? null : resume.state();
+        // The summary describes the run's start, also when this process resumed it from a checkpoint.
+        TrainerState.Preparation preparation = resumed != null && resumed.preparation() != null ? resumed.preparation()
+                : new TrainerState.Preparation(prepared.how(), layerDl(prepared));
         try (DecoupledTuning tuning = run.tuning(prepared);
              RunLogs logs = writes ? RunLogs.open(folder.dir(), resumed) : null;
              RunEvents events = RunEvents.open(folder.dir(), s, writes && s.output().tensorboard(), resumed == null ? -1 : resumed.step())) {
@@ -130,18 +145,23 @@ final class FolderRun {
                         throw new TrainException(resume.dir() + " was trained on other data (" + resumed.tokenFile() + "); use another output folder or --restart");
                     }
                     CheckpointSaver.restoreOptimizer(tuning, resume.dir());
+                    if (resumed.data().offset() > inputs.blocks.blocksPerEpoch()) {
+                        throw new TrainException(resume.dir().resolve(TrainerState.FILE_NAME) + ": data_offset " + resumed.data().offset()
+                                + " is past the " + inputs.blocks.blocksPerEpoch() + " blocks of an epoch of " + s.inputs().data() + "; the checkpoint is damaged");
+                    }
                     inputs.blocks.seek(resumed.data());
                     start = new StepLoop.Progress(resumed.step(), resumed.lastRefreshStep(), resumed.tokensSeen(), resumed.elapsedSeconds());
                 }
                 StepLoop.Saver saver = writes
-                        ? CheckpointSaver.writing(s, folder.checkpoints(), modelDir, prepared, tuning, inputs.blocks, inputs.tokens.binFile().getFileName().toString())
+                        ? CheckpointSaver.writing(s, folder.checkpoints(), modelDir, prepared, tuning, inputs.blocks, inputs.tokens.binFile().getFileName().toString(),
+                                preparation)
                         : CheckpointSaver.readOnly(folder.checkpoints());
                 StepLoop.Outcome o = run.loop(model, tuning, data, writes ? listener.with(logs, events) : listener, saver).run(start);
                 if (o.status() == Trainer.Status.INTERRUPTED) {
                     return new Trainer.Result(Trainer.Status.INTERRUPTED, o.progress().step(), folder.dir(), null, counts[0], counts[1],
                             (System.nanoTime() - t0) / 1e9, o.lastLoss(), o.evalLoss());
                 }
-                return finish(t0, modelDir, prepared, data, tuning, o, counts);
+                return finish(t0, modelDir, prepared, preparation, data, tuning, o, counts);
             } finally {
                 parallel.detach();
             }
@@ -149,7 +169,14 @@ final class FolderRun {
     }
 
     /** The final model, adapters and summary of a completed run (rank 0), then the listeners' outputsWritten. */
-    private Trainer.Result finish(long t0, Path modelDir, PreparedModel prepared, StepLoop.Data data, DecoupledTuning tuning,
+    private static List<Double> layerDl(PreparedModel prepared) {
+        List<Double> d = new java.util.ArrayList<>();
+        if (prepared.probed() != null) for (double v : prepared.probed().deltas()) d.add(v);
+        return d;
+    }
+
+    private Trainer.Result finish(long t0, Path modelDir, PreparedModel prepared, TrainerState.Preparation preparation, StepLoop.Data data,
+                                  DecoupledTuning tuning,
                                   StepLoop.Outcome o, long[] counts) {
         long step = o.progress().step();
         double evalLoss = o.evalLoss();
@@ -166,7 +193,7 @@ final class FolderRun {
             NavigableMap<Long, Double> meanByRefresh = tuning.adaptive()
                     ? EffectiveRate.fromImportanceLog(folder.dir().resolve(RunFolder.IMPORTANCE_FILE)) : new TreeMap<>();
             LrSchedule schedule = run.schedule();
-            folder.writeSummary(s, prepared, counts, new RunFolder.Summary(step, lastLoss, evalLoss, seconds,
+            folder.writeSummary(s, prepared, preparation, counts, new RunFolder.Summary(step, lastLoss, evalLoss, seconds,
                     EffectiveRate.cumulative(schedule, step, meanByRefresh), EffectiveRate.scheduled(schedule, step)));
             listener.outputsWritten(folder.dir());
         }

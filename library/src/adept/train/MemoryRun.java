@@ -43,6 +43,7 @@ final class MemoryRun {
         run.parallel().checkBatchSize(s.inputs().batchSize());
         ModelConfig config = model.config();
         int blockSize = run.blockSize(config.maxPositionEmbeddings());
+        run.checkMicroBatch(blockSize);
         long vocab = config.vocabSize();
         for (long id : data.tokens()) {
             if (id < 0 || id >= vocab) throw new TrainException("the training data in memory: token id " + id + " is outside the model's vocabulary of " + vocab);

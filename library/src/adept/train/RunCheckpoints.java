@@ -5,7 +5,6 @@ import adept.io.checkpoint.FileOps;
 import adept.io.checkpoint.Safetensors;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -65,7 +64,7 @@ public final class RunCheckpoints {
         for (Path p : list()) {
             try {
                 adept.io.checkpoint.Checksums.verify(p);  // same-size damage passes every other check
-                TrainerState state = TrainerState.parse(Files.readString(p.resolve(TrainerState.FILE_NAME), StandardCharsets.UTF_8), p.toString());
+                TrainerState state = TrainerState.read(p.resolve(TrainerState.FILE_NAME));
                 Matcher m = NAME.matcher(p.getFileName().toString());
                 if (m.matches() && Long.parseLong(m.group(1)) != state.step()) throw new TrainException(p + ": step does not match its name");
                 Safetensors.open(p.resolve(OPTIMIZER_FILE));  // checks the header against the file size
@@ -74,7 +73,7 @@ public final class RunCheckpoints {
                 Path adapters = p.resolve(adept.io.checkpoint.PeftAdapters.WEIGHTS_FILE);  // lora runs' adapters
                 if (Files.exists(adapters)) Safetensors.open(adapters);
                 return Optional.of(new Loaded(p, state));
-            } catch (RuntimeException | IOException e) {
+            } catch (RuntimeException e) {
                 skipped.accept(p.getFileName() + " is incomplete or damaged (" + e.getMessage() + "); skipping it for an earlier checkpoint");
             }
         }

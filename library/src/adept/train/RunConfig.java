@@ -125,6 +125,13 @@ public final class RunConfig {
         return List.copyOf(out);
     }
 
+    /** Why p, which is not a regular file, cannot be read as one: a folder, nothing, or a device, FIFO or socket. */
+    static String notAFile(Path p) {
+        if (Files.isDirectory(p)) return p + " is a folder, not a file";
+        if (!Files.exists(p)) return "no such file " + p;
+        return p + " is not a regular file (a device, FIFO or socket); save the text to a file first";
+    }
+
     /** Checks a config already read into a JSON tree (adept.cli.ConfigFiles reads YAML and JSON files); label names it in errors. */
     public static RunConfig parseTree(JsonObject root, Path file, String label) {
         return new Parser(label, file.toAbsolutePath().normalize()).parse(root);
@@ -317,7 +324,7 @@ public final class RunConfig {
             for (String key : List.of("data", "probe", "eval")) {
                 Path p = key.equals("data") ? s.inputs().data() : key.equals("probe") ? s.inputs().probe() : s.inputs().eval();
                 if (p == null) continue;
-                if (!Files.isRegularFile(p)) throw error(where, key + ": " + (Files.isDirectory(p) ? p + " is a folder, not a file" : "no such file " + p));
+                if (!Files.isRegularFile(p)) throw error(where, key + ": " + notAFile(p));
             }
             Path model = s.inputs().model();
             if (!Files.isDirectory(model)) throw error(where, "model: no such folder " + model);
@@ -366,7 +373,7 @@ public final class RunConfig {
             for (JsonElement item : items) {
                 if (!isText(item)) throw error("evaluate.data", "expected a file path, got " + item);
                 Path p = resolve(item.getAsString());
-                if (!Files.isRegularFile(p)) throw error("evaluate.data", Files.isDirectory(p) ? p + " is a folder, not a file" : "no such file " + p);
+                if (!Files.isRegularFile(p)) throw error("evaluate.data", notAFile(p));
                 if (!unique.add(p)) throw error("evaluate.data", p + " is listed twice");
                 files.add(p);
             }

@@ -19,6 +19,16 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 record RunContext(TrainSettings s, TrainListeners listener, ParallelStrategy parallel, AtomicBoolean stop, String version) {
     /** The block size: the setting, or the model's context up to 512. */
+    /** A micro-batch's tokens must fit one array: refused before any work, naming the options. */
+    void checkMicroBatch(int blockSize) {
+        long tokens = (long) s.inputs().batchSize() / parallel().ranks() * blockSize;
+        if (tokens > Integer.MAX_VALUE - 8) {
+            throw new TrainException(String.format(java.util.Locale.ROOT, "batch_size %d x block_size %d is %,d tokens in one micro-batch, more than one "
+                    + "array holds (%,d): lower --batch-size or --block-size (--grad-accum keeps the tokens per optimizer step)",
+                    s.inputs().batchSize(), blockSize, tokens, Integer.MAX_VALUE - 8));
+        }
+    }
+
     int blockSize(int maxPositions) {
         int blockSize = s.inputs().blockSize() != null ? s.inputs().blockSize() : Math.min(512, maxPositions);
         if (blockSize > maxPositions) {

@@ -97,8 +97,8 @@ public final class RunFolder {
         if (!Files.exists(runFile)) return;
         TrainSettings prior;
         try {
-            prior = TrainSettings.fromJson(JsonParser.parseString(Files.readString(runFile)).getAsJsonObject(), runFile.toString());
-        } catch (IOException | RuntimeException e) {
+            prior = TrainSettings.fromJson(JsonParser.parseString(FileOps.readUtf8(runFile, 1 << 20, RUN_FILE)).getAsJsonObject(), runFile.toString());
+        } catch (RuntimeException e) {
             throw new TrainException(runFile + ": unreadable (" + e.getMessage() + "); use another output folder or --restart");
         }
         List<String> diff = s.differences(prior);
@@ -158,14 +158,14 @@ public final class RunFolder {
         Path summary = out.resolve(SUMMARY_FILE);
         if (resumeStep < steps || !Files.isRegularFile(modelDir().resolve("config.json")) || !Files.isRegularFile(summary)) return null;
         try {
-            JsonObject o = JsonParser.parseString(Files.readString(summary, StandardCharsets.UTF_8)).getAsJsonObject();
+            JsonObject o = JsonParser.parseString(FileOps.readUtf8(summary, 1 << 20, SUMMARY_FILE)).getAsJsonObject();
             double loss = o.get("final_loss").getAsDouble();
             double evalLoss = o.has("eval_loss") ? o.get("eval_loss").getAsDouble() : Double.NaN;
             long trainable = o.get("trainable_parameters").getAsLong();
             long total = o.get("total_parameters").getAsLong();
             if (!Double.isFinite(loss)) return null;  // an older summary without a true loss: rewrite it
             return new Trainer.Result(Trainer.Status.COMPLETED, resumeStep, out, modelDir(), trainable, total, seconds, loss, evalLoss);
-        } catch (IOException | RuntimeException unreadable) {
+        } catch (RuntimeException unreadable) {
             return null;  // rewritten from the checkpoint
         }
     }
@@ -187,11 +187,12 @@ public final class RunFolder {
     /** What the summary says of a run. */
     record Summary(long step, double loss, double evalLoss, double seconds, double effectiveLrSum, double scheduledLrSum) {}
 
-    void writeSummary(TrainSettings s, PreparedModel prepared, long[] counts, Summary r) {
+    /** summary.json; preparation is how the run began (the same when this process resumed it from a checkpoint). */
+    void writeSummary(TrainSettings s, PreparedModel prepared, TrainerState.Preparation preparation, long[] counts, Summary r) {
         JsonObject o = new JsonObject();
         o.addProperty("mode", s.preparation().mode().label());
         if (s.preparation().mode().adaptive()) o.addProperty("rate_norm", s.stage2().rateNorm().label());
-        o.addProperty("how", prepared.how());
+        o.addProperty("how", preparation.how());
         o.addProperty("steps", r.step());
         o.addProperty("trainable_parameters", counts[0]);
         o.addProperty("total_parameters", counts[1]);
@@ -203,9 +204,9 @@ public final class RunFolder {
         o.addProperty("effective_lr_sum", r.effectiveLrSum());
         o.addProperty("scheduled_lr_sum", r.scheduledLrSum());
         o.addProperty("mean_rate_multiplier", r.scheduledLrSum() > 0 ? r.effectiveLrSum() / r.scheduledLrSum() : 1.0);
-        if (prepared.probed() != null) {
+        if (!preparation.layerDl().isEmpty()) {
             JsonArray d = new JsonArray();
-            for (double v : prepared.probed().deltas()) d.add(v);
+            preparation.layerDl().forEach(d::add);
             o.add("layer_dl", d);
         }
         if (prepared.expansion() != null) {

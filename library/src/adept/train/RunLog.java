@@ -96,8 +96,11 @@ public final class RunLog implements AutoCloseable {
         try (java.io.InputStream in = new java.io.BufferedInputStream(Files.newInputStream(file))) {
             java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
             int number = 0;
+            long lineStart = 0;  // byte offset of the line being read
+            long next = 0;
             boolean end = false;
             while (!end) {
+                lineStart = next;
                 line.reset();
                 int b;
                 while ((b = in.read()) != -1 && b != '\n') {
@@ -105,6 +108,7 @@ public final class RunLog implements AutoCloseable {
                     line.write(b);
                 }
                 end = b == -1;
+                next = lineStart + line.size() + 1;
                 number++;
                 if (end && line.size() == 0) break;
                 JsonObject o;
@@ -116,7 +120,9 @@ public final class RunLog implements AutoCloseable {
                     o = e.getAsJsonObject();
                 } catch (java.nio.charset.CharacterCodingException | RuntimeException bad) {
                     if (end) break;  // a line cut off by a kill: it will be logged again
-                    String why = bad instanceof java.nio.charset.CharacterCodingException ? "not valid UTF-8" : "not a JSON object";
+                    String why = bad instanceof java.nio.charset.CharacterCodingException
+                            ? "not valid UTF-8 (byte " + (lineStart + adept.io.checkpoint.FileOps.firstInvalidUtf8Offset(line.toByteArray())) + " of the file)"
+                            : "not a JSON object";
                     throw new TrainException(file + ":" + number + ": " + why + "; the log is damaged");
                 }
                 check(o, file + ":" + number);

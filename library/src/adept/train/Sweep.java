@@ -11,7 +11,6 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -56,8 +55,8 @@ public final class Sweep {
         Path f = run.dir().resolve(DIVERGED_FILE);
         if (!Files.isRegularFile(f) || !run.started()) return null;
         try {
-            return JsonParser.parseString(Files.readString(f, StandardCharsets.UTF_8)).getAsJsonObject().get("message").getAsString();
-        } catch (IOException | RuntimeException unreadable) {
+            return JsonParser.parseString(adept.io.checkpoint.FileOps.readUtf8(f, 1 << 20, "diverged.json")).getAsJsonObject().get("message").getAsString();
+        } catch (RuntimeException unreadable) {
             return null;  // trained again
         }
     }
@@ -129,12 +128,12 @@ public final class Sweep {
     private static Losses read(Path cache, JsonObject key) {
         if (!Files.isRegularFile(cache)) return null;
         try {
-            JsonObject o = JsonParser.parseString(Files.readString(cache, StandardCharsets.UTF_8)).getAsJsonObject();
+            JsonObject o = JsonParser.parseString(adept.io.checkpoint.FileOps.readUtf8(cache, 1 << 20, "losses cache")).getAsJsonObject();
             if (!key.equals(o.get("key"))) return null;
             double g = o.get("general_loss").getAsDouble();
             double d = o.get("domain_loss").getAsDouble();
             return Double.isFinite(g) && Double.isFinite(d) ? new Losses(g, d) : null;
-        } catch (IOException | RuntimeException unreadable) {
+        } catch (RuntimeException unreadable) {
             return null;  // evaluated again
         }
     }
@@ -145,8 +144,8 @@ public final class Sweep {
         Path file = run.dir().resolve(RunFolder.SUMMARY_FILE);
         JsonObject s;
         try {
-            s = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject();
-        } catch (IOException | RuntimeException e) {
+            s = JsonParser.parseString(adept.io.checkpoint.FileOps.readUtf8(file, 1 << 20, "summary.json")).getAsJsonObject();
+        } catch (RuntimeException e) {
             throw new TrainException(file + ": unreadable (" + RunConfig.firstLine(e.getMessage()) + "); delete " + run.dir() + " to train it again");
         }
         List<Integer> copies = new ArrayList<>();

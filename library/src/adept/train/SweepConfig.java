@@ -176,7 +176,7 @@ public record SweepConfig(Path file, Path out, List<RunConfig.Run> runs, List<Gr
             if (v == null || v.isJsonNull()) throw error(key, "a held-out file is required");
             if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isString()) throw error(key, "expected a file path, got " + v);
             Path p = folder.resolve(v.getAsString()).toAbsolutePath().normalize();
-            if (!Files.isRegularFile(p)) throw error(key, Files.isDirectory(p) ? p + " is a folder, not a file" : "no such file " + p);
+            if (!Files.isRegularFile(p)) throw error(key, RunConfig.notAFile(p));
             return p;
         }
 

@@ -57,17 +57,19 @@ public final class TrainingInputs implements AutoCloseable {
             Examples.requireInVocabulary(file, eval, vocab);
         }
         TokenFile tokens = TokenFile.build(data, tokenizer, modelDir, cacheDir, tokenizeProgress);
+        long outside = firstOutside(tokens, vocab);
+        if (outside != Long.MIN_VALUE && tokens.reused()) {
+            // The cache was made by this tokenizer (its fingerprint is in the key): ids it cannot have written are the cache's damage.
+            String damage = tokens.binFile() + " holds token id " + outside + ", outside the vocabulary of " + vocab;
+            tokens.discard();
+            tokens = TokenFile.build(data, tokenizer, modelDir, cacheDir, tokenizeProgress);
+            if (tokens.rebuiltBecause().isEmpty()) tokens.rebuiltBecauseOf(damage);
+            outside = firstOutside(tokens, vocab);
+        }
         try {
-            long[] chunk = new long[1 << 16];
-            for (long start = 0; start < tokens.tokenCount(); start += chunk.length) {
-                int n = (int) Math.min(chunk.length, tokens.tokenCount() - start);
-                tokens.copyTokens(start, n, chunk, 0);
-                for (int i = 0; i < n; i++) {
-                    if (chunk[i] < 0 || chunk[i] >= vocab) {
-                        throw new DataException(data + ": token id " + chunk[i] + " is outside the model's vocabulary of " + vocab
-                                + " (does the tokenizer belong to this model?)");
-                    }
-                }
+            if (outside != Long.MIN_VALUE) {
+                throw new DataException(data + ": tokenized to id " + outside + ", outside the model's vocabulary of " + vocab
+                        + " (does the tokenizer belong to this model?)");
             }
             PackedBlocks blocks = new PackedBlocks(tokens, blockSize, s.inputs().seed());
             long padId = Examples.paddingId(tokenizer, vocab);
@@ -76,6 +78,17 @@ public final class TrainingInputs implements AutoCloseable {
             tokens.close();
             throw e;
         }
+    }
+
+    /** The first token id outside [0, vocab), or Long.MIN_VALUE when every id is inside. */
+    private static long firstOutside(TokenFile tokens, long vocab) {
+        long[] chunk = new long[1 << 16];
+        for (long start = 0; start < tokens.tokenCount(); start += chunk.length) {
+            int n = (int) Math.min(chunk.length, tokens.tokenCount() - start);
+            tokens.copyTokens(start, n, chunk, 0);
+            for (int i = 0; i < n; i++) if (chunk[i] < 0 || chunk[i] >= vocab) return chunk[i];
+        }
+        return Long.MIN_VALUE;
     }
 
     /** Consecutive examples in file order, right-padded (deterministic); at most cap batches (0 = all). */

@@ -19,7 +19,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Seeded random mutations of a safetensors header, a shard index and config.json: opening and loading the mutated
- * checkpoint either succeeds or fails with adept's one-line {@link CheckpointException}; anything else (a crash, an
+ * checkpoint either succeeds or fails with adept's one-line {@link CheckpointException}; and of the files a run reads
+ * back (trainer_state.json, metrics.jsonl) and of run configs (YAML, JSON), which are read or refused with an
+ * {@link adept.AdeptException} in bounded time. Anything else (a crash, an
  * OutOfMemoryError, a NullPointerException, InvalidPathException, a stack overflow) fails the test with the seed and
  * iteration that reproduce it.
  *
@@ -101,6 +103,117 @@ class ParserFuzzTest {
             }
         }
         assertTrue(successes < ITERATIONS, "some mutations must be refused");
+    }
+
+    /** How long one read of a mutated file may take: parsers must not loop or blow up on damage. */
+    static final double MAX_SECONDS_PER_READ = 5;
+
+    /**
+     * Mutations of base written to file, each read by reader: it succeeds or fails with adept's one-line
+     * {@link adept.AdeptException}; anything else, or a read slower than {@link #MAX_SECONDS_PER_READ}, fails the test
+     * with the seed that reproduces it. Returns how many mutations were refused.
+     */
+    int fuzz(String what, byte[] base, Path file, java.util.function.Consumer<Path> reader) throws IOException {
+        Random random = new Random(SEED ^ what.hashCode());
+        int refused = 0;
+        for (int i = 0; i < ITERATIONS; i++) {
+            long seed = random.nextLong();
+            byte[] mutated = mutateText(base, new Random(seed));
+            Files.write(file, mutated);
+            long t0 = System.nanoTime();
+            try {
+                reader.accept(file);
+            } catch (adept.AdeptException e) {
+                refused++;
+                assertNotNull(e.getMessage());
+                assertFalse(e.getMessage().isBlank() || e.getMessage().contains("\n"),
+                        what + " iteration " + i + " (seed " + seed + "): message not one line: " + e.getMessage());
+            } catch (Throwable t) {
+                Path kept = tmp.getParent().resolve("fuzz-failure-" + seed + "-" + file.getFileName());
+                Files.write(kept, mutated);
+                fail(what + " iteration " + i + " (seed " + seed + ", file kept as " + kept + "): " + t, t);
+            }
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            assertTrue(seconds < MAX_SECONDS_PER_READ, what + " iteration " + i + " (seed " + seed + "): " + seconds + " s");
+        }
+        return refused;
+    }
+
+    @Test
+    void mutatedTrainerStatesAreReadOrRefusedInOneLine() throws IOException {
+        adept.train.TrainSettings settings = adept.train.TrainSettings.builder().model(Path.of("base")).data(Path.of("domain.jsonl"))
+                .out(Path.of("run")).steps(30).lr(3e-3).build();
+        String state = new adept.train.TrainerState(20, new adept.io.data.DataPosition(1, 7), "tokens-0123abcd.bin",
+                java.util.List.of("model.layers.0.mlp.up_proj.weight", "model.layers.0.self_attn.q_proj.weight"), 10, 20_480, 12.5, settings,
+                new adept.train.TrainerState.Preparation("expanded 2 -> 3 layers, copying [0]", java.util.List.of(0.25, -1e-3))).toJson();
+        Path file = tmp.resolve("trainer_state.json");
+        Files.writeString(file, state);
+        assertEquals(20, adept.train.TrainerState.read(file).step(), "the unmutated state reads back");
+        int refused = fuzz("trainer_state.json", state.getBytes(StandardCharsets.UTF_8), file, f -> {
+            adept.train.TrainerState s = adept.train.TrainerState.read(f);
+            // what it accepts is in range (the fields a resume uses)
+            assertTrue(s.step() >= 0 && s.data().offset() >= 0 && s.data().epoch() >= 0 && !s.trainable().isEmpty() && s.lastRefreshStep() <= s.step());
+        });
+        assertTrue(refused > ITERATIONS / 10, "refused " + refused);
+    }
+
+    @Test
+    void mutatedMetricsLogsAreReadOrRefusedInOneLine() throws IOException {
+        StringBuilder log = new StringBuilder();
+        for (int step = 1; step <= 12; step++) {
+            log.append("{\"step\":").append(step).append(",\"loss\":").append(5.0 / step).append(",\"lr\":0.001,\"grad_norm\":1.25,\"tokens\":")
+                    .append(64 * step).append(step % 4 == 0 ? ",\"eval_loss\":3.5" : "").append("}\n");
+        }
+        Path file = tmp.resolve("metrics.jsonl");
+        int refused = fuzz("metrics.jsonl", log.toString().getBytes(StandardCharsets.UTF_8), file, f -> {
+            for (com.google.gson.JsonObject o : adept.train.RunLog.read(f)) assertTrue(o.get("step").getAsLong() >= 0);
+            new adept.train.RunLog(f).truncateFrom(6);  // what a resume does with it
+        });
+        assertTrue(refused > ITERATIONS / 10, "refused " + refused);
+    }
+
+    @Test
+    void mutatedRunConfigsAreReadOrRefusedInOneLine() throws Exception {
+        Path base = adept.testing.TinyModel.write(tmp.resolve("base"), 3);
+        Files.writeString(tmp.resolve("domain.txt"), "the cat sat on the mat .\n".repeat(20));
+        Path yaml = tmp.resolve("pipeline.yaml");
+        String yamlText = """
+                out: results
+                model: base
+                data: domain.txt
+                steps: 4
+                block_size: 8
+                lr: 1e-3
+                runs:
+                  - {name: full, mode: full}
+                  - name: lp
+                    mode: llama-pro
+                    k: 1
+                    seed: &s 3
+                    warmup_steps: *s
+                evaluate:
+                  data: [domain.txt]
+                  batch_size: 2
+                """;
+        Files.writeString(yaml, yamlText);
+        assertEquals(2, runConfig(yaml).runs.size(), "the unmutated config reads");
+        int refusedYaml = fuzz("run config (YAML)", yamlText.getBytes(StandardCharsets.UTF_8), yaml, ParserFuzzTest::runConfig);
+        Path json = tmp.resolve("pipeline.json");
+        String jsonText = """
+                {"out": "results", "model": "base", "data": "domain.txt", "steps": 4, "block_size": 8, "lr": 1e-3,
+                 "runs": [{"name": "full", "mode": "full"}, {"name": "lp", "mode": "llama-pro", "k": 1, "seed": 3}],
+                 "evaluate": {"data": ["domain.txt"], "batch_size": 2}}
+                """;
+        Files.writeString(json, jsonText);
+        assertEquals(2, runConfig(json).runs.size(), "the unmutated config reads");
+        int refusedJson = fuzz("run config (JSON)", jsonText.getBytes(StandardCharsets.UTF_8), json, ParserFuzzTest::runConfig);
+        assertTrue(refusedYaml > ITERATIONS / 10 && refusedJson > ITERATIONS / 10, "refused " + refusedYaml + " / " + refusedJson);
+        assertTrue(Files.isDirectory(base));
+    }
+
+    /** A run config as `adept run` reads it: the file into a tree (adept.cli), then checked (adept.train). */
+    static adept.train.RunConfig runConfig(Path file) {
+        return adept.train.RunConfig.parseTree(adept.cli.ConfigFiles.load(file), file, file.toString());
     }
 
     static byte[] mutateHeader(byte[] file, int headerEnd, Random r) {

@@ -56,6 +56,44 @@ class TrainingDocumentsTest {
     }
 
     @Test
+    void aLongDocumentComesInBoundedPartsWithTheWholeTextsTokens() throws IOException {
+        // Issue 20: one 17 MB JSON Lines document took 5 GB to tokenise at once. A document of words, runs of spaces and
+        // line ends; a line of plain text with a stretch of no space at all (cut anywhere, never inside a surrogate pair).
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; text.length() < 600_000; i++) text.append(i % 97 == 0 ? "cat   sat\n" : i % 2 == 0 ? "the cat " : "sat on ");
+        String oneLine = text.toString().replace("\n", " ") + "\uD83D\uDE00".repeat(200_000) + " the mat";
+        Path jsonl = Files.writeString(dir.resolve("long.jsonl"), "{\"text\": \"" + text.toString().replace("\n", "\\n") + "\"}\n{\"text\": \"a dog\"}\n");
+        Path plain = Files.writeString(dir.resolve("long.txt"), oneLine);
+        for (Path file : List.of(jsonl, plain)) {
+            List<TrainingDocuments.Piece> pieces = pieces(file);
+            int parts = file == jsonl ? pieces.size() - 1 : pieces.size();
+            assertTrue(parts >= 10, file + ": parts " + parts);
+            StringBuilder joined = new StringBuilder();
+            for (int i = 0; i < parts; i++) {
+                TrainingDocuments.Piece p = pieces.get(i);
+                assertTrue(p.text().length() <= TrainingDocuments.PIECE_CHARS, "bounded: " + p.text().length());
+                assertEquals(i == 0, p.startsDocument());
+                assertEquals(i == parts - 1, p.endsDocument());
+                assertEquals(1, p.line());
+                assertTrue(!Character.isLowSurrogate(p.text().charAt(0)), "never inside a surrogate pair");
+                joined.append(p.text());
+            }
+            String expected = file == jsonl ? text.toString() : oneLine;
+            assertEquals(expected, joined.toString(), file + ": the parts are the whole text");
+            if (file == plain) continue;
+            assertEquals(new TrainingDocuments.Piece("a dog", 2, true, true), pieces.getLast());
+            try (adept.io.tokenizer.Tokenizer tokenizer = adept.io.tokenizer.Tokenizer.load(adept.testing.TinyModel.writeTokenizer(
+                    Files.createDirectories(dir.resolve("tok"))))) {
+                List<Long> whole = new ArrayList<>();
+                for (long id : tokenizer.encode(expected, false, false)) whole.add(id);
+                List<Long> inParts = new ArrayList<>();
+                for (int i = 0; i < parts; i++) for (long id : tokenizer.encode(pieces.get(i).text(), false, false)) inParts.add(id);
+                assertEquals(whole, inParts, file + ": tokens in parts equal the whole text's");
+            }
+        }
+    }
+
+    @Test
     void plainTextIsOneDocumentInPiecesCutAtLineEnds() throws IOException {
         StringBuilder text = new StringBuilder("\uFEFF");
         for (int i = 0; text.length() < 300 << 10; i++) text.append("line ").append(i).append(" of the text\n");

@@ -80,6 +80,35 @@ public final class FileOps {
         }
     }
 
+    /**
+     * A small file's text ({@link #readBounded}), which must be UTF-8: otherwise an error naming the file and the byte
+     * offset and line of the first bad byte (not the decoder's "Input length = 1").
+     */
+    public static String readUtf8(Path file, long maxBytes, String what) {
+        byte[] bytes = readBounded(file, maxBytes, what);
+        try {
+            return java.nio.charset.StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new CheckpointException(file + ": not valid UTF-8 text (" + firstInvalidUtf8(bytes) + ")");
+        }
+    }
+
+    /** "byte N, line L" of the first byte sequence that is not UTF-8 (0-based byte offset, 1-based line). */
+    public static String firstInvalidUtf8(byte[] bytes) {
+        int at = firstInvalidUtf8Offset(bytes);
+        int line = 1;
+        for (int i = 0; i < at; i++) if (bytes[i] == '\n') line++;
+        return "byte " + at + ", line " + line;
+    }
+
+    /** The 0-based offset of the first byte sequence that is not UTF-8 (the length when all of it is). */
+    public static int firstInvalidUtf8Offset(byte[] bytes) {
+        java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(bytes);
+        java.nio.CharBuffer out = java.nio.CharBuffer.allocate(Math.max(16, bytes.length));
+        java.nio.charset.CoderResult result = java.nio.charset.StandardCharsets.UTF_8.newDecoder().decode(in, out, true);
+        return result.isError() ? in.position() : bytes.length;
+    }
+
     /** Where a symbolic link points, for messages. */
     public static String linkTarget(Path link) {
         try {

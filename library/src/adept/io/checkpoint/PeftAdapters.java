@@ -129,11 +129,9 @@ public final class PeftAdapters {
         String where = file.toString();
         JsonObject o;
         try {
-            JsonElement root = JsonParser.parseString(Files.readString(file));
+            JsonElement root = JsonParser.parseString(FileOps.readUtf8(file, 1 << 20, "adapter_config.json"));
             if (!root.isJsonObject()) throw new CheckpointException(where + ": not a JSON object");
             o = root.getAsJsonObject();
-        } catch (IOException e) {
-            throw new CheckpointException(where + ": cannot read: " + e.getMessage(), e);
         } catch (com.google.gson.JsonParseException e) {
             throw new CheckpointException(where + ": not JSON: " + e.getMessage(), e);
         }

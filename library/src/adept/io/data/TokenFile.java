@@ -58,6 +58,8 @@ public final class TokenFile implements AutoCloseable {
     private final Path bin;
     private final Meta meta;
     private final boolean reused;
+    /** Why a cached file was not reused (damaged, not matching), or null: said in the run's data line. */
+    private String rebuiltBecause;
     private final Arena arena;
     private final MemorySegment tokens;
 
@@ -112,7 +114,17 @@ public final class TokenFile implements AutoCloseable {
                  FileLock lock = lockChannel.lock()) {
                 removeTemporaryFiles(cacheDir, key);
                 Meta found = readMeta(json);
-                if (found != null && matches(found, expected) && sizeMatches(bin, found) && found.binCrc32c().equals(Checksums.crc32c(bin))) {
+                String damage = null;
+                if (found == null) {
+                    if (Files.exists(json, java.nio.file.LinkOption.NOFOLLOW_LINKS)) damage = json + " is unreadable";
+                    else if (Files.exists(bin, java.nio.file.LinkOption.NOFOLLOW_LINKS)) damage = bin + " has no " + json.getFileName();
+                } else if (!matches(found, expected)) {
+                    damage = json + " does not describe this corpus and tokenizer";
+                } else if (!sizeMatches(bin, found)) {
+                    damage = bin + " does not hold the " + found.tokens() + " tokens its description says";
+                } else if (!found.binCrc32c().equals(Checksums.crc32c(bin))) {
+                    damage = bin + " fails its CRC32C";
+                } else {
                     return new TokenFile(bin, found, true);
                 }
                 Files.deleteIfExists(json); // the .json goes first and comes back last: never a new .bin under an old .json
@@ -122,7 +134,9 @@ public final class TokenFile implements AutoCloseable {
                     throw new DataException(corpus + ": the corpus changed while it was being tokenized");
                 }
                 FileOps.writeStringAtomically(json, GSON.toJson(written) + "\n");
-                return new TokenFile(bin, written, false);
+                TokenFile built = new TokenFile(bin, written, false);
+                built.rebuiltBecause = damage;
+                return built;
             }
         } catch (NoSuchFileException e) {
             throw new DataException(e.getFile() + ": no such file");
@@ -179,6 +193,31 @@ public final class TokenFile implements AutoCloseable {
         String ids = "eos=" + tokenizer.eosId() + " bos=" + tokenizer.bosId() + " addBos=" + tokenizer.addsBosByDefault();
         digest.update(ids.getBytes(StandardCharsets.UTF_8));
         return HexFormat.of().formatHex(digest.digest());
+    }
+
+    /** Why the cached file was rebuilt instead of reused (it was damaged or did not match); empty when there was none or it was reused. */
+    public java.util.Optional<String> rebuiltBecause() {
+        return java.util.Optional.ofNullable(rebuiltBecause);
+    }
+
+    /** Records why this file, just tokenized, replaced a cached one (a caller that found the cached tokens wrong). */
+    public void rebuiltBecauseOf(String why) {
+        if (reused) throw new IllegalStateException("a reused token file was not rebuilt");
+        rebuiltBecause = why;
+    }
+
+    /**
+     * Closes this file and deletes it from the cache (its description first), so that the next build tokenizes the
+     * corpus again: for a cached file whose tokens turned out wrong.
+     */
+    public void discard() {
+        close();
+        try {
+            Files.deleteIfExists(metaFile(bin));
+            Files.deleteIfExists(bin);
+        } catch (IOException e) {
+            throw new DataException(bin + ": cannot delete the damaged token cache: " + e.getMessage(), e);
+        }
     }
 
     /** True when this file was found in the cache, false when it was just tokenized. */

@@ -19,7 +19,7 @@ import java.util.zip.ZipException;
  *
  * <ul>
  *   <li>JSON Lines: each non-blank line is one document, a JSON object (parsed strictly) with a string {@code "text"}
- *       field; one piece per document.
+ *       field; one piece per document, or parts of it when it is longer than {@value #MAX_PIECE_CHARS} characters.
  *   <li>Plain text: the whole file is ONE document, yielded in pieces of about {@value #PIECE_CHARS} characters cut at
  *       line ends, so that a file of gigabytes never sits in memory. Tokenizing piece by piece gives the tokens of the
  *       whole text because the usual pre-tokenizers (whitespace, and the GPT-2/Llama-3/Qwen regex splits of byte-level
@@ -36,6 +36,11 @@ public final class TrainingDocuments implements AutoCloseable {
     public static final int MAX_LINE_BYTES = 64 << 20;
     /** Plain text pieces end at the first line end at or after this many characters. */
     static final int PIECE_CHARS = 64 << 10;
+    /**
+     * A piece longer than this (a long JSON Lines document, a long line of plain text) is yielded in parts of about
+     * PIECE_CHARS: the tokenizer's memory grows with the text it encodes at once (a 17 MB document took 5 GB).
+     */
+    static final int MAX_PIECE_CHARS = 4 * PIECE_CHARS;
 
     /**
      * Text of one document, or of part of one. startsDocument: the first piece of its document (BOS goes before it);
@@ -58,6 +63,9 @@ public final class TrainingDocuments implements AutoCloseable {
     private long documents;
     /** Plain text: the piece read ahead of the one returned, to know which piece is the last. */
     private Piece ahead;
+    /** A piece over MAX_PIECE_CHARS being returned in parts, and where the next part starts. */
+    private Piece cutting;
+    private int cutAt;
 
     private TrainingDocuments(Path file, CorpusFormat format, int maxLineBytes) throws IOException {
         this.file = file;
@@ -90,6 +98,42 @@ public final class TrainingDocuments implements AutoCloseable {
 
     /** The next piece, or null after the last. */
     public Piece next() {
+        if (cutting != null) return nextCut();
+        Piece piece = read();
+        if (piece == null || piece.text().length() <= MAX_PIECE_CHARS) return piece;
+        cutting = piece;
+        cutAt = 0;
+        return nextCut();
+    }
+
+    /**
+     * The next part of a piece too long to tokenize at once: about {@value #PIECE_CHARS} characters, cut after a line
+     * end, else before a space that follows a word (where whitespace pre-tokenizers start a new pre-token, so the
+     * tokens are the whole text's), else anywhere outside a surrogate pair.
+     */
+    private Piece nextCut() {
+        String text = cutting.text();
+        int end = cutPoint(text, cutAt);
+        boolean last = end == text.length();
+        Piece part = new Piece(text.substring(cutAt, end), cutting.line(), cutting.startsDocument() && cutAt == 0, cutting.endsDocument() && last);
+        cutAt = end;
+        if (last) cutting = null;
+        return part;
+    }
+
+    static int cutPoint(String text, int from) {
+        int target = from + PIECE_CHARS;
+        if (target >= text.length()) return text.length();
+        int floor = from + PIECE_CHARS / 2;
+        int newline = text.lastIndexOf('\n', target - 1);
+        if (newline >= floor) return newline + 1;
+        for (int i = target; i > floor; i--) {
+            if (text.charAt(i) == ' ' && !Character.isWhitespace(text.charAt(i - 1))) return i;
+        }
+        return Character.isLowSurrogate(text.charAt(target)) ? target - 1 : target;
+    }
+
+    private Piece read() {
         try {
             return format.kind() == CorpusFormat.Kind.JSON_LINES ? nextJsonLine() : nextPlainPiece();
         } catch (ZipException e) {
