@@ -19,8 +19,8 @@ RANDOM="${SEED:-20}"  # seeds bash's RANDOM: the same kill steps every time
 mkdir -p "$work"
 # One build, copied: the runs use this jar even if the sources change meanwhile (./adept would rebuild under them).
 "$root/adept" --version >/dev/null
-cp "$root/target/adept.jar" "$work/adept.jar"
-rm -rf "$work/lib" && cp -r "$root/target/lib" "$work/lib"  # the jar names its libraries in lib/ beside it
+cp "$root/cli/target/adept.jar" "$work/adept.jar"
+rm -rf "$work/lib" && cp -r "$root/cli/target/lib" "$work/lib"  # the jar names its libraries in lib/ beside it
 . "$root/tools/env.sh"
 use_java_home
 adept_cli() {
