@@ -50,6 +50,11 @@ final class Rendezvous {
             result.complete(null);
             throw new DistException("rendezvous at " + env.masterAddr() + ":" + env.masterPort() + " interrupted");
         } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r && r.getMessage() != null && r.getMessage().startsWith("rendezvous at ")
+                    && !r.getMessage().contains("MASTER_PORT")) {
+                // c10d's own words (a foreign server's bytes, a refused connection): name the settings that chose the address
+                throw new DistException(r.getMessage() + " (MASTER_ADDR:MASTER_PORT, ADEPT_DIST_TIMEOUT)");
+            }
             if (e.getCause() instanceof RuntimeException r) throw r;
             if (e.getCause() instanceof Error err) throw err;
             throw new DistException("rendezvous failed: " + e.getCause());

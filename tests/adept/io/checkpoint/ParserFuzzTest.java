@@ -141,7 +141,7 @@ class ParserFuzzTest {
 
     @Test
     void mutatedTrainerStatesAreReadOrRefusedInOneLine() throws IOException {
-        adept.train.TrainSettings settings = adept.train.TrainSettings.builder().model(Path.of("base")).data(Path.of("domain.jsonl"))
+        adept.train.TrainSettings settings = adept.train.TrainSettings.builder().model(Path.of("base")).data(Path.of("domain.jsonl")).probe(Path.of("probe.jsonl"))
                 .out(Path.of("run")).steps(30).lr(3e-3).build();
         String state = new adept.train.TrainerState(20, new adept.io.data.DataPosition(1, 7), "tokens-0123abcd.bin",
                 java.util.List.of("model.layers.0.mlp.up_proj.weight", "model.layers.0.self_attn.q_proj.weight"), 10, 20_480, 12.5, settings,
