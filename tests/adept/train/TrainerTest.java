@@ -41,6 +41,10 @@ class TrainerTest {
         Checkpoint trained = Checkpoint.open(r.model());
         ExpansionMetadata meta = ExpansionMetadata.from(trained.metadata(), "trained").orElseThrow();
         assertEquals(2, meta.k());
+        assertEquals(adept.AdeptVersion.current(), meta.adeptVersion(), "the version is the library's, not the caller's to invent");
+        assertEquals(s.inputs().model().toAbsolutePath().normalize().toString(), meta.baseModel());
+        assertEquals(s.inputs().probe().toString(), meta.scoresFile(), "the probe corpus the layers were scored on");
+        assertEquals(meta, ExpansionMetadata.parse(Files.readString(r.model().resolve(ExpansionMetadata.FILE_NAME)), "sidecar"));
         try (CausalLM base = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU);
              CausalLM after = trained.loadModel(DType.FLOAT32, Device.CPU)) {
             Map<String, Tensor> b = base.namedParameters();

@@ -358,7 +358,7 @@ public final class Checkpoint {
     public static void save(LoadedModel loaded, Path dir, SaveOptions options) {
         Provenance p = loaded.provenance();
         if (options.config() != null || !options.metadata().isEmpty()) {
-            throw new IllegalArgumentException("the config.json and metadata of a saved LoadedModel are its provenance's; set them there");
+            throw new CheckpointException(dir + ": the config.json and metadata of a saved model come from its provenance; set them there, not in SaveOptions");
         }
         SaveOptions withProvenance = options.withConfig(p.config()).withMetadata(p.metadata());
         if (p.folder() != null) {
