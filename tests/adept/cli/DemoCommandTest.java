@@ -130,14 +130,14 @@ class DemoCommandTest {
         // Interrupted during pretraining (as Ctrl-C does): a checkpoint, status INTERRUPTED.
         AtomicBoolean stop = new AtomicBoolean();
         Recorder first = new Recorder(stop, 3);
-        Demo.Result r1 = new Demo(tiny(), text, out, dir.resolve("cache"), first, stop, "test", "test").run();
+        Demo.Result r1 = new Demo(tiny(), text, out, dir.resolve("cache"), first, stop, "test").run();
         assertEquals(Demo.Status.INTERRUPTED, r1.status());
         assertEquals(List.of("[1/7] ran", "[2/7] ran", "[3/7] ran"), first.stages);
         assertFalse(Files.exists(out.resolve("runs/pretrain/model")));
 
         // Rerun: text and tokenizer skipped, pretraining resumes, everything else runs.
         Recorder second = new Recorder(new AtomicBoolean(), 0);
-        Demo.Result r2 = new Demo(tiny(), text, out, dir.resolve("cache"), second, new AtomicBoolean(), "test", "test").run();
+        Demo.Result r2 = new Demo(tiny(), text, out, dir.resolve("cache"), second, new AtomicBoolean(), "test").run();
         assertEquals(Demo.Status.COMPLETED, r2.status());
         assertEquals(List.of("[1/7] skipped", "[2/7] skipped", "[3/7] ran", "[4/7] ran", "[5/7] ran", "[6/7] ran", "[7/7] ran"), second.stages);
         assertEquals(1, text.reads, "the text source is read once");
@@ -166,7 +166,7 @@ class DemoCommandTest {
 
         // Rerun of a finished demo: every stage skipped, same table.
         Recorder third = new Recorder(new AtomicBoolean(), 0);
-        Demo.Result r3 = new Demo(tiny(), text, out, dir.resolve("cache"), third, new AtomicBoolean(), "test", "test").run();
+        Demo.Result r3 = new Demo(tiny(), text, out, dir.resolve("cache"), third, new AtomicBoolean(), "test").run();
         assertEquals(List.of("[1/7] skipped", "[2/7] skipped", "[3/7] skipped", "[4/7] skipped", "[5/7] skipped", "[6/7] skipped",
                 "[7/7] skipped"), third.stages);
         assertEquals(table, DemoReport.table(r3.rows(), "mathematics"));
@@ -175,7 +175,7 @@ class DemoCommandTest {
         DemoSettings other = tiny();
         other.pretrainSteps = 9;
         var e = assertThrows(adept.demo.DemoException.class,
-                () -> new Demo(other, text, out, dir.resolve("cache"), third, new AtomicBoolean(), "test", "test").run());
+                () -> new Demo(other, text, out, dir.resolve("cache"), third, new AtomicBoolean(), "test").run());
         assertTrue(e.getMessage().contains("other settings"), e.getMessage());
 
         // The tokenizer round-trips text through adept's Tokenizer, newlines and unseen characters included.

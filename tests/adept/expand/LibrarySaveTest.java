@@ -3,6 +3,7 @@ package adept.expand;
 import static org.junit.jupiter.api.Assertions.*;
 
 import adept.io.checkpoint.Checkpoint;
+import adept.io.checkpoint.CheckpointException;
 import adept.io.checkpoint.LoadedModel;
 import adept.io.checkpoint.SaveOptions;
 import adept.nn.CausalLM;
@@ -54,7 +55,8 @@ class LibrarySaveTest {
         assertEquals(0, run.exit(), run.err());
 
         Path library = tmp.resolve("library");
-        try (LoadedModel model = Checkpoint.loadWithProvenance(base, DType.FLOAT32, Device.CPU)) {
+        // the real path: the command records the source by it
+        try (LoadedModel model = Checkpoint.loadWithProvenance(base.toRealPath(), DType.FLOAT32, Device.CPU)) {
             LoadedModel expanded = LayerExpansion.apply(model, LayerExpansion.explicit(TinyModel.LAYERS, List.of(1, 2)), null).model();
             Checkpoint.save(expanded, library);
         }
@@ -76,6 +78,31 @@ class LibrarySaveTest {
         assertEquals(fromCli.trainable(), fromLibrary.trainable());
         assertArrayEquals(fromCli.sourceOfEachLayer(), fromLibrary.sourceOfEachLayer());
         assertEquals(fromLibrary, ExpansionMetadata.parse(Files.readString(library.resolve(ExpansionMetadata.FILE_NAME)), "sidecar"));
+        assertEquals(fromCli, fromLibrary);
+        for (String f : listing(cli)) {
+            assertArrayEquals(Files.readAllBytes(cli.resolve(f)), Files.readAllBytes(library.resolve(f)), f + ": one save path, the same bytes");
+        }
+    }
+
+    @Test
+    void optionsAddFilesAndChecksumsButLeaveConfigAndMetadataToTheProvenance(@TempDir Path tmp) throws IOException {
+        Path extra = Files.writeString(tmp.resolve("notes.txt"), "kept beside the weights\n");
+        Path saved = tmp.resolve("saved");
+        try (LoadedModel model = Checkpoint.loadWithProvenance(base, DType.FLOAT32, Device.CPU)) {
+            LoadedModel expanded = LayerExpansion.apply(model, LayerExpansion.explicit(TinyModel.LAYERS, List.of(0)), null).model();
+            Checkpoint.save(expanded, saved, SaveOptions.defaults().withExtraFile("notes.txt", extra).withChecksums().withDtype(DType.BFLOAT16));
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> Checkpoint.save(expanded, tmp.resolve("other"), SaveOptions.defaults().withMetadata(java.util.Map.of("k", "v"))));
+            assertTrue(e.getMessage().contains("provenance"), e.getMessage());
+            assertFalse(Files.exists(tmp.resolve("other")));
+        }
+        assertEquals(List.of(ExpansionMetadata.FILE_NAME, adept.io.checkpoint.Checksums.FILE_NAME, "config.json", "generation_config.json",
+                "model.safetensors", "notes.txt", "tokenizer.json", "tokenizer_config.json"), listing(saved));
+        adept.io.checkpoint.Checksums.verify(saved);
+        assertEquals("kept", json(saved.resolve("config.json")).get("custom_field").getAsString());
+        assertEquals(TinyModel.LAYERS + 1, json(saved.resolve("config.json")).get("num_hidden_layers").getAsInt());
+        assertEquals(DType.BFLOAT16, Checkpoint.open(saved).storedDType());
+        assertTrue(Checkpoint.open(saved).metadata().containsKey(ExpansionMetadata.METADATA_KEY));
     }
 
     @Test

@@ -31,9 +31,9 @@ class CudaTrainTest {
     void adeptModeOnCudaFollowsTheCpuRun() throws Exception {
         TinyModel.assumeCuda();
         TrainSettings cpu = settings("cpu", "cpu", "float32");
-        new Trainer(cpu, null, null, false, "test").run();
+        new Trainer(cpu).run();
         TrainSettings gpu = settings("cuda", "cuda", "float32");
-        Trainer.Result r = new Trainer(gpu, null, null, false, "test").run();
+        Trainer.Result r = new Trainer(gpu).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         List<Double> a = DataParallelTest.losses(cpu.output().out());
         List<Double> b = DataParallelTest.losses(gpu.output().out());
@@ -44,7 +44,7 @@ class CudaTrainTest {
         assertTrue(worst < 1e-3, "parameters: " + worst);
 
         TrainSettings bf16 = settings("cuda-bf16", "cuda", "bfloat16");
-        new Trainer(bf16, null, null, false, "test").run();
+        new Trainer(bf16).run();
         List<Double> c = DataParallelTest.losses(bf16.output().out());
         for (int i = 0; i < a.size(); i++) assertEquals(a.get(i), c.get(i), 0.05 * a.get(i), "bfloat16 loss at step " + (i + 1));
         try (CausalLM m = Checkpoint.load(bf16.output().out().resolve(RunFolder.MODEL_DIR), DType.FLOAT32, Device.CPU)) {

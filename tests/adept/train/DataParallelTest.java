@@ -168,10 +168,10 @@ class DataParallelTest {
      */
     void twoRanksMatchOneRankWithTheDoubledBatch(String mode) throws Exception {
         TrainSettings one = settings(dir, mode, "one-" + mode, 20);
-        Trainer.Result r = new Trainer(one, null, null, false, "test").run();
+        Trainer.Result r = new Trainer(one).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         TrainSettings accumulated = settings(dir, mode, "accumulated-" + mode, 20).toBuilder().batchSize(2).gradAccum(2).build();
-        Trainer.Result acc = new Trainer(accumulated, null, null, false, "test").run();
+        Trainer.Result acc = new Trainer(accumulated).run();
         TrainSettings two = settings(dir, mode, "two-" + mode, 20);
         ChildJvm.Outcome o = twoRanks(two, dir.resolve("two-" + mode + ".log"));
         assertEquals(0, o.exitCode(), o.output());
@@ -199,7 +199,7 @@ class DataParallelTest {
      */
     void twoRanksMatchOneRankWithTheDoubledBatchInFloat64(String mode) throws Exception {
         TrainSettings one = settings(dir, mode, "one64-" + mode, 20).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
-        Trainer.Result r = new Trainer(one, null, null, false, "test").run();
+        Trainer.Result r = new Trainer(one).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         TrainSettings two = settings(dir, mode, "two64-" + mode, 20).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
         ChildJvm.Outcome o = twoRanks(two, dir.resolve("two64-" + mode + ".log"));
@@ -261,7 +261,7 @@ class DataParallelTest {
     @Test
     void aRunStoppedOnOneRankResumesOnTwoAndViceVersa() throws Exception {
         TrainSettings reference = settings(dir, "adept", "uninterrupted", 40);
-        new Trainer(reference, null, null, false, "test").run();
+        new Trainer(reference).run();
         List<Double> expected = losses(reference.output().out());
 
         // 1 rank, stopped after step 8 (a checkpoint), then 2 ranks take over.
@@ -273,7 +273,7 @@ class DataParallelTest {
                 if (step == 8) stop.set(true);
             }
         };
-        assertEquals(Trainer.Status.INTERRUPTED, new Trainer(switched, stopAt8, stop, false, "test").run().status());
+        assertEquals(Trainer.Status.INTERRUPTED, new Trainer(switched).listen(stopAt8).stopWhen(stop).run().status());
         ChildJvm.Outcome o = twoRanks(switched, dir.resolve("one-then-two.log"));
         assertEquals(0, o.exitCode(), o.output());
         assertTrue(o.output().contains("(step 8)"), "resumed at step 8: " + o.output());
@@ -295,7 +295,7 @@ class DataParallelTest {
         assertTrue(stoppedAt >= 6 && stoppedAt < 40, "stopped with a checkpoint: step " + stoppedAt + "\n" + Files.readString(log));
         assertFalse(Files.exists(back.output().out().resolve(RunFolder.MODEL_DIR)), "the 2-rank run did not finish");
         assertEquals(stoppedAt, RunLog.read(metrics).stream().filter(m -> m.has("loss")).count(), "rank 0 logged up to its checkpoint");
-        Trainer.Result r = new Trainer(back, null, null, false, "test").run();
+        Trainer.Result r = new Trainer(back).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         assertSameLosses(expected, losses(back.output().out()), 1e-5, "2 ranks to step " + stoppedAt + ", then 1 rank");
         Difference d = parameterDifference(reference.output().out().resolve(RunFolder.MODEL_DIR), r.model(), 1e-6);

@@ -76,7 +76,7 @@ class GemmaTrainTest {
     void adeptModeProbesExpandsAndTrains(String name) throws Exception {
         Path base = base(name);
         TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().model(base).k(1).steps(6).refreshEvery(3).saveEvery(6L).evalEvery(6L).build();
-        Trainer.Result r = new Trainer(s, null, null, false, "test").run();
+        Trainer.Result r = new Trainer(s).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         assertTrue(Double.isFinite(r.lastLoss()) && Double.isFinite(r.evalLoss()), name + ": losses " + r.lastLoss() + ", " + r.evalLoss());
         try (CausalLM trained = Checkpoint.load(r.model(), DType.FLOAT32, Device.CPU)) {

@@ -34,7 +34,7 @@ class HostRoundTripTest {
                 marks.add(Tensor.hostReads());
             }
         };
-        assertEquals(Trainer.Status.COMPLETED, new Trainer(s, counting, null, false, "test").run().status());
+        assertEquals(Trainer.Status.COMPLETED, new Trainer(s).listen(counting).run().status());
         List<Long> deltas = new ArrayList<>();
         for (int k = 1; k < marks.size(); k++) deltas.add(marks.get(k) - marks.get(k - 1));
         return deltas;

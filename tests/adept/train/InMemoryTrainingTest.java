@@ -83,7 +83,7 @@ class InMemoryTrainingTest {
 
     private void sameAsFileRun(String mode) throws Exception {
         TrainSettings s = settings(mode);
-        Trainer.Result fileRun = new Trainer(s, null, null, false, "test").run();
+        Trainer.Result fileRun = new Trainer(s).run();
         List<JsonObject> fromFile = lossLines(RunLog.read(s.output().out().resolve(RunFolder.METRICS_FILE)));
         assertTrue(fromFile.size() >= s.optimizer().steps(), "a loss line per step");
 
@@ -94,7 +94,7 @@ class InMemoryTrainingTest {
              CausalLM model = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU)) {
             InMemoryData data = InMemoryData.texts(tokenizer, texts(s.inputs().data()))
                     .withProbe(texts(s.inputs().probe())).withEval(texts(s.inputs().eval()));
-            r = new Trainer(s, collect, null, false, "test").train(model, data);
+            r = new Trainer(s).listen(collect).train(model, data);
             try (CausalLM saved = Checkpoint.load(fileRun.model(), DType.FLOAT32, Device.CPU)) {
                 assertEquals(saved.namedParameters().keySet(), model.namedParameters().keySet(), "the same model shape (expanded alike)");
                 for (var e : saved.namedParameters().entrySet()) {
@@ -133,10 +133,10 @@ class InMemoryTrainingTest {
             int[][] blocks = new int[stream.length / s.inputs().blockSize()][s.inputs().blockSize()];
             for (int b = 0; b < blocks.length; b++) for (int i = 0; i < s.inputs().blockSize(); i++) blocks[b][i] = (int) stream[b * s.inputs().blockSize() + i];
             try (CausalLM model = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU)) {
-                new Trainer(s, fromTexts, null, false, "test").train(model, texts);
+                new Trainer(s).listen(fromTexts).train(model, texts);
             }
             try (CausalLM model = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU)) {
-                new Trainer(s, fromBlocks, null, false, "test").train(model, InMemoryData.blocks(blocks));
+                new Trainer(s).listen(fromBlocks).train(model, InMemoryData.blocks(blocks));
             }
         }
         assertEquals(s.optimizer().steps(), lossLines(fromTexts.lines).size());

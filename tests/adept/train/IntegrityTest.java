@@ -42,19 +42,19 @@ class IntegrityTest {
 
     /** Runs to the end; then as if killed right after the last checkpoint: no final model or summary. */
     Trainer.Result runAndForgetTheEnd(TrainSettings s, List<String> info) {
-        Trainer.Result r = new Trainer(s, new TrainListener() {
+        Trainer.Result r = new Trainer(s).listen(new TrainListener() {
             @Override
             public void info(String line) {
                 info.add(line);
             }
-        }, null, false, "test").run();
+        }).run();
         return r;
     }
 
     @Test
     void aDamagedNewestCheckpointIsSkippedForThePreviousOne() throws Exception {
         TrainSettings reference = settings("reference");
-        Trainer.Result expected = new Trainer(reference, null, null, false, "test").run();
+        Trainer.Result expected = new Trainer(reference).run();
 
         for (String damaged : List.of("model.safetensors", RunCheckpoints.OPTIMIZER_FILE)) {
             TrainSettings s = settings("damaged-" + damaged);
@@ -83,7 +83,7 @@ class IntegrityTest {
     @Test
     void aTokenCacheRewrittenAtTheSameSizeIsNotTrusted() throws Exception {
         TrainSettings s = settings("first").toBuilder().steps(2).build();
-        new Trainer(s, null, null, false, "test").run();
+        new Trainer(s).run();
         Path cache = s.output().out().resolveSibling(".adept-tokens");
         Path bin;
         try (Stream<Path> files = Files.list(cache)) {
@@ -101,12 +101,12 @@ class IntegrityTest {
         Files.write(bin, other);
         List<String> info = new ArrayList<>();
         TrainSettings again = settings("second").toBuilder().steps(2).build();
-        new Trainer(again, new TrainListener() {
+        new Trainer(again).listen(new TrainListener() {
             @Override
             public void info(String line) {
                 info.add(line);
             }
-        }, null, false, "test").run();
+        }).run();
         assertTrue(info.stream().anyMatch(l -> l.startsWith("data: ") && l.contains("(token cache rebuilt: " + bin + " fails its CRC32C)")),
                 "retokenized, saying why: " + info);
         assertArrayEquals(original, Files.readAllBytes(bin), "rebuilt from the corpus");
@@ -122,12 +122,12 @@ class IntegrityTest {
         Files.writeString(json, description.replaceFirst("\"bin_crc32c\": \"[0-9a-f]+\"", "\"bin_crc32c\": \"" + adept.io.checkpoint.Checksums.crc32c(bin) + "\""));
         info.clear();
         TrainSettings third = settings("third").toBuilder().steps(2).build();
-        new Trainer(third, new TrainListener() {
+        new Trainer(third).listen(new TrainListener() {
             @Override
             public void info(String line) {
                 info.add(line);
             }
-        }, null, false, "test").run();
+        }).run();
         assertTrue(info.stream().anyMatch(l -> l.startsWith("data: ") && l.contains("(token cache rebuilt: " + bin + " holds token id 1000000, outside the vocabulary")),
                 "the cache blamed: " + info);
         assertArrayEquals(original, Files.readAllBytes(bin), "rebuilt from the corpus");

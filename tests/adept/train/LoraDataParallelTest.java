@@ -22,7 +22,7 @@ class LoraDataParallelTest {
     void loraInFloat64OnTwoRanksMatchesOnePassOverTheDoubledBatch() throws Exception {
         Assumptions.assumeTrue(ProcessGroup.available(Backend.GLOO), "the shim was built without Gloo");
         TrainSettings one = DataParallelTest.settings(dir, "lora", "one64-lora", 12).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
-        assertEquals(Trainer.Status.COMPLETED, new Trainer(one, null, null, false, "test").run().status());
+        assertEquals(Trainer.Status.COMPLETED, new Trainer(one).run().status());
         TrainSettings two = DataParallelTest.settings(dir, "lora", "two64-lora", 12).toBuilder().dtype(adept.tensor.DType.parse("float64")).build();
         ChildJvm.Outcome o = DataParallelTest.twoRanks(two, dir.resolve("two64-lora.log"));
         assertEquals(0, o.exitCode(), o.output());

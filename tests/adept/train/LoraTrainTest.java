@@ -47,12 +47,12 @@ class LoraTrainTest {
     void matchesAdeptsCountTrainsOnlyAdaptersAndSavesMergedModelAndPeftAdapters() throws Exception {
         TrainSettings s = settings(dir, "lora");
         List<String> lines = new ArrayList<>();
-        Trainer.Result r = new Trainer(s, new TrainListener() {
+        Trainer.Result r = new Trainer(s).listen(new TrainListener() {
             @Override
             public void info(String line) {
                 lines.add(line);
             }
-        }, null, false, "test").run();
+        }).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         ModelConfig config = Checkpoint.open(s.inputs().model()).config().modelConfig();
         long adept = 2L * LayerExpansion.layerParameters(config);  // k = 2 copies
@@ -117,20 +117,20 @@ class LoraTrainTest {
     @Test
     void stoppedAndResumedGivesTheSameLossesAndAdapters() throws Exception {
         TrainSettings reference = settings(dir, "uninterrupted").toBuilder().loraDropout(0.1).loraRank(3).build();  // masks drawn from the RNG: resume must restore it
-        new Trainer(reference, null, null, false, "test").run();
+        new Trainer(reference).run();
 
         TrainSettings stopped = settings(dir, "stopped").toBuilder().loraDropout(0.1).loraRank(3).build();
         AtomicBoolean stop = new AtomicBoolean();
-        Trainer.Result first = new Trainer(stopped, new TrainListener() {
+        Trainer.Result first = new Trainer(stopped).listen(new TrainListener() {
             @Override
             public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
                 if (step == 13) stop.set(true);
             }
-        }, stop, false, "test").run();
+        }).stopWhen(stop).run();
         assertEquals(Trainer.Status.INTERRUPTED, first.status());
         assertEquals(13, first.step());
         assertTrue(Files.isRegularFile(Path.of(stopped.output().out().toString(), "checkpoints/step-00000013", PeftAdapters.WEIGHTS_FILE)));
-        Trainer.Result second = new Trainer(stopped, null, null, false, "test").run();
+        Trainer.Result second = new Trainer(stopped).run();
         assertEquals(Trainer.Status.COMPLETED, second.status());
         assertEquals(ResumeTest.losses(reference.output().out()), ResumeTest.losses(stopped.output().out()));
         assertArrayEquals(Files.readAllBytes(Path.of(reference.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE)),
@@ -142,7 +142,7 @@ class LoraTrainTest {
     @Test
     void killedWithSigkillAndResumedGivesTheSameLosses() throws Exception {
         TrainSettings reference = settings(dir, "uninterrupted").toBuilder().steps(50).saveEvery(5L).keepCheckpoints(3).loraDropout(0.1).build();
-        new Trainer(reference, null, null, false, "test").run();
+        new Trainer(reference).run();
         List<Double> expected = ResumeTest.losses(reference.output().out());
         assertEquals(50, expected.size());
 
@@ -167,7 +167,7 @@ class LoraTrainTest {
         assertFalse(Files.exists(killed.output().out().resolve(RunFolder.MODEL_DIR)), "the killed run did not finish");
 
         killed = killed.toBuilder().loraDropout(0.1).build();
-        Trainer.Result r = new Trainer(killed, null, null, false, "test").run();
+        Trainer.Result r = new Trainer(killed).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         List<Double> actual = ResumeTest.losses(killed.output().out());
         assertEquals(expected.size(), actual.size(), "one loss per step, no step logged twice");
@@ -181,9 +181,9 @@ class LoraTrainTest {
     @Test
     void activationCheckpointingChangesNothingButMemory() throws Exception {
         TrainSettings plain = settings(dir, "plain").toBuilder().steps(8).build();
-        new Trainer(plain, null, null, false, "test").run();
+        new Trainer(plain).run();
         TrainSettings segmented = settings(dir, "segmented").toBuilder().steps(8).gradCheckpointing(2).build();
-        new Trainer(segmented, null, null, false, "test").run();
+        new Trainer(segmented).run();
         assertEquals(ResumeTest.losses(plain.output().out()), ResumeTest.losses(segmented.output().out()));
         assertArrayEquals(Files.readAllBytes(Path.of(plain.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE)),
                 Files.readAllBytes(Path.of(segmented.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE)));
@@ -193,14 +193,14 @@ class LoraTrainTest {
     void bfloat16TrainsStopsAndResumes() throws Exception {
         TrainSettings s = settings(dir, "bf16").toBuilder().dtype(adept.tensor.DType.parse("bfloat16")).steps(8).build();
         AtomicBoolean stop = new AtomicBoolean();
-        Trainer.Result first = new Trainer(s, new TrainListener() {
+        Trainer.Result first = new Trainer(s).listen(new TrainListener() {
             @Override
             public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
                 if (step == 3) stop.set(true);
             }
-        }, stop, false, "test").run();
+        }).stopWhen(stop).run();
         assertEquals(Trainer.Status.INTERRUPTED, first.status());
-        Trainer.Result second = new Trainer(s, null, null, false, "test").run();
+        Trainer.Result second = new Trainer(s).run();
         assertEquals(Trainer.Status.COMPLETED, second.status());
         assertEquals("BF16", Safetensors.dtypeName(Safetensors.open(Path.of(s.output().out().toString(), "adapter", PeftAdapters.WEIGHTS_FILE))
                 .entry("base_model.model.model.layers.0.mlp.up_proj.lora_B.weight").dtype()));
@@ -211,9 +211,9 @@ class LoraTrainTest {
     void resumingOnAChangedBaseModelIsRefused() throws Exception {
         TrainSettings s = settings(dir, "changed").toBuilder().loraRank(2).build();
         AtomicBoolean stop = new AtomicBoolean(true);
-        assertEquals(Trainer.Status.INTERRUPTED, new Trainer(s, null, stop, false, "test").run().status());
+        assertEquals(Trainer.Status.INTERRUPTED, new Trainer(s).stopWhen(stop).run().status());
         TinyModel.write(s.inputs().model(), 6);  // another base in the same folder
-        TrainException e = assertThrows(TrainException.class, () -> new Trainer(s, null, null, false, "test").run());
+        TrainException e = assertThrows(TrainException.class, () -> new Trainer(s).run());
         assertTrue(e.getMessage().contains("changed since this run started"), e.getMessage());
     }
 

@@ -39,7 +39,7 @@ class RefreshCadenceTest {
     @Test
     void refreshesAtMultiplesOfRAndAResumedRunRefreshesTheSame() throws Exception {
         TrainSettings whole = settings(dir, "whole");
-        Trainer.Result a = new Trainer(whole, null, null, false, "test").run();
+        Trainer.Result a = new Trainer(whole).run();
         Path wholeDir = whole.output().out();
         TreeSet<Long> steps = new TreeSet<>();
         for (JsonObject o : read(wholeDir, RunFolder.IMPORTANCE_FILE)) steps.add(o.get("step").getAsLong());
@@ -53,9 +53,9 @@ class RefreshCadenceTest {
                 if (step == 13) stop.set(true);
             }
         };
-        Trainer.Result first = new Trainer(split, stopAt13, stop, false, "test").run();
+        Trainer.Result first = new Trainer(split).listen(stopAt13).stopWhen(stop).run();
         assertEquals(Trainer.Status.INTERRUPTED, first.status());
-        Trainer.Result b = new Trainer(split, null, null, false, "test").run();
+        Trainer.Result b = new Trainer(split).run();
         assertEquals(Trainer.Status.COMPLETED, b.status());
         Path splitDir = split.output().out();
         List<JsonObject> wholeImportance = read(wholeDir, RunFolder.IMPORTANCE_FILE);
@@ -72,7 +72,7 @@ class RefreshCadenceTest {
     void effectiveRateIsTheScheduleTimesTheMeanMultiplierInForce() throws Exception {
         for (String norm : List.of("global", "mean")) {
             TrainSettings s = settings(dir, "rate-" + norm).toBuilder().rateNorm(adept.tune.RateNorm.parse(norm)).build();
-            new Trainer(s, null, null, false, "test").run();
+            new Trainer(s).run();
             Path run = s.output().out();
             NavigableMap<Long, Double> refreshes = EffectiveRate.fromImportanceLog(run.resolve(RunFolder.IMPORTANCE_FILE));
             assertEquals(1.0, refreshes.get(0L), 1e-12, "right after expansion every rate is the base rate");
@@ -104,17 +104,17 @@ class RefreshCadenceTest {
     @Test
     void aRerunOfAFinishedRunReportsItsTrueLossAndChangesNothing() throws Exception {
         TrainSettings s = settings(dir, "rerun").toBuilder().steps(10).build();
-        Trainer.Result first = new Trainer(s, null, null, false, "test").run();
+        Trainer.Result first = new Trainer(s).run();
         Path run = s.output().out();
         String summaryBefore = Files.readString(run.resolve(RunFolder.SUMMARY_FILE));
         var modelTime = Files.getLastModifiedTime(run.resolve(RunFolder.MODEL_DIR).resolve("model.safetensors"));
         List<String> lines = new ArrayList<>();
-        Trainer.Result again = new Trainer(s, new TrainListener() {
+        Trainer.Result again = new Trainer(s).listen(new TrainListener() {
             @Override
             public void info(String line) {
                 lines.add(line);
             }
-        }, null, false, "test").run();
+        }).run();
         assertEquals(Trainer.Status.COMPLETED, again.status());
         assertTrue(Double.isFinite(again.lastLoss()));
         assertEquals(first.lastLoss(), again.lastLoss(), 0.0);
@@ -124,7 +124,7 @@ class RefreshCadenceTest {
 
         // a summary written with NaN by an older version: the rerun rewrites it with the metrics' last loss
         Files.writeString(run.resolve(RunFolder.SUMMARY_FILE), summaryBefore.replaceFirst("\"final_loss\": [^,]+,", "\"final_loss\": NaN,"));
-        Trainer.Result repaired = new Trainer(s, null, null, false, "test").run();
+        Trainer.Result repaired = new Trainer(s).run();
         assertEquals(first.lastLoss(), repaired.lastLoss(), 1e-6);
         assertEquals(first.lastLoss(), summary(run).get("final_loss").getAsDouble(), 1e-6);
     }

@@ -54,7 +54,7 @@ class ResumeTest {
     @Test
     void killedWithSigkillAndResumedGivesTheSameLosses() throws Exception {
         TrainSettings reference = settings(dir, "uninterrupted");
-        new Trainer(reference, null, null, false, "test").run();
+        new Trainer(reference).run();
         List<Double> expected = losses(reference.output().out());
         assertEquals(240, expected.size());
 
@@ -73,7 +73,7 @@ class ResumeTest {
         assertTrue(resumedFrom < 210, "a refresh (at 210) comes after the kill; resumed from " + resumedFrom);
         assertFalse(Files.exists(killed.output().out().resolve(RunFolder.MODEL_DIR)), "the killed run did not finish");
 
-        Trainer.Result r = new Trainer(killed, null, null, false, "test").run();
+        Trainer.Result r = new Trainer(killed).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         List<Double> actual = losses(killed.output().out());
         assertEquals(expected.size(), actual.size(), "one loss per step, no step logged twice");
@@ -127,7 +127,7 @@ class ResumeTest {
     @Test
     void aCheckpointCutOffMidWriteIsNeverLoaded() throws Exception {
         TrainSettings s = settings(dir, "cut").toBuilder().steps(20).build();
-        new Trainer(s, null, null, false, "test").run();
+        new Trainer(s).run();
         RunCheckpoints checkpoints = new RunCheckpoints(s.output().out());
         List<Path> all = checkpoints.list();
         assertEquals(3, all.size(), "the newest three kept");

@@ -40,7 +40,7 @@ class TensorBoardRunTest {
     @Test
     void aRunLogsItsMetricsRefreshesAndSettings() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "adept");
-        new Trainer(s, null, null, false, "test").run();
+        new Trainer(s).run();
         Path out = s.output().out();
         assertEquals(1, EventFiles.files(out).size());
         List<EventFiles.Event> events = EventFiles.events(out);
@@ -83,13 +83,13 @@ class TensorBoardRunTest {
     void aResumedRunShowsEveryStepOnceAndTensorboardFalseWritesNothing() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "full");
         AtomicBoolean stop = new AtomicBoolean();
-        new Trainer(s, new TrainListener() {
+        new Trainer(s).listen(new TrainListener() {
             @Override
             public void step(long step, long steps, double loss, double lr, double tokensPerSecond) {
                 if (step == 13) stop.set(true);
             }
-        }, stop, false, "test").run();
-        new Trainer(s, null, null, false, "test").run();
+        }).stopWhen(stop).run();
+        new Trainer(s).run();
         Path out = s.output().out();
         assertEquals(2, EventFiles.files(out).size(), "the resumed run writes a file of its own");
         List<EventFiles.Event> second = new ArrayList<>();
@@ -102,11 +102,11 @@ class TensorBoardRunTest {
         for (int i = 0; i < losses.size(); i++) assertEquals((float) (double) losses.get(i), scalars.get("train/loss").get(i + 1L).floatValue());
 
         TrainSettings quiet = TrainFixtures.settings(dir, "full").toBuilder().out(dir.resolve("quiet")).steps(4).tensorboard(false).build();
-        new Trainer(quiet, null, null, false, "test").run();
+        new Trainer(quiet).run();
         assertEquals(List.of(), EventFiles.files(quiet.output().out()));
         // --restart discards the old event files with the rest of the run
         TrainSettings again = TrainFixtures.settings(dir, "full").toBuilder().steps(4).build();
-        new Trainer(again, null, null, true, "test").run();
+        new Trainer(again).restart().run();
         assertEquals(1, EventFiles.files(out).size());
     }
 }

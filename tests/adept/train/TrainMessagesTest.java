@@ -37,7 +37,7 @@ class TrainMessagesTest {
     @Test
     void aMicroBatchOverAnArraysLengthIsRefusedBeforeAnyWork() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().batchSize(200_000_000).blockSize(16).build();
-        TrainException e = assertThrows(TrainException.class, () -> new Trainer(s, null, null, false, "test").run());
+        TrainException e = assertThrows(TrainException.class, () -> new Trainer(s).run());
         assertTrue(e.getMessage().startsWith("batch_size 200000000 x block_size 16 is 3,200,000,000 tokens in one micro-batch"), e.getMessage());
         assertTrue(e.getMessage().contains("--batch-size"), e.getMessage());
     }

@@ -31,7 +31,7 @@ class TrainerTest {
     @Test
     void adeptProbesExpandsAndKeepsFrozenTensorsBitIdentical() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "adept").toBuilder().steps(100).saveEvery(50L).build();
-        Trainer.Result r = new Trainer(s, null, null, false, "test").run();
+        Trainer.Result r = new Trainer(s).run();
         assertEquals(Trainer.Status.COMPLETED, r.status());
         Path out = s.output().out();
         for (String f : List.of("run.json", "metrics.jsonl", "importance.jsonl", "summary.json")) {
@@ -41,6 +41,10 @@ class TrainerTest {
         Checkpoint trained = Checkpoint.open(r.model());
         ExpansionMetadata meta = ExpansionMetadata.from(trained.metadata(), "trained").orElseThrow();
         assertEquals(2, meta.k());
+        assertEquals(adept.AdeptVersion.current(), meta.adeptVersion(), "the version is the library's, not the caller's to invent");
+        assertEquals(s.inputs().model().toAbsolutePath().normalize().toString(), meta.baseModel());
+        assertEquals(s.inputs().probe().toString(), meta.scoresFile(), "the probe corpus the layers were scored on");
+        assertEquals(meta, ExpansionMetadata.parse(Files.readString(r.model().resolve(ExpansionMetadata.FILE_NAME)), "sidecar"));
         try (CausalLM base = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU);
              CausalLM after = trained.loadModel(DType.FLOAT32, Device.CPU)) {
             Map<String, Tensor> b = base.namedParameters();
@@ -79,8 +83,8 @@ class TrainerTest {
                 lines.add(line);
             }
         };
-        Trainer.Result a = new Trainer(plain, null, null, false, "test").run();
-        Trainer.Result b = new Trainer(lean, listener, null, false, "test").run();
+        Trainer.Result a = new Trainer(plain).run();
+        Trainer.Result b = new Trainer(lean).listen(listener).run();
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("probe cache bounded: 4 layer inputs") && l.contains("checkpoints every 2 layers")),
                 String.join("\n", lines));
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("activation checkpointing: layers ")), String.join("\n", lines));
@@ -113,7 +117,7 @@ class TrainerTest {
     @Test
     void fullModeMovesEveryTensor() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().k(null).steps(10).build();
-        Trainer.Result r = new Trainer(s, null, null, false, "test").run();
+        Trainer.Result r = new Trainer(s).run();
         assertEquals(1.0, r.trainableFraction(), 1e-12);
         try (CausalLM base = Checkpoint.load(s.inputs().model(), DType.FLOAT32, Device.CPU);
              CausalLM after = Checkpoint.load(r.model(), DType.FLOAT32, Device.CPU)) {
@@ -126,7 +130,7 @@ class TrainerTest {
     @Test
     void aNonFiniteLossStopsTheRunNamingTheStepAndKeepsTheLastGoodCheckpoint() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().k(null).steps(40).saveEvery(2L).lr(1e20).warmupSteps(1L).build();  // the first real update blows the weights up
-        TrainException e = assertThrows(TrainException.class, () -> new Trainer(s, null, null, false, "test").run());
+        TrainException e = assertThrows(TrainException.class, () -> new Trainer(s).run());
         assertTrue(e.getMessage().matches("step \\d+: the (loss|gradient norm) is (NaN|Infinity|-Infinity); training stopped\\..*"), e.getMessage());
         List<Path> kept = new RunCheckpoints(s.output().out()).list();
         assertTrue(e.getMessage().contains(kept.isEmpty() ? "No checkpoint" : kept.get(0).toString()), e.getMessage());
@@ -150,7 +154,7 @@ class TrainerTest {
     void baselinesRun() throws Exception {
         for (String mode : List.of("llama-pro", "adept-no-stage1", "adept-no-stage2")) {
             TrainSettings s = TrainFixtures.settings(dir, mode).toBuilder().steps(12).build();
-            Trainer.Result r = new Trainer(s, null, null, false, "test").run();
+            Trainer.Result r = new Trainer(s).run();
             assertEquals(Trainer.Status.COMPLETED, r.status(), mode);
             assertTrue(r.trainableFraction() > 0 && r.trainableFraction() < 1, mode + " trains part of the model");
             assertTrue(Double.isFinite(r.evalLoss()), mode + " held-out loss");

@@ -95,7 +95,7 @@ public final class DemoCommand implements Callable<Integer> {
                     };
                 }
             };
-            Demo.Result r = new Demo(s, text, dir, cache != null ? cache : defaultCache(), listener, stop, ProbeCommand.version(), launcher).run();
+            Demo.Result r = new Demo(s, text, dir, cache != null ? cache : defaultCache(), listener, stop, launcher).run();
             if (r.status() == Demo.Status.INTERRUPTED) {
                 System.err.println("adept demo: stopped; run the same command again to continue where it stopped");
                 return 130;

@@ -5,7 +5,7 @@ import adept.expand.ExpansionPlan;
 import adept.expand.LayerExpansion;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.checkpoint.OutputLock;
-import adept.io.checkpoint.ConfigJson;
+import adept.io.checkpoint.LoadedModel;
 import adept.io.checkpoint.SaveOptions;
 import adept.io.data.DataException;
 import adept.nn.CausalLM;
@@ -14,14 +14,12 @@ import adept.tensor.DType;
 import adept.tensor.Device;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -174,37 +172,24 @@ public final class ExpandCommand implements Callable<Integer> {
         stdout.println("why: " + plan.reason() + " [" + plan.method() + "]");
         stdout.flush();
 
-        Map<String, String> sourceMeta = checkpoint.metadata();
-        if (sourceMeta.containsKey(ExpansionMetadata.METADATA_KEY)) {
+        if (checkpoint.metadata().containsKey(ExpansionMetadata.METADATA_KEY)) {
             spec.commandLine().getErr().println("adept expand: note: " + model + " is itself an expanded model; the new metadata describes"
                     + " this expansion only (its layer numbers refer to " + model + ")");
         }
 
-        double[] scores = report == null ? null : report.importance().deltas();
-        Path sidecar = null;
         // The stored dtype unless --dtype says otherwise (not config.json's torch_dtype: F32 weights labelled
         // float16 would be rounded, 1e6 becoming inf).
-        try (CausalLM lm = checkpoint.loadModel(storeAs != null ? storeAs : checkpoint.storedDType(), Device.CPU)) {
-            DType stored = storeAs != null ? storeAs : lm.dtype();
-            List<String> trainable = LayerExpansion.apply(lm, plan);
-            ExpansionMetadata metadata = ExpansionMetadata.of(plan, trainable, scores,
-                    importance == null ? null : importance.toAbsolutePath().normalize().toString(), source.toString(), ProbeCommand.version());
-            sidecar = writeTemporary(metadata.toPrettyJson());
-            adept.io.checkpoint.FileOps.deleteOnExit(sidecar);  // deleted below, or at exit on a signal
-            ConfigJson config = checkpoint.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer());
-            SaveOptions options = SaveOptions.defaults().withDtype(stored).withConfig(config)
-                    .withMetadata(Map.of(ExpansionMetadata.METADATA_KEY, metadata.toJson()))
-                    .withExtraFile(ExpansionMetadata.FILE_NAME, sidecar);
+        DType stored = storeAs != null ? storeAs : checkpoint.storedDType();
+        // The provenance names the real source folder: the base model recorded, and where the tokenizer files are copied from.
+        try (LoadedModel loaded = new LoadedModel(checkpoint.loadModel(stored, Device.CPU), checkpoint.provenance().withFolder(source))) {
+            LayerExpansion.Expanded expanded = LayerExpansion.apply(loaded, plan, report == null ? null : report.importance(),
+                    importance == null ? null : importance.toAbsolutePath().normalize().toString());
+            Checkpoint.save(expanded.model(), target, SaveOptions.defaults().withDtype(stored));
             List<String> copied = new ArrayList<>();
-            for (String name : COPIED_FILES) {
-                Path file = source.resolve(name);
-                if (Files.isRegularFile(file)) {
-                    options = options.withExtraFile(name, file);
-                    copied.add(name);
-                }
-            }
-            Checkpoint.save(lm, target, options);
-            printTable(stdout, metadata, trainable, lm);
+            for (String name : COPIED_FILES) if (Files.isRegularFile(source.resolve(name))) copied.add(name);
+            CausalLM lm = loaded.model();
+            List<String> trainable = expanded.trainable();
+            printTable(stdout, expanded.metadata(), trainable, lm);
             long trainableCount = 0;
             long total = 0;
             Set<String> names = new HashSet<>(trainable);
@@ -217,27 +202,8 @@ public final class ExpandCommand implements Callable<Integer> {
             stdout.printf(Locale.ROOT, "saved %s (%s; %s)%n", target, stored,
                     copied.isEmpty() ? "no tokenizer files found to copy" : "copied " + String.join(", ", copied));
             stdout.flush();
-        } finally {
-            if (sidecar != null) AdeptCommand.deleteQuietly(sidecar);
         }
         return 0;
-    }
-
-    /** The expansion sidecar in a temporary file, for {@link SaveOptions#withExtraFile}. */
-    private static Path writeTemporary(String json) {
-        Path file;
-        try {
-            // Not createTempFile's mode 0600: the copy in --out keeps this file's mode, and is read like any other file.
-            file = adept.io.checkpoint.FileOps.newTemporarySibling(Path.of(System.getProperty("java.io.tmpdir")), "adept_expansion.json");
-        } catch (IOException e) {
-            throw AdeptCommand.ioError("create a temporary file in", Path.of(System.getProperty("java.io.tmpdir")), e);
-        }
-        try {
-            return Files.writeString(file, json, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            AdeptCommand.deleteQuietly(file);
-            throw AdeptCommand.ioError("write", file, e);
-        }
     }
 
     private static void printTable(PrintWriter out, ExpansionMetadata metadata, List<String> trainable, CausalLM lm) {

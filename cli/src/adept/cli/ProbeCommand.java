@@ -270,8 +270,7 @@ public final class ProbeCommand implements Callable<Integer> {
     }
 
     static String version() {
-        String v = AdeptCommand.class.getPackage().getImplementationVersion();
-        return v != null ? v : "development build";
+        return adept.AdeptVersion.current();
     }
 
     CommandLine.ParameterException usage(String message) {

@@ -114,8 +114,9 @@ public final class TrainCommand implements Callable<Integer> {
                     if (bar[0] != null) bar[0].done();
                 }
             };
-            Trainer.Result r = new Trainer(s, listener, stop, restart, ProbeCommand.version()).distributed(group)
-                    .listen(TrainPlots.listener(listener::info)).run();
+            Trainer trainer = new Trainer(s).listen(listener).stopWhen(stop).distributed(group).listen(TrainPlots.listener(listener::info));
+            if (restart) trainer.restart();
+            Trainer.Result r = trainer.run();
             if (r.status() == Trainer.Status.COMPLETED && !quiet) {
                 System.out.printf(Locale.ROOT, "trained %s (%s): %d steps, loss %.4f%s; %,d of %,d parameters trainable (%.2f%%); %.1f s%n",
                         r.out(), s.preparation().mode().label(), r.step(), r.lastLoss(), Double.isNaN(r.evalLoss()) ? "" : String.format(Locale.ROOT, ", held-out %.4f", r.evalLoss()),

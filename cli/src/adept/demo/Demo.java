@@ -92,20 +92,17 @@ public final class Demo {
     private final Path cache;
     private final Listener listener;
     private final AtomicBoolean stop;
-    private final String version;
     /** How the demo was started ("./adept demo --quick"), for the report's command lines. */
     private final String launcher;
 
     /** The demo of settings on source's text into out (downloads cached in cache); stop set ends it at the next checkpoint. */
-    public Demo(DemoSettings settings, TextSource source, Path out, Path cache, Listener listener, AtomicBoolean stop, String version,
-                String launcher) {
+    public Demo(DemoSettings settings, TextSource source, Path out, Path cache, Listener listener, AtomicBoolean stop, String launcher) {
         this.s = settings;
         this.source = source;
         this.out = out.toAbsolutePath().normalize();
         this.cache = cache.toAbsolutePath().normalize();
         this.listener = listener;
         this.stop = stop != null ? stop : new AtomicBoolean();
-        this.version = version;
         this.launcher = launcher;
     }
 
@@ -332,7 +329,7 @@ public final class Demo {
         if (index == 3) initModel(t.inputs().model());
         Torch.init();
         TrainListener trainer = listener.trainer(runDir.getFileName().toString());
-        Trainer.Result r = new Trainer(t, trainer, stop, false, version).listen(TrainPlots.listener(trainer::info)).run();
+        Trainer.Result r = new Trainer(t).listen(trainer).stopWhen(stop).listen(TrainPlots.listener(trainer::info)).run();
         if (r.status() != Trainer.Status.COMPLETED) return false;
         listener.info(String.format(Locale.ROOT, "%s: %d steps, last loss %.4f, held-out %.4f; %,d of %,d parameters trainable (%.1f%%); %.0f s",
                 runDir.getFileName(), r.step(), r.lastLoss(), r.evalLoss(), r.trainableParameters(), r.totalParameters(),

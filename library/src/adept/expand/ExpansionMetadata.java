@@ -1,5 +1,6 @@
 package adept.expand;
 
+import adept.io.checkpoint.Provenance;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
@@ -128,6 +129,11 @@ public record ExpansionMetadata(
     /** Indented, for the sidecar file. */
     public String toPrettyJson() {
         return PRETTY.toJson(toJsonObject()) + "\n";
+    }
+
+    /** p recording this expansion as a saved model carries it: under {@value #METADATA_KEY} and as the {@value #FILE_NAME} sidecar. */
+    public Provenance recordedIn(Provenance p) {
+        return p.withMetadata(METADATA_KEY, toJson()).withSidecar(FILE_NAME, toPrettyJson());
     }
 
     /** The metadata stored in a checkpoint's safetensors metadata, if any. */

@@ -1,5 +1,6 @@
 package adept.expand;
 
+import adept.AdeptVersion;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.checkpoint.LoadedModel;
 import adept.io.checkpoint.ConfigJson;
@@ -115,30 +116,31 @@ public final class LayerExpansion {
         return trainable;
     }
 
-    /** The loaded model expanded (in place) and what {@link #apply(LoadedModel, ExpansionPlan, LayerImportance)} returns. */
-    public record Expanded(LoadedModel model, List<String> trainable) {}
+    /** The loaded model expanded (in place) with its provenance updated, the copies' tensors and the expansion's record. */
+    public record Expanded(LoadedModel model, List<String> trainable, ExpansionMetadata metadata) {}
+
+    /** As {@link #apply(LoadedModel, ExpansionPlan, LayerImportance, String)} with no scores file recorded. */
+    public static Expanded apply(LoadedModel loaded, ExpansionPlan plan, LayerImportance scores) {
+        return apply(loaded, plan, scores, null);
+    }
 
     /**
      * As {@link #apply(CausalLM, ExpansionPlan)}, returning the model with its provenance updated as adept
-     * expand writes it: config.json with the new layer count, the {@link ExpansionMetadata} (with scores' dL when given) in
-     * the safetensors metadata and the {@value ExpansionMetadata#FILE_NAME} sidecar, so
+     * expand writes it: config.json with the new layer count, the {@link ExpansionMetadata} (with scores' dL when given,
+     * scoresFile naming where they were read, the provenance's folder as the base model, this adept's version) in the
+     * safetensors metadata and the {@value ExpansionMetadata#FILE_NAME} sidecar, so
      * {@link Checkpoint#save(LoadedModel, java.nio.file.Path)} keeps them.
      */
-    public static Expanded apply(LoadedModel loaded, ExpansionPlan plan, LayerImportance scores) {
+    public static Expanded apply(LoadedModel loaded, ExpansionPlan plan, LayerImportance scores, String scoresFile) {
         ModelConfig before = loaded.model().config();
+        Provenance p = loaded.provenance();
         List<String> trainable = apply(loaded.model(), plan);
-        return new Expanded(loaded.withProvenance(expandedProvenance(loaded.provenance(), before, plan, trainable, scores)), trainable);
-    }
-
-    private static Provenance expandedProvenance(Provenance p, ModelConfig before, ExpansionPlan plan, List<String> trainable, LayerImportance scores) {
         // Layers removed or added by hand since loading: the loaded config.json no longer describes the model.
         if (p.config().modelConfig().numHiddenLayers() != before.numHiddenLayers()) p = p.withConfig(ConfigJson.of(before, null));
         String base = p.folder() == null ? null : p.folder().toAbsolutePath().normalize().toString();
-        String version = LayerExpansion.class.getPackage().getImplementationVersion();
-        ExpansionMetadata m = ExpansionMetadata.of(plan, trainable, scores == null ? null : scores.deltas(), null, base,
-                version != null ? version : "development build");
-        return p.withConfig(p.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer()))
-                .withMetadata(ExpansionMetadata.METADATA_KEY, m.toJson()).withSidecar(ExpansionMetadata.FILE_NAME, m.toPrettyJson());
+        ExpansionMetadata m = ExpansionMetadata.of(plan, trainable, scores == null ? null : scores.deltas(), scoresFile, base, AdeptVersion.current());
+        p = m.recordedIn(p.withConfig(p.config().withLayerCount(plan.expandedLayers(), plan.sourceOfEachLayer())));
+        return new Expanded(loaded.withProvenance(p), trainable, m);
     }
 
     /**

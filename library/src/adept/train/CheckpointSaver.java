@@ -84,7 +84,7 @@ final class CheckpointSaver implements StepLoop.Saver {
                     p.elapsedSeconds(), s, preparation);
             Path stateFile = staging.resolve(TrainerState.FILE_NAME);
             FileOps.writeStringAtomically(stateFile, ts.toJson());
-            ModelFolder.write(prepared.model(), checkpoints.dir().resolve(RunCheckpoints.name(p.step())), baseDir, prepared,
+            ModelFolder.write(prepared, checkpoints.dir().resolve(RunCheckpoints.name(p.step())), baseDir,
                     Map.of(RunCheckpoints.OPTIMIZER_FILE, optimizerFile, TrainerState.FILE_NAME, stateFile));
             checkpoints.prune(s.output().keepCheckpoints());
         } catch (IOException e) {

@@ -2,6 +2,7 @@ package adept.train;
 
 import adept.expand.ExpansionMetadata;
 import adept.io.checkpoint.Checkpoint;
+import adept.io.checkpoint.LoadedModel;
 import adept.io.checkpoint.OutputLock;
 import adept.io.data.Batch;
 import adept.io.tokenizer.Tokenizer;
@@ -93,8 +94,8 @@ final class FolderRun {
             try (Scope runScope = Scope.open()) {
                 List<Batch> probe = inputs.probe == null ? List.of()
                         : TrainingInputs.batches(inputs.probe, s.stage2().probeBatchSize(), s.stage2().probeBatches(), inputs.padId, device);
-                PreparedModel prepared = resume != null ? fromCheckpoint(resume, dtype, device)
-                        : PreparedModel.prepare(s, base, dtype, device, probe, run.version(), parallel.group(), listener::info);
+                PreparedModel prepared = resume != null ? fromCheckpoint(resume, base, dtype, device)
+                        : PreparedModel.prepare(s, base, dtype, device, probe, parallel.group(), listener::info);
                 try (CausalLM model = prepared.model()) {
                     StepLoop.Data data = new StepLoop.Data(inputs.blocks::nextBatch, blockSize, probe,
                             inputs.eval == null ? List.of() : inputs.eval, inputs.padId);
@@ -106,7 +107,8 @@ final class FolderRun {
         }
     }
 
-    private PreparedModel fromCheckpoint(RunCheckpoints.Loaded resume, DType dtype, Device device) {
+    /** The model of a checkpoint, with base's provenance (its folder's tokenizer files) and the checkpoint's config.json. */
+    private PreparedModel fromCheckpoint(RunCheckpoints.Loaded resume, Checkpoint base, DType dtype, Device device) {
         listener.info("resuming from " + resume.dir() + " (step " + resume.state().step() + ")");
         if (s.preparation().mode() == TrainMode.LORA) return LoraMode.resume(s, resume.dir(), resume.state(), dtype, device);
         Checkpoint c = Checkpoint.open(resume.dir());
@@ -120,7 +122,8 @@ final class FolderRun {
                         + ", which is not a tensor of the checkpoint's model; the checkpoint is damaged");
             }
         }
-        return new PreparedModel(model, c.config(), resume.state().trainable(), expansion, null, "resumed at step " + resume.state().step());
+        LoadedModel loaded = new LoadedModel(model, base.provenance().withConfig(c.config()));
+        return new PreparedModel(loaded, resume.state().trainable(), expansion, null, "resumed at step " + resume.state().step());
     }
 
     private Trainer.Result train(long t0, Path modelDir, PreparedModel prepared, StepLoop.Data data, TrainingInputs inputs,
@@ -181,7 +184,7 @@ final class FolderRun {
         long step = o.progress().step();
         double evalLoss = o.evalLoss();
         if (parallel.leader()) {
-            ModelFolder.write(prepared.model(), folder.modelDir(), modelDir, prepared, Map.of());
+            ModelFolder.write(prepared, folder.modelDir(), modelDir, Map.of());
             LoraMode.writeAdapterFolder(prepared.model(), folder.dir().resolve(LoraMode.ADAPTER_DIR), modelDir);  // lora: the adapters alone, PEFT layout
             if (!data.eval().isEmpty() && Double.isNaN(evalLoss)) evalLoss = run.evaluate(prepared.model(), data);
         }

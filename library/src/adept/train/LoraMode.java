@@ -4,6 +4,7 @@ import adept.expand.ExpansionMetadata;
 import adept.expand.LayerExpansion;
 import adept.io.checkpoint.Checkpoint;
 import adept.io.checkpoint.FileOps;
+import adept.io.checkpoint.LoadedModel;
 import adept.io.checkpoint.PeftAdapters;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
@@ -57,7 +58,8 @@ final class LoraMode {
     }
 
     /** Attaches the run's adapters to model (the loaded base, the caller's) and says what is trained. */
-    static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, CausalLM model, ExpansionMetadata existing) {
+    static PreparedModel prepare(TrainSettings s, Checkpoint checkpoint, LoadedModel loaded, ExpansionMetadata existing) {
+        CausalLM model = loaded.model();
         Rank r = rank(s, checkpoint);
         try {
             LoraSpec spec = new LoraSpec(r.rank(), s.loraAlpha(r.rank()), s.lora().dropout(), s.lora().targets());
@@ -66,7 +68,7 @@ final class LoraMode {
                     r.rank(), SettingValues.format(spec.alpha()), spec.scale(),
                     SettingValues.format(spec.dropout()), String.join(", ", spec.targets()),
                     model.config().numHiddenLayers(), r.why());
-            return new PreparedModel(model, checkpoint.config(), new ArrayList<>(adapters.keySet()), existing, null, how);
+            return new PreparedModel(loaded, new ArrayList<>(adapters.keySet()), existing, null, how);
         } catch (IllegalArgumentException e) {
             throw new TrainException(e.getMessage());
         }
@@ -131,7 +133,7 @@ final class LoraMode {
             List<String> names = new ArrayList<>(model.adapterParameters().keySet());
             if (!names.equals(state.trainable())) throw new TrainException(dir + ": the adapters are not the tensors its trainer state trains");
             checkMerged(model, Checkpoint.open(dir), dtype, base.dir());
-            return new PreparedModel(model, base.config(), state.trainable(), existing, null,
+            return new PreparedModel(new LoadedModel(model, base.provenance()), state.trainable(), existing, null,
                     String.format(Locale.ROOT, "LoRA r=%d on %s, resumed at step %d", spec.rank(), String.join(", ", spec.targets()), state.step()));
         } catch (RuntimeException e) {
             model.close();

@@ -61,7 +61,7 @@ final class MemoryRun {
         List<Example> eval = examples(data.eval(), "held-out texts", tokenizer, blockSize, s.output().evalTokens(), vocab);
         try (Scope runScope = Scope.open()) {
             List<Batch> probe = TrainingInputs.batches(probeExamples, s.stage2().probeBatchSize(), s.stage2().probeBatches(), padId, model.device());
-            PreparedModel prepared = PreparedModel.prepareInMemory(s, model, probe, run.version(), run.parallel().group(), run.listener()::info);
+            PreparedModel prepared = PreparedModel.prepareInMemory(s, model, probe, run.parallel().group(), run.listener()::info);
             long[] counts = run.describe(prepared);
             run.parallel().broadcastParameters(model);
             try (DecoupledTuning tuning = run.tuning(prepared)) {

@@ -14,10 +14,9 @@ import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * What every kind of run is wired from: the settings, the listeners, the parallel strategy, the stop flag and the
- * version recorded in an expansion; and the parts both runs build the same way from them (block size, tuning, schedule).
+ * What every kind of run is wired from: the settings, the listeners, the parallel strategy and the stop flag; and the parts both runs build the same way from them (block size, tuning, schedule).
  */
-record RunContext(TrainSettings s, TrainListeners listener, ParallelStrategy parallel, AtomicBoolean stop, String version) {
+record RunContext(TrainSettings s, TrainListeners listener, ParallelStrategy parallel, AtomicBoolean stop) {
     /** The block size: the setting, or the model's context up to 512. */
     /** A micro-batch's tokens must fit one array: refused before any work, naming the options. */
     void checkMicroBatch(int blockSize) {

@@ -5,6 +5,7 @@ import adept.parallel.ProcessGroup;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -31,29 +32,35 @@ public final class Trainer {
     }
 
     private final TrainSettings s;
-    private final AtomicBoolean stop;
-    private final boolean restart;
-    private final String version;
     private final List<TrainListener> listeners = new ArrayList<>();
+    private AtomicBoolean stop = new AtomicBoolean();
+    private boolean restart;
     private ParallelStrategy parallel = new SingleProcess();
 
-    /** A library run: no listener, no stop flag, resumes an earlier run of these settings in out. */
+    /**
+     * A run of settings: no listener, no stop flag, one process, resuming an earlier run of these settings in out. The
+     * methods below change that; each returns this trainer. The adept version an expansion records is the library's
+     * ({@link adept.AdeptVersion}).
+     */
     public Trainer(TrainSettings settings) {
-        this(settings, null, null, false, "library");
-    }
-
-    /** stop: set it (e.g. from a SIGINT handler) to end after the current step with a checkpoint; restart: discard an earlier run in out. */
-    public Trainer(TrainSettings settings, TrainListener listener, AtomicBoolean stop, boolean restart, String version) {
-        this.s = settings;
-        if (listener != null) listeners.add(listener);
-        this.stop = stop != null ? stop : new AtomicBoolean();
-        this.restart = restart;
-        this.version = version;
+        this.s = Objects.requireNonNull(settings, "settings");
     }
 
     /** Adds a listener (called after those added before). */
     public Trainer listen(TrainListener listener) {
-        listeners.add(listener);
+        listeners.add(Objects.requireNonNull(listener, "listener"));
+        return this;
+    }
+
+    /** Ends the run after the current step, with a checkpoint, once stop is set (e.g. from a SIGINT handler). */
+    public Trainer stopWhen(AtomicBoolean stop) {
+        this.stop = Objects.requireNonNull(stop, "stop");
+        return this;
+    }
+
+    /** Discards an earlier run in out instead of resuming it. */
+    public Trainer restart() {
+        this.restart = true;
         return this;
     }
 
@@ -84,6 +91,6 @@ public final class Trainer {
     }
 
     private RunContext context(TrainSettings settings) {
-        return new RunContext(settings, new TrainListeners(listeners), parallel, stop, version);
+        return new RunContext(settings, new TrainListeners(listeners), parallel, stop);
     }
 }

@@ -343,40 +343,33 @@ public final class Checkpoint {
     }
 
     /**
-     * Saves the model keeping what the command line keeps of its {@link Provenance}: the config.json it was loaded with
-     * (bos/eos ids and other fields), its safetensors metadata (the expansion record), the tokenizer and companion files
-     * still present in its folder, and adept's sidecar files. The files go through {@link #save(CausalLM, Path, SaveOptions)}.
+     * Saves the model keeping its {@link Provenance}: the config.json it was loaded with (bos/eos ids and other fields),
+     * its safetensors metadata (the expansion record), the tokenizer and companion files still present in its folder,
+     * and adept's sidecar files. What the command line, the trainer and a library user write a model with.
      */
     public static void save(LoadedModel loaded, Path dir) {
-        CausalLM model = loaded.model();
+        save(loaded, dir, SaveOptions.defaults());
+    }
+
+    /**
+     * As {@link #save(LoadedModel, Path)}, with options' dtype, shard size, extra files (a training checkpoint's
+     * optimizer state) and checksums; the config.json and metadata come from the provenance, so options must set none.
+     */
+    public static void save(LoadedModel loaded, Path dir, SaveOptions options) {
         Provenance p = loaded.provenance();
-        SaveOptions options = SaveOptions.defaults().withConfig(p.config()).withMetadata(p.metadata());
+        if (options.config() != null || !options.metadata().isEmpty()) {
+            throw new CheckpointException(dir + ": the config.json and metadata of a saved model come from its provenance; set them there, not in SaveOptions");
+        }
+        SaveOptions withProvenance = options.withConfig(p.config()).withMetadata(p.metadata());
         if (p.folder() != null) {
             for (String name : KEPT_FILES) {
                 Path f = p.folder().resolve(name);
-                if (!p.sidecars().containsKey(name) && Files.isRegularFile(f)) options = options.withExtraFile(name, f);
-            }
-        }
-        Path staging = null;
-        try {
-            if (!p.sidecars().isEmpty()) {
-                staging = Files.createTempDirectory("adept-sidecars");
-                for (var e : p.sidecars().entrySet()) {
-                    options = options.withExtraFile(e.getKey(), Files.writeString(staging.resolve(e.getKey()), e.getValue()));
-                }
-            }
-            save(model, dir, options);
-        } catch (IOException e) {
-            throw new CheckpointException(dir + ": cannot stage the files saved with the model: " + e, e);
-        } finally {
-            if (staging != null) {
-                try {
-                    FileOps.deleteRecursively(staging);
-                } catch (IOException ignored) {
-                    // a temporary folder left behind costs only disk space
+                if (!p.sidecars().containsKey(name) && !options.extraFiles().containsKey(name) && Files.isRegularFile(f)) {
+                    withProvenance = withProvenance.withExtraFile(name, f);
                 }
             }
         }
+        write(loaded.model(), dir, withProvenance, p.sidecars());
     }
 
     private static List<String> concat(List<String> list, String more) {
@@ -393,7 +386,15 @@ public final class Checkpoint {
      * dir, and the old one deleted. On failure dir is unchanged and the temporary folder removed.
      */
     public static void save(CausalLM model, Path dir, SaveOptions options) {
-        SaveOptions opts = options != null ? options : SaveOptions.defaults();
+        write(model, dir, options != null ? options : SaveOptions.defaults(), Map.of());
+    }
+
+    /** {@link #save(CausalLM, Path, SaveOptions)}, also writing texts (file name to content) into the folder. */
+    private static void write(CausalLM model, Path dir, SaveOptions opts, Map<String, String> texts) {
+        for (String name : texts.keySet()) {
+            SaveOptions.checkFileName(name);
+            if (opts.extraFiles().containsKey(name)) throw new CheckpointException("file " + name + " is both copied and written into " + dir);
+        }
         DType store = opts.dtype() != null ? opts.dtype() : model.dtype();
         if (!store.isFloatingPoint()) {
             throw new CheckpointException(dir + ": cannot store model weights as " + store + "; use float32, bfloat16, float16 or float64");
@@ -447,6 +448,10 @@ public final class Checkpoint {
                 Path copy = temp.resolve(e.getKey());
                 Files.copy(e.getValue(), copy, StandardCopyOption.COPY_ATTRIBUTES);
                 FileOps.fsyncFile(copy);
+            }
+            for (var e : texts.entrySet()) {
+                Path file = Files.writeString(temp.resolve(e.getKey()), e.getValue(), StandardCharsets.UTF_8);
+                FileOps.fsyncFile(file);
             }
             if (opts.checksums()) Checksums.write(temp);
             FileOps.fsyncDirectory(temp);

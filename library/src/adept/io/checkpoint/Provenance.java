@@ -27,6 +27,11 @@ public record Provenance(Path folder, ConfigJson config, Map<String, String> met
         sidecars = Collections.unmodifiableMap(new LinkedHashMap<>(sidecars == null ? Map.of() : sidecars));
     }
 
+    /** This provenance naming another folder (the same one by its real path, say). */
+    public Provenance withFolder(Path folder) {
+        return new Provenance(folder, config, metadata, sidecars);
+    }
+
     /** This provenance with config replaced (e.g. after the layer count changed). */
     public Provenance withConfig(ConfigJson config) {
         return new Provenance(folder, config, metadata, sidecars);

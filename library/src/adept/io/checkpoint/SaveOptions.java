@@ -29,16 +29,20 @@ public record SaveOptions(DType dtype, long maxShardBytes, Map<String, String> m
             if (e.getKey() == null || e.getValue() == null) throw new CheckpointException("metadata keys and values must not be null: " + e);
         }
         for (var e : extraFiles.entrySet()) {
-            String name = e.getKey();
-            if (name == null || name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".") || name.equals("..")) {
-                throw new CheckpointException("extra file name \"" + name + "\" must be a plain file name");
-            }
-            // the weights' own names only: other safetensors files (a LoRA adapter_model.safetensors) may ride along
-            if (name.equals(ConfigJson.FILE_NAME) || name.equals(Checkpoint.WEIGHTS_FILE) || name.matches("model-\\d+-of-\\d+\\.safetensors")
-                    || name.equals(Checkpoint.INDEX_FILE) || name.equals(Checksums.FILE_NAME)) {
-                throw new CheckpointException("extra file " + name + " would overwrite a file the checkpoint writes");
-            }
-            if (e.getValue() == null) throw new CheckpointException("extra file " + name + " has no source path");
+            checkFileName(e.getKey());
+            if (e.getValue() == null) throw new CheckpointException("extra file " + e.getKey() + " has no source path");
+        }
+    }
+
+    /** A file saved beside the weights must have a plain name that is not one of the files the checkpoint writes itself. */
+    static void checkFileName(String name) {
+        if (name == null || name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".") || name.equals("..")) {
+            throw new CheckpointException("extra file name \"" + name + "\" must be a plain file name");
+        }
+        // the weights' own names only: other safetensors files (a LoRA adapter_model.safetensors) may ride along
+        if (name.equals(ConfigJson.FILE_NAME) || name.equals(Checkpoint.WEIGHTS_FILE) || name.matches("model-\\d+-of-\\d+\\.safetensors")
+                || name.equals(Checkpoint.INDEX_FILE) || name.equals(Checksums.FILE_NAME)) {
+            throw new CheckpointException("extra file " + name + " would overwrite a file the checkpoint writes");
         }
     }
 
