@@ -19,6 +19,7 @@ Phases, on the model of stage2_reference.py / train_reference.py (Llama, fp32, u
 """
 import argparse
 import copy
+import ctypes
 import json
 import mmap
 import os
@@ -43,6 +44,22 @@ def status_mb(key):
             if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def malloc_info():
+    """glibc's account (mallinfo2, all arenas): heap MiB, free MiB inside it, free chunks; {} without mallinfo2."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        m = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return {}
+    return {"malloc_heap_mb": m.arena / 1048576.0, "malloc_free_mb": m.fordblks / 1048576.0, "malloc_free_chunks": m.ordblks}
 
 
 def reset_peak():
@@ -178,8 +195,9 @@ def main():
                 hidden_loss(model, cfg, ids).item()
     else:
         sys.exit("unknown phase " + phase)
-    print(json.dumps({"phase": phase, "baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "reset": reset,
-                      "torch": torch.__version__}), flush=True)
+    out = {"phase": phase, "baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "reset": reset, "torch": torch.__version__}
+    out.update(malloc_info())
+    print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":
