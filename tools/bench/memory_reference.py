@@ -5,7 +5,9 @@ Run with Debian's interpreter (/usr/bin/python3 and python3-torch, the same libt
 process sets up what the phase needs (untimed, unmeasured), resets the kernel's peak-RSS mark
 (writing 5 to /proc/self/clear_refs: VmHWM restarts at the current RSS), runs the phase as plain
 PyTorch eager code does it, and prints one JSON line: baseline_mb (VmRSS before), peak_mb (VmHWM
-after), reset (whether the mark could be reset; if not, peak_mb covers the set-up too).
+after), reset (whether the mark could be reset; if not, peak_mb covers the set-up too), minor_faults (page
+faults during the phase: what mapping and unmapping buffers costs, a count other load does not change) and
+glibc's malloc account at the end (malloc_heap_mb, malloc_free_mb, malloc_free_chunks).
 
 Phases, on the model of stage2_reference.py / train_reference.py (Llama, fp32, untied, random N(0, 0.02)):
   load     read --checkpoint (adept's model.safetensors, mapped copy-on-write as adept maps it) into a fresh model
@@ -23,6 +25,7 @@ import ctypes
 import json
 import mmap
 import os
+import resource
 import struct
 import sys
 import tempfile
@@ -152,6 +155,7 @@ def main():
         s = stage2.Stage2(s2args)
     baseline = status_mb("VmRSS")
     reset = reset_peak()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     # ---- the phase
     if phase == "load":
         weights = read_safetensors(os.path.join(a.checkpoint, "model.safetensors"))
@@ -195,7 +199,8 @@ def main():
                 hidden_loss(model, cfg, ids).item()
     else:
         sys.exit("unknown phase " + phase)
-    out = {"phase": phase, "baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "reset": reset, "torch": torch.__version__}
+    out = {"phase": phase, "baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "reset": reset, "torch": torch.__version__,
+           "minor_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults}
     out.update(malloc_info())
     print(json.dumps(out), flush=True)
 
