@@ -7,7 +7,8 @@ process sets up what the phase needs (untimed, unmeasured), resets the kernel's 
 PyTorch eager code does it, and prints one JSON line: baseline_mb (VmRSS before), peak_mb (VmHWM
 after), reset (whether the mark could be reset; if not, peak_mb covers the set-up too), minor_faults (page
 faults during the phase: what mapping and unmapping buffers costs, a count other load does not change) and
-glibc's malloc account at the end (malloc_heap_mb, malloc_free_mb, malloc_free_chunks).
+glibc's malloc account at the end (malloc_heap_mb, malloc_free_mb, malloc_free_chunks,
+malloc_mapped_mb: blocks above the mmap threshold).
 
 Phases, on the model of stage2_reference.py / train_reference.py (Llama, fp32, untied, random N(0, 0.02)):
   load     read --checkpoint (adept's model.safetensors, mapped copy-on-write as adept maps it) into a fresh model
@@ -62,7 +63,8 @@ def malloc_info():
         m = libc.mallinfo2()
     except (OSError, AttributeError):
         return {}
-    return {"malloc_heap_mb": m.arena / 1048576.0, "malloc_free_mb": m.fordblks / 1048576.0, "malloc_free_chunks": m.ordblks}
+    return {"malloc_heap_mb": m.arena / 1048576.0, "malloc_free_mb": m.fordblks / 1048576.0, "malloc_free_chunks": m.ordblks,
+            "malloc_mapped_mb": m.hblkhd / 1048576.0}
 
 
 def reset_peak():

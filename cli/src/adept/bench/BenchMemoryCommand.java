@@ -34,6 +34,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
@@ -348,8 +349,9 @@ public final class BenchMemoryCommand implements Callable<Integer> {
             faults = minorFaults() - faults;
             double heapPeak = heap.stream().mapToLong(p -> p.getPeakUsage().getUsed()).sum() / 1048576.0;
             long live = Torch.liveTensors();
-            String malloc = MallocInfo.read().map(m -> String.format(", \"malloc_heap_mb\": %.1f, \"malloc_free_mb\": %.1f, \"malloc_free_chunks\": %d",
-                    m.heapBytes() / 1048576.0, m.freeBytes() / 1048576.0, m.freeChunks())).orElse("");
+            String malloc = MallocInfo.read().map(m -> String.format(Locale.ROOT,
+                    ", \"malloc_heap_mb\": %.1f, \"malloc_free_mb\": %.1f, \"malloc_free_chunks\": %d, \"malloc_mapped_mb\": %.1f",
+                    m.heapBytes() / 1048576.0, m.freeBytes() / 1048576.0, m.freeChunks(), m.mappedBytes() / 1048576.0)).orElse("");
             if (tuning != null) tuning.close();
             if (adam != null) adam.close();
             if (model != null) model.close();
