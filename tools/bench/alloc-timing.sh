@@ -4,7 +4,7 @@
 # (every round runs every candidate, in an order rotated per round), and prints per run and per candidate the
 # step-time ratio adept / PyTorch, adept's step, and both sides' peak RSS. Memory per phase: `adept bench memory
 # --glibc-tunables` (docs/benchmarks.md, "Allocator settings"). Run on a quiet machine: timings under other load say
-# nothing (the peaks do not care).
+# nothing (the peaks do not care). Each round runs both benches once per candidate (5 candidates by default).
 #
 #   tools/bench/alloc-timing.sh                    # the default candidates, 3 rounds
 #   tools/bench/alloc-timing.sh "" "glibc.malloc.arena_max=1"     # your own candidates ("" = glibc's defaults)
@@ -21,7 +21,8 @@ else
     "glibc.malloc.arena_max=1"                                       # the default since the allocator study
     "glibc.malloc.arena_max=1:glibc.malloc.tcache_count=256"         # the default before it (fast, 1.5-3x the peak)
     ""                                                               # glibc's defaults (the shim's thresholds stay)
-    "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=1048576"   # big tensors mapped and returned: leanest, faults
+    "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=4194304"   # buffers from 4 MiB mapped: between the two
+    "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=1048576"   # buffers from 1 MiB mapped and returned: leanest, most faults
   )
 fi
 rounds=${ALLOC_ROUNDS:-3}
