@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <malloc.h>
@@ -155,11 +156,22 @@ const char *at_runtime_version(void) {
     GUARD_END(nullptr)
 }
 
+// Whether the process environment already sets a glibc malloc parameter, either as its own variable
+// (MALLOC_MMAP_THRESHOLD_) or in GLIBC_TUNABLES (glibc.malloc.mmap_threshold): glibc has applied it.
+static bool malloc_param_set(const char *env_name, const char *tunable) {
+    if (std::getenv(env_name) != nullptr) return true;
+    const char *tunables = std::getenv("GLIBC_TUNABLES");
+    return tunables != nullptr && std::strstr(tunables, tunable) != nullptr;
+}
+
 int at_init(void) {
     // Keep big activation buffers in the heap: otherwise glibc maps and unmaps them
     // every step (measured ~9x more page faults, a forward pass 34 ms -> 49 ms).
-    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+    // A value the environment sets wins, so allocator settings can be measured and chosen per run.
+    if (!malloc_param_set("MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold="))
+        mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    if (!malloc_param_set("MALLOC_TRIM_THRESHOLD_", "glibc.malloc.trim_threshold="))
+        mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
     return 0;
 }
 

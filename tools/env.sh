@@ -47,10 +47,12 @@ debian_major() {
 
 # libgomp reads this when libtorch loads: spinning OpenMP and OpenBLAS pools fight on few cores.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-# glibc malloc, read at process start:
-# - one arena: the JVM runs Java code on a secondary thread, whose malloc arena is made of
-#   64 MiB heaps that glibc maps and unmaps as activations come and go (measured: training
-#   step 866 -> 641 ms, now faster than PyTorch's 699 ms, which runs in the main arena);
-# - a larger per-thread cache: a scope frees its tensors in bursts, which overflow the
-#   default 7-entry cache (measured: a small op 629 -> 540 ns).
-export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.arena_max=1:glibc.malloc.tcache_count=256}"
+# glibc malloc, read at process start. The value is defined once, as adept.glibc.tunables in pom.xml (the test
+# runner sets the same); why that value: docs/benchmarks.md, "Allocator settings". One arena: the JVM runs Java code
+# on a secondary thread, whose own arena is made of 64 MiB heaps that glibc maps and unmaps as activations come and
+# go (training step 866 -> 641 ms). No larger tcache: it pinned small chunks between freed tensors and multiplied
+# peaks 1.5-4x. A GLIBC_TUNABLES already in the environment wins; an empty one means glibc's defaults.
+if [ -z "${GLIBC_TUNABLES+set}" ]; then
+  GLIBC_TUNABLES="$(sed -n 's:.*<adept.glibc.tunables>\(.*\)</adept.glibc.tunables>.*:\1:p' "$ADEPT_ROOT/pom.xml")"
+fi
+export GLIBC_TUNABLES

@@ -5,7 +5,10 @@ Run with Debian's interpreter (/usr/bin/python3 and python3-torch, the same libt
 process sets up what the phase needs (untimed, unmeasured), resets the kernel's peak-RSS mark
 (writing 5 to /proc/self/clear_refs: VmHWM restarts at the current RSS), runs the phase as plain
 PyTorch eager code does it, and prints one JSON line: baseline_mb (VmRSS before), peak_mb (VmHWM
-after), reset (whether the mark could be reset; if not, peak_mb covers the set-up too).
+after), reset (whether the mark could be reset; if not, peak_mb covers the set-up too), minor_faults (page
+faults during the phase: what mapping and unmapping buffers costs, a count other load does not change) and
+glibc's malloc account at the end (malloc_heap_mb, malloc_free_mb, malloc_free_chunks,
+malloc_mapped_mb: blocks above the mmap threshold).
 
 Phases, on the model of stage2_reference.py / train_reference.py (Llama, fp32, untied, random N(0, 0.02)):
   load     read --checkpoint (adept's model.safetensors, mapped copy-on-write as adept maps it) into a fresh model
@@ -19,9 +22,11 @@ Phases, on the model of stage2_reference.py / train_reference.py (Llama, fp32, u
 """
 import argparse
 import copy
+import ctypes
 import json
 import mmap
 import os
+import resource
 import struct
 import sys
 import tempfile
@@ -43,6 +48,23 @@ def status_mb(key):
             if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def malloc_info():
+    """glibc's account (mallinfo2, all arenas): heap MiB, free MiB inside it, free chunks; {} without mallinfo2."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        m = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return {}
+    return {"malloc_heap_mb": m.arena / 1048576.0, "malloc_free_mb": m.fordblks / 1048576.0, "malloc_free_chunks": m.ordblks,
+            "malloc_mapped_mb": m.hblkhd / 1048576.0}
 
 
 def reset_peak():
@@ -135,6 +157,7 @@ def main():
         s = stage2.Stage2(s2args)
     baseline = status_mb("VmRSS")
     reset = reset_peak()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     # ---- the phase
     if phase == "load":
         weights = read_safetensors(os.path.join(a.checkpoint, "model.safetensors"))
@@ -178,8 +201,10 @@ def main():
                 hidden_loss(model, cfg, ids).item()
     else:
         sys.exit("unknown phase " + phase)
-    print(json.dumps({"phase": phase, "baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "reset": reset,
-                      "torch": torch.__version__}), flush=True)
+    out = {"phase": phase, "baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "reset": reset, "torch": torch.__version__,
+           "minor_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults}
+    out.update(malloc_info())
+    print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":

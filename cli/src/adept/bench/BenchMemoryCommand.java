@@ -34,6 +34,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
@@ -174,11 +175,11 @@ public final class BenchMemoryCommand implements Callable<Integer> {
         ProcessBuilder pb = new ProcessBuilder(command);
         pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
         pb.environment().put("OPENBLAS_NUM_THREADS", Integer.toString(reference.threadCount()));
-        pb.environment().putAll(PythonReference.MALLOC_ENV);  // the shim's mallopt values; Python gets them this way
         if (glibcTunables != null) {
             if (glibcTunables.isEmpty()) pb.environment().remove("GLIBC_TUNABLES");
             else pb.environment().put("GLIBC_TUNABLES", glibcTunables);
         }
+        PythonReference.putMallocEnv(pb.environment());  // the shim's mallopt values; Python gets them this way
         pb.redirectErrorStream(true);
         Process process = pb.start();
         List<String> lines = new ArrayList<>();
@@ -200,9 +201,24 @@ public final class BenchMemoryCommand implements Callable<Integer> {
         double pBase = py == null ? Double.NaN : Double.parseDouble(PythonReference.value(py, "baseline_mb"));
         double pPeak = py == null ? Double.NaN : Double.parseDouble(PythonReference.value(py, "peak_mb"));
         boolean reset = "true".equals(PythonReference.value(java, "reset")) && (py == null || "true".equals(PythonReference.value(py, "reset")));
-        return new String[] {phase + (reset ? "" : " *"), f(jBase), f(jPeak), f(jPeak - jBase), PythonReference.value(java, "heap_peak_mb"),
-                PythonReference.value(java, "live_tensors"), f(pBase), f(pPeak), f(pPeak - pBase),
-                String.format("%.2f", jPeak / pPeak), String.format("%.2f", (jPeak - jBase) / (pPeak - pBase))};
+        return new String[] {phase + (reset ? "" : " *"), f(jBase), f(jPeak), f(jPeak - jBase), mallocFree(java), faults(java),
+                PythonReference.value(java, "heap_peak_mb"), PythonReference.value(java, "live_tensors"), f(pBase), f(pPeak), f(pPeak - pBase),
+                py == null ? "-" : mallocFree(py), py == null ? "-" : faults(py), String.format("%.2f", jPeak / pPeak),
+                String.format("%.2f", (jPeak - jBase) / (pPeak - pBase))};
+    }
+
+    /** The phase's minor page faults in thousands, "-" where the side did not report them. */
+    private static String faults(String json) {
+        String n = PythonReference.value(json, "minor_faults");
+        return n == null || n.startsWith("-") ? "-" : f(Long.parseLong(n) / 1000.0);
+    }
+
+    /** "free/heap (chunks)" of malloc's account at the phase's end, "-" where the side could not read it. */
+    private static String mallocFree(String json) {
+        String heap = PythonReference.value(json, "malloc_heap_mb");
+        String free = PythonReference.value(json, "malloc_free_mb");
+        if (heap == null || free == null) return "-";
+        return f(Double.parseDouble(free)) + "/" + f(Double.parseDouble(heap)) + " (" + PythonReference.value(json, "malloc_free_chunks") + ")";
     }
 
     private static String f(double v) {
@@ -217,16 +233,23 @@ public final class BenchMemoryCommand implements Callable<Integer> {
                 c.vocabSize(), c.hiddenSize(), c.numHiddenLayers(), copies, c.intermediateSize(), c.numAttentionHeads(),
                 c.numKeyValueHeads(), c.parameterCount(), c.parameterCount() * 4 / 1048576.0, shape.batch, shape.seq, probeBatches,
                 plainLoss ? "; train/stage2 through the plain loss (--plain-loss)" : "");
-        System.out.printf("  threads %d, GLIBC_TUNABLES=%s, MALLOC_MMAP_THRESHOLD_/TRIM (Python) as the shim's mallopt%n",
+        System.out.printf("  threads %d, GLIBC_TUNABLES=%s; mmap/trim thresholds the shim's 32 MiB / 512 MiB (MALLOC_*_ for Python) "
+                        + "unless GLIBC_TUNABLES sets them%n",
                 reference.threadCount(), glibcTunables != null ? (glibcTunables.isEmpty() ? "(unset)" : glibcTunables)
                         : String.valueOf(System.getenv("GLIBC_TUNABLES")));
-        String format = "%-9s %9s %9s %9s %9s %7s | %9s %9s %9s | %6s %6s%n";
-        System.out.printf(format, "phase", "adept", "adept", "adept", "JVM heap", "live", "PyTorch", "PyTorch", "PyTorch", "peak", "delta");
-        System.out.printf(format, "", "base MiB", "peak MiB", "delta", "peak MiB", "tensors", "base MiB", "peak MiB", "delta", "ratio", "ratio");
+        String format = "%-9s %9s %9s %9s %17s %7s %9s %7s | %9s %9s %9s %17s %7s | %6s %6s%n";
+        System.out.printf(format, "phase", "adept", "adept", "adept", "adept malloc", "adept", "JVM heap", "live", "PyTorch", "PyTorch", "PyTorch",
+                "PyTorch malloc", "PyTorch", "peak", "delta");
+        System.out.printf(format, "", "base MiB", "peak MiB", "delta", "free/heap (chunks)", "faults", "peak MiB", "tensors", "base MiB", "peak MiB",
+                "delta", "free/heap (chunks)", "faults", "ratio", "ratio");
         for (String[] r : rows) System.out.printf(format, (Object[]) r);
         System.out.println("base = VmRSS after the phase's set-up (model, optimizer, data); peak = VmHWM after the phase, the mark reset "
                 + "at base (* where /proc/self/clear_refs could not be written: peak then includes the set-up); delta = peak - base.");
         System.out.println("live tensors: adept's native tensors alive after the phase; JVM heap peak: the heap pools' peak use during it.");
+        System.out.println("malloc free/heap (chunks): glibc's account at the phase's end (mallinfo2, all arenas): MiB in free chunks it keeps "
+                + "/ MiB of heap, and how many free chunks; heap not returned to the system counts in the peak.");
+        System.out.println("faults: minor page faults during the phase, thousands: the cost of mapping and unmapping buffers (a count, "
+                + "unlike times not changed by other load).");
     }
 
     // ---- the child: one phase in this process ----
@@ -289,6 +312,7 @@ public final class BenchMemoryCommand implements Callable<Integer> {
             boolean reset = resetPeak();
             List<MemoryPoolMXBean> heap = ManagementFactory.getMemoryPoolMXBeans().stream().filter(p -> p.getType() == MemoryType.HEAP).toList();
             heap.forEach(MemoryPoolMXBean::resetPeakUsage);
+            long faults = minorFaults();
 
             switch (phase) {
                 case "load" -> model = Checkpoint.load(checkpoint, DType.FLOAT32, Device.CPU);
@@ -322,13 +346,17 @@ public final class BenchMemoryCommand implements Callable<Integer> {
                 default -> throw new IllegalStateException(phase);
             }
             double peak = status("VmHWM");
+            faults = minorFaults() - faults;
             double heapPeak = heap.stream().mapToLong(p -> p.getPeakUsage().getUsed()).sum() / 1048576.0;
             long live = Torch.liveTensors();
+            String malloc = MallocInfo.read().map(m -> String.format(Locale.ROOT,
+                    ", \"malloc_heap_mb\": %.1f, \"malloc_free_mb\": %.1f, \"malloc_free_chunks\": %d, \"malloc_mapped_mb\": %.1f",
+                    m.heapBytes() / 1048576.0, m.freeBytes() / 1048576.0, m.freeChunks(), m.mappedBytes() / 1048576.0)).orElse("");
             if (tuning != null) tuning.close();
             if (adam != null) adam.close();
             if (model != null) model.close();
             System.out.printf("{\"phase\": \"%s\", \"baseline_mb\": %.1f, \"peak_mb\": %.1f, \"reset\": %s, \"heap_peak_mb\": %.0f, "
-                    + "\"live_tensors\": %d}%n", phase, baseline, peak, reset, heapPeak, live);
+                    + "\"live_tensors\": %d, \"minor_faults\": %d%s}%n", phase, baseline, peak, reset, heapPeak, live, faults, malloc);
             return 0;
         } finally {
             try (Stream<Path> walk = Files.walk(saveDir)) {
@@ -347,6 +375,17 @@ public final class BenchMemoryCommand implements Callable<Integer> {
             // not Linux
         }
         return Double.NaN;
+    }
+
+    /** This process's minor page faults so far (/proc/self/stat, field 10), -1 where there is none. */
+    static long minorFaults() {
+        try {
+            String stat = Files.readString(Path.of("/proc/self/stat"));
+            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(fields[7]);  // fields after the command: state(3) ... minflt(10)
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
     }
 
     /** Restarts VmHWM at the current VmRSS; false where the kernel does not allow it. */

@@ -41,12 +41,13 @@ final class BenchSupport {
 
     /**
      * The adept side's settings: JDK, libtorch, threads, OMP_WAIT_POLICY, the malloc thresholds the
-     * shim sets with mallopt at load (PythonReference.MALLOC_ENV for the Python side), GLIBC_TUNABLES when set.
+     * shim sets with mallopt at load where the environment does not (PythonReference.putMallocEnv for the Python side),
+     * GLIBC_TUNABLES when set.
      */
     static String adeptEnvironment() {
         String tunables = System.getenv("GLIBC_TUNABLES");
         return String.format("JDK %s, libtorch %s, threads %d, OMP_WAIT_POLICY=%s, malloc: shim mallopt M_MMAP_THRESHOLD=32 MiB, "
-                        + "M_TRIM_THRESHOLD=512 MiB%s",
+                        + "M_TRIM_THRESHOLD=512 MiB unless the environment sets them%s",
                 Runtime.version(), Torch.runtimeVersion(), Torch.numThreads(), System.getenv("OMP_WAIT_POLICY"),
                 tunables == null ? "" : ", GLIBC_TUNABLES=" + tunables);
     }

@@ -34,6 +34,17 @@ final class PythonReference implements AutoCloseable {
             "MALLOC_MMAP_THRESHOLD_", Long.toString(32L * 1024 * 1024),
             "MALLOC_TRIM_THRESHOLD_", Long.toString(512L * 1024 * 1024));
 
+    /**
+     * Puts MALLOC_ENV into a child's environment, except a threshold that the environment's GLIBC_TUNABLES sets
+     * (glibc.malloc.mmap_threshold / trim_threshold): that one is the setting being measured, on both sides
+     * (the shim then leaves it alone too).
+     */
+    static void putMallocEnv(Map<String, String> environment) {
+        String tunables = environment.getOrDefault("GLIBC_TUNABLES", "");
+        if (!tunables.contains("glibc.malloc.mmap_threshold=")) environment.put("MALLOC_MMAP_THRESHOLD_", MALLOC_ENV.get("MALLOC_MMAP_THRESHOLD_"));
+        if (!tunables.contains("glibc.malloc.trim_threshold=")) environment.put("MALLOC_TRIM_THRESHOLD_", MALLOC_ENV.get("MALLOC_TRIM_THRESHOLD_"));
+    }
+
     /** The options of a bench command with a Python reference: a picocli mixin. */
     static final class Options {
         @Option(names = "--threads", description = "libtorch intra-op threads, both sides (default: all cores)")
@@ -119,7 +130,7 @@ final class PythonReference implements AutoCloseable {
         ProcessBuilder pb = new ProcessBuilder(command);
         pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
         pb.environment().put("OPENBLAS_NUM_THREADS", Integer.toString(threads));
-        pb.environment().putAll(MALLOC_ENV);
+        putMallocEnv(pb.environment());
         pb.redirectError(stderr.toFile());
         Process process = pb.start();
         var out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));

@@ -108,13 +108,16 @@ public final class CausalLM implements AutoCloseable {
     public static CausalLM random(ModelConfig config, long seed, double initializerRange, DType dtype, Device device) {
         Torch.manualSeed(seed);
         Map<String, Tensor> tensors = new LinkedHashMap<>();
-        try (Scope scope = Scope.open()) {
-            for (var e : config.tensorShapes().entrySet()) {
+        for (var e : config.tensorShapes().entrySet()) {
+            // Scaled in place, and a scope per tensor: no unscaled copy, and a cast's fp32 source goes before the
+            // next tensor is drawn. Held to the end they were a second copy of the weights, left behind as
+            // fragmented free heap (0.5B-shaped model: +1.3 GiB resident after this returned).
+            try (Scope scope = Scope.open()) {
                 long[] shape = e.getValue();
                 boolean isNorm = Family.isNorm(e.getKey());
                 Tensor t = shape.length == 1
                         ? Tensor.zeros(DType.FLOAT32, Device.CPU, shape).add(isNorm ? config.family().norm().identityWeight() : 0.0)
-                        : Tensor.randn(DType.FLOAT32, Device.CPU, shape).mul(initializerRange);
+                        : Tensor.randn(DType.FLOAT32, Device.CPU, shape).mulInPlace(initializerRange);
                 tensors.put(e.getKey(), t.to(dtype, device).keep());
             }
         }

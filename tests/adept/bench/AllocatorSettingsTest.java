@@ -1,0 +1,73 @@
+package adept.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import adept.testing.ChildJvm;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Allocator settings as `bench memory` measures them: the environment's thresholds win over the shim's, on both sides. */
+class AllocatorSettingsTest {
+    private static final List<String> TINY = List.of("--vocab", "8192", "--hidden", "256", "--intermediate", "512", "--layers", "1",
+            "--heads", "4", "--kv-heads", "2", "--batch", "1", "--seq", "8", "--probe-batches", "1", "--copies", "1", "--threads", "1");
+
+    @Test
+    void pythonSideGetsTheShimThresholdsExceptTheOnesGlibcTunablesSets() {
+        Map<String, String> plain = new HashMap<>();
+        PythonReference.putMallocEnv(plain);
+        assertEquals(Map.of("MALLOC_MMAP_THRESHOLD_", "33554432", "MALLOC_TRIM_THRESHOLD_", "536870912"), plain);
+
+        Map<String, String> measured = new HashMap<>(Map.of("GLIBC_TUNABLES", "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=65536"));
+        PythonReference.putMallocEnv(measured);
+        assertFalse(measured.containsKey("MALLOC_MMAP_THRESHOLD_"), "the tunable's threshold is the one measured");
+        assertEquals("536870912", measured.get("MALLOC_TRIM_THRESHOLD_"));
+
+        Map<String, String> trim = new HashMap<>(Map.of("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1048576"));
+        PythonReference.putMallocEnv(trim);
+        assertEquals("33554432", trim.get("MALLOC_MMAP_THRESHOLD_"));
+        assertFalse(trim.containsKey("MALLOC_TRIM_THRESHOLD_"));
+    }
+
+    @Test
+    void mallocInfoAccountsForABlockAboveTheMmapThreshold() {
+        MallocInfo before = MallocInfo.read().orElseThrow();
+        assertTrue(before.heapBytes() > 0 && before.freeBytes() <= before.heapBytes(), before.toString());
+        // 64 MiB is above the shim's 32 MiB mmap threshold, whatever the suite's GLIBC_TUNABLES: its own mapping.
+        try (var arena = java.lang.foreign.Arena.ofConfined()) {
+            var block = arena.allocate(64L << 20);  // the JDK's native memory comes from malloc
+            block.fill((byte) 1);
+            long mapped = MallocInfo.read().orElseThrow().mappedBytes() - before.mappedBytes();
+            assertTrue(mapped >= 64L << 20, "mapped bytes grew by " + mapped);
+        }
+    }
+
+    @Test
+    void shimLeavesAnMmapThresholdSetInTheEnvironmentAlone(@TempDir Path dir) throws Exception {
+        // The embedding and head (8192 x 256 fp32, 8 MiB each) stay under the shim's 32 MiB threshold, in the heap; with
+        // glibc.malloc.mmap_threshold=65536 each is its own mapping, unless the shim overrides the environment. (The
+        // JVM maps a few MiB before the shim loads, under glibc's default threshold: in both.)
+        double shim = mappedMb(dir, "glibc.malloc.arena_max=1");
+        double set = mappedMb(dir, "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=65536");
+        assertTrue(set - shim >= 16, "mapped MiB: " + shim + " under the shim's threshold, " + set + " under a 64 KiB one");
+    }
+
+    private static double mappedMb(Path dir, String tunables) throws Exception {
+        List<String> args = new ArrayList<>(List.of("bench", "memory", "--phase", "eval", "--checkpoint", dir.resolve("none").toString()));
+        args.addAll(TINY);
+        Path log = Files.createTempFile(dir, "child", ".log");
+        ChildJvm.Outcome out = ChildJvm.run(ChildJvm.adept(args), Map.of("GLIBC_TUNABLES", tunables), log, 120);
+        assertEquals(0, out.exitCode(), out.output());
+        String[] lines = out.output().strip().split("\n");
+        String mapped = PythonReference.value(lines[lines.length - 1], "malloc_mapped_mb");
+        assertTrue(mapped != null, out.output());
+        return Double.parseDouble(mapped);
+    }
+}
