@@ -417,15 +417,18 @@ at_process_group at_pg_new(int backend, const char *master_addr, int master_port
             std::_Exit(2);
         });
     });
+    // Cleared only when the join succeeds: after a failed one the store client's background thread may still be reading
+    // the foreign server's bytes (and throw after the error was reported here).
     struct Joining {
         std::string what;
+        bool joined = false;
         explicit Joining(std::string w) : what(std::move(w)) {
             std::lock_guard<std::mutex> hold(joining_lock);
             joining = what;
         }
         ~Joining() {
             std::lock_guard<std::mutex> hold(joining_lock);
-            if (joining == what) joining.clear();
+            if (joined && joining == what) joining.clear();
         }
     } joining_now("rendezvous at " + where);
     try {
@@ -460,6 +463,7 @@ at_process_group at_pg_new(int backend, const char *master_addr, int master_port
                                  e.what());
     }
     live_dist_handles.fetch_add(1, std::memory_order_relaxed);
+    joining_now.joined = true;
     return static_cast<at_process_group>(groups().add(std::move(g)));
 #else
     no_gloo();

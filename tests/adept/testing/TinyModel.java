@@ -134,7 +134,8 @@ public final class TinyModel {
             assertEquals(CommandLine.ExitCode.USAGE, exit, err);
             String first = err.lines().findFirst().orElse("");
             assertTrue(first.contains(expected), "expected '" + expected + "' in the first line of: " + err);
-            assertTrue(err.contains("Usage: adept "), "usage help after the message: " + err);
+            assertTrue(first.startsWith("adept: ") && first.contains(" --help lists the options)"), "one line pointing at --help: " + err);
+            assertFalse(err.contains("Usage: adept "), "no usage text after the message: " + err);
             assertFalse(err.contains("\tat ") || err.contains("Exception"), "stack trace printed: " + err);
         }
     }

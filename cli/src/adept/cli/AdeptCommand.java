@@ -44,13 +44,23 @@ public final class AdeptCommand implements Runnable {
     }
 
     /**
-     * The adept command line as {@link #main} runs it: a user error (see {@link #USER_ERRORS}) thrown by a command
+     * The adept command line as {@link #main} runs it: a wrong option or value prints one line naming it (no usage
+     * text) and exits with {@value #EXIT_USER_ERROR}; a user error (see {@link #USER_ERRORS}) thrown by a command
      * prints as the one line {@code adept: message} (the message's first line) on the error stream and exits with {@value #EXIT_USER_ERROR};
      * any other exception is a bug and keeps its stack trace.
      */
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new AdeptCommand());
         SettingOptions.addTo(cli.getSubcommands().get("train").getCommandSpec());
+        // A wrong option or value: one line naming it and where the options are listed, not the whole usage text.
+        cli.setParameterExceptionHandler((e, args) -> {
+            CommandLine c = e.getCommandLine();
+            PrintWriter err = c.getErr();
+            err.println("adept: " + firstLine(e.getMessage()) + " (" + c.getCommandSpec().qualifiedName() + " --help lists the options)");
+            CommandLine.UnmatchedArgumentException.printSuggestions(e, err);
+            err.flush();
+            return EXIT_USER_ERROR;
+        });
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             if (USER_ERRORS.stream().noneMatch(type -> type.isInstance(e))) throw e;
             PrintWriter err = commandLine.getErr();
