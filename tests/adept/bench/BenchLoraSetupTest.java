@@ -23,7 +23,7 @@ class BenchLoraSetupTest {
     @Test
     void defaultShapeGetsTheRankLoraMatchAdeptPicks() {
         // the bench's defaults: vocab 8192, hidden 256, intermediate 688, 6 layers, 8 heads, 4 kv heads
-        ModelConfig config = BenchLoraCommand.config(8192, 256, 688, 6, 8, 4, 256);
+        ModelConfig config = ModelShape.llama(8192, 256, 688, 6, 8, 4, 256);
         // a layer: q 256x256, k and v 128x256, o 256x256, gate/up 688x256, down 256x688, two norms of 256 = 725,504;
         // all 8,547,584: K=2 copies are 14.5% of the expanded model, K=3 20.3% > 15%
         assertEquals(2, BenchLoraCommand.adeptK(config, 0.15));
@@ -36,7 +36,7 @@ class BenchLoraSetupTest {
     @Test
     void stepTrainsEveryAdapterAndNothingElse() {
         int layers = 3;
-        ModelConfig config = BenchLoraCommand.config(64, 32, 48, layers, 4, 2, 16);
+        ModelConfig config = ModelShape.llama(64, 32, 48, layers, 4, 2, 16);
         LoraSpec spec = new LoraSpec(4, 8.0, 0, LoraAdapters.TARGETS);
         Random random = new Random(7);
         long[] values = new long[2 * 16];

@@ -6,7 +6,6 @@ import static adept.bench.BenchSupport.median;
 import adept.expand.LayerExpansion;
 import adept.io.data.Batch;
 import adept.io.data.Example;
-import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.optim.AdamW;
@@ -111,12 +110,6 @@ public final class BenchAdeptCommand implements Callable<Integer> {
         }
     }
 
-    private ModelConfig config() {
-        return ModelConfig.builder(Architecture.LLAMA).vocabSize(shape.vocab).hiddenSize(shape.hidden)
-                .intermediateSize(shape.intermediate).numHiddenLayers(shape.layers).numAttentionHeads(shape.heads)
-                .numKeyValueHeads(shape.kvHeads).maxPositionEmbeddings(Math.max(shape.seq, 64)).build();
-    }
-
     private int measure() throws Exception {
         if (rounds < 1 || steps < 1 || optSteps < 1 || refreshes < 1 || warmup < 0 || shape.batch < 1 || shape.seq < 2 || probeBatches < 1) {
             System.err.println(WHO + ": --rounds, --steps, --opt-steps, --refreshes, --batch and --probe-batches must be >= 1, "
@@ -155,7 +148,7 @@ public final class BenchAdeptCommand implements Callable<Integer> {
         List<Integer> sources = new ArrayList<>();
         for (int l = shape.layers - copies; l < shape.layers; l++) sources.add(l);
         try (PythonReference py = PythonReference.start(WHO, reference.python, script, threadCount, pyArgs);
-             CausalLM model = CausalLM.random(config(), seed, 0.02, DType.FLOAT32, Device.CPU);
+             CausalLM model = CausalLM.random(shape.llama(), seed, 0.02, DType.FLOAT32, Device.CPU);
              Scope data = Scope.open()) {
             List<String> trainable = LayerExpansion.apply(model, LayerExpansion.explicit(shape.layers, sources));
             try (DecoupledTuning tuning = new DecoupledTuning(model, trainable, units, RatePolicy.CONTINUOUS, AdamW.factory(AdamWSettings.DEFAULT), true)) {

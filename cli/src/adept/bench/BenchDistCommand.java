@@ -6,7 +6,6 @@ import adept.parallel.GradientBuckets;
 import adept.parallel.LocalLauncher;
 import adept.parallel.OverlappedGradientReducer;
 import adept.parallel.ProcessGroup;
-import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.optim.AdamW;
@@ -83,7 +82,7 @@ public final class BenchDistCommand implements Callable<Integer> {
         }
         if (workerResult != null) return worker();
         int cores = Runtime.getRuntime().availableProcessors();
-        ModelConfig config = config();
+        ModelConfig config = ModelShape.llama(vocab, hidden, intermediate, layers, heads, kvHeads, seq);
         long parameters = config.tensorShapes().values().stream().mapToLong(s -> Arrays.stream(s).reduce(1, Math::multiplyExact)).sum();
         System.out.printf(Locale.ROOT, "%s: %,d parameters (fp32), global batch %d x %d tokens, %d timed steps after %d, %d cores%n", WHO,
                 parameters, batch, seq, steps, warmup, cores);
@@ -126,12 +125,6 @@ public final class BenchDistCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    private ModelConfig config() {
-        return ModelConfig.builder(Architecture.LLAMA).vocabSize(vocab).hiddenSize(hidden).intermediateSize(intermediate)
-                .numHiddenLayers(layers).numAttentionHeads(heads).numKeyValueHeads(kvHeads)
-                .maxPositionEmbeddings(Math.max(seq, 64)).build();
     }
 
     /** The adept train setup: the parameters (all decayed: AdamW's order is the model's) reduced into the views of AdamW's flat gradient. */
@@ -190,7 +183,7 @@ public final class BenchDistCommand implements Callable<Integer> {
         Random random = new Random(7 + rank);
         for (int i = 0; i < ids.length; i++) ids[i] = random.nextInt(vocab);
         try (Scope scope = Scope.open();
-             CausalLM model = CausalLM.random(config(), 1234, 0.02, DType.FLOAT32, Device.CPU)) {
+             CausalLM model = CausalLM.random(ModelShape.llama(vocab, hidden, intermediate, layers, heads, kvHeads, seq), 1234, 0.02, DType.FLOAT32, Device.CPU)) {
             List<Tensor> params = new ArrayList<>(model.namedParameters().values());
             for (Tensor p : params) p.requiresGrad(true);
             Tensor input = Tensor.of(ids, rows, seq);

@@ -3,7 +3,6 @@ package adept.bench;
 import static adept.bench.BenchSupport.median;
 
 import adept.expand.LayerExpansion;
-import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.optim.AdamW;
@@ -100,13 +99,6 @@ public final class BenchLoraCommand implements Callable<Integer> {
         }
     }
 
-    /** The bench's model shape: a Llama, untied, no biases. */
-    static ModelConfig config(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int seq) {
-        return ModelConfig.builder(Architecture.LLAMA).vocabSize(vocab).hiddenSize(hidden).intermediateSize(intermediate)
-                .numHiddenLayers(layers).numAttentionHeads(heads).numKeyValueHeads(kvHeads)
-                .maxPositionEmbeddings(Math.max(seq, 64)).build();
-    }
-
     /** K, the layer copies mode adept would add within budget (lora_match adept without k or layers). */
     static int adeptK(ModelConfig config, double budget) {
         return LayerExpansion.kWithinBudget(config, budget);
@@ -142,7 +134,7 @@ public final class BenchLoraCommand implements Callable<Integer> {
             System.err.println(WHO + ": --hidden must be a multiple of --heads, --heads of --kv-heads");
             return 2;
         }
-        ModelConfig config = config(shape.vocab, shape.hidden, shape.intermediate, shape.layers, shape.heads, shape.kvHeads, shape.seq);
+        ModelConfig config = shape.llama();
         LoraSpec spec;
         String rankWhy;
         try {

@@ -6,7 +6,6 @@ import adept.io.checkpoint.Checkpoint;
 import adept.io.checkpoint.SaveOptions;
 import adept.io.data.Batch;
 import adept.io.data.Example;
-import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.optim.AdamW;
@@ -129,7 +128,7 @@ public final class BenchMemoryCommand implements Callable<Integer> {
         try {
             if (chosen.contains("load")) {
                 System.err.println(WHO + ": writing the load phase's random model...");
-                try (CausalLM model = CausalLM.random(config(), seed, 0.02, DType.FLOAT32, Device.CPU)) {
+                try (CausalLM model = CausalLM.random(shape.llama(), seed, 0.02, DType.FLOAT32, Device.CPU)) {
                     Checkpoint.save(model, dir.resolve("model"), SaveOptions.defaults());
                 }
             }
@@ -226,7 +225,7 @@ public final class BenchMemoryCommand implements Callable<Integer> {
     }
 
     private void print(List<String[]> rows) {
-        ModelConfig c = config();
+        ModelConfig c = shape.llama();
         System.out.println();
         System.out.printf("adept bench memory: Llama vocab %d, hidden %d, %d layers (+%d copies for stage2/refresh), intermediate %d, "
                         + "%d heads (%d kv), fp32, untied, %,d parameters (%.0f MiB); batch %d x seq %d, %d probe batches%s%n",
@@ -253,13 +252,6 @@ public final class BenchMemoryCommand implements Callable<Integer> {
     }
 
     // ---- the child: one phase in this process ----
-
-    private ModelConfig config() {
-        return ModelConfig.builder(Architecture.LLAMA).vocabSize(shape.vocab).hiddenSize(shape.hidden)
-                .intermediateSize(shape.intermediate).numHiddenLayers(shape.layers).numAttentionHeads(shape.heads)
-                .numKeyValueHeads(shape.kvHeads).headDim(shape.hidden / shape.heads).rmsNormEps(1e-6).ropeTheta(10000.0)
-                .maxPositionEmbeddings(Math.max(shape.seq, 64)).tieWordEmbeddings(false).build();
-    }
 
     private List<Example> examples(Random random) {
         List<Example> rows = new ArrayList<>();
@@ -290,7 +282,7 @@ public final class BenchMemoryCommand implements Callable<Integer> {
         for (int l = shape.layers - copies; l < shape.layers; l++) sources.add(l);
         Path saveDir = Files.createTempDirectory("adept-bench-memory-save");
         try (Scope data = Scope.open()) {
-            CausalLM model = phase.equals("load") ? null : CausalLM.random(config(), seed, 0.02, DType.FLOAT32, Device.CPU);
+            CausalLM model = phase.equals("load") ? null : CausalLM.random(shape.llama(), seed, 0.02, DType.FLOAT32, Device.CPU);
             List<Example> examples = examples(random);
             List<Batch> probe = batches(examples);
             Tensor ids = probe.get(0).inputIds();

@@ -6,7 +6,6 @@ import static adept.bench.BenchSupport.median;
 import static adept.bench.BenchSupport.min;
 import static adept.bench.BenchSupport.range;
 
-import adept.nn.Architecture;
 import adept.nn.CausalLM;
 import adept.nn.ModelConfig;
 import adept.optim.AdamW;
@@ -74,12 +73,6 @@ public final class BenchTrainCommand implements Callable<Integer> {
         }
     }
 
-    private ModelConfig config() {
-        return ModelConfig.builder(Architecture.LLAMA).vocabSize(shape.vocab).hiddenSize(shape.hidden)
-                .intermediateSize(shape.intermediate).numHiddenLayers(shape.layers).numAttentionHeads(shape.heads)
-                .numKeyValueHeads(shape.kvHeads).maxPositionEmbeddings(Math.max(shape.seq, 64)).build();
-    }
-
     /** Model FLOPs of one forward pass: 2 per multiply-add of every linear layer (lm_head included) and of attention's two matmuls. */
     static double forwardFlops(ModelConfig c, long batch, long seq) {
         long linear = 0;
@@ -102,7 +95,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
             System.err.println(WHO + ": --hidden must be a multiple of --heads");
             return 2;
         }
-        ModelConfig config = config();
+        ModelConfig config = shape.llama();
         int threadCount = reference.threadCount();
         Path script = PythonReference.findScript(WHO, "train_reference.py");
         Torch.setNumThreads(threadCount);

@@ -1,5 +1,7 @@
 package adept.bench;
 
+import adept.nn.Architecture;
+import adept.nn.ModelConfig;
 import picocli.CommandLine.Option;
 
 /** The benchmarked model's shape and batch, shared by bench train, adept and lora (picocli mixin): one default each. */
@@ -27,4 +29,16 @@ public final class ModelShape {
 
     @Option(names = "--intermediate", defaultValue = "688", description = "MLP intermediate size (default: ${DEFAULT-VALUE})")
     int intermediate;
+
+    /** The Llama of this shape (the family's defaults otherwise; its context holds the sequence). */
+    ModelConfig llama() {
+        return llama(vocab, hidden, intermediate, layers, heads, kvHeads, seq);
+    }
+
+    /** A Llama of the given shape (the family's defaults otherwise; its context holds seq tokens). */
+    static ModelConfig llama(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int seq) {
+        return ModelConfig.builder(Architecture.LLAMA).vocabSize(vocab).hiddenSize(hidden).intermediateSize(intermediate)
+                .numHiddenLayers(layers).numAttentionHeads(heads).numKeyValueHeads(kvHeads)
+                .maxPositionEmbeddings(Math.max(seq, 64)).build();
+    }
 }

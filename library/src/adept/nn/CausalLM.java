@@ -352,7 +352,6 @@ public final class CausalLM implements AutoCloseable {
         boolean grad = Torch.isGradEnabled();
         boolean gradX = grad && x.requiresGrad();
         boolean gradW = grad && weight.requiresGrad();
-        if (gradW && config.hiddenSize() >= rows) return loss(head(hidden, weight), labels);
         Tensor targets = nextTokenTargets(labels).reshape(-1);
         DType lossType = dtype == DType.FLOAT64 ? DType.FLOAT64 : DType.FLOAT32;
         Tensor count = Tensor.scalar(targets.numel(), lossType, device).sub(targets.eq(Tensor.IGNORE_INDEX).sum().to(lossType));
