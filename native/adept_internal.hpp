@@ -40,6 +40,10 @@ inline void report_error(const char *message) {
 // Clears it: every guarded entry point starts with this.
 inline void clear_error() { has_error = false; }
 
+// Installs adept's CPU block cache as libtorch's CPU allocator (adept_cpu_cache.cpp); throws for an unknown
+// ADEPT_CPU_ALLOCATOR.
+void install_cpu_cache();
+
 }  // namespace adept_internal
 
 // Every entry point's body goes between GUARD_BEGIN and GUARD_END(failure): a C++ exception becomes the

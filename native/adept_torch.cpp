@@ -172,7 +172,10 @@ int at_init(void) {
         mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
     if (!malloc_param_set("MALLOC_TRIM_THRESHOLD_", "glibc.malloc.trim_threshold="))
         mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+    GUARD_BEGIN
+    adept_internal::install_cpu_cache();
     return 0;
+    GUARD_END(-1)
 }
 
 int at_set_num_threads(int threads) {

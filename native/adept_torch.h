@@ -64,8 +64,16 @@ void at_clear_error(void);
 const char *at_compiled_version(void);
 /* Version of the libtorch library loaded at run time (from its build configuration). */
 const char *at_runtime_version(void);
-/* Process setup the shim wants before heavy work: malloc tuning; safe to call twice. */
+/* Process setup the shim wants before heavy work: malloc tuning and the CPU block cache (ADEPT_CPU_ALLOCATOR=
+ * cache, the default, or malloc); safe to call twice. -1 with the error set for an unknown ADEPT_CPU_ALLOCATOR. */
 int at_init(void);
+/* The CPU block cache's account (tensors of 256 KiB and up), 8 values: enabled (0/1), bytes in use, bytes cached,
+ * peak bytes in use, peak bytes mapped (in use + cached), cache hits, blocks mapped, blocks unmapped. */
+int at_cpu_cache_stats(int64_t *out);
+/* Unmaps every cached block and restarts the peaks at the bytes in use now. */
+int at_cpu_cache_release(void);
+/* Turns the cache on or off for later allocations (blocks in use are returned where they came from). */
+int at_cpu_cache_set_enabled(int enabled);
 int at_set_num_threads(int threads);
 int at_get_num_threads(void);
 int at_manual_seed(uint64_t seed);

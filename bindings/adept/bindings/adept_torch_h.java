@@ -494,6 +494,179 @@ public class adept_torch_h {
         }
     }
 
+    private static class at_cpu_cache_stats {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_cpu_cache_stats");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_cpu_cache_stats(int64_t *out)
+     * }
+     */
+    public static FunctionDescriptor at_cpu_cache_stats$descriptor() {
+        return at_cpu_cache_stats.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_cpu_cache_stats(int64_t *out)
+     * }
+     */
+    public static MethodHandle at_cpu_cache_stats$handle() {
+        return at_cpu_cache_stats.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_cpu_cache_stats(int64_t *out)
+     * }
+     */
+    public static MemorySegment at_cpu_cache_stats$address() {
+        return at_cpu_cache_stats.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_cpu_cache_stats(int64_t *out)
+     * }
+     */
+    public static int at_cpu_cache_stats(MemorySegment out) {
+        var mh$ = at_cpu_cache_stats.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_cpu_cache_stats", out);
+            }
+            return (int)mh$.invokeExact(out);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_cpu_cache_release {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_cpu_cache_release");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_cpu_cache_release()
+     * }
+     */
+    public static FunctionDescriptor at_cpu_cache_release$descriptor() {
+        return at_cpu_cache_release.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_cpu_cache_release()
+     * }
+     */
+    public static MethodHandle at_cpu_cache_release$handle() {
+        return at_cpu_cache_release.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_cpu_cache_release()
+     * }
+     */
+    public static MemorySegment at_cpu_cache_release$address() {
+        return at_cpu_cache_release.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_cpu_cache_release()
+     * }
+     */
+    public static int at_cpu_cache_release() {
+        var mh$ = at_cpu_cache_release.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_cpu_cache_release");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_cpu_cache_set_enabled {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_cpu_cache_set_enabled");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_cpu_cache_set_enabled(int enabled)
+     * }
+     */
+    public static FunctionDescriptor at_cpu_cache_set_enabled$descriptor() {
+        return at_cpu_cache_set_enabled.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_cpu_cache_set_enabled(int enabled)
+     * }
+     */
+    public static MethodHandle at_cpu_cache_set_enabled$handle() {
+        return at_cpu_cache_set_enabled.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_cpu_cache_set_enabled(int enabled)
+     * }
+     */
+    public static MemorySegment at_cpu_cache_set_enabled$address() {
+        return at_cpu_cache_set_enabled.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_cpu_cache_set_enabled(int enabled)
+     * }
+     */
+    public static int at_cpu_cache_set_enabled(int enabled) {
+        var mh$ = at_cpu_cache_set_enabled.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_cpu_cache_set_enabled", enabled);
+            }
+            return (int)mh$.invokeExact(enabled);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class at_set_num_threads {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_INT,

@@ -67,7 +67,8 @@ class AllocatorSettingsTest {
         List<String> args = new ArrayList<>(List.of("bench", "memory", "--phase", "eval", "--checkpoint", dir.resolve("none").toString()));
         args.addAll(TINY);
         Path log = Files.createTempFile(dir, "child", ".log");
-        ChildJvm.Outcome out = ChildJvm.run(ChildJvm.adept(args), Map.of("GLIBC_TUNABLES", tunables), log, 120);
+        // malloc's thresholds only decide for tensors when adept's CPU block cache is off
+        ChildJvm.Outcome out = ChildJvm.run(ChildJvm.adept(args), Map.of("GLIBC_TUNABLES", tunables, "ADEPT_CPU_ALLOCATOR", "malloc"), log, 120);
         assertEquals(0, out.exitCode(), out.output());
         String[] lines = out.output().strip().split("\n");
         String mapped = PythonReference.value(lines[lines.length - 1], "malloc_mapped_mb");

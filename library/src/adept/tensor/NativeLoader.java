@@ -57,7 +57,7 @@ final class NativeLoader {
             jvmHandlers.restore();
         }
         loadedFrom = library;
-        at_init();
+        Check.status(at_init());
         String compiled = Check.cString(at_compiled_version());
         MemorySegment runtimePointer = at_runtime_version();
         String runtime = runtimePointer.address() == 0 ? "unknown" : Check.cString(runtimePointer);
