@@ -524,16 +524,6 @@ at_tensor at_scaled_dot_product_attention(at_tensor q, at_tensor k, at_tensor v,
     GUARD_END(nullptr)
 }
 
-at_tensor at_rms_norm(at_tensor x, at_tensor weight, double eps) {
-    GUARD_BEGIN
-    const auto &input = T(x);
-    // Computed in float32 at least, as Hugging Face's LlamaRMSNorm does.
-    auto h = input.scalar_type() == at::kDouble ? input : input.to(at::kFloat);
-    auto normed = h.mul(at::rsqrt(h.square().mean({-1}, true).add(eps))).to(input.scalar_type());
-    return wrap(normed.mul(unwrap(weight, "weight")));
-    GUARD_END(nullptr)
-}
-
 at_tensor at_dropout(at_tensor t, double p, int train) { RETURN_TENSOR(at::dropout(T(t), p, train != 0)) }
 
 // ---- in-place ops ----

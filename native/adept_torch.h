@@ -229,6 +229,9 @@ at_tensor at_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_i
 at_tensor at_scaled_dot_product_attention(at_tensor q, at_tensor k, at_tensor v, at_tensor mask,
                                           int is_causal, double scale);
 at_tensor at_rms_norm(at_tensor x, at_tensor weight, double eps);
+/* Rotary embedding of x [B, heads, T, D] by cos/sin [T, D]: x * cos + rotate_half(x) * sin, a fresh contiguous tensor.
+ * CPU float32 (and at_rms_norm's) run one fused pass each way with their own backward; else the decomposed ops. */
+at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin);
 at_tensor at_dropout(at_tensor t, double p, int train);
 
 /* ---- in-place ops ---- */
@@ -385,6 +388,9 @@ at_optimizer at_test_adamw_new(const at_tensor *params, int n, double lr, double
 int at_test_optimizer_step(at_optimizer optimizer);
 int at_test_optimizer_set_lr(at_optimizer optimizer, double lr);
 int at_test_optimizer_free(at_optimizer optimizer);
+/* The decomposed ATen forms of at_rotary and at_rms_norm, the references their fused CPU paths are tested against. */
+at_tensor at_test_rotary_plain(at_tensor x, at_tensor cos, at_tensor sin);
+at_tensor at_test_rms_norm_plain(at_tensor x, at_tensor weight, double eps);
 
 #ifdef __cplusplus
 }

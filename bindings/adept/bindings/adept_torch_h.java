@@ -7600,6 +7600,66 @@ public class adept_torch_h {
         }
     }
 
+    private static class at_rotary {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_rotary");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin)
+     * }
+     */
+    public static FunctionDescriptor at_rotary$descriptor() {
+        return at_rotary.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin)
+     * }
+     */
+    public static MethodHandle at_rotary$handle() {
+        return at_rotary.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin)
+     * }
+     */
+    public static MemorySegment at_rotary$address() {
+        return at_rotary.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin)
+     * }
+     */
+    public static MemorySegment at_rotary(MemorySegment x, MemorySegment cos, MemorySegment sin) {
+        var mh$ = at_rotary.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_rotary", x, cos, sin);
+            }
+            return (MemorySegment)mh$.invokeExact(x, cos, sin);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class at_dropout {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_POINTER,
@@ -11068,6 +11128,126 @@ public class adept_torch_h {
                 traceDowncall("at_test_optimizer_free", optimizer);
             }
             return (int)mh$.invokeExact(optimizer);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_test_rotary_plain {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_test_rotary_plain");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_tensor at_test_rotary_plain(at_tensor x, at_tensor cos, at_tensor sin)
+     * }
+     */
+    public static FunctionDescriptor at_test_rotary_plain$descriptor() {
+        return at_test_rotary_plain.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_tensor at_test_rotary_plain(at_tensor x, at_tensor cos, at_tensor sin)
+     * }
+     */
+    public static MethodHandle at_test_rotary_plain$handle() {
+        return at_test_rotary_plain.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_tensor at_test_rotary_plain(at_tensor x, at_tensor cos, at_tensor sin)
+     * }
+     */
+    public static MemorySegment at_test_rotary_plain$address() {
+        return at_test_rotary_plain.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_tensor at_test_rotary_plain(at_tensor x, at_tensor cos, at_tensor sin)
+     * }
+     */
+    public static MemorySegment at_test_rotary_plain(MemorySegment x, MemorySegment cos, MemorySegment sin) {
+        var mh$ = at_test_rotary_plain.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_test_rotary_plain", x, cos, sin);
+            }
+            return (MemorySegment)mh$.invokeExact(x, cos, sin);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_test_rms_norm_plain {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_test_rms_norm_plain");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_tensor at_test_rms_norm_plain(at_tensor x, at_tensor weight, double eps)
+     * }
+     */
+    public static FunctionDescriptor at_test_rms_norm_plain$descriptor() {
+        return at_test_rms_norm_plain.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_tensor at_test_rms_norm_plain(at_tensor x, at_tensor weight, double eps)
+     * }
+     */
+    public static MethodHandle at_test_rms_norm_plain$handle() {
+        return at_test_rms_norm_plain.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_tensor at_test_rms_norm_plain(at_tensor x, at_tensor weight, double eps)
+     * }
+     */
+    public static MemorySegment at_test_rms_norm_plain$address() {
+        return at_test_rms_norm_plain.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_tensor at_test_rms_norm_plain(at_tensor x, at_tensor weight, double eps)
+     * }
+     */
+    public static MemorySegment at_test_rms_norm_plain(MemorySegment x, MemorySegment weight, double eps) {
+        var mh$ = at_test_rms_norm_plain.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_test_rms_norm_plain", x, weight, eps);
+            }
+            return (MemorySegment)mh$.invokeExact(x, weight, eps);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

@@ -11,6 +11,7 @@ import adept.nn.ModelConfig;
 import adept.optim.AdamW;
 import adept.optim.AdamWSettings;
 import adept.probe.LayerProbe;
+import adept.tensor.CpuCache;
 import adept.tensor.DType;
 import adept.tensor.Device;
 import adept.tensor.Scope;
@@ -200,10 +201,17 @@ public final class BenchMemoryCommand implements Callable<Integer> {
         double pBase = py == null ? Double.NaN : Double.parseDouble(PythonReference.value(py, "baseline_mb"));
         double pPeak = py == null ? Double.NaN : Double.parseDouble(PythonReference.value(py, "peak_mb"));
         boolean reset = "true".equals(PythonReference.value(java, "reset")) && (py == null || "true".equals(PythonReference.value(py, "reset")));
-        return new String[] {phase + (reset ? "" : " *"), f(jBase), f(jPeak), f(jPeak - jBase), mallocFree(java), faults(java),
+        return new String[] {phase + (reset ? "" : " *"), f(jBase), f(jPeak), f(jPeak - jBase), cache(java), mallocFree(java), faults(java),
                 PythonReference.value(java, "heap_peak_mb"), PythonReference.value(java, "live_tensors"), f(pBase), f(pPeak), f(pPeak - pBase),
                 py == null ? "-" : mallocFree(py), py == null ? "-" : faults(py), String.format("%.2f", jPeak / pPeak),
                 String.format("%.2f", (jPeak - jBase) / (pPeak - pBase))};
+    }
+
+    /** "in use/mapped" peak MiB of adept's CPU block cache during the phase, "off" where ADEPT_CPU_ALLOCATOR=malloc. */
+    private static String cache(String json) {
+        if (!"true".equals(PythonReference.value(json, "cache_enabled"))) return "off";
+        return f(Double.parseDouble(PythonReference.value(json, "cache_use_peak_mb"))) + "/"
+                + f(Double.parseDouble(PythonReference.value(json, "cache_mapped_peak_mb")));
     }
 
     /** The phase's minor page faults in thousands, "-" where the side did not report them. */
@@ -236,15 +244,17 @@ public final class BenchMemoryCommand implements Callable<Integer> {
                         + "unless GLIBC_TUNABLES sets them%n",
                 reference.threadCount(), glibcTunables != null ? (glibcTunables.isEmpty() ? "(unset)" : glibcTunables)
                         : String.valueOf(System.getenv("GLIBC_TUNABLES")));
-        String format = "%-9s %9s %9s %9s %17s %7s %9s %7s | %9s %9s %9s %17s %7s | %6s %6s%n";
-        System.out.printf(format, "phase", "adept", "adept", "adept", "adept malloc", "adept", "JVM heap", "live", "PyTorch", "PyTorch", "PyTorch",
-                "PyTorch malloc", "PyTorch", "peak", "delta");
-        System.out.printf(format, "", "base MiB", "peak MiB", "delta", "free/heap (chunks)", "faults", "peak MiB", "tensors", "base MiB", "peak MiB",
-                "delta", "free/heap (chunks)", "faults", "ratio", "ratio");
+        String format = "%-9s %9s %9s %9s %11s %17s %7s %9s %7s | %9s %9s %9s %17s %7s | %6s %6s%n";
+        System.out.printf(format, "phase", "adept", "adept", "adept", "adept cache", "adept malloc", "adept", "JVM heap", "live", "PyTorch", "PyTorch",
+                "PyTorch", "PyTorch malloc", "PyTorch", "peak", "delta");
+        System.out.printf(format, "", "base MiB", "peak MiB", "delta", "use/mapped", "free/heap (chunks)", "faults", "peak MiB", "tensors", "base MiB",
+                "peak MiB", "delta", "free/heap (chunks)", "faults", "ratio", "ratio");
         for (String[] r : rows) System.out.printf(format, (Object[]) r);
         System.out.println("base = VmRSS after the phase's set-up (model, optimizer, data); peak = VmHWM after the phase, the mark reset "
                 + "at base (* where /proc/self/clear_refs could not be written: peak then includes the set-up); delta = peak - base.");
         System.out.println("live tensors: adept's native tensors alive after the phase; JVM heap peak: the heap pools' peak use during it.");
+        System.out.println("cache use/mapped: peak MiB of tensors >= 256 KiB in adept's CPU block cache during the phase, and of the blocks "
+                + "it mapped (in use + kept for reuse); off under ADEPT_CPU_ALLOCATOR=malloc.");
         System.out.println("malloc free/heap (chunks): glibc's account at the phase's end (mallinfo2, all arenas): MiB in free chunks it keeps "
                 + "/ MiB of heap, and how many free chunks; heap not returned to the system counts in the peak.");
         System.out.println("faults: minor page faults during the phase, thousands: the cost of mapping and unmapping buffers (a count, "
@@ -300,6 +310,7 @@ public final class BenchMemoryCommand implements Callable<Integer> {
                 UnitRates.apply(tuning.optimizer(), tuning.units(), RatePolicy.CONTINUOUS.assign(importance));
             }
             System.gc();
+            CpuCache.release();  // the set-up's freed blocks go back; the cache's peaks restart (a pipeline does this between stages)
             double baseline = status("VmRSS");
             boolean reset = resetPeak();
             List<MemoryPoolMXBean> heap = ManagementFactory.getMemoryPoolMXBeans().stream().filter(p -> p.getType() == MemoryType.HEAP).toList();
@@ -341,7 +352,10 @@ public final class BenchMemoryCommand implements Callable<Integer> {
             faults = minorFaults() - faults;
             double heapPeak = heap.stream().mapToLong(p -> p.getPeakUsage().getUsed()).sum() / 1048576.0;
             long live = Torch.liveTensors();
-            String malloc = MallocInfo.read().map(m -> String.format(Locale.ROOT,
+            CpuCache.Stats cache = CpuCache.stats();
+            String cached = String.format(Locale.ROOT, ", \"cache_enabled\": %s, \"cache_use_peak_mb\": %.1f, \"cache_mapped_peak_mb\": %.1f",
+                    cache.enabled(), cache.peakBytesInUse() / 1048576.0, cache.peakBytesMapped() / 1048576.0);
+            String malloc = cached + MallocInfo.read().map(m -> String.format(Locale.ROOT,
                     ", \"malloc_heap_mb\": %.1f, \"malloc_free_mb\": %.1f, \"malloc_free_chunks\": %d, \"malloc_mapped_mb\": %.1f",
                     m.heapBytes() / 1048576.0, m.freeBytes() / 1048576.0, m.freeChunks(), m.mappedBytes() / 1048576.0)).orElse("");
             if (tuning != null) tuning.close();

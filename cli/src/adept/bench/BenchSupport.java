@@ -1,5 +1,6 @@
 package adept.bench;
 
+import adept.tensor.CpuCache;
 import adept.tensor.Torch;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -46,9 +47,10 @@ final class BenchSupport {
      */
     static String adeptEnvironment() {
         String tunables = System.getenv("GLIBC_TUNABLES");
-        return String.format("JDK %s, libtorch %s, threads %d, OMP_WAIT_POLICY=%s, malloc: shim mallopt M_MMAP_THRESHOLD=32 MiB, "
-                        + "M_TRIM_THRESHOLD=512 MiB unless the environment sets them%s",
+        return String.format("JDK %s, libtorch %s, threads %d, OMP_WAIT_POLICY=%s, CPU tensors >= 256 KiB: %s, malloc: shim mallopt "
+                        + "M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=512 MiB unless the environment sets them%s",
                 Runtime.version(), Torch.runtimeVersion(), Torch.numThreads(), System.getenv("OMP_WAIT_POLICY"),
+                CpuCache.stats().enabled() ? "adept's block cache" : "malloc (ADEPT_CPU_ALLOCATOR=malloc)",
                 tunables == null ? "" : ", GLIBC_TUNABLES=" + tunables);
     }
 }

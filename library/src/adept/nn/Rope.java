@@ -69,9 +69,7 @@ public final class Rope implements AutoCloseable {
         ensureTables(offset + length, x.dtype(), x.device());
         Tensor c = cos.narrow(0, offset, length);
         Tensor s = sin.narrow(0, offset, length);
-        long half = headDim / 2;
-        Tensor rotated = Tensor.cat(java.util.List.of(x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)), -1);
-        return x.mul(c).add(rotated.mul(s));
+        return x.rotary(c, s);
     }
 
     private void ensureTables(long length, DType dtype, Device device) {

@@ -947,6 +947,14 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_rms_norm(handle(), weight.handle(), eps));
     }
 
+    /**
+     * Rotary embedding of this [B, heads, T, D] by cos / sin tables [T, D]: this * cos + rotate_half(this) * sin, with
+     * rotate_half(x) = [-x2, x1] (Hugging Face's form); one fused pass each way on CPU float32.
+     */
+    public Tensor rotary(Tensor cos, Tensor sin) {
+        return wrap(at_rotary(handle(), cos.handle(), sin.handle()));
+    }
+
     /** Elements zeroed with probability p and the rest scaled by 1 / (1 - p) when train; this unchanged otherwise. */
     public Tensor dropout(double p, boolean train) {
         return wrap(at_dropout(handle(), p, train ? 1 : 0));

@@ -1,0 +1,201 @@
+// adept_fused.cpp: RMSNorm and rotary embeddings as one pass each way on CPU float32, with their own backward.
+// Decomposed into ATen ops, autograd runs 5-7 kernels per RMSNorm and per rotary embedding forward and about
+// twice that backward (the rotation's slices are zero-filled and copied back), each a full pass over activations;
+// here the forward is one pass and the backward one. Other devices and dtypes take the decomposed path, which
+// is also the reference the tests hold these to (tests/adept/nn/FusedOpsTest.java).
+#include "adept_internal.hpp"
+
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+
+using adept_internal::unwrap;
+using adept_internal::wrap;
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+namespace {
+
+// ---- rotary embeddings: x [B, heads, T, D] rotated by cos/sin [T, D] (Hugging Face's rotate_half form) ----
+
+// out = x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1]; inverse: the transpose (the backward).
+// x may be a strided view with a unit last stride; out is contiguous.
+at::Tensor rotate(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin, bool inverse) {
+    const int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3), half = D / 2;
+    const int64_t s0 = x.stride(0), s1 = x.stride(1), s2 = x.stride(2);
+    at::Tensor out = at::empty({B, H, T, D}, x.options().memory_format(at::MemoryFormat::Contiguous));
+    const float *src = x.data_ptr<float>();
+    const float *c = cos.data_ptr<float>();
+    const float *s = sin.data_ptr<float>();
+    float *dst = out.data_ptr<float>();
+    at::parallel_for(0, B * H * T, 256, [&](int64_t begin, int64_t end) {
+        for (int64_t row = begin; row < end; row++) {
+            const int64_t t = row % T, h = (row / T) % H, b = row / (T * H);
+            const float *in = src + b * s0 + h * s1 + t * s2;
+            const float *ct = c + t * D;
+            const float *st = s + t * D;
+            float *o = dst + row * D;
+            if (!inverse) {
+                for (int64_t i = 0; i < half; i++) {
+                    o[i] = in[i] * ct[i] - in[i + half] * st[i];
+                    o[i + half] = in[i + half] * ct[i + half] + in[i] * st[i + half];
+                }
+            } else {
+                for (int64_t i = 0; i < half; i++) {
+                    o[i] = in[i] * ct[i] + in[i + half] * st[i + half];
+                    o[i + half] = in[i + half] * ct[i + half] - in[i] * st[i];
+                }
+            }
+        }
+    });
+    return out;
+}
+
+struct RotaryFunction : public torch::autograd::Function<RotaryFunction> {
+    static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin) {
+        ctx->save_for_backward({cos, sin});
+        return rotate(x, cos, sin, false);
+    }
+    static tensor_list backward(AutogradContext *ctx, tensor_list grads) {
+        auto saved = ctx->get_saved_variables();
+        at::Tensor g = grads[0].stride(-1) == 1 ? grads[0] : grads[0].contiguous();
+        return {rotate(g, saved[0], saved[1], true), at::Tensor(), at::Tensor()};
+    }
+};
+
+bool rotary_fusable(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin) {
+    auto cpu_float = [](const at::Tensor &t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat; };
+    return cpu_float(x) && cpu_float(cos) && cpu_float(sin) && x.dim() == 4 && x.size(3) % 2 == 0 && x.stride(3) == 1 &&
+           cos.dim() == 2 && cos.is_contiguous() && sin.is_contiguous() && cos.sizes() == sin.sizes() &&
+           cos.size(0) == x.size(2) && cos.size(1) == x.size(3) && !cos.requires_grad() && !sin.requires_grad();
+}
+
+// ---- RMSNorm over the last dimension: y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) per row ----
+
+constexpr int64_t kNormChunks = 64;  // fixed row chunks: the weight gradient's sum order depends on the shape only
+
+struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
+    static at::Tensor forward(AutogradContext *ctx, const at::Tensor &input, const at::Tensor &weight, double eps) {
+        at::Tensor x = input.contiguous();
+        const int64_t H = x.size(-1), rows = x.numel() / H;
+        at::Tensor y = at::empty_like(x);
+        at::Tensor rstd = at::empty({rows}, x.options());
+        const float *xp = x.data_ptr<float>();
+        const float *w = weight.data_ptr<float>();
+        float *yp = y.data_ptr<float>();
+        float *rp = rstd.data_ptr<float>();
+        const float epsf = static_cast<float>(eps);
+        at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+            for (int64_t r = begin; r < end; r++) {
+                const float *xr = xp + r * H;
+                double ss = 0;
+                for (int64_t i = 0; i < H; i++) ss += static_cast<double>(xr[i]) * xr[i];
+                const float mean = static_cast<float>(ss / H);
+                const float inv = 1.0f / std::sqrt(mean + epsf);
+                rp[r] = inv;
+                float *yr = yp + r * H;
+                for (int64_t i = 0; i < H; i++) yr[i] = (xr[i] * inv) * w[i];
+            }
+        });
+        ctx->save_for_backward({x, weight, rstd});
+        return y;
+    }
+
+    static tensor_list backward(AutogradContext *ctx, tensor_list grads) {
+        auto saved = ctx->get_saved_variables();
+        const at::Tensor &x = saved[0], &weight = saved[1], &rstd = saved[2];
+        at::Tensor dy = grads[0].contiguous();
+        const int64_t H = x.size(-1), rows = x.numel() / H;
+        const bool want_x = ctx->needs_input_grad(0), want_w = ctx->needs_input_grad(1);
+        at::Tensor dx = want_x ? at::empty_like(x) : at::Tensor();
+        const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(kNormChunks, rows));
+        std::vector<double> partial(want_w ? chunks * H : 0, 0.0);
+        const float *xp = x.data_ptr<float>(), *w = weight.data_ptr<float>(), *rp = rstd.data_ptr<float>();
+        const float *dyp = dy.data_ptr<float>();
+        float *dxp = want_x ? dx.data_ptr<float>() : nullptr;
+        at::parallel_for(0, chunks, 1, [&](int64_t cbegin, int64_t cend) {
+            for (int64_t chunk = cbegin; chunk < cend; chunk++) {
+                const int64_t r0 = rows * chunk / chunks, r1 = rows * (chunk + 1) / chunks;
+                double *dw = want_w ? partial.data() + chunk * H : nullptr;
+                for (int64_t r = r0; r < r1; r++) {
+                    const float *xr = xp + r * H, *g = dyp + r * H;
+                    const float inv = rp[r];
+                    if (want_x) {
+                        double dot = 0;
+                        for (int64_t i = 0; i < H; i++) dot += static_cast<double>(g[i] * w[i]) * xr[i];
+                        const float k = static_cast<float>(dot / H) * inv * inv * inv;
+                        float *out = dxp + r * H;
+                        for (int64_t i = 0; i < H; i++) out[i] = (g[i] * w[i]) * inv - xr[i] * k;
+                    }
+                    if (want_w)
+                        for (int64_t i = 0; i < H; i++) dw[i] += static_cast<double>(g[i]) * (xr[i] * inv);
+                }
+            }
+        });
+        at::Tensor dweight;
+        if (want_w) {
+            dweight = at::empty({H}, weight.options());
+            float *out = dweight.data_ptr<float>();
+            for (int64_t i = 0; i < H; i++) {
+                double sum = 0;
+                for (int64_t chunk = 0; chunk < chunks; chunk++) sum += partial[chunk * H + i];
+                out[i] = static_cast<float>(sum);
+            }
+        }
+        return {dx, dweight, at::Tensor()};
+    }
+};
+
+bool norm_fusable(const at::Tensor &x, const at::Tensor &weight) {
+    return x.device().is_cpu() && weight.device().is_cpu() && x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat &&
+           x.dim() >= 1 && weight.dim() == 1 && weight.size(0) == x.size(-1) && weight.is_contiguous() && x.numel() > 0;
+}
+
+}  // namespace
+
+namespace adept_internal {
+
+at::Tensor rotary_plain(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin) {
+    const int64_t half = x.size(-1) / 2;
+    auto rotated = at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
+    return x.mul(cos).add(rotated.mul(sin));
+}
+
+at::Tensor rotary(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin) {
+    return rotary_fusable(x, cos, sin) ? RotaryFunction::apply(x, cos, sin) : rotary_plain(x, cos, sin);
+}
+
+at::Tensor rms_norm_plain(const at::Tensor &input, const at::Tensor &weight, double eps) {
+    // Computed in float32 at least, as Hugging Face's LlamaRMSNorm does.
+    auto h = input.scalar_type() == at::kDouble ? input : input.to(at::kFloat);
+    auto normed = h.mul(at::rsqrt(h.square().mean({-1}, true).add(eps))).to(input.scalar_type());
+    return normed.mul(weight);
+}
+
+at::Tensor rms_norm(const at::Tensor &input, const at::Tensor &weight, double eps) {
+    return norm_fusable(input, weight) ? RmsNormFunction::apply(input, weight, eps) : rms_norm_plain(input, weight, eps);
+}
+
+}  // namespace adept_internal
+
+#pragma GCC visibility push(default)
+
+at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin) {
+    GUARD_BEGIN return wrap(adept_internal::rotary(unwrap(x), unwrap(cos, "cos"), unwrap(sin, "sin"))); GUARD_END(nullptr)
+}
+
+at_tensor at_rms_norm(at_tensor x, at_tensor weight, double eps) {
+    GUARD_BEGIN return wrap(adept_internal::rms_norm(unwrap(x), unwrap(weight, "weight"), eps)); GUARD_END(nullptr)
+}
+
+at_tensor at_test_rotary_plain(at_tensor x, at_tensor cos, at_tensor sin) {
+    GUARD_BEGIN return wrap(adept_internal::rotary_plain(unwrap(x), unwrap(cos, "cos"), unwrap(sin, "sin"))); GUARD_END(nullptr)
+}
+
+at_tensor at_test_rms_norm_plain(at_tensor x, at_tensor weight, double eps) {
+    GUARD_BEGIN return wrap(adept_internal::rms_norm_plain(unwrap(x), unwrap(weight, "weight"), eps)); GUARD_END(nullptr)
+}
+
+#pragma GCC visibility pop
