@@ -190,6 +190,27 @@ at_tensor at_rms_norm(at_tensor x, at_tensor weight, double eps) {
     GUARD_BEGIN return wrap(adept_internal::rms_norm(unwrap(x), unwrap(weight, "weight"), eps)); GUARD_END(nullptr)
 }
 
+at_tensor at_softmax_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_index, at_tensor *grad_out) {
+    GUARD_BEGIN
+    if (grad_out == nullptr) throw std::invalid_argument("null gradient output");
+    const at::Tensor &z = unwrap(logits, "logits");
+    const at::Tensor &t = unwrap(targets, "targets");
+    if (z.dim() != 2 || t.dim() != 1 || t.size(0) != z.size(0))
+        throw std::invalid_argument("softmax cross-entropy takes logits [N, V] and targets [N]");
+    at::NoGradGuard no_grad;
+    // log-softmax once; its exp in place is the softmax, minus 1 at each target: the summed loss's gradient.
+    at::Tensor valid = t.ne(ignore_index);
+    at::Tensor index = t.masked_fill(valid.logical_not(), 0).unsqueeze(1);
+    at::Tensor grad = at::log_softmax(z, 1);
+    at::Tensor loss = grad.gather(1, index).squeeze(1).mul(valid).sum().neg();
+    grad.exp_();
+    grad.scatter_add_(1, index, at::full({z.size(0), 1}, -1.0, grad.options()));
+    grad.mul_(valid.unsqueeze(1));
+    *grad_out = wrap(std::move(grad));
+    return wrap(std::move(loss));
+    GUARD_END(nullptr)
+}
+
 at_tensor at_test_rotary_plain(at_tensor x, at_tensor cos, at_tensor sin) {
     GUARD_BEGIN return wrap(adept_internal::rotary_plain(unwrap(x), unwrap(cos, "cos"), unwrap(sin, "sin"))); GUARD_END(nullptr)
 }

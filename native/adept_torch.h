@@ -232,6 +232,10 @@ at_tensor at_rms_norm(at_tensor x, at_tensor weight, double eps);
 /* Rotary embedding of x [B, heads, T, D] by cos/sin [T, D]: x * cos + rotate_half(x) * sin, a fresh contiguous tensor.
  * CPU float32 (and at_rms_norm's) run one fused pass each way with their own backward; else the decomposed ops. */
 at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin);
+/* Summed cross-entropy of logits [N, V] against targets [N] (rows whose target is ignore_index count 0), and in
+ * *grad_out the gradient of that sum with respect to the logits: softmax minus one-hot, in one log-softmax and
+ * in-place passes over a buffer the caller then owns. No autograd graph. */
+at_tensor at_softmax_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_index, at_tensor *grad_out);
 at_tensor at_dropout(at_tensor t, double p, int train);
 
 /* ---- in-place ops ---- */

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Times glibc malloc settings against each other: `adept bench train` and `adept bench adept` under each candidate
-# GLIBC_TUNABLES value (both sides of a bench get it: the PyTorch reference inherits the environment), interleaved
+# Times allocator settings against each other: `adept bench train` and `adept bench adept` under each candidate
+# GLIBC_TUNABLES value (both sides of a bench get it: the PyTorch reference inherits the environment), optionally with
+# " cpu=malloc" (ADEPT_CPU_ALLOCATOR for adept's side: libtorch's own allocator instead of adept's block cache), interleaved
 # (every round runs every candidate, in an order rotated per round), and prints per run and per candidate the
 # step-time ratio adept / PyTorch, adept's step, and both sides' peak RSS. Memory per phase: `adept bench memory
 # --glibc-tunables` (docs/benchmarks.md, "Allocator settings"). Run on a quiet machine: timings under other load say
-# nothing (the peaks do not care). Each round runs both benches once per candidate (5 candidates by default).
+# nothing (the peaks do not care). Each round runs both benches once per candidate (4 candidates by default).
 #
 #   tools/bench/alloc-timing.sh                    # the default candidates, 3 rounds
 #   tools/bench/alloc-timing.sh "" "glibc.malloc.arena_max=1"     # your own candidates ("" = glibc's defaults)
@@ -18,11 +19,10 @@ if [ $# -gt 0 ]; then
   candidates=("$@")
 else
   candidates=(
-    "glibc.malloc.arena_max=1"                                       # the default since the allocator study
-    "glibc.malloc.arena_max=1:glibc.malloc.tcache_count=256"         # the default before it (fast, 1.5-3x the peak)
-    ""                                                               # glibc's defaults (the shim's thresholds stay)
-    "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=4194304"   # buffers from 4 MiB mapped: between the two
-    "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=1048576"   # buffers from 1 MiB mapped and returned: leanest, most faults
+    "glibc.malloc.arena_max=1"                                       # the default: adept's CPU block cache, one arena
+    "glibc.malloc.arena_max=1 cpu=malloc"                            # libtorch's allocator (malloc) for every tensor
+    "glibc.malloc.arena_max=1:glibc.malloc.tcache_count=256 cpu=malloc"  # the default before the allocator study
+    "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=1048576 cpu=malloc"  # malloc maps from 1 MiB: lean, many faults
   )
 fi
 rounds=${ALLOC_ROUNDS:-3}
@@ -52,6 +52,9 @@ parse_adept() {
 }
 
 label() { [ -n "$1" ] && echo "$1" || echo "(glibc defaults)"; }
+# A candidate is a GLIBC_TUNABLES value, optionally followed by " cpu=malloc" (ADEPT_CPU_ALLOCATOR; default cache).
+tunables() { echo "${1%% cpu=*}"; }
+cpu_allocator() { case "$1" in *" cpu="*) echo "${1##* cpu=}" ;; *) echo cache ;; esac; }
 
 n=${#candidates[@]}
 results="$out/results.txt"
@@ -64,7 +67,7 @@ for ((r = 1; r <= rounds; r++)); do
     for bench in train adept; do
       file="$out/round$r-cand$c-$bench.txt"
       if [ "$bench" = train ]; then args=("${train_args[@]}"); else args=("${adept_args[@]}"); fi
-      GLIBC_TUNABLES="$t" "$root/adept" bench "$bench" "${args[@]}" >"$file" 2>"$file.err" || {
+      GLIBC_TUNABLES="$(tunables "$t")" ADEPT_CPU_ALLOCATOR="$(cpu_allocator "$t")" "$root/adept" bench "$bench" "${args[@]}" >"$file" 2>"$file.err" || {
         echo "round $r, $(label "$t"), bench $bench failed; see $file.err" >&2; exit 1; }
       read -r ja jp ratio jpeak ppeak < <(if [ "$bench" = train ]; then parse_train "$file"; else parse_adept "$file"; fi)
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$bench" "$ratio" "$ja" "$jp" "$jpeak" "$ppeak" >>"$results"

@@ -7660,6 +7660,67 @@ public class adept_torch_h {
         }
     }
 
+    private static class at_softmax_cross_entropy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_LONG,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_softmax_cross_entropy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_tensor at_softmax_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_index, at_tensor *grad_out)
+     * }
+     */
+    public static FunctionDescriptor at_softmax_cross_entropy$descriptor() {
+        return at_softmax_cross_entropy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_tensor at_softmax_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_index, at_tensor *grad_out)
+     * }
+     */
+    public static MethodHandle at_softmax_cross_entropy$handle() {
+        return at_softmax_cross_entropy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_tensor at_softmax_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_index, at_tensor *grad_out)
+     * }
+     */
+    public static MemorySegment at_softmax_cross_entropy$address() {
+        return at_softmax_cross_entropy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_tensor at_softmax_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_index, at_tensor *grad_out)
+     * }
+     */
+    public static MemorySegment at_softmax_cross_entropy(MemorySegment logits, MemorySegment targets, long ignore_index, MemorySegment grad_out) {
+        var mh$ = at_softmax_cross_entropy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_softmax_cross_entropy", logits, targets, ignore_index, grad_out);
+            }
+            return (MemorySegment)mh$.invokeExact(logits, targets, ignore_index, grad_out);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class at_dropout {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_POINTER,

@@ -369,7 +369,7 @@ public final class BenchAdeptCommand implements Callable<Integer> {
                 String.format("%.0f..%.0f", trainTokens / BenchSupport.max(pyt.get("step")) * 1e3, trainTokens / BenchSupport.min(pyt.get("step")) * 1e3),
                 "", "");
         System.out.printf("   loss first..last step: adept %s, PyTorch %s; peak RSS MiB: adept %.0f, PyTorch %.0f%n",
-                lossRange(javaLosses), lossRange(pyLosses), BenchTrainCommand.peakRssMb(), pyRss);
+                lossRange(javaLosses), lossRange(pyLosses), BenchSupport.peakRssMb(), pyRss);
         System.out.println();
 
         // 2. optimizer step alone

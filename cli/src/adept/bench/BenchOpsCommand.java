@@ -220,6 +220,7 @@ public final class BenchOpsCommand implements Callable<Integer> {
                 median(pyt.get("a.add(b)")), median(pyt.get("a + b")), median(pyt.get("empty_loop")));
         System.out.printf("spread (min..max ns/call over %d repeats): adept add %s, PyTorch add %s%n",
                 java.get(API_ADD).size(), range(java.get(API_ADD), 1), range(pyt.get("torch.add"), 1));
+        System.out.printf("peak RSS MiB (VmHWM): adept %.0f%n", BenchSupport.peakRssMb());
         System.out.println("ratio = adept / PyTorch per-call time (medians); target rows are the Java API paths, raw rows show the shim + libtorch floor.");
     }
 

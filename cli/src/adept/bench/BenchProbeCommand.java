@@ -81,6 +81,7 @@ public final class BenchProbeCommand implements Callable<Integer> {
             double p = BenchSupport.median(java.util.Arrays.stream(plainSeconds).boxed().toList());
             System.out.printf("%ncached probing  %8.2f s (median)%nplain M+1 passes %7.2f s (median)%nratio cached/plain %.3f  target <= 0.6  %s%n",
                     c, p, c / p, c / p <= 0.6 ? "PASS" : "MISS");
+            System.out.printf("peak RSS MiB (VmHWM, this process: both ways) %.0f%n", BenchSupport.peakRssMb());
             System.out.printf("max |dL cached - dL plain| = %.2e over %d layers (base loss %.4f)%n", maxDifference, layers, cached.baseLoss());
             System.out.printf("layer passes per batch: cached M + M(M-1)/2 = %d, plain M + M(M-1) = %d (%.3f); both add M+1 LM-head passes%n",
                     layers + layers * (layers - 1) / 2, layers + layers * (layers - 1),

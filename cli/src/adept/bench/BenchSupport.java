@@ -2,6 +2,9 @@ package adept.bench;
 
 import adept.tensor.CpuCache;
 import adept.tensor.Torch;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -52,5 +55,17 @@ final class BenchSupport {
                 Runtime.version(), Torch.runtimeVersion(), Torch.numThreads(), System.getenv("OMP_WAIT_POLICY"),
                 CpuCache.stats().enabled() ? "adept's block cache" : "malloc (ADEPT_CPU_ALLOCATOR=malloc)",
                 tunables == null ? "" : ", GLIBC_TUNABLES=" + tunables);
+    }
+
+    /** Peak resident set of this process (VmHWM), in MiB, or NaN when /proc is not there. */
+    static double peakRssMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+            }
+        } catch (IOException | NumberFormatException ignored) {
+            // not Linux
+        }
+        return Double.NaN;
     }
 }

@@ -208,17 +208,6 @@ public final class BenchTrainCommand implements Callable<Integer> {
         return out;
     }
 
-    /** Peak resident set of this process (VmHWM), in MiB, or NaN when /proc is not there. */
-    static double peakRssMb() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
-            }
-        } catch (IOException | NumberFormatException ignored) {
-            // not Linux
-        }
-        return Double.NaN;
-    }
 
     // ---- output ----
 
@@ -261,7 +250,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
         System.out.printf("%-34s %11.1f%% %11.1f%%%n", "fraction of measured matmul", 100 * flops / jStep / 1e6 / machine,
                 100 * flops / pStep / 1e6 / machine);
         System.out.printf("%-34s %12s %12s%n", "step spread ms (min..max)", range(java.get("step"), 0), range(pyt.get("step"), 0));
-        System.out.printf("%-34s %12.0f %12.0f%n", "peak RSS MiB (VmHWM / ru_maxrss)", peakRssMb(), pyRss);
+        System.out.printf("%-34s %12.0f %12.0f%n", "peak RSS MiB (VmHWM / ru_maxrss)", BenchSupport.peakRssMb(), pyRss);
         System.out.printf("%-34s %12s %12s%n", "loss first..last step", lossRange(javaLosses), lossRange(pyLosses));
         System.out.println("ratio = adept / PyTorch (medians over all timed steps); step (total) also counts loss.item() and freeing "
                 + "the step's tensors; forward on the PyTorch side includes zero_grad(set_to_none=True).");

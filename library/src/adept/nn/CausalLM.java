@@ -372,15 +372,30 @@ public final class CausalLM implements AutoCloseable {
                         total.addInPlace(chunkLossSum(softcap(z), tc), 1);
                         continue;
                     }
-                    Tensor dz;
-                    try (var withGrad = Torch.enableGrad()) {
-                        z.requiresGrad(true);
-                        Tensor sum = chunkLossSum(softcap(z), tc);
-                        dz = Autograd.grad(List.of(sum), List.of(z), List.of(gradScale), false, false).get(0);
-                        total.addInPlace(sum.detach(), 1);
+                    Tensor dz;  // the chunk's logit gradient
+                    boolean scaled;  // whether dz holds the mean's 1 / count already
+                    if (config.extras().finalLogitSoftcapping() <= 0 && (z.dtype() == DType.FLOAT32 || z.dtype() == DType.FLOAT64)) {
+                        Tensor[] lossAndGradient = z.crossEntropySumAndGradient(tc, Tensor.IGNORE_INDEX);
+                        total.addInPlace(lossAndGradient[0], 1);
+                        dz = lossAndGradient[1];
+                        scaled = false;  // scaled below on the [rows, H] / [V, H] products, smaller than the logits
+                    } else {
+                        try (var withGrad = Torch.enableGrad()) {
+                            z.requiresGrad(true);
+                            Tensor sum = chunkLossSum(softcap(z), tc);
+                            dz = Autograd.grad(List.of(sum), List.of(z), List.of(gradScale), false, false).get(0);
+                            total.addInPlace(sum.detach(), 1);
+                        }
+                        scaled = true;
                     }
-                    if (gradX) dX.narrow(0, start, n).copyFrom(dz.mm(wd));
-                    if (gradW) dW.addInPlace(dz.transpose(0, 1).mm(xc), 1);
+                    if (gradX) {
+                        Tensor d = dz.mm(wd);
+                        dX.narrow(0, start, n).copyFrom(scaled ? d : d.mulInPlace(gradScale));
+                    }
+                    if (gradW) {
+                        Tensor d = dz.transpose(0, 1).mm(xc);
+                        dW.addInPlace(scaled ? d : d.mulInPlace(gradScale), 1);
+                    }
                 }
             }
         }

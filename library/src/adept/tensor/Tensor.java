@@ -931,6 +931,17 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_cross_entropy(handle(), targets.handle(), ignoreIndex, reduction.ordinal()));
     }
 
+    /**
+     * The summed cross-entropy of these logits [N, V] against targets [N] (rows whose target is ignoreIndex count 0)
+     * and its gradient with respect to the logits (softmax minus one-hot), from one log-softmax and in-place passes;
+     * no autograd graph. Returns {loss (0-dim), gradient [N, V]}, both owned by the caller.
+     */
+    public Tensor[] crossEntropySumAndGradient(Tensor targets, long ignoreIndex) {
+        MemorySegment out = Scratch.get().pointers(3, 1);
+        Tensor loss = wrap(at_softmax_cross_entropy(handle(), targets.handle(), ignoreIndex, out));
+        return new Tensor[] {loss, wrap(out.getAtIndex(ValueLayout.ADDRESS, 0))};
+    }
+
     /** Mean cross-entropy, targets equal to -100 ignored (as torch's default). */
     public Tensor crossEntropy(Tensor targets) {
         return crossEntropy(targets, IGNORE_INDEX, Reduction.MEAN);
