@@ -199,13 +199,15 @@ at_tensor at_softmax_cross_entropy(at_tensor logits, at_tensor targets, int64_t 
         throw std::invalid_argument("softmax cross-entropy takes logits [N, V] and targets [N]");
     at::NoGradGuard no_grad;
     // log-softmax once; its exp in place is the softmax, minus 1 at each target: the summed loss's gradient.
-    at::Tensor valid = t.ne(ignore_index);
-    at::Tensor index = t.masked_fill(valid.logical_not(), 0).unsqueeze(1);
+    at::Tensor ignored = t.eq(ignore_index);
+    at::Tensor index = t.masked_fill(ignored, 0).unsqueeze(1);
     at::Tensor grad = at::log_softmax(z, 1);
-    at::Tensor loss = grad.gather(1, index).squeeze(1).mul(valid).sum().neg();
+    at::Tensor picked = grad.gather(1, index).squeeze(1).masked_fill_(ignored, 0);
+    at::Tensor loss = picked.sum().neg();
     grad.exp_();
     grad.scatter_add_(1, index, at::full({z.size(0), 1}, -1.0, grad.options()));
-    grad.mul_(valid.unsqueeze(1));
+    // rows of ignored targets get no gradient; on the CPU the check is free and most chunks have none
+    if (!t.device().is_cpu() || ignored.any().item<bool>()) grad.masked_fill_(ignored.unsqueeze(1), 0);
     *grad_out = wrap(std::move(grad));
     return wrap(std::move(loss));
     GUARD_END(nullptr)

@@ -103,6 +103,22 @@ class FusedOpsTest {
     }
 
     @Test
+    void crossEntropySumAndGradientMatchLibtorchsLossAndAutograd() {
+        try (Scope scope = Scope.open()) {
+            Torch.manualSeed(8);
+            Tensor logits = Tensor.randn(DType.FLOAT32, Device.CPU, 9, 50).mul(4.0).detach().requiresGrad(true);
+            Tensor targets = Tensor.randint(0, 50, DType.INT64, Device.CPU, 9);
+            targets.narrow(0, 3, 2).fill(Tensor.IGNORE_INDEX);  // two ignored rows: no loss, no gradient
+            Tensor expected = logits.crossEntropy(targets, Tensor.IGNORE_INDEX, Tensor.Reduction.SUM);
+            expected.backward();
+            Tensor[] fused = logits.detach().crossEntropySumAndGradient(targets, Tensor.IGNORE_INDEX);
+            assertClose(expected.detach(), fused[0], "summed loss");
+            assertClose(logits.grad(), fused[1], "logit gradient");
+            assertEquals(0.0, fused[1].narrow(0, 3, 2).abs().max().item(), "ignored rows");
+        }
+    }
+
+    @Test
     void otherDtypesTakeTheDecomposedPathUnchanged() {
         try (Scope scope = Scope.open()) {
             Torch.manualSeed(6);
