@@ -46,6 +46,11 @@ public final class ProcessMemory {
         throw new IllegalStateException("no VmRSS in /proc/self/status");
     }
 
+    /** Bytes of native memory in use: malloc's ({@link #mallocInUseBytes}) and adept's CPU block cache's (tensors >= 256 KiB). */
+    public static long nativeInUseBytes() {
+        return mallocInUseBytes() + adept.tensor.CpuCache.stats().bytesInUse();
+    }
+
     /** Bytes in use from malloc: small blocks (uordblks) plus mmapped big blocks (hblkhd). */
     public static long mallocInUseBytes() {
         try (Arena arena = Arena.ofConfined()) {

@@ -154,7 +154,7 @@ class ActivationCheckpointingTest {
                      new RatePolicy(RateMode.CONTINUOUS, 0.5, 1, 1), AdamW.factory(ADAM), false).activationCheckpointing(every)) {
             long[] peak = {0};
             long[] start = {0};
-            tuning.onMemoryPeak = () -> peak[0] = Math.max(peak[0], ProcessMemory.mallocInUseBytes() - start[0]);
+            tuning.onMemoryPeak = () -> peak[0] = Math.max(peak[0], ProcessMemory.nativeInUseBytes() - start[0]);
             double loss = 0;
             long t0 = 0;
             for (int step = 0; step < steps + 2; step++) {
@@ -166,7 +166,7 @@ class ActivationCheckpointingTest {
                     long[] ids = new long[4 * 128];
                     for (int i = 0; i < ids.length; i++) ids[i] = 4 + random.nextInt(500);
                     Tensor batch = Tensor.of(ids, 4, 128);
-                    start[0] = ProcessMemory.mallocInUseBytes();
+                    start[0] = ProcessMemory.nativeInUseBytes();
                     try (Tensor value = tuning.accumulate(batch, 1)) {
                         loss = value.item();
                     }

@@ -21,6 +21,7 @@ public final class CpuCache {
     public record Stats(boolean enabled, long bytesInUse, long bytesCached, long peakBytesInUse, long peakBytesMapped,
                         long hits, long blocksMapped, long blocksUnmapped) {}
 
+    /** The account now (one native call). */
     public static Stats stats() {
         Torch.init();
         try (Arena arena = Arena.ofConfined()) {
