@@ -26,6 +26,8 @@ check() {
 }
 check "$root/native/adept_torch.cpp"
 check "$root/native/adept_adamw.cpp"
+check "$root/native/adept_cpu_cache.cpp"
+check "$root/native/adept_fused.cpp"
 check -DADEPT_WITH_GLOO -DUSE_C10D_GLOO "$root/native/adept_dist.cpp"
 check "$root/native/adept_dist.cpp"
-echo "native/adept_torch.cpp, adept_adamw.cpp and adept_dist.cpp (with and without Gloo) compile against Debian $suite's libtorch $version headers"
+echo "native/adept_torch.cpp, adept_adamw.cpp, adept_cpu_cache.cpp, adept_fused.cpp and adept_dist.cpp (with and without Gloo) compile against Debian $suite's libtorch $version headers"
