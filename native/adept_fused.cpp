@@ -18,6 +18,67 @@ using torch::autograd::tensor_list;
 
 namespace {
 
+// Row kernels: plain loops the compiler vectorises, built for AVX2 and for the baseline, picked at load (ifunc).
+// No FMA: products and sums round as ATen's separate mul and add kernels do.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ADEPT_ROW_KERNEL __attribute__((target_clones("avx2", "default"), optimize("O3")))
+#else
+#define ADEPT_ROW_KERNEL
+#endif
+
+ADEPT_ROW_KERNEL
+void rotate_row(const float *__restrict in, const float *__restrict ct, const float *__restrict st, float *__restrict o,
+                int64_t half, bool inverse) {
+    if (!inverse) {
+        for (int64_t i = 0; i < half; i++) o[i] = in[i] * ct[i] - in[i + half] * st[i];
+        for (int64_t i = 0; i < half; i++) o[i + half] = in[i + half] * ct[i + half] + in[i] * st[i + half];
+    } else {
+        for (int64_t i = 0; i < half; i++) o[i] = in[i] * ct[i] + in[i + half] * st[i + half];
+        for (int64_t i = 0; i < half; i++) o[i + half] = in[i + half] * ct[i + half] - in[i] * st[i];
+    }
+}
+
+// Sums in 8 interleaved lanes (vectorisable without reassociating), then the lanes in order: deterministic.
+ADEPT_ROW_KERNEL
+double sum_of_squares(const float *__restrict x, int64_t n) {
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += static_cast<double>(x[i + j]) * x[i + j];
+    double ss = 0;
+    for (; i < n; i++) ss += static_cast<double>(x[i]) * x[i];
+    for (int j = 0; j < 8; j++) ss += lane[j];
+    return ss;
+}
+
+ADEPT_ROW_KERNEL
+void scale_row(const float *__restrict x, const float *__restrict w, float inv, float *__restrict y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] * inv) * w[i];
+}
+
+ADEPT_ROW_KERNEL
+double weighted_dot(const float *__restrict g, const float *__restrict w, const float *__restrict x, int64_t n) {
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += static_cast<double>(g[i + j] * w[i + j]) * x[i + j];
+    double dot = 0;
+    for (; i < n; i++) dot += static_cast<double>(g[i] * w[i]) * x[i];
+    for (int j = 0; j < 8; j++) dot += lane[j];
+    return dot;
+}
+
+ADEPT_ROW_KERNEL
+void norm_input_grad_row(const float *__restrict g, const float *__restrict w, const float *__restrict x, float inv, float k,
+                         float *__restrict out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = (g[i] * w[i]) * inv - x[i] * k;
+}
+
+ADEPT_ROW_KERNEL
+void norm_weight_grad_row(const float *__restrict g, const float *__restrict x, float inv, double *__restrict dw, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dw[i] += static_cast<double>(g[i]) * (x[i] * inv);
+}
+
 // ---- rotary embeddings: x [B, heads, T, D] rotated by cos/sin [T, D] (Hugging Face's rotate_half form) ----
 
 // out = x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1]; inverse: the transpose (the backward).
@@ -36,18 +97,7 @@ at::Tensor rotate(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &
             const float *in = src + b * s0 + h * s1 + t * s2;
             const float *ct = c + t * D;
             const float *st = s + t * D;
-            float *o = dst + row * D;
-            if (!inverse) {
-                for (int64_t i = 0; i < half; i++) {
-                    o[i] = in[i] * ct[i] - in[i + half] * st[i];
-                    o[i + half] = in[i + half] * ct[i + half] + in[i] * st[i + half];
-                }
-            } else {
-                for (int64_t i = 0; i < half; i++) {
-                    o[i] = in[i] * ct[i] + in[i + half] * st[i + half];
-                    o[i + half] = in[i + half] * ct[i + half] - in[i] * st[i];
-                }
-            }
+            rotate_row(in, ct, st, dst + row * D, half, inverse);
         }
     });
     return out;
@@ -90,13 +140,10 @@ struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
         at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
             for (int64_t r = begin; r < end; r++) {
                 const float *xr = xp + r * H;
-                double ss = 0;
-                for (int64_t i = 0; i < H; i++) ss += static_cast<double>(xr[i]) * xr[i];
-                const float mean = static_cast<float>(ss / H);
+                const float mean = static_cast<float>(sum_of_squares(xr, H) / H);
                 const float inv = 1.0f / std::sqrt(mean + epsf);
                 rp[r] = inv;
-                float *yr = yp + r * H;
-                for (int64_t i = 0; i < H; i++) yr[i] = (xr[i] * inv) * w[i];
+                scale_row(xr, w, inv, yp + r * H, H);
             }
         });
         ctx->save_for_backward({x, weight, rstd});
@@ -123,14 +170,10 @@ struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
                     const float *xr = xp + r * H, *g = dyp + r * H;
                     const float inv = rp[r];
                     if (want_x) {
-                        double dot = 0;
-                        for (int64_t i = 0; i < H; i++) dot += static_cast<double>(g[i] * w[i]) * xr[i];
-                        const float k = static_cast<float>(dot / H) * inv * inv * inv;
-                        float *out = dxp + r * H;
-                        for (int64_t i = 0; i < H; i++) out[i] = (g[i] * w[i]) * inv - xr[i] * k;
+                        const float k = static_cast<float>(weighted_dot(g, w, xr, H) / H) * inv * inv * inv;
+                        norm_input_grad_row(g, w, xr, inv, k, dxp + r * H, H);
                     }
-                    if (want_w)
-                        for (int64_t i = 0; i < H; i++) dw[i] += static_cast<double>(g[i]) * (xr[i] * inv);
+                    if (want_w) norm_weight_grad_row(g, xr, inv, dw, H);
                 }
             }
         });
