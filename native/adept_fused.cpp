@@ -191,6 +191,38 @@ struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
     }
 };
 
+// ---- softmax cross-entropy: the summed loss and its gradient with respect to the logits in one go ----
+
+// Summed cross-entropy of z [N, V] against t [N] (rows whose target is ignore_index count 0) and the gradient of
+// that sum with respect to z: log-softmax once; its exp in place is the softmax, minus 1 at each target. Against
+// autograd's log_softmax / nll_loss backward this skips a zero-filled [N, V] buffer and two passes over it.
+std::pair<at::Tensor, at::Tensor> softmax_cross_entropy(const at::Tensor &z, const at::Tensor &t, int64_t ignore_index) {
+    at::NoGradGuard no_grad;
+    at::Tensor ignored = t.eq(ignore_index);
+    at::Tensor index = t.masked_fill(ignored, 0).unsqueeze(1);
+    at::Tensor grad = at::log_softmax(z, 1);
+    at::Tensor loss = grad.gather(1, index).squeeze(1).masked_fill_(ignored, 0).sum().neg();
+    grad.exp_();
+    grad.scatter_add_(1, index, at::full({z.size(0), 1}, -1.0, grad.options()));
+    // rows of ignored targets get no gradient; on the CPU the check is free and most batches have none
+    if (!t.device().is_cpu() || ignored.any().item<bool>()) grad.masked_fill_(ignored.unsqueeze(1), 0);
+    return {loss, grad};
+}
+
+// Mean or summed cross-entropy whose backward is the gradient computed in the forward, scaled.
+struct CrossEntropyFunction : public torch::autograd::Function<CrossEntropyFunction> {
+    static at::Tensor forward(AutogradContext *ctx, const at::Tensor &logits, const at::Tensor &targets, int64_t ignore_index, bool mean) {
+        auto [sum, grad] = softmax_cross_entropy(logits, targets, ignore_index);
+        at::Tensor scale = mean ? targets.ne(ignore_index).sum().to(sum.scalar_type()).reciprocal() : at::ones({}, sum.options());
+        ctx->save_for_backward({grad, scale});
+        return sum.mul(scale);
+    }
+    static tensor_list backward(AutogradContext *ctx, tensor_list grads) {
+        auto saved = ctx->get_saved_variables();
+        return {saved[0].mul(grads[0].mul(saved[1])), at::Tensor(), at::Tensor(), at::Tensor()};
+    }
+};
+
 bool norm_fusable(const at::Tensor &x, const at::Tensor &weight) {
     return x.device().is_cpu() && weight.device().is_cpu() && x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat &&
            x.dim() >= 1 && weight.dim() == 1 && weight.size(0) == x.size(-1) && weight.is_contiguous() && x.numel() > 0;
@@ -217,6 +249,16 @@ at::Tensor rms_norm_plain(const at::Tensor &input, const at::Tensor &weight, dou
     return normed.mul(weight);
 }
 
+at::Tensor cross_entropy(const at::Tensor &logits, const at::Tensor &targets, int64_t reduction, int64_t ignore_index) {
+    // The fused form where a gradient will be asked for; evaluation keeps libtorch's (no gradient work).
+    const bool fusable = reduction != at::Reduction::None && at::GradMode::is_enabled() && logits.requires_grad() &&
+                         logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0) &&
+                         (logits.scalar_type() == at::kFloat || logits.scalar_type() == at::kDouble) &&
+                         targets.scalar_type() == at::kLong;
+    if (fusable) return CrossEntropyFunction::apply(logits, targets, ignore_index, reduction == at::Reduction::Mean);
+    return at::cross_entropy_loss(logits, targets, {}, reduction, ignore_index);
+}
+
 at::Tensor rms_norm(const at::Tensor &input, const at::Tensor &weight, double eps) {
     return norm_fusable(input, weight) ? RmsNormFunction::apply(input, weight, eps) : rms_norm_plain(input, weight, eps);
 }
@@ -240,17 +282,7 @@ at_tensor at_softmax_cross_entropy(at_tensor logits, at_tensor targets, int64_t 
     const at::Tensor &t = unwrap(targets, "targets");
     if (z.dim() != 2 || t.dim() != 1 || t.size(0) != z.size(0))
         throw std::invalid_argument("softmax cross-entropy takes logits [N, V] and targets [N]");
-    at::NoGradGuard no_grad;
-    // log-softmax once; its exp in place is the softmax, minus 1 at each target: the summed loss's gradient.
-    at::Tensor ignored = t.eq(ignore_index);
-    at::Tensor index = t.masked_fill(ignored, 0).unsqueeze(1);
-    at::Tensor grad = at::log_softmax(z, 1);
-    at::Tensor picked = grad.gather(1, index).squeeze(1).masked_fill_(ignored, 0);
-    at::Tensor loss = picked.sum().neg();
-    grad.exp_();
-    grad.scatter_add_(1, index, at::full({z.size(0), 1}, -1.0, grad.options()));
-    // rows of ignored targets get no gradient; on the CPU the check is free and most chunks have none
-    if (!t.device().is_cpu() || ignored.any().item<bool>()) grad.masked_fill_(ignored.unsqueeze(1), 0);
+    auto [loss, grad] = softmax_cross_entropy(z, t, ignore_index);
     *grad_out = wrap(std::move(grad));
     return wrap(std::move(loss));
     GUARD_END(nullptr)

@@ -44,6 +44,10 @@ inline void clear_error() { has_error = false; }
 // ADEPT_CPU_ALLOCATOR.
 void install_cpu_cache();
 
+// Cross-entropy (at::Reduction): where a gradient will be asked for, the loss and its gradient in one fused pass
+// (adept_fused.cpp); else libtorch's.
+at::Tensor cross_entropy(const at::Tensor &logits, const at::Tensor &targets, int64_t reduction, int64_t ignore_index);
+
 }  // namespace adept_internal
 
 // Every entry point's body goes between GUARD_BEGIN and GUARD_END(failure): a C++ exception becomes the

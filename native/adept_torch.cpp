@@ -492,7 +492,7 @@ at_tensor at_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_i
     if (reduction < AT_REDUCTION_NONE || reduction > AT_REDUCTION_SUM)
         throw std::invalid_argument("unknown reduction " + std::to_string(reduction));
     // at::Reduction: None=0, Mean=1, Sum=2, as enum at_reduction.
-    return wrap(at::cross_entropy_loss(unwrap(logits, "logits"), unwrap(targets, "targets"), {}, reduction, ignore_index));
+    return wrap(adept_internal::cross_entropy(unwrap(logits, "logits"), unwrap(targets, "targets"), reduction, ignore_index));
     GUARD_END(nullptr)
 }
 

@@ -119,6 +119,33 @@ class FusedOpsTest {
     }
 
     @Test
+    void trainingCrossEntropyMatchesLogSoftmaxAndGatherUnderAutograd() {
+        for (Tensor.Reduction reduction : new Tensor.Reduction[] {Tensor.Reduction.MEAN, Tensor.Reduction.SUM}) {
+            try (Scope scope = Scope.open()) {
+                Torch.manualSeed(9);
+                Tensor logits = Tensor.randn(DType.FLOAT32, Device.CPU, 12, 70).mul(3.0).detach().requiresGrad(true);
+                Tensor reference = logits.detach().clone().requiresGrad(true);
+                Tensor targets = Tensor.randint(0, 70, DType.INT64, Device.CPU, 12);
+                targets.narrow(0, 5, 3).fill(Tensor.IGNORE_INDEX);
+                Tensor fused = logits.crossEntropy(targets, Tensor.IGNORE_INDEX, reduction);  // grad wanted: the fused form
+                // the decomposed reference: -sum over kept rows of log_softmax at the target, / kept rows for the mean
+                Tensor kept = targets.eq((double) Tensor.IGNORE_INDEX).to(DType.FLOAT32).neg().add(1.0);
+                Tensor index = targets.maskedFill(targets.eq((double) Tensor.IGNORE_INDEX), 0).unsqueeze(1);
+                Tensor picked = reference.logSoftmax(-1).gather(1, index).reshape(-1).mul(kept);
+                Tensor plain = picked.sum().neg();
+                if (reduction == Tensor.Reduction.MEAN) plain = plain.div(kept.sum());
+                assertClose(plain.detach(), fused.detach(), "loss " + reduction);
+                fused.mul(2.5).backward();
+                plain.mul(2.5).backward();
+                assertClose(reference.grad(), logits.grad(), "logit gradient " + reduction);
+                try (var noGrad = Torch.noGrad()) {  // evaluation: libtorch's own, the same value
+                    assertClose(plain.detach(), logits.crossEntropy(targets, Tensor.IGNORE_INDEX, reduction), "no-grad loss " + reduction);
+                }
+            }
+        }
+    }
+
+    @Test
     void otherDtypesTakeTheDecomposedPathUnchanged() {
         try (Scope scope = Scope.open()) {
             Torch.manualSeed(6);
