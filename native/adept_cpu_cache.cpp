@@ -46,7 +46,6 @@ public:
     }
 
     void set_enabled(bool on) { enabled_.store(on); }
-    bool enabled() const { return enabled_.load(); }
 
     void stats(int64_t *out) {
         std::lock_guard<std::mutex> lock(mutex_);

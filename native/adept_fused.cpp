@@ -1,8 +1,9 @@
-// adept_fused.cpp: RMSNorm and rotary embeddings as one pass each way on CPU float32, with their own backward.
-// Decomposed into ATen ops, autograd runs 5-7 kernels per RMSNorm and per rotary embedding forward and about
-// twice that backward (the rotation's slices are zero-filled and copied back), each a full pass over activations;
-// here the forward is one pass and the backward one. Other devices and dtypes take the decomposed path, which
-// is also the reference the tests hold these to (tests/adept/nn/FusedOpsTest.java).
+// adept_fused.cpp: RMSNorm and rotary embeddings as one pass each way on CPU float32, with their own backward,
+// and the training cross-entropy with its logit gradient made in the forward. Decomposed into ATen ops, autograd
+// runs 5-7 kernels per RMSNorm and per rotary embedding forward and about twice that backward (the rotation's
+// slices are zero-filled and copied back), each a full pass over activations; here the forward is one pass and
+// the backward one. Other devices and dtypes take the decomposed path, which is also the reference the tests
+// hold these to (tests/adept/tensor/FusedOpsTest.java).
 #include "adept_internal.hpp"
 
 #include <ATen/Parallel.h>
@@ -228,10 +229,6 @@ bool norm_fusable(const at::Tensor &x, const at::Tensor &weight) {
            x.dim() >= 1 && weight.dim() == 1 && weight.size(0) == x.size(-1) && weight.is_contiguous() && x.numel() > 0;
 }
 
-}  // namespace
-
-namespace adept_internal {
-
 at::Tensor rotary_plain(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin) {
     const int64_t half = x.size(-1) / 2;
     auto rotated = at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
@@ -249,6 +246,14 @@ at::Tensor rms_norm_plain(const at::Tensor &input, const at::Tensor &weight, dou
     return normed.mul(weight);
 }
 
+at::Tensor rms_norm(const at::Tensor &input, const at::Tensor &weight, double eps) {
+    return norm_fusable(input, weight) ? RmsNormFunction::apply(input, weight, eps) : rms_norm_plain(input, weight, eps);
+}
+
+}  // namespace
+
+namespace adept_internal {
+
 at::Tensor cross_entropy(const at::Tensor &logits, const at::Tensor &targets, int64_t reduction, int64_t ignore_index) {
     // The fused form where a gradient will be asked for; evaluation keeps libtorch's (no gradient work).
     const bool fusable = reduction != at::Reduction::None && at::GradMode::is_enabled() && logits.requires_grad() &&
@@ -259,20 +264,16 @@ at::Tensor cross_entropy(const at::Tensor &logits, const at::Tensor &targets, in
     return at::cross_entropy_loss(logits, targets, {}, reduction, ignore_index);
 }
 
-at::Tensor rms_norm(const at::Tensor &input, const at::Tensor &weight, double eps) {
-    return norm_fusable(input, weight) ? RmsNormFunction::apply(input, weight, eps) : rms_norm_plain(input, weight, eps);
-}
-
 }  // namespace adept_internal
 
 #pragma GCC visibility push(default)
 
 at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin) {
-    GUARD_BEGIN return wrap(adept_internal::rotary(unwrap(x), unwrap(cos, "cos"), unwrap(sin, "sin"))); GUARD_END(nullptr)
+    GUARD_BEGIN return wrap(rotary(unwrap(x), unwrap(cos, "cos"), unwrap(sin, "sin"))); GUARD_END(nullptr)
 }
 
 at_tensor at_rms_norm(at_tensor x, at_tensor weight, double eps) {
-    GUARD_BEGIN return wrap(adept_internal::rms_norm(unwrap(x), unwrap(weight, "weight"), eps)); GUARD_END(nullptr)
+    GUARD_BEGIN return wrap(rms_norm(unwrap(x), unwrap(weight, "weight"), eps)); GUARD_END(nullptr)
 }
 
 at_tensor at_softmax_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_index, at_tensor *grad_out) {
@@ -289,11 +290,11 @@ at_tensor at_softmax_cross_entropy(at_tensor logits, at_tensor targets, int64_t 
 }
 
 at_tensor at_test_rotary_plain(at_tensor x, at_tensor cos, at_tensor sin) {
-    GUARD_BEGIN return wrap(adept_internal::rotary_plain(unwrap(x), unwrap(cos, "cos"), unwrap(sin, "sin"))); GUARD_END(nullptr)
+    GUARD_BEGIN return wrap(rotary_plain(unwrap(x), unwrap(cos, "cos"), unwrap(sin, "sin"))); GUARD_END(nullptr)
 }
 
 at_tensor at_test_rms_norm_plain(at_tensor x, at_tensor weight, double eps) {
-    GUARD_BEGIN return wrap(adept_internal::rms_norm_plain(unwrap(x), unwrap(weight, "weight"), eps)); GUARD_END(nullptr)
+    GUARD_BEGIN return wrap(rms_norm_plain(unwrap(x), unwrap(weight, "weight"), eps)); GUARD_END(nullptr)
 }
 
 #pragma GCC visibility pop
