@@ -232,6 +232,12 @@ at_tensor at_rms_norm(at_tensor x, at_tensor weight, double eps);
 /* Rotary embedding of x [B, heads, T, D] by cos/sin [T, D]: x * cos + rotate_half(x) * sin, a fresh contiguous tensor.
  * CPU float32 (and at_rms_norm's) run one fused pass each way with their own backward; else the decomposed ops. */
 at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin);
+/* Causal softmax attention softmax(q k^T * scale, future keys hidden) v of q [B, H, T, D] and k, v [B, G, T, D]
+ * (H a multiple of G: grouped-query heads share a key/value head), returned as [B, T, H * D]; CPU float32 only,
+ * one blocked kernel each way with its own backward (rows of each operand need a unit stride). 1 when this
+ * libtorch's BLAS lets it run (at_causal_attention_available), else callers keep the decomposed ops. */
+int at_causal_attention_available(void);
+at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale);
 /* Summed cross-entropy of logits [N, V] against targets [N] (rows whose target is ignore_index count 0), and in
  * *grad_out the gradient of that sum with respect to the logits: softmax minus one-hot, in one log-softmax and
  * in-place passes over a buffer the caller then owns. No autograd graph. */

@@ -7660,6 +7660,124 @@ public class adept_torch_h {
         }
     }
 
+    private static class at_causal_attention_available {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_causal_attention_available");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_causal_attention_available()
+     * }
+     */
+    public static FunctionDescriptor at_causal_attention_available$descriptor() {
+        return at_causal_attention_available.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_causal_attention_available()
+     * }
+     */
+    public static MethodHandle at_causal_attention_available$handle() {
+        return at_causal_attention_available.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_causal_attention_available()
+     * }
+     */
+    public static MemorySegment at_causal_attention_available$address() {
+        return at_causal_attention_available.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_causal_attention_available()
+     * }
+     */
+    public static int at_causal_attention_available() {
+        var mh$ = at_causal_attention_available.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_causal_attention_available");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_causal_attention {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_causal_attention");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale)
+     * }
+     */
+    public static FunctionDescriptor at_causal_attention$descriptor() {
+        return at_causal_attention.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale)
+     * }
+     */
+    public static MethodHandle at_causal_attention$handle() {
+        return at_causal_attention.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale)
+     * }
+     */
+    public static MemorySegment at_causal_attention$address() {
+        return at_causal_attention.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale)
+     * }
+     */
+    public static MemorySegment at_causal_attention(MemorySegment q, MemorySegment k, MemorySegment v, double scale) {
+        var mh$ = at_causal_attention.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_causal_attention", q, k, v, scale);
+            }
+            return (MemorySegment)mh$.invokeExact(q, k, v, scale);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class at_softmax_cross_entropy {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_POINTER,

@@ -17,14 +17,19 @@ public final class AttentionContext {
     private final Tensor slidingMask;
     private final DType dtype;
     private final long positionOffset;
+    private final boolean causalOnly;         // the mask hides future keys and nothing else
+    private final boolean slidingCausalOnly;  // so does the sliding layers' (the window hides nothing)
 
-    private AttentionContext(Rope rope, Tensor mask, Rope localRope, Tensor slidingMask, DType dtype, long positionOffset) {
+    private AttentionContext(Rope rope, Tensor mask, Rope localRope, Tensor slidingMask, DType dtype, long positionOffset,
+                             boolean causalOnly, boolean slidingCausalOnly) {
         this.rope = rope;
         this.mask = mask;
         this.localRope = localRope;
         this.slidingMask = slidingMask;
         this.dtype = dtype;
         this.positionOffset = positionOffset;
+        this.causalOnly = causalOnly;
+        this.slidingCausalOnly = slidingCausalOnly;
     }
 
     private static double lowest(DType dtype) {
@@ -57,7 +62,7 @@ public final class AttentionContext {
             Tensor far = Tensor.ones(DType.BOOL, device, newLength, total).tril(past - window);
             sliding = mask.maskedFill(far, lowest(dtype));
         }
-        return new AttentionContext(rope, mask, localRope == null ? rope : localRope, sliding, dtype, past);
+        return new AttentionContext(rope, mask, localRope == null ? rope : localRope, sliding, dtype, past, false, false);
     }
 
     /**
@@ -77,11 +82,14 @@ public final class AttentionContext {
         Tensor causal = Tensor.zeros(dtype, device, 1, 1, length, length).maskedFill(future, lowest);
         Tensor mask = withPadding(causal, attentionMask, length, lowest, heads);
         Tensor sliding = mask;
-        if (window > 0 && length > window) {  // shorter sequences: the window hides nothing
+        boolean windowHides = window > 0 && length > window;  // shorter sequences: the window hides nothing
+        if (windowHides) {
             Tensor far = Tensor.ones(DType.BOOL, device, length, length).tril(-window);
             sliding = withPadding(causal.maskedFill(far, lowest), attentionMask, length, lowest, heads);
         }
-        return new AttentionContext(rope, mask, localRope == null ? rope : localRope, sliding, dtype, 0);
+        boolean causalOnly = attentionMask == null;
+        return new AttentionContext(rope, mask, localRope == null ? rope : localRope, sliding, dtype, 0, causalOnly,
+                causalOnly && !windowHides);
     }
 
     private static Tensor withPadding(Tensor mask, Tensor attentionMask, long length, double lowest, int heads) {
@@ -113,6 +121,11 @@ public final class AttentionContext {
     /** The mask of a layer of this type. */
     public Tensor mask(LayerType type) {
         return type == LayerType.SLIDING_ATTENTION ? slidingMask : mask;
+    }
+
+    /** Whether a layer of this type's mask hides future keys and nothing else (no padding, no window, no cache). */
+    public boolean causalOnly(LayerType type) {
+        return type == LayerType.SLIDING_ATTENTION ? slidingCausalOnly : causalOnly;
     }
 
     /** The rotary embedding of a layer of this type. */

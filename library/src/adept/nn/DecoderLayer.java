@@ -144,6 +144,11 @@ public final class DecoderLayer implements AutoCloseable {
         Rope rope = context.rope(type);
         q = rope.apply(q.transpose(1, 2), context.positionOffset());
         k = rope.apply(k.transpose(1, 2), context.positionOffset());
+        double cap = config.extras().attnLogitSoftcapping();
+        if (cache == null && cap <= 0 && context.causalOnly(type) && q.dtype() == DType.FLOAT32 && !q.device().isCuda()
+                && Tensor.causalAttentionAvailable()) {
+            return project(Tensor.causalAttention(q, k, v, config.attentionScale()), Family.O, oProj, oBias);
+        }
         long keyLength = length;
         if (cache != null) {
             Tensor[] all = cache.append(k, v);
@@ -164,7 +169,6 @@ public final class DecoderLayer implements AutoCloseable {
         Tensor mask = context.mask(type);
         Tensor qr = q.reshape(rows, length, headDim);
         Tensor kt = k.reshape(rows, keyLength, headDim).transpose(1, 2);
-        double cap = config.extras().attnLogitSoftcapping();
         Tensor scores = cap > 0
                 ? qr.bmm(kt).mul(config.attentionScale() / cap).tanh().mul(cap).add(mask)  // Gemma 2: soft-capped before the mask
                 : mask.baddbmm(qr, kt, 1.0, config.attentionScale());

@@ -966,6 +966,29 @@ public final class Tensor implements AutoCloseable {
         return wrap(at_rotary(handle(), cos.handle(), sin.handle()));
     }
 
+    /**
+     * Causal softmax attention of q [B, H, T, D] over k, v [B, G, T, D] (H a multiple of G; grouped-query heads share
+     * their key/value head), softmax(q k^T * scale with future keys hidden) v, returned as [B, T, H * D]: one blocked
+     * kernel each way on CPU float32 (see {@link #causalAttentionAvailable()}); rows of q, k, v need a unit stride.
+     */
+    public static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale) {
+        return wrap(at_causal_attention(q.handle(), k.handle(), v.handle(), scale));
+    }
+
+    private static final class CausalAttentionSupport {
+        static final boolean AVAILABLE = available();
+
+        private static boolean available() {
+            Torch.init();
+            return at_causal_attention_available() != 0;
+        }
+    }
+
+    /** Whether {@link #causalAttention} can run here: it needs the OpenBLAS that Debian's libtorch loads. */
+    public static boolean causalAttentionAvailable() {
+        return CausalAttentionSupport.AVAILABLE;
+    }
+
     /** Elements zeroed with probability p and the rest scaled by 1 / (1 - p) when train; this unchanged otherwise. */
     public Tensor dropout(double p, boolean train) {
         return wrap(at_dropout(handle(), p, train ? 1 : 0));
