@@ -7,6 +7,7 @@
 // backward is the same blocking. Grouped-query heads read their shared key/value head directly, no expanded copy.
 // Tested against the decomposed ops (baddbmm + mask + softmax + bmm) in tests/adept/tensor/FusedOpsTest.java.
 #include "adept_internal.hpp"
+#include "adept_row_kernels.hpp"
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -97,85 +98,7 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const fl
     blas().sgemm(&tb, &ta, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
 }
 
-// ---- row kernels (see adept_fused.cpp: AVX2 and baseline clones, no FMA, reductions in 8 fixed lanes) ----
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ADEPT_ROW_KERNEL __attribute__((target_clones("avx2", "default"), optimize("O3")))
-// the exp's selects vectorise only where comparisons may be assumed not to trap (values are unchanged)
-#define ADEPT_EXP_KERNEL __attribute__((target_clones("avx2", "default"), optimize("O3", "no-trapping-math")))
-#else
-#define ADEPT_ROW_KERNEL
-#define ADEPT_EXP_KERNEL
-#endif
-
-// exp(x) for x <= 0 (Cephes' expf: x = n ln2 + r, |r| <= ln2 / 2, a degree-7 polynomial in r, times 2^n), as
-// branch-free arithmetic the compiler vectorises; below -87.3 (2^n would be subnormal) it is 0. Relative error ~1e-7.
-inline __attribute__((always_inline)) float exp_nonpositive(float x) {
-    const float xc = x > -87.3f ? x : -87.3f;
-    const float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
-    float r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-    float scale;
-    __builtin_memcpy(&scale, &bits, sizeof scale);
-    return x > -87.3f ? p * scale : 0.0f;
-}
-
-ADEPT_ROW_KERNEL
-float row_max(const float *__restrict x, int64_t n) {
-    float lane[8];
-    for (int j = 0; j < 8; j++) lane[j] = -std::numeric_limits<float>::infinity();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
-    float m = -std::numeric_limits<float>::infinity();
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    for (int j = 0; j < 8; j++) m = lane[j] > m ? lane[j] : m;
-    return m;
-}
-
-// x = exp(x - shift) in place.
-ADEPT_EXP_KERNEL
-void exp_shifted(float *__restrict x, int64_t n, float shift) {
-    for (int64_t i = 0; i < n; i++) x[i] = exp_nonpositive(x[i] - shift);
-}
-
-ADEPT_ROW_KERNEL
-float row_sum(const float *__restrict x, int64_t n) {
-    float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) lane[j] += x[i + j];
-    float sum = 0;
-    for (; i < n; i++) sum += x[i];
-    for (int j = 0; j < 8; j++) sum += lane[j];
-    return sum;
-}
-
-ADEPT_ROW_KERNEL
-void scale_in_place(float *__restrict x, int64_t n, float s) {
-    for (int64_t i = 0; i < n; i++) x[i] *= s;
-}
-
-// In double: the softmax backward subtracts it from each entry, where its rounding would show.
-ADEPT_ROW_KERNEL
-float dot(const float *__restrict a, const float *__restrict b, int64_t n) {
-    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) lane[j] += static_cast<double>(a[i + j]) * b[i + j];
-    double sum = 0;
-    for (; i < n; i++) sum += static_cast<double>(a[i]) * b[i];
-    for (int j = 0; j < 8; j++) sum += lane[j];
-    return static_cast<float>(sum);
-}
+// ---- attention's own row kernel (the shared ones: adept_row_kernels.hpp) ----
 
 // Softmax backward in place: dp = p * (dp - sum(p * dp)).
 ADEPT_ROW_KERNEL
@@ -184,7 +107,7 @@ void softmax_backward_row(const float *__restrict p, float *__restrict dp, int64
 }
 
 // Query rows per block: a block's keys stop at its last row, so the blocks skip most of the upper triangle.
-constexpr int64_t kRowBlock = 64;
+constexpr int64_t kRowBlock = 32;
 
 // A [B, heads, T, D] float view whose rows BLAS can read: unit last stride, rows not overlapping.
 struct Heads {

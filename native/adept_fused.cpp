@@ -5,11 +5,14 @@
 // the backward one. Other devices and dtypes take the decomposed path, which is also the reference the tests
 // hold these to (tests/adept/tensor/FusedOpsTest.java).
 #include "adept_internal.hpp"
+#include "adept_row_kernels.hpp"
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstring>
 
 using adept_internal::unwrap;
 using adept_internal::wrap;
@@ -18,14 +21,6 @@ using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
 namespace {
-
-// Row kernels: plain loops the compiler vectorises, built for AVX2 and for the baseline, picked at load (ifunc).
-// No FMA: products and sums round as ATen's separate mul and add kernels do.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ADEPT_ROW_KERNEL __attribute__((target_clones("avx2", "default"), optimize("O3")))
-#else
-#define ADEPT_ROW_KERNEL
-#endif
 
 ADEPT_ROW_KERNEL
 void rotate_row(const float *__restrict in, const float *__restrict ct, const float *__restrict st, float *__restrict o,
@@ -195,10 +190,50 @@ struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
 // ---- softmax cross-entropy: the summed loss and its gradient with respect to the logits in one go ----
 
 // Summed cross-entropy of z [N, V] against t [N] (rows whose target is ignore_index count 0) and the gradient of
-// that sum with respect to z: log-softmax once; its exp in place is the softmax, minus 1 at each target. Against
-// autograd's log_softmax / nll_loss backward this skips a zero-filled [N, V] buffer and two passes over it.
+// that sum with respect to z (softmax minus one-hot). CPU float32: one task per row, the row read from memory once
+// and its gradient written once (max, exp into the gradient row, sum, scale, all while the row is in cache); against
+// autograd's log_softmax / nll_loss backward this skips the log-probabilities, a zero-filled [N, V] buffer and the
+// passes over them. Other devices and dtypes: ATen's log-softmax, its exp in place, minus 1 at each target.
 std::pair<at::Tensor, at::Tensor> softmax_cross_entropy(const at::Tensor &z, const at::Tensor &t, int64_t ignore_index) {
     at::NoGradGuard no_grad;
+    if (z.device().is_cpu() && z.scalar_type() == at::kFloat && t.scalar_type() == at::kLong && z.dim() == 2 && z.size(1) > 0) {
+        const at::Tensor zc = z.contiguous(), tc = t.contiguous();
+        const int64_t N = zc.size(0), V = zc.size(1);
+        at::Tensor grad = at::empty_like(zc);
+        std::vector<double> row_loss(N);
+        const float *zp = zc.data_ptr<float>();
+        const int64_t *tp = tc.data_ptr<int64_t>();
+        float *gp = grad.data_ptr<float>();
+        std::atomic<int64_t> bad_target{-1};
+        at::parallel_for(0, N, 8, [&](int64_t begin, int64_t end) {
+            for (int64_t r = begin; r < end; r++) {
+                const float *zr = zp + r * V;
+                float *gr = gp + r * V;
+                const int64_t target = tp[r];
+                if (target == ignore_index) {
+                    std::memset(gr, 0, sizeof(float) * V);
+                    row_loss[r] = 0;
+                    continue;
+                }
+                if (target < 0 || target >= V) {
+                    bad_target = r;
+                    continue;
+                }
+                const float max = row_max(zr, V);
+                exp_shifted_to(zr, gr, V, max);
+                const float sum = row_sum(gr, V);
+                row_loss[r] = static_cast<double>(max) + std::log(static_cast<double>(sum)) - zr[target];
+                scale_in_place(gr, V, 1.0f / sum);
+                gr[target] -= 1.0f;
+            }
+        });
+        if (bad_target >= 0)
+            throw std::invalid_argument("cross-entropy: target " + std::to_string(tp[bad_target.load()]) + " of row " +
+                                        std::to_string(bad_target.load()) + " is outside the " + std::to_string(V) + " classes");
+        double total = 0;
+        for (double l : row_loss) total += l;  // in row order: the same sum for any thread count
+        return {at::scalar_tensor(total, z.options()), grad};
+    }
     at::Tensor ignored = t.eq(ignore_index);
     at::Tensor index = t.masked_fill(ignored, 0).unsqueeze(1);
     at::Tensor grad = at::log_softmax(z, 1);
