@@ -1,6 +1,7 @@
 package adept.nn;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -14,9 +15,9 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * A whole model through the blocked causal attention kernel (no attention mask: future keys are all it hides) against
- * the same model through the decomposed attention (an all-ones mask takes that path and hides the same keys): logits,
- * loss and every parameter gradient within the tolerances GoldenModelTest holds adept to against PyTorch.
+ * A whole float32 model through the blocked causal attention kernel against the same weights in float64 (the
+ * decomposed attention, near exact): logits, loss and every parameter gradient within the tolerances GoldenModelTest
+ * holds adept to against PyTorch; an attention mask without padding takes the same kernel (it is dropped).
  */
 class FusedAttentionModelTest {
     private static ModelConfig qwen3() {  // grouped-query heads, q/k norms, a length across the kernel's row blocks
@@ -31,31 +32,53 @@ class FusedAttentionModelTest {
         Tensor logits = model.forward(ids, mask);
         Tensor loss = CausalLM.loss(logits, CausalLM.labels(ids, null));
         loss.backward();
-        out.put("logits", logits.detach());
-        out.put("loss", loss.detach());
-        for (var e : model.namedParameters().entrySet()) out.put("grad." + e.getKey(), e.getValue().grad().clone());
+        out.put("logits", logits.detach().to(DType.FLOAT64));
+        out.put("loss", loss.detach().to(DType.FLOAT64));
+        for (var e : model.namedParameters().entrySet()) out.put("grad." + e.getKey(), e.getValue().grad().to(DType.FLOAT64));
         return out;
     }
 
     @Test
-    void aModelGivesTheSameLogitsAndGradientsEitherWay() {
+    void aModelThroughTheKernelIsAsCloseToFloat64AsGoldenTestsDemand() {
         assumeTrue(Tensor.causalAttentionAvailable(), "no OpenBLAS: the decomposed attention is the only path");
-        try (CausalLM model = CausalLM.random(qwen3(), 3, 0.05, DType.FLOAT32, Device.CPU); Scope scope = Scope.open()) {
+        try (CausalLM model = CausalLM.random(qwen3(), 3, 0.05, DType.FLOAT32, Device.CPU);
+             CausalLM exact = CausalLM.random(qwen3(), 3, 0.05, DType.FLOAT64, Device.CPU);
+             Scope scope = Scope.open()) {
+            try (var noGrad = Torch.noGrad()) {
+                for (var e : model.namedParameters().entrySet()) exact.namedParameters().get(e.getKey()).copyFrom(e.getValue());
+            }
             model.requiresGrad(true);
+            exact.requiresGrad(true);
             Torch.manualSeed(4);
             Tensor ids = Tensor.randint(0, 96, DType.INT64, Device.CPU, 3, 100);
-            Map<String, Tensor> fused = run(model, ids, null, scope);
-            Map<String, Tensor> plain = run(model, ids, Tensor.ones(DType.INT64, Device.CPU, 3, 100), scope);
-            assertEquals(plain.keySet(), fused.keySet());
-            double logitError = plain.get("logits").sub(fused.get("logits")).abs().max().item();
-            assertTrue(logitError <= 1e-5, "max |logits difference| " + logitError);
-            assertEquals(plain.get("loss").item(), fused.get("loss").item(), 1e-6, "loss");
-            for (String name : plain.keySet()) {
-                if (!name.startsWith("grad.")) continue;
-                double scale = plain.get(name).abs().max().item();
-                double error = plain.get(name).sub(fused.get(name)).abs().max().item();
-                assertTrue(error <= 1e-4 * Math.max(scale, 1e-12), name + ": relative difference " + error / scale);
+            Map<String, Tensor> reference = run(exact, ids, null, scope);
+            for (Tensor mask : new Tensor[] {null, Tensor.ones(DType.INT64, Device.CPU, 3, 100)}) {
+                Map<String, Tensor> fused = run(model, ids, mask, scope);
+                assertEquals(reference.keySet(), fused.keySet());
+                double logitError = reference.get("logits").sub(fused.get("logits")).abs().max().item();
+                assertTrue(logitError <= 1e-5, "max |logits difference| " + logitError);
+                assertEquals(reference.get("loss").item(), fused.get("loss").item(), 1e-6, "loss");
+                for (String name : reference.keySet()) {
+                    if (!name.startsWith("grad.")) continue;
+                    double scale = reference.get(name).abs().max().item();
+                    double error = reference.get(name).sub(fused.get(name)).abs().max().item();
+                    assertTrue(error <= 1e-4 * Math.max(scale, 1e-12), name + ": relative difference " + error / scale);
+                }
             }
+        }
+    }
+
+    @Test
+    void aMaskWithoutPaddingIsDroppedAndOneWithPaddingKept() {
+        try (Scope scope = Scope.open(); Rope rope = new Rope(qwen3())) {
+            AttentionContext none = AttentionContext.build(rope, 5, Tensor.ones(DType.INT64, Device.CPU, 2, 5), DType.FLOAT32, Device.CPU, 4);
+            assertTrue(none.causalOnly(LayerType.FULL_ATTENTION));
+            assertEquals(java.util.List.of(1L, 5L, 5L), java.util.Arrays.stream(none.mask().shape()).boxed().toList());
+            Tensor padded = Tensor.ones(DType.INT64, Device.CPU, 2, 5);
+            padded.select(0, 1).narrow(0, 3, 2).fill(0);
+            AttentionContext some = AttentionContext.build(rope, 5, padded, DType.FLOAT32, Device.CPU, 4);
+            assertFalse(some.causalOnly(LayerType.FULL_ATTENTION));
+            assertEquals(java.util.List.of(8L, 5L, 5L), java.util.Arrays.stream(some.mask().shape()).boxed().toList());
         }
     }
 }

@@ -77,6 +77,12 @@ public final class AttentionContext {
     /** As above; window > 0 adds the sliding layers' mask (keys window or more positions back hidden) and rotary tables. */
     public static AttentionContext build(Rope rope, Rope localRope, int window, long length, Tensor attentionMask, DType dtype,
                                          adept.tensor.Device device, int heads) {
+        // A mask without padding hides nothing beyond the future: dropped, as Hugging Face's SDPA path does, so the
+        // batch takes the causal-only paths (no [B*heads, T, T] mask, the fused CPU attention kernel).
+        if (attentionMask != null && attentionMask.dim() == 2 && attentionMask.size(1) == length && attentionMask.numel() > 0
+                && attentionMask.min().item() != 0) {
+            attentionMask = null;
+        }
         double lowest = lowest(dtype);
         Tensor future = Tensor.ones(DType.BOOL, device, length, length).triu(1);
         Tensor causal = Tensor.zeros(dtype, device, 1, 1, length, length).maskedFill(future, lowest);
