@@ -20,9 +20,10 @@
 namespace {
 
 // exp(x) for x <= 0 (Cephes' expf: x = n ln2 + r, |r| <= ln2 / 2, a degree-7 polynomial in r, times 2^n), as
-// branch-free arithmetic the compiler vectorises; below -87.3 (2^n would be subnormal) it is 0. Relative error ~1e-7.
+// branch-free arithmetic the compiler vectorises; below -87.3 (2^n would be subnormal) it is 0, and NaN stays NaN
+// (a diverged run must not turn into finite attention weights). Relative error ~1e-7.
 inline __attribute__((always_inline)) float exp_nonpositive(float x) {
-    const float xc = x > -87.3f ? x : -87.3f;
+    const float xc = !(x < -87.3f) ? x : -87.3f;  // NaN passes
     const float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
@@ -36,7 +37,7 @@ inline __attribute__((always_inline)) float exp_nonpositive(float x) {
     const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
     float scale;
     __builtin_memcpy(&scale, &bits, sizeof scale);
-    return x > -87.3f ? p * scale : 0.0f;
+    return !(x < -87.3f) ? p * scale : 0.0f;
 }
 
 ADEPT_ROW_KERNEL

@@ -142,6 +142,21 @@ class CausalAttentionTest {
     }
 
     @Test
+    void aNanInTheInputsComesOutWhereTheDecomposedAttentionPutsIt() {
+        try (Scope scope = Scope.open()) {
+            Inputs in = Inputs.random(2, 4, 2, 40, 8, 21, false);
+            in.kLeaf().select(0, 0).select(0, 3).select(0, 1).select(0, 0).fill(Double.NaN);  // sequence 0, key 3, kv head 1
+            Tensor fused = Tensor.causalAttention(in.q(), in.k(), in.v(), 0.3);
+            Tensor plain = reference(in.q(), in.k(), in.v(), 0.3);
+            Tensor fusedNan = fused.ne(fused);
+            double expected = plain.ne(plain).to(DType.FLOAT32).sum().item();
+            assertTrue(expected > 0, "the reference has NaN rows");
+            assertEquals(expected, fusedNan.to(DType.FLOAT32).sum().item(), "as many NaN outputs");
+            assertEquals(0.0, fusedNan.ne(plain.ne(plain)).to(DType.FLOAT32).sum().item(), "in the same places");
+        }
+    }
+
+    @Test
     void badShapesAreOneLineErrors() {
         try (Scope scope = Scope.open()) {
             Tensor q = Tensor.randn(DType.FLOAT32, Device.CPU, 1, 3, 5, 8);
