@@ -38,7 +38,7 @@ struct FlatAdamW {
     const scalar_t *g;
     scalar_t *m;
     scalar_t *v;
-    const scalar_t *r;
+    const scalar_t *r;      // nullptr: every rate multiplier 1
     const uint8_t *frozen;  // bool as bytes; nullptr: none frozen
     double *steps;          // nullptr: every element at uniform_step
     int64_t decayed;
@@ -74,9 +74,10 @@ inline T pick(typename SameSizeUnsigned<T>::type keep_old, T old_value, T new_va
 
 // Elements [i0, i1) of one block. The bias corrections come as scalars (lr_over_bias1 = lr / bias1,
 // bias2_sqrt = sqrt(bias2), each computed in double and rounded once) or, PerElement, as arrays indexed
-// from i0; Frozen: frozen_at, the block's masks, indexed from i0 too. Per element, as torch's single-tensor AdamW: p.mul_(1 - lr r wd); m.lerp_(g, 1 - beta1);
-// v.mul_(beta2).addcmul_(g, g, 1 - beta2); p.addcdiv_(m, sqrt(v) / sqrt(bias2) + eps, -lr r / bias1).
-template <typename scalar_t, bool Frozen, bool PerElement>
+// from i0; Frozen: frozen_at, the block's masks, indexed from i0 too; Rated: k.r holds the rate multipliers (else
+// every r is 1, and 1 * x is x exactly: the same bits). Per element, as torch's single-tensor AdamW: p.mul_(1 - lr r wd);
+// m.lerp_(g, 1 - beta1); v.mul_(beta2).addcmul_(g, g, 1 - beta2); p.addcdiv_(m, sqrt(v) / sqrt(bias2) + eps, -lr r / bias1).
+template <typename scalar_t, bool Frozen, bool PerElement, bool Rated>
 ADEPT_VECTORISED void adamw_span(const FlatAdamW<scalar_t> &k, int64_t i0, int64_t i1, scalar_t lr_wd, scalar_t lr_over_bias1,
                                  scalar_t bias2_sqrt, const scalar_t *__restrict lr_over_bias1_at,
                                  const scalar_t *__restrict bias2_sqrt_at,
@@ -85,13 +86,14 @@ ADEPT_VECTORISED void adamw_span(const FlatAdamW<scalar_t> &k, int64_t i0, int64
     const scalar_t *__restrict g = k.g + i0;
     scalar_t *__restrict m = k.m + i0;
     scalar_t *__restrict v = k.v + i0;
-    const scalar_t *__restrict r = k.r + i0;
+    const scalar_t *__restrict r = Rated ? k.r + i0 : nullptr;
     const scalar_t clip = k.clip, one_minus_beta1 = k.one_minus_beta1, beta2 = k.beta2_s,
                    one_minus_beta2 = k.one_minus_beta2, eps = k.eps;
     const int64_t n = i1 - i0;
     for (int64_t i = 0; i < n; i++) {
-        const scalar_t keep = 1 - r[i] * lr_wd;
-        const scalar_t step_size = r[i] * (PerElement ? lr_over_bias1_at[i] : lr_over_bias1);
+        const scalar_t rate = Rated ? r[i] : scalar_t(1);
+        const scalar_t keep = 1 - rate * lr_wd;
+        const scalar_t step_size = rate * (PerElement ? lr_over_bias1_at[i] : lr_over_bias1);
         const scalar_t b2s = PerElement ? bias2_sqrt_at[i] : bias2_sqrt;
         const scalar_t grad = g[i] * clip;
         const scalar_t p0 = p[i], m0 = m[i], v0 = v[i];
@@ -117,16 +119,16 @@ ADEPT_VECTORISED void adamw_span(const FlatAdamW<scalar_t> &k, int64_t i0, int64
 }
 
 // [i0, i1) split at the end of the decayed region (weight decay a loop constant on each side).
-template <typename scalar_t, bool Frozen, bool PerElement>
+template <typename scalar_t, bool Frozen, bool PerElement, bool Rated>
 void adamw_decay_split(const FlatAdamW<scalar_t> &k, int64_t i0, int64_t i1, scalar_t lr_over_bias1, scalar_t bias2_sqrt,
                        const scalar_t *lr_over_bias1_at, const scalar_t *bias2_sqrt_at,
                        const typename SameSizeUnsigned<scalar_t>::type *frozen_at) {
     const int64_t d = std::min(std::max(k.decayed, i0), i1);
     const int64_t shift = d - i0;
     if (d > i0)
-        adamw_span<scalar_t, Frozen, PerElement>(k, i0, d, k.lr_wd, lr_over_bias1, bias2_sqrt, lr_over_bias1_at, bias2_sqrt_at, frozen_at);
+        adamw_span<scalar_t, Frozen, PerElement, Rated>(k, i0, d, k.lr_wd, lr_over_bias1, bias2_sqrt, lr_over_bias1_at, bias2_sqrt_at, frozen_at);
     if (i1 > d)
-        adamw_span<scalar_t, Frozen, PerElement>(k, d, i1, 0, lr_over_bias1, bias2_sqrt, PerElement ? lr_over_bias1_at + shift : nullptr,
+        adamw_span<scalar_t, Frozen, PerElement, Rated>(k, d, i1, 0, lr_over_bias1, bias2_sqrt, PerElement ? lr_over_bias1_at + shift : nullptr,
                                                  PerElement ? bias2_sqrt_at + shift : nullptr, Frozen ? frozen_at + shift : nullptr);
 }
 
@@ -182,7 +184,7 @@ struct BiasCache {
     }
 };
 
-template <typename scalar_t, bool Frozen>
+template <typename scalar_t, bool Frozen, bool Rated>
 void adamw_range(const FlatAdamW<scalar_t> &k, int64_t begin, int64_t end) {
     using U = typename SameSizeUnsigned<scalar_t>::type;
     BiasCache<scalar_t> cache;
@@ -204,7 +206,7 @@ void adamw_range(const FlatAdamW<scalar_t> &k, int64_t begin, int64_t end) {
             if (active == 0) continue;  // all frozen: nothing moves, no count advances
         }
         if (k.steps == nullptr) {
-            adamw_decay_split<scalar_t, Frozen, false>(k, b, e, uniform_lr_over_bias1, uniform_bias2_sqrt, nullptr, nullptr, frozen_at);
+            adamw_decay_split<scalar_t, Frozen, false, Rated>(k, b, e, uniform_lr_over_bias1, uniform_bias2_sqrt, nullptr, nullptr, frozen_at);
             continue;
         }
         bool same = false;
@@ -212,14 +214,14 @@ void adamw_range(const FlatAdamW<scalar_t> &k, int64_t begin, int64_t end) {
         if (same) {
             scalar_t lr_over_bias1, bias2_sqrt;
             cache.get(k, s0, &lr_over_bias1, &bias2_sqrt);
-            adamw_decay_split<scalar_t, Frozen, false>(k, b, e, lr_over_bias1, bias2_sqrt, nullptr, nullptr, frozen_at);
+            adamw_decay_split<scalar_t, Frozen, false, Rated>(k, b, e, lr_over_bias1, bias2_sqrt, nullptr, nullptr, frozen_at);
         } else {
             for (int64_t i = 0; i < n; i++) {
                 // a frozen element's values are discarded: give it the block's first step (a cache hit)
                 const double s = Frozen && k.frozen[b + i] != 0 ? s0 : k.steps[b + i];
                 cache.get(k, s, &lr_over_bias1_at[i], &bias2_sqrt_at[i]);
             }
-            adamw_decay_split<scalar_t, Frozen, true>(k, b, e, 0, 0, lr_over_bias1_at, bias2_sqrt_at, frozen_at);
+            adamw_decay_split<scalar_t, Frozen, true, Rated>(k, b, e, 0, 0, lr_over_bias1_at, bias2_sqrt_at, frozen_at);
         }
     }
 }
@@ -236,14 +238,14 @@ void check_flat(const at::Tensor &t, const at::Tensor &like, const char *what) {
 
 template <typename scalar_t>
 void adamw_flat_step(const at::Tensor &param, const at::Tensor &grad, const at::Tensor &exp_avg, const at::Tensor &exp_avg_sq,
-                     const at::Tensor &multiplier, const at::Tensor *frozen, const at::Tensor *steps, double clip,
+                     const at::Tensor *multiplier, const at::Tensor *frozen, const at::Tensor *steps, double clip,
                      int64_t decayed, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step) {
     FlatAdamW<scalar_t> k;
     k.p = param.data_ptr<scalar_t>();
     k.g = grad.data_ptr<scalar_t>();
     k.m = exp_avg.data_ptr<scalar_t>();
     k.v = exp_avg_sq.data_ptr<scalar_t>();
-    k.r = multiplier.data_ptr<scalar_t>();
+    k.r = multiplier != nullptr ? multiplier->data_ptr<scalar_t>() : nullptr;
     k.frozen = frozen != nullptr ? reinterpret_cast<const uint8_t *>(frozen->data_ptr<bool>()) : nullptr;
     k.steps = steps != nullptr ? steps->data_ptr<double>() : nullptr;
     k.decayed = decayed;
@@ -260,8 +262,11 @@ void adamw_flat_step(const at::Tensor &param, const at::Tensor &grad, const at::
     // Chunks of whole blocks, so a thread's blocks never straddle another's.
     const int64_t grain = std::max<int64_t>(kAdamWBlock, (at::internal::GRAIN_SIZE / kAdamWBlock) * kAdamWBlock);
     at::parallel_for(0, param.numel(), grain, [&](int64_t begin, int64_t end) {
-        if (k.frozen != nullptr) adamw_range<scalar_t, true>(k, begin, end);
-        else adamw_range<scalar_t, false>(k, begin, end);
+        const bool frozen_any = k.frozen != nullptr, rated = k.r != nullptr;
+        if (frozen_any && rated) adamw_range<scalar_t, true, true>(k, begin, end);
+        else if (frozen_any) adamw_range<scalar_t, true, false>(k, begin, end);
+        else if (rated) adamw_range<scalar_t, false, true>(k, begin, end);
+        else adamw_range<scalar_t, false, false>(k, begin, end);
     });
 }
 
@@ -301,7 +306,7 @@ int at_fused_adamw_(const at_tensor *params, const at_tensor *grads, const at_te
     GUARD_END(-1)
 }
 
-int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier,
+int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier_or_null,
                         at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null,
                         int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay,
                         double uniform_step) {
@@ -312,9 +317,10 @@ int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_t
     if (dtype != at::kFloat && dtype != at::kDouble)
         throw std::invalid_argument(std::string("adamw_flat_step_: float32 or float64 tensors only, got ") + c10::toString(dtype));
     const at::Tensor *state[] = {&unwrap(grad, "grad"), &unwrap(exp_avg, "exp_avg"), &unwrap(exp_avg_sq, "exp_avg_sq"),
-                                 &unwrap(multiplier, "multiplier")};
+                                 multiplier_or_null != nullptr ? &unwrap(multiplier_or_null, "multiplier") : nullptr};
     const char *names[] = {"grad", "exp_avg", "exp_avg_sq", "multiplier"};
     for (int i = 0; i < 4; i++) {
+        if (state[i] == nullptr) continue;
         check_flat(*state[i], p, names[i]);
         if (state[i]->scalar_type() != dtype)
             throw std::invalid_argument(std::string("adamw_flat_step_: ") + names[i] + " is " + c10::toString(state[i]->scalar_type()) +
@@ -340,10 +346,10 @@ int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_t
     }
     const int64_t decayed = std::min(std::max<int64_t>(decayed_elements, 0), p.numel());
     if (dtype == at::kFloat)
-        adamw_flat_step<float>(p, *state[0], *state[1], *state[2], *state[3], frozen, steps, clip, decayed, lr, beta1, beta2, eps,
+        adamw_flat_step<float>(p, *state[0], *state[1], *state[2], state[3], frozen, steps, clip, decayed, lr, beta1, beta2, eps,
                                weight_decay, uniform_step);
     else
-        adamw_flat_step<double>(p, *state[0], *state[1], *state[2], *state[3], frozen, steps, clip, decayed, lr, beta1, beta2, eps,
+        adamw_flat_step<double>(p, *state[0], *state[1], *state[2], state[3], frozen, steps, clip, decayed, lr, beta1, beta2, eps,
                                 weight_decay, uniform_step);
     return 0;
     GUARD_END(-1)

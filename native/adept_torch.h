@@ -285,12 +285,12 @@ int at_has_fused_adamw(int device_type);
  * and length): for each element i not frozen[i] (frozen_or_null: bool; NULL = none), with
  * g = grad[i] * clip (clip_coef_or_null: a one-element CPU tensor; NULL = 1),
  * step = step_count_or_null ? ++step_count[i] (float64, advanced only where not frozen) : uniform_step,
- * r = multiplier[i], decay = i < decayed_elements ? weight_decay : 0:
+ * r = multiplier_or_null ? multiplier[i] : 1, decay = i < decayed_elements ? weight_decay : 0:
  *   p = p * (1 - lr r decay);  m = m + (1 - beta1) (g - m);  v = beta2 v + (1 - beta2) g g;
  *   p = p - (lr r / (1 - beta1^step)) m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
  * with torch's operation order (scalars in double, rounded once to the dtype). Frozen elements are left
  * untouched. Returns 0, or -1 with an error for tensors it does not take (CUDA, other dtypes, strided). */
-int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier,
+int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier_or_null,
                         at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null,
                         int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay,
                         double uniform_step);

@@ -9372,7 +9372,7 @@ public class adept_torch_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
+     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier_or_null, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
      * }
      */
     public static FunctionDescriptor at_adamw_flat_step_$descriptor() {
@@ -9382,7 +9382,7 @@ public class adept_torch_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
+     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier_or_null, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
      * }
      */
     public static MethodHandle at_adamw_flat_step_$handle() {
@@ -9392,7 +9392,7 @@ public class adept_torch_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
+     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier_or_null, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
      * }
      */
     public static MemorySegment at_adamw_flat_step_$address() {
@@ -9401,16 +9401,16 @@ public class adept_torch_h {
 
     /**
      * {@snippet lang=c :
-     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
+     * int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_tensor exp_avg_sq, at_tensor multiplier_or_null, at_tensor frozen_or_null, at_tensor step_count_or_null, at_tensor clip_coef_or_null, int64_t decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step)
      * }
      */
-    public static int at_adamw_flat_step_(MemorySegment param, MemorySegment grad, MemorySegment exp_avg, MemorySegment exp_avg_sq, MemorySegment multiplier, MemorySegment frozen_or_null, MemorySegment step_count_or_null, MemorySegment clip_coef_or_null, long decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step) {
+    public static int at_adamw_flat_step_(MemorySegment param, MemorySegment grad, MemorySegment exp_avg, MemorySegment exp_avg_sq, MemorySegment multiplier_or_null, MemorySegment frozen_or_null, MemorySegment step_count_or_null, MemorySegment clip_coef_or_null, long decayed_elements, double lr, double beta1, double beta2, double eps, double weight_decay, double uniform_step) {
         var mh$ = at_adamw_flat_step_.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("at_adamw_flat_step_", param, grad, exp_avg, exp_avg_sq, multiplier, frozen_or_null, step_count_or_null, clip_coef_or_null, decayed_elements, lr, beta1, beta2, eps, weight_decay, uniform_step);
+                traceDowncall("at_adamw_flat_step_", param, grad, exp_avg, exp_avg_sq, multiplier_or_null, frozen_or_null, step_count_or_null, clip_coef_or_null, decayed_elements, lr, beta1, beta2, eps, weight_decay, uniform_step);
             }
-            return (int)mh$.invokeExact(param, grad, exp_avg, exp_avg_sq, multiplier, frozen_or_null, step_count_or_null, clip_coef_or_null, decayed_elements, lr, beta1, beta2, eps, weight_decay, uniform_step);
+            return (int)mh$.invokeExact(param, grad, exp_avg, exp_avg_sq, multiplier_or_null, frozen_or_null, step_count_or_null, clip_coef_or_null, decayed_elements, lr, beta1, beta2, eps, weight_decay, uniform_step);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

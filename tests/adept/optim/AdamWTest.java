@@ -354,6 +354,67 @@ class AdamWTest {
         }
     }
 
+    /**
+     * Rates all 1 hold no multiplier vector (one live tensor fewer; made when a rate first differs, dropped by
+     * resetRates(1)), and take the same bits as an optimizer whose vector exists and holds ones, on both CPU paths,
+     * with frozen elements and a parameter without gradient; its exported state and rate statistics are the same too.
+     */
+    @Test
+    void ratesOfOneHoldNoVectorAndGiveTheSameBits() {
+        for (AdamWPath path : List.of(AdamWPath.ONE_PASS_KERNEL, AdamWPath.TENSOR_OPS)) {
+            List<Tensor> a = params(6, DType.FLOAT32);
+            List<Tensor> b = params(6, DType.FLOAT32);
+            AdamWSettings settings = new AdamWSettings(0.9, 0.999, 1e-8, 0.1, 1.0, path);
+            try (AdamW lazy = new AdamW(named(a, true, false, true), settings)) {
+                try (AdamW ones = new AdamW(named(b, true, false, true), settings)) {
+                    long beforeRate = Torch.liveTensors();
+                    lazy.setMultiplier(1, 0, 0, 7, 1.0);  // a rate of 1 makes nothing
+                    assertEquals(beforeRate, Torch.liveTensors(), path + ": rates of 1 hold no vector");
+                    ones.setMultiplier(0, 0, 0, 5, 2.0);
+                    assertEquals(beforeRate + 1, Torch.liveTensors(), path + ": a rate other than 1 makes the vector");
+                    ones.setMultiplier(0, 0, 0, 5, 1.0);  // back to ones, the vector kept
+                    for (AdamW o : List.of(lazy, ones)) o.setFrozen(0, 0, 1, 2, true);
+                    for (int step = 0; step < 6; step++) {
+                        backward(a, step);
+                        backward(b, step);
+                        lazy.step(0.01);
+                        ones.step(0.01);
+                        lazy.zeroGrad();
+                        ones.zeroGrad();
+                    }
+                    try (Scope scope = Scope.open()) {
+                        for (int i = 0; i < 3; i++) {
+                            assertTrue(java.util.Arrays.equals(a.get(i).reshape(-1).toDoubleArray(), b.get(i).reshape(-1).toDoubleArray()),
+                                    path + ": param " + i + " differs");
+                        }
+                    }
+                    assertEquals(ones.rateStats(), lazy.rateStats(), path + ": rate statistics");
+                    java.util.Map<String, Tensor> lazyState = lazy.exportState();
+                    java.util.Map<String, Tensor> onesState = ones.exportState();
+                    try (Scope scope = Scope.open()) {
+                        assertEquals(0.0, lazyState.get("multiplier").sub(onesState.get("multiplier")).abs().max().item(), path + ": exported multipliers");
+                        // both import the same state (all ones): the same tensors change hands, and the vector goes
+                        long beforeImport = Torch.liveTensors();
+                        lazy.importState(lazyState);
+                        long lazyDelta = Torch.liveTensors() - beforeImport;
+                        ones.importState(lazyState);
+                        assertEquals(lazyDelta - 1, Torch.liveTensors() - beforeImport - lazyDelta, path + ": importing ones drops the vector");
+                    } finally {
+                        lazyState.values().forEach(Tensor::close);
+                        onesState.values().forEach(Tensor::close);
+                    }
+                    ones.resetRates(3.0);
+                    long made = Torch.liveTensors();
+                    ones.resetRates(1.0);
+                    assertEquals(made - 1, Torch.liveTensors(), path + ": resetRates(1) drops the vector");
+                }
+            } finally {
+                close(a);
+                close(b);
+            }
+        }
+    }
+
     /** libtorch's fused kernel (2.4+; skipped where absent, e.g. Debian 12's 1.13) equals the plain loop. */
     @Test
     void fusedKernelEqualsThePlainLoop() {

@@ -19,7 +19,8 @@ import java.util.Map;
  * Apex's flat optimizers do), so a step is a dozen elementwise ops over one tensor whatever the number of
  * units, all on the parameters' device with no host round trip. Per-unit rates are a per-element
  * multiplier vector on the device (per-row and per-column units are ranges of it), written at each
- * importance refresh, never per step. Step counts are per element: a frozen element, or a parameter that
+ * importance refresh, never per step, and made only when a rate first differs from 1 (full training, LoRA and
+ * uniform-rate baselines never hold it: one parameters' worth of memory less). Step counts are per element: a frozen element, or a parameter that
  * got no gradient, does not advance (one host counter stands for all of them until they first diverge).
  * Moments (and master weights for 16-bit parameters) are float32 at least. The step gradient is a
  * {@link FlatGradient} the caller may fill itself (data parallel); {@link ReferenceAdamW} is the plain loop
@@ -38,7 +39,7 @@ public final class AdamW implements SplitRateOptimizer {
     private final Tensor master;     // float32 master weights when the parameters are 16-bit, else flat itself
     private final Tensor expAvg;
     private final Tensor expAvgSq;
-    private final Tensor multiplier;
+    private Tensor multiplier;       // null while every multiplier is 1 (then multipliersAreOne)
     private final FlatGradient gradient; // the step's flat gradient (state type): copied in or filled by the caller, clipped in place
     private Tensor frozen;           // bool, null when nothing was ever frozen
     private Tensor activeScale;      // state type: 0 where frozen, 1 elsewhere; null until a step needs it after the mask changed
@@ -86,7 +87,6 @@ public final class AdamW implements SplitRateOptimizer {
             master = stateType == dtype ? flat : flat.to(stateType).keep();
             expAvg = Tensor.zeros(stateType, device, total).keep();
             expAvgSq = Tensor.zeros(stateType, device, total).keep();
-            multiplier = Tensor.ones(stateType, device, total).keep();
         }
         gradient = new FlatGradient(this.parameters, stateType, device);
     }
@@ -148,10 +148,28 @@ public final class AdamW implements SplitRateOptimizer {
     @Override
     public void setMultiplier(int index, int dim, long start, long length, double value) {
         if (!(value >= 0) || Double.isInfinite(value)) throw new IllegalArgumentException("rate multiplier must be finite and >= 0, got " + value);
+        if (multiplier == null && value == 1) return;  // already 1
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
-            SplitRateOptimizer.unitView(shaped(multiplier, index), dim, start, length).fill(value);
+            SplitRateOptimizer.unitView(shaped(multipliers(), index), dim, start, length).fill(value);
         }
         if (value != 1) multipliersAreOne = false;
+    }
+
+    /** The multiplier vector, made (all ones) on first need. */
+    private Tensor multipliers() {
+        if (multiplier == null) {
+            try (Scope scope = Scope.open()) {
+                multiplier = Tensor.ones(stateType, device, total).keep();
+            }
+        }
+        return multiplier;
+    }
+
+    /** Drops the multiplier vector: every multiplier 1 again. */
+    private void dropMultipliers() {
+        if (multiplier != null) multiplier.close();
+        multiplier = null;
+        multipliersAreOne = true;
     }
 
     @Override
@@ -169,8 +187,10 @@ public final class AdamW implements SplitRateOptimizer {
 
     @Override
     public void resetRates(double value) {
+        if (!(value >= 0) || Double.isInfinite(value)) throw new IllegalArgumentException("rate multiplier must be finite and >= 0, got " + value);
         try (var noGrad = Torch.noGrad()) {
-            multiplier.fill(value);
+            if (value == 1) dropMultipliers();
+            else multipliers().fill(value);
             if (frozen != null) frozen.fill(0);
         }
         multipliersAreOne = value == 1;
@@ -226,6 +246,10 @@ public final class AdamW implements SplitRateOptimizer {
     @Override
     public RateStats rateStats() {
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            if (multiplier == null) {  // every rate 1, frozen elements 0: no full-size vector for it
+                double frozenShare = anyFrozen ? frozen.to(DType.FLOAT64).mean().item() : 0;
+                return new RateStats(1 - frozenShare, frozenShare > 0 ? 0 : 1, frozenShare < 1 ? 1 : 0, frozenShare, 0);
+            }
             Tensor effective = anyFrozen ? multiplier.maskedFill(frozen, 0) : multiplier;
             Tensor half = Tensor.scalar(0.5, stateType, device);
             Tensor oneAndHalf = Tensor.scalar(1.5, stateType, device);
@@ -250,7 +274,7 @@ public final class AdamW implements SplitRateOptimizer {
         try (Scope scope = Scope.open()) {
             out.put("exp_avg", expAvg.clone().keep());
             out.put("exp_avg_sq", expAvgSq.clone().keep());
-            out.put("multiplier", multiplier.clone().keep());
+            out.put("multiplier", (multiplier != null ? multiplier.clone() : Tensor.ones(stateType, device, total)).keep());
             out.put("frozen", (frozen != null ? frozen.clone() : Tensor.zeros(DType.BOOL, device, total)).to(DType.UINT8).keep());
             out.put("step", (stepCount != null ? stepCount.clone() : Tensor.full(uniformSteps, DType.FLOAT64, device, total)).keep());
             out.put("uniform_steps", Tensor.of(new long[] {stepCount == null ? uniformSteps : -1}, 1).keep());
@@ -268,8 +292,13 @@ public final class AdamW implements SplitRateOptimizer {
             }
             expAvg.copyFrom(state.get("exp_avg"));
             expAvgSq.copyFrom(state.get("exp_avg_sq"));
-            multiplier.copyFrom(state.get("multiplier"));
-            multipliersAreOne = multiplier.eq(1).to(DType.FLOAT32).min().item() == 1;
+            Tensor rates = state.get("multiplier");
+            if (rates.eq(1).to(DType.FLOAT32).min().item() == 1) {
+                dropMultipliers();
+            } else {
+                multipliers().copyFrom(rates);
+                multipliersAreOne = false;
+            }
             Tensor f = state.get("frozen").to(DType.BOOL, device);
             anyFrozen = f.to(DType.FLOAT32).max().item() > 0;
             if (frozen != null) frozen.close();

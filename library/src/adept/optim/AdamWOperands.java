@@ -10,7 +10,7 @@ import adept.tensor.Tensor;
  * @param grad              the step's gradient; the tensor-op paths clip it in place
  * @param expAvg            first moments
  * @param expAvgSq          second moments
- * @param multiplier        per-element rate multipliers
+ * @param multiplier        per-element rate multipliers; null when every one is 1 (then multipliersAreOne)
  * @param frozen            bool mask of elements that must not move; null when nothing is frozen
  * @param stepCount         float64 per-element step counts, advanced by the step where active; null on a uniform
  *                          step (every element at {@code uniformSteps}, already counting this one)

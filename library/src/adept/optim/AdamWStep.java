@@ -65,7 +65,7 @@ public final class AdamWStep {
             long n = offsets[j] - start;
             try (Scope run = Scope.open()) {
                 Foreach.adamWFlatStep(s.params().narrow(0, start, n), s.grad().narrow(0, start, n), s.expAvg().narrow(0, start, n),
-                        s.expAvgSq().narrow(0, start, n), s.multiplier().narrow(0, start, n),
+                        s.expAvgSq().narrow(0, start, n), s.multiplier() == null ? null : s.multiplier().narrow(0, start, n),
                         s.frozen() == null ? null : s.frozen().narrow(0, start, n), s.uniform() ? null : s.stepCount().narrow(0, start, n),
                         s.clip(), Math.max(0, s.decayedElements() - start), lr, h.beta1(), h.beta2(), h.eps(), h.weightDecay(), s.uniformSteps());
             }
@@ -88,7 +88,7 @@ public final class AdamWStep {
                 Tensor g = s.grad().narrow(0, start, n);
                 Tensor m = s.expAvg().narrow(0, start, n);
                 Tensor v = s.expAvgSq().narrow(0, start, n);
-                Tensor r = s.multiplier().narrow(0, start, n);
+                Tensor r = s.multipliersAreOne() ? null : s.multiplier().narrow(0, start, n);
                 long decayedHere = Math.max(0, Math.min(n, s.decayedElements() - start));
                 if (h.weightDecay() != 0 && decayedHere > 0) {
                     Tensor pd = p.narrow(0, 0, decayedHere);
@@ -151,7 +151,7 @@ public final class AdamWStep {
         Tensor counted = stepCount.clamp(1, 1e30);
         Tensor bias1 = Tensor.scalar(b1, DType.FLOAT64, device).pow(counted).neg().add(1);
         Tensor bias2Sqrt = Tensor.scalar(b2, DType.FLOAT64, device).pow(counted).neg().add(1).sqrt().to(stateType);
-        Tensor rate = s.multiplier().to(DType.FLOAT64).mul(lr);
+        Tensor rate = s.multiplier() == null ? Tensor.full(lr, DType.FLOAT64, device, total) : s.multiplier().to(DType.FLOAT64).mul(lr);
         Tensor stepSize = rate.div(bias1).to(stateType);
         Tensor p = s.params();
         Tensor decayed = p;

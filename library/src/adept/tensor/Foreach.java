@@ -106,14 +106,14 @@ public final class Foreach {
 
     /**
      * One pass of split-rate AdamW over flat 1-D contiguous CPU tensors of one dtype (float32 or float64):
-     * see at_adamw_flat_step_ in native/adept_torch.h. frozen (bool), stepCount (float64, advanced where
+     * see at_adamw_flat_step_ in native/adept_torch.h. multiplier (null: every rate 1), frozen (bool), stepCount (float64, advanced where
      * not frozen) and clipCoef (one element, multiplies the gradient) may be null; elements below
      * decayedElements get the weight decay; with stepCount null every element is at step uniformStep.
      */
     public static void adamWFlatStep(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, Tensor multiplier, Tensor frozen,
                                      Tensor stepCount, Tensor clipCoef, long decayedElements, double lr, double beta1, double beta2,
                                      double eps, double weightDecay, double uniformStep) {
-        Check.status(at_adamw_flat_step_(param.handle(), grad.handle(), expAvg.handle(), expAvgSq.handle(), multiplier.handle(),
+        Check.status(at_adamw_flat_step_(param.handle(), grad.handle(), expAvg.handle(), expAvgSq.handle(), orNull(multiplier),
                 orNull(frozen), orNull(stepCount), orNull(clipCoef), decayedElements, lr, beta1, beta2, eps, weightDecay, uniformStep));
     }
 
