@@ -66,7 +66,7 @@ mkdir -p "$out"
 tmp=$out/libadept_torch.so.tmp.$$
 compile() {
   "$cxx" "$1" "${flags[@]}" -I"$inc" -I"$inc/torch/csrc/api/include" \
-    "$root/native/adept_torch.cpp" "$root/native/adept_adamw.cpp" "$root/native/adept_dist.cpp" "$root/native/adept_cpu_cache.cpp" "$root/native/adept_fused.cpp" "$root/native/adept_attention.cpp" -o "$tmp" \
+    "$root/native/adept_torch.cpp" "$root/native/adept_adamw.cpp" "$root/native/adept_dist.cpp" "$root/native/adept_cpu_cache.cpp" "$root/native/adept_fused.cpp" "$root/native/adept_attention.cpp" "$root/native/adept_grad_seen.cpp" -o "$tmp" \
     -L"$lib" -Wl,--disable-new-dtags -Wl,-rpath,"$lib" "${libs[@]}" -ldl
 }
 # libtorch 1.13-2.x build as C++17; newer releases may require C++20.

@@ -9415,6 +9415,188 @@ public class adept_torch_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    /**
+     * {@snippet lang=c :
+     * typedef struct at_grad_seen_s *at_grad_seen
+     * }
+     */
+    public static final AddressLayout at_grad_seen = C_POINTER;
+
+    private static class at_grad_seen_new {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_grad_seen_new");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_grad_seen at_grad_seen_new(const at_tensor *tensors, int n)
+     * }
+     */
+    public static FunctionDescriptor at_grad_seen_new$descriptor() {
+        return at_grad_seen_new.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_grad_seen at_grad_seen_new(const at_tensor *tensors, int n)
+     * }
+     */
+    public static MethodHandle at_grad_seen_new$handle() {
+        return at_grad_seen_new.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_grad_seen at_grad_seen_new(const at_tensor *tensors, int n)
+     * }
+     */
+    public static MemorySegment at_grad_seen_new$address() {
+        return at_grad_seen_new.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_grad_seen at_grad_seen_new(const at_tensor *tensors, int n)
+     * }
+     */
+    public static MemorySegment at_grad_seen_new(MemorySegment tensors, int n) {
+        var mh$ = at_grad_seen_new.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_grad_seen_new", tensors, n);
+            }
+            return (MemorySegment)mh$.invokeExact(tensors, n);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_grad_seen_take {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_grad_seen_take");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_grad_seen_take(at_grad_seen tracker, uint8_t *out)
+     * }
+     */
+    public static FunctionDescriptor at_grad_seen_take$descriptor() {
+        return at_grad_seen_take.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_grad_seen_take(at_grad_seen tracker, uint8_t *out)
+     * }
+     */
+    public static MethodHandle at_grad_seen_take$handle() {
+        return at_grad_seen_take.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_grad_seen_take(at_grad_seen tracker, uint8_t *out)
+     * }
+     */
+    public static MemorySegment at_grad_seen_take$address() {
+        return at_grad_seen_take.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_grad_seen_take(at_grad_seen tracker, uint8_t *out)
+     * }
+     */
+    public static int at_grad_seen_take(MemorySegment tracker, MemorySegment out) {
+        var mh$ = at_grad_seen_take.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_grad_seen_take", tracker, out);
+            }
+            return (int)mh$.invokeExact(tracker, out);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class at_grad_seen_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_INT,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_grad_seen_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int at_grad_seen_free(at_grad_seen tracker)
+     * }
+     */
+    public static FunctionDescriptor at_grad_seen_free$descriptor() {
+        return at_grad_seen_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int at_grad_seen_free(at_grad_seen tracker)
+     * }
+     */
+    public static MethodHandle at_grad_seen_free$handle() {
+        return at_grad_seen_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int at_grad_seen_free(at_grad_seen tracker)
+     * }
+     */
+    public static MemorySegment at_grad_seen_free$address() {
+        return at_grad_seen_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int at_grad_seen_free(at_grad_seen tracker)
+     * }
+     */
+    public static int at_grad_seen_free(MemorySegment tracker) {
+        var mh$ = at_grad_seen_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_grad_seen_free", tracker);
+            }
+            return (int)mh$.invokeExact(tracker);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
 
     private static class at_set_requires_grad {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(

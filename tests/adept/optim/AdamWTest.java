@@ -415,6 +415,40 @@ class AdamWTest {
         }
     }
 
+    /**
+     * After zeroGrad each .grad is the flat gradient's own memory, zeroed, and a backward accumulates into it (no
+     * second copy of the gradients); a parameter the backward did not reach keeps a zero view but takes no step, a
+     * gradient of exactly zero that did arrive does (torch's set_to_none semantics); close gives the .grads back.
+     */
+    @Test
+    void gradientsAccumulateInTheFlatBufferAndArrivalsDecideTheStep() {
+        List<Tensor> ps = params(8, DType.FLOAT32);
+        try (AdamW adam = new AdamW(named(ps, true, true, true), AdamWSettings.DEFAULT.withWeightDecay(0.5).withMaxGradNorm(0))) {
+            adam.zeroGrad();
+            try (Scope scope = Scope.open()) {
+                for (int i = 0; i < ps.size(); i++) {  // in the optimizer's order (decayed parameters first)
+                    Tensor g = adam.parameters().get(i).tensor().grad();
+                    assertEquals(adam.flatGradient().view(i).dataPointer(), g.dataPointer(), "grad " + i + " is the buffer's view");
+                    assertEquals(0.0, g.abs().max().item(), "zeroed");
+                }
+                double[] p1 = ps.get(1).reshape(-1).toDoubleArray();
+                double[] p2 = ps.get(2).reshape(-1).toDoubleArray();
+                // p0 gets a gradient, p1 none, p2 one of exactly zero (all three decayed)
+                ps.get(0).square().sum().add(ps.get(2).mul(0).sum()).backward();
+                assertEquals(adam.flatGradient().view(adam.indexOf("p0")).dataPointer(), ps.get(0).grad().dataPointer(), "accumulated in place");
+                assertEquals(0.0, ps.get(0).grad().sub(ps.get(0).mul(2)).abs().max().item(), 1e-6, "the gradient itself");
+                adam.step(0.1);
+                assertTrue(java.util.Arrays.equals(p1, ps.get(1).reshape(-1).toDoubleArray()), "no gradient: untouched");
+                assertFalse(java.util.Arrays.equals(p2, ps.get(2).reshape(-1).toDoubleArray()), "a zero gradient that arrived: decayed");
+            }
+        } finally {
+            try (Scope scope = Scope.open()) {
+                for (Tensor p : ps) assertNull(p.grad(), "close gives the gradient buffer back");
+            }
+            close(ps);
+        }
+    }
+
     /** libtorch's fused kernel (2.4+; skipped where absent, e.g. Debian 12's 1.13) equals the plain loop. */
     @Test
     void fusedKernelEqualsThePlainLoop() {

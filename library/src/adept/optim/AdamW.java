@@ -2,6 +2,7 @@ package adept.optim;
 
 import adept.tensor.DType;
 import adept.tensor.Device;
+import adept.tensor.GradientArrivals;
 import adept.tensor.Scope;
 import adept.tensor.Tensor;
 import adept.tensor.Torch;
@@ -41,6 +42,7 @@ public final class AdamW implements SplitRateOptimizer {
     private final Tensor expAvgSq;
     private Tensor multiplier;       // null while every multiplier is 1 (then multipliersAreOne)
     private final FlatGradient gradient; // the step's flat gradient (state type): copied in or filled by the caller, clipped in place
+    private final GradientArrivals arrivals; // non-null: zeroGrad makes the .grads views of the flat gradient (see zeroGrad)
     private Tensor frozen;           // bool, null when nothing was ever frozen
     private Tensor activeScale;      // state type: 0 where frozen, 1 elsewhere; null until a step needs it after the mask changed
     private Tensor stepCount;        // per element, null while every element has taken uniformSteps steps
@@ -89,6 +91,9 @@ public final class AdamW implements SplitRateOptimizer {
             expAvgSq = Tensor.zeros(stateType, device, total).keep();
         }
         gradient = new FlatGradient(this.parameters, stateType, device);
+        boolean leaves = true;
+        for (Parameter p : this.parameters) leaves &= p.tensor().requiresGrad();
+        arrivals = stateType == dtype && leaves ? new GradientArrivals(this.parameters.stream().map(Parameter::tensor).toList()) : null;
     }
 
     /** A path the parameters cannot take fails here, once, rather than at a step. */
@@ -208,10 +213,13 @@ public final class AdamW implements SplitRateOptimizer {
     public void step(double lr, GradientSource source) {
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
             boolean[] hasGradient = new boolean[parameters.size()];
+            boolean[] arrived = arrivals == null ? null : arrivals.take();
             boolean any = false;
             boolean all = true;
             for (int i = 0; i < parameters.size(); i++) {
-                hasGradient[i] = parameters.get(i).tensor().grad() != null;
+                // a .grad that is the flat gradient's view was zeroed by zeroGrad: it counts where a backward reached it
+                Tensor g = parameters.get(i).tensor().grad();
+                hasGradient[i] = g != null && (arrived == null || arrived[i] || !gradient.holds(i, g));
                 any |= hasGradient[i];
                 all &= hasGradient[i];
             }
@@ -263,9 +271,26 @@ public final class AdamW implements SplitRateOptimizer {
         return lastGradNorm;
     }
 
+    /**
+     * Clears the gradients. Where the parameters are float32 / float64 leaves, each .grad becomes (stays) a zeroed
+     * view of the flat gradient, so the next backward accumulates straight into the buffer the step reads (as DDP's
+     * gradient_as_bucket_view): no second copy of the gradients and no copy per step. A parameter no backward
+     * reached still takes no step (its gradient arrivals are tracked), as with torch's set_to_none.
+     */
     @Override
     public void zeroGrad() {
-        for (Parameter p : parameters) p.tensor().setGrad(null);
+        if (arrivals == null) {
+            for (Parameter p : parameters) p.tensor().setGrad(null);
+            return;
+        }
+        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+            gradient.tensor().zero();
+            for (int i = 0; i < parameters.size(); i++) {
+                Tensor p = parameters.get(i).tensor();
+                Tensor g = p.grad();
+                if (g == null || !gradient.holds(i, g)) p.setGrad(gradient.view(i));
+            }
+        }
     }
 
     @Override
@@ -321,6 +346,17 @@ public final class AdamW implements SplitRateOptimizer {
 
     @Override
     public void close() {
+        if (arrivals != null) {
+            arrivals.close();
+            // the parameters outlive the optimizer: they must not keep its gradient buffer alive
+            try (Scope scope = Scope.open()) {
+                for (int i = 0; i < parameters.size(); i++) {
+                    Tensor p = parameters.get(i).tensor();
+                    Tensor g = p.grad();
+                    if (g != null && gradient.holds(i, g)) p.setGrad(null);
+                }
+            }
+        }
         for (Tensor t : new Tensor[] {expAvg, expAvgSq, multiplier, frozen, activeScale, stepCount, lastGradNorm}) {
             if (t != null) t.close();
         }

@@ -45,11 +45,18 @@ public final class FlatGradient implements AutoCloseable {
         return flat.narrow(0, offsets[index], p.numel()).view(p.shape());
     }
 
+    /** Whether g is parameter index's part of this buffer (a .grad the optimizer made a view of it). */
+    public boolean holds(int index, Tensor g) {
+        return g.dtype() == flat.dtype() && g.numel() == offsets[index + 1] - offsets[index]
+                && g.dataPointer() == flat.dataPointer() + offsets[index] * flat.dtype().byteSize();
+    }
+
     /** Copies each parameter's .grad into its view (converted to the buffer's type); zero where there is none. */
     public void collect() {
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
             for (int i = 0; i < parameters.size(); i++) {
                 Tensor g = parameters.get(i).tensor().grad();
+                if (g != null && holds(i, g)) continue;  // accumulated in place already
                 Tensor into = view(i);
                 if (g == null) into.zero();
                 else into.copyFrom(g);
