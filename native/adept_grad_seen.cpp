@@ -79,11 +79,12 @@ at_grad_seen at_grad_seen_new(const at_tensor *tensors, int n) {
     GUARD_END(nullptr)
 }
 
-int at_grad_seen_take(at_grad_seen tracker, uint8_t *out) {
+int at_grad_seen_read(at_grad_seen tracker, uint8_t *out, int clear) {
     GUARD_BEGIN
     at_grad_seen_s &t = trackers().get(tracker);
     if (out == nullptr && t.marks->size > 0) throw std::invalid_argument("gradient tracker: null output");
-    for (size_t i = 0; i < t.marks->size; i++) out[i] = t.marks->seen[i].exchange(0, std::memory_order_relaxed);
+    for (size_t i = 0; i < t.marks->size; i++)
+        out[i] = clear != 0 ? t.marks->seen[i].exchange(0, std::memory_order_relaxed) : t.marks->seen[i].load(std::memory_order_relaxed);
     return 0;
     GUARD_END(-1)
 }

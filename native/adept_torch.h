@@ -296,12 +296,12 @@ int at_adamw_flat_step_(at_tensor param, at_tensor grad, at_tensor exp_avg, at_t
                         double uniform_step);
 
 /* ---- autograd ---- */
-/* Which of n leaf tensors (requiring grad) a backward has delivered a gradient to since the last take: a post-hook
- * on each one's gradient accumulator marks it. at_grad_seen_take writes the n marks (1: a gradient arrived) to out
- * and clears them; at_grad_seen_free removes the hooks. */
+/* Which of n leaf tensors (requiring grad) a backward has delivered a gradient to since the marks were last cleared:
+ * a post-hook on each one's gradient accumulator marks it. at_grad_seen_read writes the n marks (1: a gradient
+ * arrived) to out, clearing them when clear != 0; at_grad_seen_free removes the hooks. */
 typedef struct at_grad_seen_s *at_grad_seen;
 at_grad_seen at_grad_seen_new(const at_tensor *tensors, int n);
-int at_grad_seen_take(at_grad_seen tracker, uint8_t *out);
+int at_grad_seen_read(at_grad_seen tracker, uint8_t *out, int clear);
 int at_grad_seen_free(at_grad_seen tracker);
 int at_set_requires_grad(at_tensor t, int requires_grad);
 int at_requires_grad(at_tensor t);

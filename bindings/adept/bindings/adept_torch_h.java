@@ -9481,14 +9481,15 @@ public class adept_torch_h {
         }
     }
 
-    private static class at_grad_seen_take {
+    private static class at_grad_seen_read {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_INT,
             adept_torch_h.C_POINTER,
-            adept_torch_h.C_POINTER
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_INT
         );
 
-        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_grad_seen_take");
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_grad_seen_read");
 
         public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
     }
@@ -9496,45 +9497,45 @@ public class adept_torch_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int at_grad_seen_take(at_grad_seen tracker, uint8_t *out)
+     * int at_grad_seen_read(at_grad_seen tracker, uint8_t *out, int clear)
      * }
      */
-    public static FunctionDescriptor at_grad_seen_take$descriptor() {
-        return at_grad_seen_take.DESC;
+    public static FunctionDescriptor at_grad_seen_read$descriptor() {
+        return at_grad_seen_read.DESC;
     }
 
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int at_grad_seen_take(at_grad_seen tracker, uint8_t *out)
+     * int at_grad_seen_read(at_grad_seen tracker, uint8_t *out, int clear)
      * }
      */
-    public static MethodHandle at_grad_seen_take$handle() {
-        return at_grad_seen_take.HANDLE;
+    public static MethodHandle at_grad_seen_read$handle() {
+        return at_grad_seen_read.HANDLE;
     }
 
     /**
      * Address for:
      * {@snippet lang=c :
-     * int at_grad_seen_take(at_grad_seen tracker, uint8_t *out)
+     * int at_grad_seen_read(at_grad_seen tracker, uint8_t *out, int clear)
      * }
      */
-    public static MemorySegment at_grad_seen_take$address() {
-        return at_grad_seen_take.ADDR;
+    public static MemorySegment at_grad_seen_read$address() {
+        return at_grad_seen_read.ADDR;
     }
 
     /**
      * {@snippet lang=c :
-     * int at_grad_seen_take(at_grad_seen tracker, uint8_t *out)
+     * int at_grad_seen_read(at_grad_seen tracker, uint8_t *out, int clear)
      * }
      */
-    public static int at_grad_seen_take(MemorySegment tracker, MemorySegment out) {
-        var mh$ = at_grad_seen_take.HANDLE;
+    public static int at_grad_seen_read(MemorySegment tracker, MemorySegment out, int clear) {
+        var mh$ = at_grad_seen_read.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("at_grad_seen_take", tracker, out);
+                traceDowncall("at_grad_seen_read", tracker, out, clear);
             }
-            return (int)mh$.invokeExact(tracker, out);
+            return (int)mh$.invokeExact(tracker, out, clear);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

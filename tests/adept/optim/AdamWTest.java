@@ -418,7 +418,8 @@ class AdamWTest {
     /**
      * After zeroGrad each .grad is the flat gradient's own memory, zeroed, and a backward accumulates into it (no
      * second copy of the gradients); a parameter the backward did not reach keeps a zero view but takes no step, a
-     * gradient of exactly zero that did arrive does (torch's set_to_none semantics); close gives the .grads back.
+     * gradient of exactly zero that did arrive does, and the gradients count until zeroGrad (torch's set_to_none
+     * semantics); close gives the .grads back.
      */
     @Test
     void gradientsAccumulateInTheFlatBufferAndArrivalsDecideTheStep() {
@@ -440,6 +441,15 @@ class AdamWTest {
                 adam.step(0.1);
                 assertTrue(java.util.Arrays.equals(p1, ps.get(1).reshape(-1).toDoubleArray()), "no gradient: untouched");
                 assertFalse(java.util.Arrays.equals(p2, ps.get(2).reshape(-1).toDoubleArray()), "a zero gradient that arrived: decayed");
+                // until zeroGrad the gradients stay: a second step without backward steps again, as torch's
+                double[] p0 = ps.get(0).reshape(-1).toDoubleArray();
+                adam.step(0.1);
+                assertFalse(java.util.Arrays.equals(p0, ps.get(0).reshape(-1).toDoubleArray()), "stepped again");
+                assertTrue(java.util.Arrays.equals(p1, ps.get(1).reshape(-1).toDoubleArray()), "still no gradient: untouched");
+                adam.zeroGrad();
+                p0 = ps.get(0).reshape(-1).toDoubleArray();
+                adam.step(0.1);
+                assertTrue(java.util.Arrays.equals(p0, ps.get(0).reshape(-1).toDoubleArray()), "after zeroGrad: no gradient, no step");
             }
         } finally {
             try (Scope scope = Scope.open()) {

@@ -94,6 +94,15 @@ public final class AdamW implements SplitRateOptimizer {
         boolean leaves = true;
         for (Parameter p : this.parameters) leaves &= p.tensor().requiresGrad();
         arrivals = stateType == dtype && leaves ? new GradientArrivals(this.parameters.stream().map(Parameter::tensor).toList()) : null;
+        if (arrivals != null) {
+            // from the first backward on, not only after the first step: that step's separate .grads would set the peak
+            try (Scope scope = Scope.open()) {
+                for (int i = 0; i < this.parameters.size(); i++) {
+                    Tensor p = this.parameters.get(i).tensor();
+                    if (p.grad() == null) p.setGrad(gradient.view(i));
+                }
+            }
+        }
     }
 
     /** A path the parameters cannot take fails here, once, rather than at a step. */
@@ -213,11 +222,11 @@ public final class AdamW implements SplitRateOptimizer {
     public void step(double lr, GradientSource source) {
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
             boolean[] hasGradient = new boolean[parameters.size()];
-            boolean[] arrived = arrivals == null ? null : arrivals.take();
+            boolean[] arrived = arrivals == null ? null : arrivals.arrived();
             boolean any = false;
             boolean all = true;
             for (int i = 0; i < parameters.size(); i++) {
-                // a .grad that is the flat gradient's view was zeroed by zeroGrad: it counts where a backward reached it
+                // a .grad that is the flat gradient's view counts where a backward reached it since zeroGrad
                 Tensor g = parameters.get(i).tensor().grad();
                 hasGradient[i] = g != null && (arrived == null || arrived[i] || !gradient.holds(i, g));
                 any |= hasGradient[i];
@@ -285,6 +294,7 @@ public final class AdamW implements SplitRateOptimizer {
         }
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
             gradient.tensor().zero();
+            arrivals.clear();
             for (int i = 0; i < parameters.size(); i++) {
                 Tensor p = parameters.get(i).tensor();
                 Tensor g = p.grad();

@@ -2,7 +2,7 @@ package adept.tensor;
 
 import static adept.bindings.adept_torch_h.at_grad_seen_free;
 import static adept.bindings.adept_torch_h.at_grad_seen_new;
-import static adept.bindings.adept_torch_h.at_grad_seen_take;
+import static adept.bindings.adept_torch_h.at_grad_seen_read;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -10,7 +10,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 /**
- * Which of some leaf tensors a backward delivered a gradient to since the last {@link #take()}: a post-hook on each
+ * Which of some leaf tensors a backward delivered a gradient to since the last {@link #clear()}: a post-hook on each
  * one's gradient accumulator marks it. What tells "no gradient" apart from a zero one once gradients live in
  * buffers that are zeroed between steps instead of dropped.
  */
@@ -30,13 +30,22 @@ public final class GradientArrivals implements AutoCloseable {
         }
     }
 
-    /** Per leaf, whether a gradient arrived since the last take; the marks are cleared. */
-    public boolean[] take() {
+    /** Per leaf, whether a gradient arrived since the last {@link #clear()}. */
+    public boolean[] arrived() {
+        return read(false);
+    }
+
+    /** Forgets every arrival (as zeroing the gradients does). */
+    public void clear() {
+        read(true);
+    }
+
+    private boolean[] read(boolean clear) {
         if (closed) throw new IllegalStateException("gradient arrivals already closed");
         boolean[] out = new boolean[size];
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment marks = arena.allocate(Math.max(1, size));
-            Check.status(at_grad_seen_take(handle, marks));
+            Check.status(at_grad_seen_read(handle, marks, clear ? 1 : 0));
             for (int i = 0; i < size; i++) out[i] = marks.get(ValueLayout.JAVA_BYTE, i) != 0;
         }
         return out;
