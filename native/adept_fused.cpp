@@ -259,6 +259,73 @@ struct CrossEntropyFunction : public torch::autograd::Function<CrossEntropyFunct
     }
 };
 
+// ---- SwiGLU's product silu(gate) * up: one pass forward, one backward (decomposed: silu, mul, and three passes back) ----
+
+// sigmoid(x) from exp(-|x|), which never overflows.
+inline __attribute__((always_inline)) float sigmoid(float x) {
+    const float e = exp_nonpositive(-__builtin_fabsf(x));
+    const float r = 1.0f / (1.0f + e);
+    return !(x < 0) ? r : e * r;  // NaN passes through e
+}
+
+ADEPT_EXP_KERNEL
+void silu_mul_span(const float *__restrict g, const float *__restrict u, float *__restrict out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = (g[i] * sigmoid(g[i])) * u[i];
+}
+
+// d/dgate = d * up * s (1 + gate (1 - s)), d/dup = d * silu(gate), s = sigmoid(gate): ATen's silu_backward's form.
+ADEPT_EXP_KERNEL
+void silu_mul_backward_span(const float *__restrict g, const float *__restrict u, const float *__restrict d, float *__restrict dg,
+                            float *__restrict du, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float x = g[i], s = sigmoid(x);
+        if (du != nullptr) du[i] = d[i] * (x * s);
+        if (dg != nullptr) dg[i] = (d[i] * u[i]) * (s * (1.0f + x * (1.0f - s)));
+    }
+}
+
+constexpr int64_t kSpanGrain = 16384;  // elements per parallel task
+
+struct SiluMulFunction : public torch::autograd::Function<SiluMulFunction> {
+    static at::Tensor forward(AutogradContext *ctx, const at::Tensor &gate, const at::Tensor &up) {
+        at::Tensor out = at::empty_like(gate, at::MemoryFormat::Contiguous);
+        const float *g = gate.data_ptr<float>(), *u = up.data_ptr<float>();
+        float *o = out.data_ptr<float>();
+        at::parallel_for(0, gate.numel(), kSpanGrain, [&](int64_t begin, int64_t end) {
+            silu_mul_span(g + begin, u + begin, o + begin, end - begin);
+        });
+        ctx->save_for_backward({gate, up});
+        return out;
+    }
+    static tensor_list backward(AutogradContext *ctx, tensor_list grads) {
+        auto saved = ctx->get_saved_variables();
+        const at::Tensor &gate = saved[0], &up = saved[1];
+        const at::Tensor d = grads[0].contiguous();
+        const bool want_g = ctx->needs_input_grad(0), want_u = ctx->needs_input_grad(1);
+        at::Tensor dg = want_g ? at::empty_like(gate) : at::Tensor(), du = want_u ? at::empty_like(up) : at::Tensor();
+        const float *g = gate.data_ptr<float>(), *u = up.data_ptr<float>(), *dp = d.data_ptr<float>();
+        float *dgp = want_g ? dg.data_ptr<float>() : nullptr, *dup = want_u ? du.data_ptr<float>() : nullptr;
+        at::parallel_for(0, gate.numel(), kSpanGrain, [&](int64_t begin, int64_t end) {
+            silu_mul_backward_span(g + begin, u + begin, dp + begin, dgp ? dgp + begin : nullptr, dup ? dup + begin : nullptr, end - begin);
+        });
+        return {dg, du};
+    }
+};
+
+at::Tensor silu_mul(const at::Tensor &gate, const at::Tensor &up) {
+    const bool fusable = gate.device().is_cpu() && up.device().is_cpu() && gate.scalar_type() == at::kFloat &&
+                         up.scalar_type() == at::kFloat && gate.sizes() == up.sizes() && gate.is_contiguous() && up.is_contiguous();
+    if (!fusable) return at::silu(gate).mul(up);
+    if (at::GradMode::is_enabled() && (gate.requires_grad() || up.requires_grad())) return SiluMulFunction::apply(gate, up);
+    at::Tensor out = at::empty_like(gate, at::MemoryFormat::Contiguous);
+    const float *g = gate.data_ptr<float>(), *u = up.data_ptr<float>();
+    float *o = out.data_ptr<float>();
+    at::parallel_for(0, gate.numel(), kSpanGrain, [&](int64_t begin, int64_t end) {
+        silu_mul_span(g + begin, u + begin, o + begin, end - begin);
+    });
+    return out;
+}
+
 bool norm_fusable(const at::Tensor &x, const at::Tensor &weight) {
     return x.device().is_cpu() && weight.device().is_cpu() && x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat &&
            x.dim() >= 1 && weight.dim() == 1 && weight.size(0) == x.size(-1) && weight.is_contiguous() && x.numel() > 0;
@@ -305,6 +372,10 @@ at::Tensor cross_entropy(const at::Tensor &logits, const at::Tensor &targets, in
 
 at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin) {
     GUARD_BEGIN return wrap(rotary(unwrap(x), unwrap(cos, "cos"), unwrap(sin, "sin"))); GUARD_END(nullptr)
+}
+
+at_tensor at_silu_mul(at_tensor gate, at_tensor up) {
+    GUARD_BEGIN return wrap(silu_mul(unwrap(gate, "gate"), unwrap(up, "up"))); GUARD_END(nullptr)
 }
 
 at_tensor at_rms_norm(at_tensor x, at_tensor weight, double eps) {

@@ -229,6 +229,9 @@ at_tensor at_cross_entropy(at_tensor logits, at_tensor targets, int64_t ignore_i
 at_tensor at_scaled_dot_product_attention(at_tensor q, at_tensor k, at_tensor v, at_tensor mask,
                                           int is_causal, double scale);
 at_tensor at_rms_norm(at_tensor x, at_tensor weight, double eps);
+/* silu(gate) * up (SwiGLU's product); CPU float32 contiguous tensors of one shape take one fused pass each way with
+ * their own backward, others the decomposed ops. */
+at_tensor at_silu_mul(at_tensor gate, at_tensor up);
 /* Rotary embedding of x [B, heads, T, D] by cos/sin [T, D]: x * cos + rotate_half(x) * sin, a fresh contiguous tensor.
  * CPU float32 (and at_rms_norm's) run one fused pass each way with their own backward; else the decomposed ops. */
 at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin);

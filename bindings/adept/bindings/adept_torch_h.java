@@ -7600,6 +7600,65 @@ public class adept_torch_h {
         }
     }
 
+    private static class at_silu_mul {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = adept_torch_h.findOrThrow("at_silu_mul");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * at_tensor at_silu_mul(at_tensor gate, at_tensor up)
+     * }
+     */
+    public static FunctionDescriptor at_silu_mul$descriptor() {
+        return at_silu_mul.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * at_tensor at_silu_mul(at_tensor gate, at_tensor up)
+     * }
+     */
+    public static MethodHandle at_silu_mul$handle() {
+        return at_silu_mul.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * at_tensor at_silu_mul(at_tensor gate, at_tensor up)
+     * }
+     */
+    public static MemorySegment at_silu_mul$address() {
+        return at_silu_mul.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * at_tensor at_silu_mul(at_tensor gate, at_tensor up)
+     * }
+     */
+    public static MemorySegment at_silu_mul(MemorySegment gate, MemorySegment up) {
+        var mh$ = at_silu_mul.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("at_silu_mul", gate, up);
+            }
+            return (MemorySegment)mh$.invokeExact(gate, up);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class at_rotary {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             adept_torch_h.C_POINTER,

@@ -146,6 +146,45 @@ class FusedOpsTest {
     }
 
     @Test
+    void siluMulMatchesTheDecomposedFormForwardAndBackward() {
+        for (long[] shape : new long[][] {{8, 256, 688}, {3, 5, 7}, {1, 1}, {40000}}) {
+            try (Scope scope = Scope.open()) {
+                Torch.manualSeed(9);
+                // wide values: sigmoid's both branches, saturation beyond |x| = 87, exact zeros
+                Tensor g = Tensor.randn(DType.FLOAT32, Device.CPU, shape).mul(12.0).detach();
+                g.reshape(-1).narrow(0, 0, 1).fill(0);
+                if (g.numel() > 3) {
+                    g.reshape(-1).narrow(0, 1, 1).fill(-120);
+                    g.reshape(-1).narrow(0, 2, 1).fill(95);
+                }
+                Tensor u = Tensor.randn(DType.FLOAT32, Device.CPU, shape).detach();
+                Tensor gf = g.clone().requiresGrad(true), uf = u.clone().requiresGrad(true);
+                Tensor gp = g.clone().requiresGrad(true), up = u.clone().requiresGrad(true);
+                Tensor fused = gf.siluMul(uf);
+                Tensor plain = gp.silu().mul(up);
+                String name = java.util.Arrays.toString(shape);
+                assertClose(plain, fused, "silu * up " + name);
+                Tensor upstream = Tensor.randn(DType.FLOAT32, Device.CPU, shape);
+                fused.mul(upstream).sum().backward();
+                plain.mul(upstream).sum().backward();
+                assertClose(gp.grad(), gf.grad(), "gate grad " + name);
+                assertClose(up.grad(), uf.grad(), "up grad " + name);
+                try (var off = Torch.noGrad()) {
+                    assertEquals(0.0, g.siluMul(u).sub(fused.detach()).abs().max().item(), "the same bits without a gradient");
+                }
+            }
+        }
+        try (Scope scope = Scope.open()) {  // a NaN stays NaN; a strided gate takes the decomposed path
+            Tensor g = Tensor.zeros(DType.FLOAT32, Device.CPU, 4).fill(Double.NaN);
+            Tensor r = g.siluMul(Tensor.ones(DType.FLOAT32, Device.CPU, 4));
+            assertTrue(Double.isNaN(r.max().item()));
+            Tensor m = Tensor.randn(DType.FLOAT32, Device.CPU, 6, 4);
+            Tensor u = Tensor.randn(DType.FLOAT32, Device.CPU, 4, 6);
+            assertClose(m.transpose(0, 1).silu().mul(u), m.transpose(0, 1).siluMul(u), "strided");
+        }
+    }
+
+    @Test
     void otherDtypesTakeTheDecomposedPathUnchanged() {
         try (Scope scope = Scope.open()) {
             Torch.manualSeed(6);

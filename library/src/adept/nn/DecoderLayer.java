@@ -118,8 +118,11 @@ public final class DecoderLayer implements AutoCloseable {
         if (postAttentionNorm != null) attended = norm(attended, postAttentionNorm);
         hidden = hidden.add(attended);
         Tensor x = norm(hidden, preMlpNorm);
-        Tensor gate = config.extras().activation().apply(project(x, Family.GATE, gateProj, gateBias));
-        Tensor mlp = project(gate.mul(project(x, Family.UP, upProj, upBias)), Family.DOWN, downProj, downBias);
+        Tensor gate = project(x, Family.GATE, gateProj, gateBias);
+        Tensor up = project(x, Family.UP, upProj, upBias);
+        Activation activation = config.extras().activation();
+        Tensor product = activation == Activation.SILU ? gate.siluMul(up) : activation.apply(gate).mul(up);
+        Tensor mlp = project(product, Family.DOWN, downProj, downBias);
         if (postMlpNorm != null) mlp = norm(mlp, postMlpNorm);
         return hidden.add(mlp);
     }

@@ -953,6 +953,11 @@ public final class Tensor implements AutoCloseable {
                 mask == null ? MemorySegment.NULL : mask.handle(), causal ? 1 : 0, scale));
     }
 
+    /** silu(this) * up, SwiGLU's product: one fused pass each way on CPU float32 (contiguous, one shape). */
+    public Tensor siluMul(Tensor up) {
+        return wrap(at_silu_mul(handle(), up.handle()));
+    }
+
     /** x / rms(x) * weight over the last dimension, computed in at least float32. */
     public Tensor rmsNorm(Tensor weight, double eps) {
         return wrap(at_rms_norm(handle(), weight.handle(), eps));
