@@ -219,7 +219,8 @@ Grads attention_backward(const at::Tensor &q, const at::Tensor &k, const at::Ten
                         const int64_t valid = r0 + i + 1;
                         float *row = ds + i * ldp;
                         const float *prow = pb + i * ldp;
-                        softmax_backward_row(prow, row, valid, dot(prow, row, valid));
+                        // in double: subtracted from each entry, where its rounding would show
+                        softmax_backward_row(prow, row, valid, static_cast<float>(dot(prow, row, valid)));
                         std::memset(row + valid, 0, sizeof(float) * (r1 - valid));
                     }
                     if (want_kv) {

@@ -34,19 +34,6 @@ void rotate_row(const float *__restrict in, const float *__restrict ct, const fl
     }
 }
 
-// Sums in 8 interleaved lanes (vectorisable without reassociating), then the lanes in order: deterministic.
-ADEPT_ROW_KERNEL
-double sum_of_squares(const float *__restrict x, int64_t n) {
-    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) lane[j] += static_cast<double>(x[i + j]) * x[i + j];
-    double ss = 0;
-    for (; i < n; i++) ss += static_cast<double>(x[i]) * x[i];
-    for (int j = 0; j < 8; j++) ss += lane[j];
-    return ss;
-}
-
 ADEPT_ROW_KERNEL
 void scale_row(const float *__restrict x, const float *__restrict w, float inv, float *__restrict y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] * inv) * w[i];
@@ -136,7 +123,7 @@ struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
         at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
             for (int64_t r = begin; r < end; r++) {
                 const float *xr = xp + r * H;
-                const float mean = static_cast<float>(sum_of_squares(xr, H) / H);
+                const float mean = static_cast<float>(dot(xr, xr, H) / H);
                 const float inv = 1.0f / std::sqrt(mean + epsf);
                 rp[r] = inv;
                 scale_row(xr, w, inv, yp + r * H, H);
@@ -286,16 +273,20 @@ void silu_mul_backward_span(const float *__restrict g, const float *__restrict u
 
 constexpr int64_t kSpanGrain = 16384;  // elements per parallel task
 
+at::Tensor silu_mul_forward(const at::Tensor &gate, const at::Tensor &up) {
+    at::Tensor out = at::empty_like(gate, at::MemoryFormat::Contiguous);
+    const float *g = gate.data_ptr<float>(), *u = up.data_ptr<float>();
+    float *o = out.data_ptr<float>();
+    at::parallel_for(0, gate.numel(), kSpanGrain, [&](int64_t begin, int64_t end) {
+        silu_mul_span(g + begin, u + begin, o + begin, end - begin);
+    });
+    return out;
+}
+
 struct SiluMulFunction : public torch::autograd::Function<SiluMulFunction> {
     static at::Tensor forward(AutogradContext *ctx, const at::Tensor &gate, const at::Tensor &up) {
-        at::Tensor out = at::empty_like(gate, at::MemoryFormat::Contiguous);
-        const float *g = gate.data_ptr<float>(), *u = up.data_ptr<float>();
-        float *o = out.data_ptr<float>();
-        at::parallel_for(0, gate.numel(), kSpanGrain, [&](int64_t begin, int64_t end) {
-            silu_mul_span(g + begin, u + begin, o + begin, end - begin);
-        });
         ctx->save_for_backward({gate, up});
-        return out;
+        return silu_mul_forward(gate, up);
     }
     static tensor_list backward(AutogradContext *ctx, tensor_list grads) {
         auto saved = ctx->get_saved_variables();
@@ -317,13 +308,7 @@ at::Tensor silu_mul(const at::Tensor &gate, const at::Tensor &up) {
                          up.scalar_type() == at::kFloat && gate.sizes() == up.sizes() && gate.is_contiguous() && up.is_contiguous();
     if (!fusable) return at::silu(gate).mul(up);
     if (at::GradMode::is_enabled() && (gate.requires_grad() || up.requires_grad())) return SiluMulFunction::apply(gate, up);
-    at::Tensor out = at::empty_like(gate, at::MemoryFormat::Contiguous);
-    const float *g = gate.data_ptr<float>(), *u = up.data_ptr<float>();
-    float *o = out.data_ptr<float>();
-    at::parallel_for(0, gate.numel(), kSpanGrain, [&](int64_t begin, int64_t end) {
-        silu_mul_span(g + begin, u + begin, o + begin, end - begin);
-    });
-    return out;
+    return silu_mul_forward(gate, up);
 }
 
 bool norm_fusable(const at::Tensor &x, const at::Tensor &weight) {

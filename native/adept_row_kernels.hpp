@@ -76,9 +76,9 @@ void scale_in_place(float *__restrict x, int64_t n, float s) {
     for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
-// In double: the softmax backward subtracts it from each entry, where its rounding would show.
+// sum of a[i] * b[i] in double (a and b may be the same row: a sum of squares).
 ADEPT_ROW_KERNEL
-float dot(const float *__restrict a, const float *__restrict b, int64_t n) {
+double dot(const float *__restrict a, const float *__restrict b, int64_t n) {
     double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -86,7 +86,7 @@ float dot(const float *__restrict a, const float *__restrict b, int64_t n) {
     double sum = 0;
     for (; i < n; i++) sum += static_cast<double>(a[i]) * b[i];
     for (int j = 0; j < 8; j++) sum += lane[j];
-    return static_cast<float>(sum);
+    return sum;
 }
 
 // out = exp(in - shift).

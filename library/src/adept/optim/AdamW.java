@@ -94,13 +94,17 @@ public final class AdamW implements SplitRateOptimizer {
         boolean leaves = true;
         for (Parameter p : this.parameters) leaves &= p.tensor().requiresGrad();
         arrivals = stateType == dtype && leaves ? new GradientArrivals(this.parameters.stream().map(Parameter::tensor).toList()) : null;
-        if (arrivals != null) {
-            // from the first backward on, not only after the first step: that step's separate .grads would set the peak
-            try (Scope scope = Scope.open()) {
-                for (int i = 0; i < this.parameters.size(); i++) {
-                    Tensor p = this.parameters.get(i).tensor();
-                    if (p.grad() == null) p.setGrad(gradient.view(i));
-                }
+        // from the first backward on, not only after the first step: that step's separate .grads would set the peak
+        if (arrivals != null) attachGradientViews(false);
+    }
+
+    /** Makes each parameter's .grad its view of the flat gradient: where it has none, or (replace) wherever it is another tensor. */
+    private void attachGradientViews(boolean replace) {
+        try (Scope scope = Scope.open()) {
+            for (int i = 0; i < parameters.size(); i++) {
+                Tensor p = parameters.get(i).tensor();
+                Tensor g = p.grad();
+                if (g == null || (replace && !gradient.holds(i, g))) p.setGrad(gradient.view(i));
             }
         }
     }
@@ -161,12 +165,16 @@ public final class AdamW implements SplitRateOptimizer {
 
     @Override
     public void setMultiplier(int index, int dim, long start, long length, double value) {
-        if (!(value >= 0) || Double.isInfinite(value)) throw new IllegalArgumentException("rate multiplier must be finite and >= 0, got " + value);
+        checkRate(value);
         if (multiplier == null && value == 1) return;  // already 1
         try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
             SplitRateOptimizer.unitView(shaped(multipliers(), index), dim, start, length).fill(value);
         }
         if (value != 1) multipliersAreOne = false;
+    }
+
+    private static void checkRate(double value) {
+        if (!(value >= 0) || Double.isInfinite(value)) throw new IllegalArgumentException("rate multiplier must be finite and >= 0, got " + value);
     }
 
     /** The multiplier vector, made (all ones) on first need. */
@@ -201,7 +209,7 @@ public final class AdamW implements SplitRateOptimizer {
 
     @Override
     public void resetRates(double value) {
-        if (!(value >= 0) || Double.isInfinite(value)) throw new IllegalArgumentException("rate multiplier must be finite and >= 0, got " + value);
+        checkRate(value);
         try (var noGrad = Torch.noGrad()) {
             if (value == 1) dropMultipliers();
             else multipliers().fill(value);
@@ -292,15 +300,11 @@ public final class AdamW implements SplitRateOptimizer {
             for (Parameter p : parameters) p.tensor().setGrad(null);
             return;
         }
-        try (Scope scope = Scope.open(); var noGrad = Torch.noGrad()) {
+        try (var noGrad = Torch.noGrad()) {
             gradient.tensor().zero();
-            arrivals.clear();
-            for (int i = 0; i < parameters.size(); i++) {
-                Tensor p = parameters.get(i).tensor();
-                Tensor g = p.grad();
-                if (g == null || !gradient.holds(i, g)) p.setGrad(gradient.view(i));
-            }
         }
+        arrivals.clear();
+        attachGradientViews(true);
     }
 
     @Override
