@@ -38,19 +38,28 @@ class AllocatorSettingsTest {
 
     @Test
     void mallocInfoAccountsForABlockAboveTheMmapThreshold() {
-        MallocInfo before = MallocInfo.read().orElseThrow();
-        assertTrue(before.heapBytes() > 0 && before.freeBytes() <= before.heapBytes(), before.toString());
+        MallocInfo first = MallocInfo.read().orElseThrow();
+        assertTrue(first.heapBytes() > 0 && first.freeBytes() <= first.heapBytes(), first.toString());
         // 64 MiB is above the shim's 32 MiB mmap threshold: its own mapping, unless earlier work left a free chunk that big
-        // in the heap (malloc reuses it first). Either way malloc's account holds it: mapped or in use.
-        try (var arena = java.lang.foreign.Arena.ofConfined()) {
-            var block = arena.allocate(64L << 20);  // the JDK's native memory comes from malloc
-            block.fill((byte) 1);
-            MallocInfo after = MallocInfo.read().orElseThrow();
-            long mapped = after.mappedBytes() - before.mappedBytes();
-            long inUse = (after.heapBytes() - after.freeBytes()) - (before.heapBytes() - before.freeBytes());
-            // (other threads may free a little meanwhile: three quarters of the block is the bar)
-            assertTrue(mapped + inUse >= 48L << 20, "mapped bytes grew by " + mapped + ", heap in use by " + inUse);
+        // in the heap (malloc reuses it first). Either way malloc's account holds it: mapped or in use. Other threads of
+        // the test JVM (cleaners of earlier tests' tensors) may free tens of MiB meanwhile (CI once saw 47.7 of 64 MiB):
+        // a concurrent free is transient, an accounting error is not, so the best of three tries is judged, with three
+        // quarters of the block as the bar.
+        long best = Long.MIN_VALUE;
+        String seen = "";
+        for (int attempt = 0; attempt < 3 && best < 48L << 20; attempt++) {
+            MallocInfo before = MallocInfo.read().orElseThrow();
+            try (var arena = java.lang.foreign.Arena.ofConfined()) {
+                var block = arena.allocate(64L << 20);  // the JDK's native memory comes from malloc
+                block.fill((byte) 1);
+                MallocInfo after = MallocInfo.read().orElseThrow();
+                long mapped = after.mappedBytes() - before.mappedBytes();
+                long inUse = (after.heapBytes() - after.freeBytes()) - (before.heapBytes() - before.freeBytes());
+                seen += " [mapped +" + mapped + ", heap in use +" + inUse + "]";
+                best = Math.max(best, mapped + inUse);
+            }
         }
+        assertTrue(best >= 48L << 20, "a 64 MiB block, malloc's account grew by:" + seen);
     }
 
     @Test
