@@ -128,6 +128,23 @@ class TrainerTest {
     }
 
     @Test
+    void theRunSeedsLibtorchsGeneratorSoItsCheckpointsRepeat() throws Exception {
+        // libtorch's default generator starts from a random seed, and a library user may draw from it before a run:
+        // the run's seed, not that history, decides the generator state a checkpoint saves (rng.cpu)
+        byte[][] optimizer = new byte[2][];
+        for (int i = 0; i < 2; i++) {
+            try (Scope scope = Scope.open()) {
+                assertEquals(1000L * (i + 1), Tensor.randn(1000 * (i + 1)).numel());
+            }
+            TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().k(null).steps(2).saveEvery(2L).out(dir.resolve("run" + i)).build();
+            Trainer.Result r = new Trainer(s).run();
+            assertEquals(Trainer.Status.COMPLETED, r.status());
+            optimizer[i] = Files.readAllBytes(s.output().out().resolve("checkpoints").resolve(RunCheckpoints.name(2)).resolve(RunCheckpoints.OPTIMIZER_FILE));
+        }
+        assertArrayEquals(optimizer[0], optimizer[1], "two runs of the same settings save the same optimizer.bin");
+    }
+
+    @Test
     void aNonFiniteLossStopsTheRunNamingTheStepAndKeepsTheLastGoodCheckpoint() throws Exception {
         TrainSettings s = TrainFixtures.settings(dir, "full").toBuilder().k(null).steps(40).saveEvery(2L).lr(1e20).warmupSteps(1L).build();  // the first real update blows the weights up
         TrainException e = assertThrows(TrainException.class, () -> new Trainer(s).run());

@@ -74,6 +74,7 @@ final class FolderRun {
         if (!restart) folder.checkSameSettings(s);
 
         Torch.init();
+        Torch.manualSeed(s.inputs().seed());  // libtorch's generator starts from a random seed: any draw, and rng.cpu, repeat
         try (Tokenizer tokenizer = Tokenizer.load(modelDir);
              TrainingInputs inputs = TrainingInputs.read(s, modelDir, tokenizer, blockSize, maxPositions, baseConfig.vocabSize(),
                      folder.dir().resolveSibling(".adept-tokens"), bytes -> {})) {

@@ -53,6 +53,7 @@ final class MemoryRun {
             throw new TrainException("probe and held-out texts need the model's tokenizer: give it with InMemoryData.withTokenizer");
         }
         Torch.init();
+        Torch.manualSeed(s.inputs().seed());  // libtorch's generator starts from a random seed: any draw, and rng.cpu, repeat
         TokenBlocks blocks = new TokenBlocks(data.tokens(), blockSize, s.inputs().seed());
         run.listener().info(String.format(Locale.ROOT, "data: %,d tokens in memory; %,d blocks of %d", data.tokens().length, blocks.blocksPerEpoch(), blockSize));
         long padId = tokenizer == null ? 0 : Examples.paddingId(tokenizer, vocab);
