@@ -5,6 +5,7 @@
 // task of a parallel loop calling single-threaded BLAS on row blocks that stop at the diagonal (the causal upper
 // triangle is never computed), with the scale, mask and softmax applied to each block while it is in cache. The
 // backward is the same blocking. Grouped-query heads read their shared key/value head directly, no expanded copy.
+// Right-padded batches give each sequence's token count: its keys stop there too (padding rows attend to the tokens).
 // Tested against the decomposed ops (baddbmm + mask + softmax + bmm) in tests/adept/tensor/FusedOpsTest.java.
 #include "adept_internal.hpp"
 #include "adept_row_kernels.hpp"
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <vector>
 
 using adept_internal::unwrap;
 using adept_internal::wrap;
@@ -120,16 +122,24 @@ struct Heads {
 
 struct Shape {
     int64_t B, H, G, T, D;  // batch, query heads, key/value heads, length, head size
+    const int64_t *lengths;  // each sequence's tokens (right padding after them), or null: all T
     int64_t rep() const { return H / G; }
+    int64_t keys(int64_t b) const { return lengths == nullptr ? T : lengths[b]; }
 };
 
-Shape shape_of(const at::Tensor &q, const at::Tensor &k) { return {q.size(0), q.size(1), k.size(1), q.size(2), q.size(3)}; }
+// Each sequence's token count, or empty for none padded.
+using Lengths = std::vector<int64_t>;
+
+Shape shape_of(const at::Tensor &q, const at::Tensor &k, const Lengths &lengths) {
+    return {q.size(0), q.size(1), k.size(1), q.size(2), q.size(3), lengths.empty() ? nullptr : lengths.data()};
+}
 
 // out [B, T, H*D]; probs [B, H, T, T] when defined (the softmax, what the backward reads: for each row block, rows'
-// entries up to the block's last row, zeros above the diagonal; the rest is never written).
-void attention_forward(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, float scale, at::Tensor &out,
-                       at::Tensor *probs) {
-    const Shape s = shape_of(q, k);
+// entries up to the block's last key, zeros above the diagonal; the rest is never written). Row r attends to keys
+// 0 .. min(r, len - 1).
+void attention_forward(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, const Lengths &lengths, float scale,
+                       at::Tensor &out, at::Tensor *probs) {
+    const Shape s = shape_of(q, k, lengths);
     const Heads Q(q), K(k), V(v);
     float *o = out.data_ptr<float>();
     float *p = probs != nullptr ? probs->data_ptr<float>() : nullptr;
@@ -141,17 +151,18 @@ void attention_forward(const at::Tensor &q, const at::Tensor &k, const at::Tenso
             const int64_t b = task / s.H, h = task % s.H, g = h / s.rep();
             const float *qh = Q.head(b, h), *kh = K.head(b, g), *vh = V.head(b, g);
             float *oh = o + b * s.T * ldo + h * s.D;
+            const int64_t keys = s.keys(b);
             for (int64_t r0 = 0; r0 < s.T; r0 += kRowBlock) {
                 const int64_t r1 = std::min(s.T, r0 + kRowBlock);
-                const int m = static_cast<int>(r1 - r0), n = static_cast<int>(r1);
+                const int m = static_cast<int>(r1 - r0), n = static_cast<int>(std::min(r1, keys));
                 float *scores = p != nullptr ? p + task * s.T * s.T + r0 * s.T : scratch.data();
                 gemm(false, true, m, n, D, scale, qh + r0 * Q.ld, Q.ld, kh, K.ld, 0.0f, scores, ldp);
                 for (int64_t i = 0; i < m; i++) {
                     float *row = scores + i * ldp;
-                    const int64_t valid = r0 + i + 1;
+                    const int64_t valid = std::min(r0 + i + 1, keys);
                     exp_shifted(row, valid, row_max(row, valid));
                     scale_in_place(row, valid, 1.0f / row_sum(row, valid));
-                    std::memset(row + valid, 0, sizeof(float) * (r1 - valid));
+                    std::memset(row + valid, 0, sizeof(float) * (n - valid));
                 }
                 gemm(false, false, m, D, n, 1.0f, scores, ldp, vh, V.ld, 0.0f, oh + r0 * ldo, ldo);
             }
@@ -163,9 +174,9 @@ struct Grads {
     at::Tensor dq, dk, dv;
 };
 
-Grads attention_backward(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, const at::Tensor &probs,
-                         const at::Tensor &grad_out, float scale, bool want_q, bool want_kv) {
-    const Shape s = shape_of(q, k);
+Grads attention_backward(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, const Lengths &lengths,
+                         const at::Tensor &probs, const at::Tensor &grad_out, float scale, bool want_q, bool want_kv) {
+    const Shape s = shape_of(q, k, lengths);
     const Heads Q(q), K(k), V(v);
     const at::Tensor dout = grad_out.contiguous();
     const float *d_o = dout.data_ptr<float>(), *p = probs.data_ptr<float>();
@@ -208,20 +219,21 @@ Grads attention_backward(const at::Tensor &q, const at::Tensor &k, const at::Ten
                         std::memset(dkh + t * lddk, 0, sizeof(float) * s.D);
                         std::memset(dvh + t * lddv, 0, sizeof(float) * s.D);
                     }
+                const int64_t keys = s.keys(b);
                 for (int64_t r0 = 0; r0 < s.T; r0 += kRowBlock) {
                     const int64_t r1 = std::min(s.T, r0 + kRowBlock);
-                    const int m = static_cast<int>(r1 - r0), n = static_cast<int>(r1);
+                    const int m = static_cast<int>(r1 - r0), n = static_cast<int>(std::min(r1, keys));
                     const float *pb = ph + r0 * s.T;
                     float *ds = dscores.data();
                     // dP = dO V^T, then dS = P * (dP - rowsum(P * dP)) in place
                     gemm(false, true, m, n, D, 1.0f, doh + r0 * ldo, ldo, vh, V.ld, 0.0f, ds, ldp);
                     for (int64_t i = 0; i < m; i++) {
-                        const int64_t valid = r0 + i + 1;
+                        const int64_t valid = std::min(r0 + i + 1, keys);
                         float *row = ds + i * ldp;
                         const float *prow = pb + i * ldp;
                         // in double: subtracted from each entry, where its rounding would show
                         softmax_backward_row(prow, row, valid, static_cast<float>(dot(prow, row, valid)));
-                        std::memset(row + valid, 0, sizeof(float) * (r1 - valid));
+                        std::memset(row + valid, 0, sizeof(float) * (n - valid));
                     }
                     if (want_kv) {
                         gemm(true, false, n, D, m, 1.0f, pb, ldp, doh + r0 * ldo, ldo, 1.0f, dvh, lddv);      // dV += P^T dO
@@ -258,21 +270,25 @@ Grads attention_backward(const at::Tensor &q, const at::Tensor &k, const at::Ten
 }
 
 struct CausalAttentionFunction : public torch::autograd::Function<CausalAttentionFunction> {
-    static at::Tensor forward(AutogradContext *ctx, const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, double scale) {
-        const Shape s = shape_of(q, k);
+    static at::Tensor forward(AutogradContext *ctx, const at::Tensor &q, const at::Tensor &k, const at::Tensor &v,
+                              const Lengths &lengths, double scale) {
+        const Shape s = shape_of(q, k, lengths);
         at::Tensor out = at::empty({s.B, s.T, s.H * s.D}, q.options());
         at::Tensor probs = at::empty({s.B, s.H, s.T, s.T}, q.options());
-        attention_forward(q, k, v, static_cast<float>(scale), out, &probs);
+        attention_forward(q, k, v, lengths, static_cast<float>(scale), out, &probs);
         ctx->save_for_backward({q, k, v, probs});
         ctx->saved_data["scale"] = scale;
+        ctx->saved_data["lengths"] = lengths;
         return out;
     }
     static tensor_list backward(AutogradContext *ctx, tensor_list grads) {
         auto saved = ctx->get_saved_variables();
         const float scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
         const bool want_q = ctx->needs_input_grad(0), want_kv = ctx->needs_input_grad(1) || ctx->needs_input_grad(2);
-        Grads g = attention_backward(saved[0], saved[1], saved[2], saved[3], grads[0], scale, want_q, want_kv);
-        return {g.dq, ctx->needs_input_grad(1) ? g.dk : at::Tensor(), ctx->needs_input_grad(2) ? g.dv : at::Tensor(), at::Tensor()};
+        const Lengths lengths = ctx->saved_data["lengths"].toIntVector();
+        Grads g = attention_backward(saved[0], saved[1], saved[2], lengths, saved[3], grads[0], scale, want_q, want_kv);
+        return {g.dq, ctx->needs_input_grad(1) ? g.dk : at::Tensor(), ctx->needs_input_grad(2) ? g.dv : at::Tensor(), at::Tensor(),
+                at::Tensor()};
     }
 };
 
@@ -295,13 +311,28 @@ const char *unfusable(const at::Tensor &q, const at::Tensor &k, const at::Tensor
     return nullptr;
 }
 
-at::Tensor causal_attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, double scale) {
+// The token counts [B] (int64, each 1 .. T) as a vector, or why they are not; undefined: none.
+Lengths checked_lengths(const at::Tensor &lengths, const at::Tensor &q) {
+    if (!lengths.defined()) return {};
+    if (!lengths.device().is_cpu() || lengths.scalar_type() != at::kLong || lengths.dim() != 1 || lengths.size(0) != q.size(0))
+        throw std::invalid_argument("causal attention: key lengths must be a CPU int64 [" + std::to_string(q.size(0)) + "] tensor");
+    const at::Tensor dense = lengths.contiguous();
+    Lengths out(dense.data_ptr<int64_t>(), dense.data_ptr<int64_t>() + dense.numel());
+    for (size_t b = 0; b < out.size(); b++)
+        if (out[b] < 1 || out[b] > q.size(2))
+            throw std::invalid_argument("causal attention: key length " + std::to_string(out[b]) + " of sequence " + std::to_string(b) +
+                                        " is outside 1.." + std::to_string(q.size(2)));
+    return out;
+}
+
+at::Tensor causal_attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, const at::Tensor &key_lengths, double scale) {
     if (const char *why = unfusable(q, k, v)) throw std::invalid_argument(std::string("causal attention: ") + why);
+    const Lengths lengths = checked_lengths(key_lengths, q);
     if (at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad()))
-        return CausalAttentionFunction::apply(q, k, v, scale);
-    const Shape s = shape_of(q, k);
+        return CausalAttentionFunction::apply(q, k, v, lengths, scale);
+    const Shape s = shape_of(q, k, lengths);
     at::Tensor out = at::empty({s.B, s.T, s.H * s.D}, q.options());
-    attention_forward(q, k, v, static_cast<float>(scale), out, nullptr);  // nothing saved: no [T, T] per head kept
+    attention_forward(q, k, v, lengths, static_cast<float>(scale), out, nullptr);  // nothing saved: no [T, T] per head kept
     return out;
 }
 
@@ -311,8 +342,11 @@ at::Tensor causal_attention(const at::Tensor &q, const at::Tensor &k, const at::
 
 int at_causal_attention_available(void) { return blas().sgemm != nullptr ? 1 : 0; }
 
-at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale) {
-    GUARD_BEGIN return wrap(causal_attention(unwrap(q, "q"), unwrap(k, "k"), unwrap(v, "v"), scale)); GUARD_END(nullptr)
+at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, at_tensor key_lengths, double scale) {
+    GUARD_BEGIN
+    const at::Tensor lengths = key_lengths == nullptr ? at::Tensor() : unwrap(key_lengths, "key_lengths");
+    return wrap(causal_attention(unwrap(q, "q"), unwrap(k, "k"), unwrap(v, "v"), lengths, scale));
+    GUARD_END(nullptr)
 }
 
 #pragma GCC visibility pop

@@ -237,10 +237,11 @@ at_tensor at_silu_mul(at_tensor gate, at_tensor up);
 at_tensor at_rotary(at_tensor x, at_tensor cos, at_tensor sin);
 /* Causal softmax attention softmax(q k^T * scale, future keys hidden) v of q [B, H, T, D] and k, v [B, G, T, D]
  * (H a multiple of G: grouped-query heads share a key/value head), returned as [B, T, H * D]; CPU float32 only,
- * one blocked kernel each way with its own backward (rows of each operand need a unit stride). 1 when this
- * libtorch's BLAS lets it run (at_causal_attention_available), else callers keep the decomposed ops. */
+ * one blocked kernel each way with its own backward (rows of each operand need a unit stride). key_lengths, when
+ * not null: int64 [B], sequence b's tokens (1..T) before right padding; its keys from there on are hidden too.
+ * 1 when this libtorch's BLAS lets it run (at_causal_attention_available), else callers keep the decomposed ops. */
 int at_causal_attention_available(void);
-at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale);
+at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, at_tensor key_lengths, double scale);
 /* Summed cross-entropy of logits [N, V] against targets [N] (rows whose target is ignore_index count 0), and in
  * *grad_out the gradient of that sum with respect to the logits: softmax minus one-hot, in one log-softmax and
  * in-place passes over a buffer the caller then owns. No autograd graph. */

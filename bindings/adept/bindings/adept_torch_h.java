@@ -7782,6 +7782,7 @@ public class adept_torch_h {
             adept_torch_h.C_POINTER,
             adept_torch_h.C_POINTER,
             adept_torch_h.C_POINTER,
+            adept_torch_h.C_POINTER,
             adept_torch_h.C_DOUBLE
         );
 
@@ -7793,7 +7794,7 @@ public class adept_torch_h {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale)
+     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, at_tensor key_lengths, double scale)
      * }
      */
     public static FunctionDescriptor at_causal_attention$descriptor() {
@@ -7803,7 +7804,7 @@ public class adept_torch_h {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale)
+     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, at_tensor key_lengths, double scale)
      * }
      */
     public static MethodHandle at_causal_attention$handle() {
@@ -7813,7 +7814,7 @@ public class adept_torch_h {
     /**
      * Address for:
      * {@snippet lang=c :
-     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale)
+     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, at_tensor key_lengths, double scale)
      * }
      */
     public static MemorySegment at_causal_attention$address() {
@@ -7822,16 +7823,16 @@ public class adept_torch_h {
 
     /**
      * {@snippet lang=c :
-     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, double scale)
+     * at_tensor at_causal_attention(at_tensor q, at_tensor k, at_tensor v, at_tensor key_lengths, double scale)
      * }
      */
-    public static MemorySegment at_causal_attention(MemorySegment q, MemorySegment k, MemorySegment v, double scale) {
+    public static MemorySegment at_causal_attention(MemorySegment q, MemorySegment k, MemorySegment v, MemorySegment key_lengths, double scale) {
         var mh$ = at_causal_attention.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("at_causal_attention", q, k, v, scale);
+                traceDowncall("at_causal_attention", q, k, v, key_lengths, scale);
             }
-            return (MemorySegment)mh$.invokeExact(q, k, v, scale);
+            return (MemorySegment)mh$.invokeExact(q, k, v, key_lengths, scale);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

@@ -33,10 +33,25 @@ class CausalAttentionTest {
 
     /** The decomposed reference: [B, T, H * D] from q [B, H, T, D], k / v [B, G, T, D]. */
     private static Tensor reference(Tensor q, Tensor k, Tensor v, double scale) {
+        return reference(q, k, v, null, scale);
+    }
+
+    /**
+     * As above for right padding (lengths[b] tokens, null: none), masked as Hugging Face's eager attention masks a
+     * padded batch: key j hidden from query i where j > i or j is padding, added as the dtype's lowest value.
+     */
+    private static Tensor reference(Tensor q, Tensor k, Tensor v, long[] lengths, double scale) {
         long b = q.size(0), heads = q.size(1), t = q.size(2), d = q.size(3), groups = k.size(1);
         Tensor ke = k.unsqueeze(2).expand(b, groups, heads / groups, t, d).reshape(b, heads, t, d);
         Tensor ve = v.unsqueeze(2).expand(b, groups, heads / groups, t, d).reshape(b, heads, t, d);
-        return Tensor.scaledDotProductAttention(q, ke, ve, null, true, scale).transpose(1, 2).reshape(b, t, heads * d);
+        if (lengths == null) return Tensor.scaledDotProductAttention(q, ke, ve, null, true, scale).transpose(1, 2).reshape(b, t, heads * d);
+        double lowest = q.dtype() == DType.FLOAT64 ? -Double.MAX_VALUE : -Float.MAX_VALUE;
+        double[] mask = new double[Math.toIntExact(b * t * t)];
+        for (int s = 0; s < b; s++)
+            for (int i = 0; i < t; i++)
+                for (int j = 0; j < t; j++) mask[(int) ((s * t + i) * t + j)] = j > i || j >= lengths[s] ? lowest : 0;
+        Tensor additive = Tensor.of(mask, b, 1, t, t).to(q.dtype());
+        return Tensor.scaledDotProductAttention(q, ke, ve, additive, false, scale).transpose(1, 2).reshape(b, t, heads * d);
     }
 
     /** Leaves shaped [B, T, heads, D] (the projections' layout), and the [B, heads, T, D] views attention reads. */
@@ -90,6 +105,45 @@ class CausalAttentionTest {
                 assertAsAccurate(exact.qLeaf().grad(), plain.qLeaf().grad(), fused.qLeaf().grad(), "q grad " + name);
                 assertAsAccurate(exact.kLeaf().grad(), plain.kLeaf().grad(), fused.kLeaf().grad(), "k grad " + name);
                 assertAsAccurate(exact.vLeaf().grad(), plain.vLeaf().grad(), fused.vLeaf().grad(), "v grad " + name);
+            }
+        }
+    }
+
+    @Test
+    void rightPaddedSequencesAsAccurateAsTheMaskedDecomposedAttention() {
+        // B, H, G, T, D and each sequence's tokens: padding inside and across the 32-row blocks, one token, none
+        long[][] shapes = {{3, 4, 2, 70, 16}, {2, 2, 1, 130, 32}, {4, 6, 3, 33, 8}};
+        long[][] lengths = {{70, 33, 1}, {64, 65}, {32, 1, 17, 33}};
+        for (int c = 0; c < shapes.length; c++) {
+            try (Scope scope = Scope.open()) {
+                long[] s = shapes[c];
+                long b = s[0], heads = s[1], groups = s[2], t = s[3], d = s[4];
+                double scale = 1.0 / Math.sqrt(d);
+                Torch.manualSeed(6);
+                Tensor upstream = Tensor.randn(DType.FLOAT32, Device.CPU, b, t, heads * d);
+                Inputs fused = Inputs.random(b, heads, groups, t, d, 23, true);
+                Inputs plain = Inputs.random(b, heads, groups, t, d, 23, true);
+                Inputs exact = Inputs.random(b, heads, groups, t, d, 23, true).to(DType.FLOAT64);
+                Tensor fusedOut = Tensor.causalAttention(fused.q(), fused.k(), fused.v(), Tensor.of(lengths[c], b), scale);
+                Tensor plainOut = reference(plain.q(), plain.k(), plain.v(), lengths[c], scale);
+                Tensor exactOut = reference(exact.q(), exact.k(), exact.v(), lengths[c], scale);
+                fusedOut.mul(upstream).sum().backward();
+                plainOut.mul(upstream).sum().backward();
+                exactOut.mul(upstream.to(DType.FLOAT64)).sum().backward();
+                String name = Arrays.toString(s) + " lengths " + Arrays.toString(lengths[c]);
+                assertAsAccurate(exactOut, plainOut, fusedOut, "output " + name);  // padding rows included
+                assertAsAccurate(exact.qLeaf().grad(), plain.qLeaf().grad(), fused.qLeaf().grad(), "q grad " + name);
+                assertAsAccurate(exact.kLeaf().grad(), plain.kLeaf().grad(), fused.kLeaf().grad(), "k grad " + name);
+                assertAsAccurate(exact.vLeaf().grad(), plain.vLeaf().grad(), fused.vLeaf().grad(), "v grad " + name);
+                // the padding keys get exactly no gradient
+                for (int seq = 0; seq < b; seq++) {
+                    if (lengths[c][seq] == t) continue;
+                    Tensor padKeys = fused.kLeaf().grad().select(0, seq).narrow(0, lengths[c][seq], t - lengths[c][seq]);
+                    assertEquals(0.0, padKeys.abs().max().item(), "k grad of sequence " + seq + "'s padding");
+                }
+                // without lengths the padding keys do count: the lengths are not ignored
+                double unpadded = Tensor.causalAttention(fused.q(), fused.k(), fused.v(), scale).sub(fusedOut).abs().max().item();
+                assertTrue(unpadded > 1e-3, "lengths change padding rows' outputs: " + unpadded);
             }
         }
     }
@@ -166,6 +220,13 @@ class CausalAttentionTest {
             Tensor half = q.to(DType.FLOAT64);
             e = assertThrows(RuntimeException.class, () -> Tensor.causalAttention(half, half, half, 0.5));
             assertTrue(e.getMessage().contains("CPU float32"), e.getMessage());
+            for (long[] bad : new long[][] {{0}, {6}}) {
+                e = assertThrows(RuntimeException.class, () -> Tensor.causalAttention(q, q, q, Tensor.of(bad, 1), 0.5));
+                assertTrue(e.getMessage().contains("key length " + bad[0] + " of sequence 0 is outside 1..5") && !e.getMessage().contains("\n"),
+                        e.getMessage());
+            }
+            e = assertThrows(RuntimeException.class, () -> Tensor.causalAttention(q, q, q, Tensor.of(new long[] {2, 2}, 2), 0.5));
+            assertTrue(e.getMessage().contains("key lengths must be a CPU int64 [1] tensor"), e.getMessage());
         }
     }
 }

@@ -88,6 +88,29 @@ class MemoryTest {
     }
 
     @Test
+    void adoptMovesATensorFromANestedScopeToAnOuterOne() {
+        Tensor adopted;
+        Tensor own;
+        try (Scope outer = Scope.open()) {
+            own = Tensor.ones(2);
+            try (Scope middle = Scope.open(); Scope inner = Scope.open()) {
+                adopted = outer.adopt(Tensor.ones(3));  // two levels up, past middle
+                assertEquals(own, outer.adopt(own), "a tensor already in the scope stays");
+            }
+            assertFalse(adopted.isFreed(), "adopted tensors live until the adopting scope ends");
+        }
+        assertTrue(adopted.isFreed());
+        assertTrue(own.isFreed());
+        Scope closed = Scope.open();
+        closed.close();
+        try (Scope other = Scope.open()) {
+            Tensor t = Tensor.ones(1);
+            var e = assertThrows(TorchException.class, () -> closed.adopt(t));
+            assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        }
+    }
+
+    @Test
     void keepAndPromoteMoveOwnership() {
         long start = adept.testing.LiveTensors.settled();
         Tensor kept;

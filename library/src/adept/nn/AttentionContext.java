@@ -1,7 +1,9 @@
 package adept.nn;
 
 import adept.tensor.DType;
+import adept.tensor.Scope;
 import adept.tensor.Tensor;
+import java.util.function.Supplier;
 
 /**
  * What every layer's attention shares for one batch: the rotary tables and the additive
@@ -12,16 +14,18 @@ import adept.tensor.Tensor;
  */
 public final class AttentionContext {
     private final Rope rope;
-    private final Tensor mask;
+    private final LazyMask mask;
     private final Rope localRope;
-    private final Tensor slidingMask;
+    private final LazyMask slidingMask;
     private final DType dtype;
     private final long positionOffset;
     private final boolean causalOnly;         // the mask hides future keys and nothing else
     private final boolean slidingCausalOnly;  // so does the sliding layers' (the window hides nothing)
+    private final Tensor keyLengths;          // a right-padded batch's token counts [B] (CPU int64), or null
+    private final boolean windowHides;        // the sliding layers' window hides keys the causal mask shows
 
-    private AttentionContext(Rope rope, Tensor mask, Rope localRope, Tensor slidingMask, DType dtype, long positionOffset,
-                             boolean causalOnly, boolean slidingCausalOnly) {
+    private AttentionContext(Rope rope, LazyMask mask, Rope localRope, LazyMask slidingMask, DType dtype, long positionOffset,
+                             boolean causalOnly, boolean slidingCausalOnly, Tensor keyLengths, boolean windowHides) {
         this.rope = rope;
         this.mask = mask;
         this.localRope = localRope;
@@ -30,6 +34,8 @@ public final class AttentionContext {
         this.positionOffset = positionOffset;
         this.causalOnly = causalOnly;
         this.slidingCausalOnly = slidingCausalOnly;
+        this.keyLengths = keyLengths;
+        this.windowHides = windowHides;
     }
 
     private static double lowest(DType dtype) {
@@ -62,12 +68,15 @@ public final class AttentionContext {
             Tensor far = Tensor.ones(DType.BOOL, device, newLength, total).tril(past - window);
             sliding = mask.maskedFill(far, lowest(dtype));
         }
-        return new AttentionContext(rope, mask, localRope == null ? rope : localRope, sliding, dtype, past, false, false);
+        return new AttentionContext(rope, new LazyMask(mask), localRope == null ? rope : localRope, new LazyMask(sliding), dtype, past,
+                false, false, null, window > 0 && total > window);
     }
 
     /**
      * attentionMask: [B, T] with 1 for real tokens and 0 for padding, or null for none.
-     * The mask tensor belongs to the current scope.
+     * The mask tensors belong to the current scope; a right-padded batch's [B*heads, T, T] mask is made when a layer
+     * first asks for it (the fused CPU kernel takes {@link #keyLengths()} instead), into that same scope, which must
+     * then still be open.
      */
     public static AttentionContext build(Rope rope, long length, Tensor attentionMask, DType dtype, adept.tensor.Device device,
                                          int heads) {
@@ -86,25 +95,77 @@ public final class AttentionContext {
         double lowest = lowest(dtype);
         Tensor future = Tensor.ones(DType.BOOL, device, length, length).triu(1);
         Tensor causal = Tensor.zeros(dtype, device, 1, 1, length, length).maskedFill(future, lowest);
-        Tensor mask = withPadding(causal, attentionMask, length, lowest, heads);
-        Tensor sliding = mask;
+        boolean causalOnly = attentionMask == null;
+        Tensor padding = causalOnly ? null : paddingOf(attentionMask, length);
+        Tensor keyLengths = causalOnly || device.isCuda() ? null : rightPaddedLengths(attentionMask, length);
+        // With right padding the fused kernel needs no [B*heads, T, T] mask: made on first use, if a layer asks.
+        Scope owner = Scope.current();
+        boolean lazy = keyLengths != null && owner != null;
+        LazyMask mask = LazyMask.of(() -> withPadding(causal, padding, length, lowest, heads), lazy ? owner : null);
+        LazyMask sliding = mask;
         boolean windowHides = window > 0 && length > window;  // shorter sequences: the window hides nothing
         if (windowHides) {
             Tensor far = Tensor.ones(DType.BOOL, device, length, length).tril(-window);
-            sliding = withPadding(causal.maskedFill(far, lowest), attentionMask, length, lowest, heads);
+            Tensor windowed = causal.maskedFill(far, lowest);
+            sliding = LazyMask.of(() -> withPadding(windowed, padding, length, lowest, heads), lazy ? owner : null);
         }
-        boolean causalOnly = attentionMask == null;
         return new AttentionContext(rope, mask, localRope == null ? rope : localRope, sliding, dtype, 0, causalOnly,
-                causalOnly && !windowHides);
+                causalOnly && !windowHides, keyLengths, windowHides);
     }
 
-    private static Tensor withPadding(Tensor mask, Tensor attentionMask, long length, double lowest, int heads) {
-        if (attentionMask == null) return mask.view(1, length, length);
+    /** A mask made now, or on first use into the scope the context was built in (owner not null). */
+    private static final class LazyMask {
+        private final Supplier<Tensor> make;
+        private final Scope owner;
+        private Tensor made;
+
+        private LazyMask(Tensor made) {
+            this.make = null;
+            this.owner = null;
+            this.made = made;
+        }
+
+        private LazyMask(Supplier<Tensor> make, Scope owner) {
+            this.make = make;
+            this.owner = owner;
+        }
+
+        static LazyMask of(Supplier<Tensor> make, Scope owner) {
+            return owner == null ? new LazyMask(make.get()) : new LazyMask(make, owner);
+        }
+
+        Tensor get() {
+            if (made == null) made = owner.adopt(make.get());
+            return made;
+        }
+    }
+
+    /** The padding positions of attentionMask [B, T] as [B, 1, 1, T] (true = padding), or a one-line error for its shape. */
+    private static Tensor paddingOf(Tensor attentionMask, long length) {
         if (attentionMask.dim() != 2 || attentionMask.size(1) != length) {
             throw new ModelException("attention mask must be [batch, " + length + "], got " + java.util.Arrays.toString(attentionMask.shape()));
         }
-        long batch = attentionMask.size(0);
-        Tensor padding = attentionMask.eq(0).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, T]
+        return attentionMask.eq(0).unsqueeze(1).unsqueeze(1);
+    }
+
+    /** Each row's token count when every row is tokens then padding, at least one token (the fused kernel's case), else null. */
+    private static Tensor rightPaddedLengths(Tensor attentionMask, long length) {
+        int batch = Math.toIntExact(attentionMask.size(0));
+        long[] tokens = attentionMask.to(DType.BOOL).to(DType.INT64).contiguous().toLongArray();  // nonzero = token, as withPadding
+        long[] lengths = new long[batch];
+        for (int b = 0; b < batch; b++) {
+            int row = Math.toIntExact(b * length), n = 0;
+            while (n < length && tokens[row + n] != 0) n++;
+            for (int t = n; t < length; t++) if (tokens[row + t] != 0) return null;  // padding before a token
+            if (n == 0) return null;  // no token: Hugging Face's eager softmax spreads over every key
+            lengths[b] = n;
+        }
+        return Tensor.of(lengths, batch);
+    }
+
+    private static Tensor withPadding(Tensor mask, Tensor padding, long length, double lowest, int heads) {
+        if (padding == null) return mask.view(1, length, length);
+        long batch = padding.size(0);
         // Materialised once per batch, not per layer: [B*heads, T, T].
         return mask.maskedFill(padding, lowest).expand(batch, heads, length, length).reshape(batch * heads, length, length);
     }
@@ -121,17 +182,31 @@ public final class AttentionContext {
 
     /** The additive attention mask: 0 where a query may attend to a key, the dtype's lowest value elsewhere. */
     public Tensor mask() {
-        return mask;
+        return mask.get();
     }
 
     /** The mask of a layer of this type. */
     public Tensor mask(LayerType type) {
-        return type == LayerType.SLIDING_ATTENTION ? slidingMask : mask;
+        return (type == LayerType.SLIDING_ATTENTION ? slidingMask : mask).get();
     }
 
     /** Whether a layer of this type's mask hides future keys and nothing else (no padding, no window, no cache). */
     public boolean causalOnly(LayerType type) {
         return type == LayerType.SLIDING_ATTENTION ? slidingCausalOnly : causalOnly;
+    }
+
+    /**
+     * Whether a layer of this type's mask hides future keys and, at most, the right padding of {@link #keyLengths()}
+     * (no window, no cache, no padding before a token): the masks the fused CPU attention kernel applies itself.
+     */
+    public boolean causalUpToLengths(LayerType type) {
+        if (causalOnly(type)) return true;
+        return keyLengths != null && (type != LayerType.SLIDING_ATTENTION || !windowHides);
+    }
+
+    /** A right-padded batch's token counts [B] (CPU int64; the current scope's), or null: no padding, or not right padding only. */
+    public Tensor keyLengths() {
+        return keyLengths;
     }
 
     /** The rotary embedding of a layer of this type. */

@@ -148,9 +148,9 @@ public final class DecoderLayer implements AutoCloseable {
         q = rope.apply(q.transpose(1, 2), context.positionOffset());
         k = rope.apply(k.transpose(1, 2), context.positionOffset());
         double cap = config.extras().attnLogitSoftcapping();
-        if (cache == null && cap <= 0 && context.causalOnly(type) && q.dtype() == DType.FLOAT32 && !q.device().isCuda()
+        if (cache == null && cap <= 0 && context.causalUpToLengths(type) && q.dtype() == DType.FLOAT32 && !q.device().isCuda()
                 && Tensor.causalAttentionAvailable()) {
-            return project(Tensor.causalAttention(q, k, v, config.attentionScale()), Family.O, oProj, oBias);
+            return project(Tensor.causalAttention(q, k, v, context.keyLengths(), config.attentionScale()), Family.O, oProj, oBias);
         }
         long keyLength = length;
         if (cache != null) {

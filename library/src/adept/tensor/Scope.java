@@ -51,6 +51,20 @@ public final class Scope implements AutoCloseable {
         return tensor;
     }
 
+    /**
+     * Moves a tensor of an open scope of this thread (a nested one, typically) into this scope, which must still be
+     * open: for what is made on first use inside a nested scope but belongs with this one (a cache).
+     */
+    public Tensor adopt(Tensor tensor) {
+        if (closed) throw new TorchException("this scope is closed: nothing can move into it");
+        if (Thread.currentThread() != thread) throw new TorchException("a scope takes tensors only on the thread that opened it");
+        if (tensor.owner == this) return tensor;
+        if (tensor.owner == null) throw new TorchException("only a tensor of an open scope can move to another");
+        tensor.owner = null;
+        add(tensor);
+        return tensor;
+    }
+
     /** Tensors registered in this scope (including those already closed or kept). */
     public int size() {
         return count;

@@ -977,7 +977,16 @@ public final class Tensor implements AutoCloseable {
      * kernel each way on CPU float32 (see {@link #causalAttentionAvailable()}); rows of q, k, v need a unit stride.
      */
     public static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale) {
-        return wrap(at_causal_attention(q.handle(), k.handle(), v.handle(), scale));
+        return causalAttention(q, k, v, null, scale);
+    }
+
+    /**
+     * As {@link #causalAttention(Tensor, Tensor, Tensor, double)} for a right-padded batch: keyLengths (CPU int64 [B],
+     * each 1 .. T) holds each sequence's token count, and no query attends to a key at or past it (padding positions
+     * attend to all the sequence's tokens, as under Hugging Face's padding mask); null: no padding.
+     */
+    public static Tensor causalAttention(Tensor q, Tensor k, Tensor v, Tensor keyLengths, double scale) {
+        return wrap(at_causal_attention(q.handle(), k.handle(), v.handle(), keyLengths == null ? MemorySegment.NULL : keyLengths.handle(), scale));
     }
 
     private static final class CausalAttentionSupport {
