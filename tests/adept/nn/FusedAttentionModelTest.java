@@ -103,7 +103,8 @@ class FusedAttentionModelTest {
             hole.select(0, 0).select(0, 2).fill(0);  // a token after padding
             Tensor empty = Tensor.ones(DType.INT64, Device.CPU, 2, 5);
             empty.select(0, 1).fill(0);  // a row without a token
-            for (Tensor mask : new Tensor[] {left, hole, empty}) {
+            Tensor none = Tensor.zeros(DType.INT64, Device.CPU, 0, 5);  // an empty batch
+            for (Tensor mask : new Tensor[] {left, hole, empty, none}) {
                 AttentionContext c = AttentionContext.build(rope, 5, mask, DType.FLOAT32, Device.CPU, 4);
                 assertFalse(c.causalUpToLengths(LayerType.FULL_ATTENTION), java.util.Arrays.toString(mask.toLongArray()));
                 assertNull(c.keyLengths());

@@ -151,6 +151,7 @@ public final class AttentionContext {
     /** Each row's token count when every row is tokens then padding, at least one token (the fused kernel's case), else null. */
     private static Tensor rightPaddedLengths(Tensor attentionMask, long length) {
         int batch = Math.toIntExact(attentionMask.size(0));
+        if (batch == 0) return null;  // an empty batch: nothing for the kernel to do
         long[] tokens = attentionMask.to(DType.BOOL).to(DType.INT64).contiguous().toLongArray();  // nonzero = token, as withPadding
         long[] lengths = new long[batch];
         for (int b = 0; b < batch; b++) {
