@@ -6,7 +6,7 @@
 // triangle is never computed), with the scale, mask and softmax applied to each block while it is in cache. The
 // backward is the same blocking. Grouped-query heads read their shared key/value head directly, no expanded copy.
 // Right-padded batches give each sequence's token count: its keys stop there too (padding rows attend to the tokens).
-// Tested against the decomposed ops (baddbmm + mask + softmax + bmm) in tests/adept/tensor/FusedOpsTest.java.
+// Tested against the decomposed ops in tests/adept/tensor/CausalAttentionTest.java and, in a model, FusedAttentionModelTest.
 #include "adept_internal.hpp"
 #include "adept_row_kernels.hpp"
 

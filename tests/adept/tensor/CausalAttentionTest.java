@@ -87,24 +87,7 @@ class CausalAttentionTest {
         long[][] shapes = {{2, 4, 2, 7, 8}, {1, 2, 2, 1, 4}, {2, 8, 4, 130, 32}, {1, 6, 1, 65, 16}, {3, 2, 1, 64, 64}, {1, 4, 4, 200, 128}};
         for (long[] s : shapes) {
             try (Scope scope = Scope.open()) {
-                long b = s[0], heads = s[1], groups = s[2], t = s[3], d = s[4];
-                double scale = 1.0 / Math.sqrt(d);
-                Torch.manualSeed(5);
-                Tensor upstream = Tensor.randn(DType.FLOAT32, Device.CPU, b, t, heads * d);
-                Inputs fused = Inputs.random(b, heads, groups, t, d, 17, true);
-                Inputs plain = Inputs.random(b, heads, groups, t, d, 17, true);
-                Inputs exact = Inputs.random(b, heads, groups, t, d, 17, true).to(DType.FLOAT64);
-                Tensor fusedOut = Tensor.causalAttention(fused.q(), fused.k(), fused.v(), scale);
-                Tensor plainOut = reference(plain.q(), plain.k(), plain.v(), scale);
-                Tensor exactOut = reference(exact.q(), exact.k(), exact.v(), scale);
-                fusedOut.mul(upstream).sum().backward();
-                plainOut.mul(upstream).sum().backward();
-                exactOut.mul(upstream.to(DType.FLOAT64)).sum().backward();
-                String name = Arrays.toString(s);
-                assertAsAccurate(exactOut, plainOut, fusedOut, "output " + name);
-                assertAsAccurate(exact.qLeaf().grad(), plain.qLeaf().grad(), fused.qLeaf().grad(), "q grad " + name);
-                assertAsAccurate(exact.kLeaf().grad(), plain.kLeaf().grad(), fused.kLeaf().grad(), "k grad " + name);
-                assertAsAccurate(exact.vLeaf().grad(), plain.vLeaf().grad(), fused.vLeaf().grad(), "v grad " + name);
+                compareWithReferences(s, null, 5, 17);
             }
         }
     }
@@ -116,25 +99,9 @@ class CausalAttentionTest {
         long[][] lengths = {{70, 33, 1}, {64, 65}, {32, 1, 17, 33}};
         for (int c = 0; c < shapes.length; c++) {
             try (Scope scope = Scope.open()) {
-                long[] s = shapes[c];
-                long b = s[0], heads = s[1], groups = s[2], t = s[3], d = s[4];
-                double scale = 1.0 / Math.sqrt(d);
-                Torch.manualSeed(6);
-                Tensor upstream = Tensor.randn(DType.FLOAT32, Device.CPU, b, t, heads * d);
-                Inputs fused = Inputs.random(b, heads, groups, t, d, 23, true);
-                Inputs plain = Inputs.random(b, heads, groups, t, d, 23, true);
-                Inputs exact = Inputs.random(b, heads, groups, t, d, 23, true).to(DType.FLOAT64);
-                Tensor fusedOut = Tensor.causalAttention(fused.q(), fused.k(), fused.v(), Tensor.of(lengths[c], b), scale);
-                Tensor plainOut = reference(plain.q(), plain.k(), plain.v(), lengths[c], scale);
-                Tensor exactOut = reference(exact.q(), exact.k(), exact.v(), lengths[c], scale);
-                fusedOut.mul(upstream).sum().backward();
-                plainOut.mul(upstream).sum().backward();
-                exactOut.mul(upstream.to(DType.FLOAT64)).sum().backward();
-                String name = Arrays.toString(s) + " lengths " + Arrays.toString(lengths[c]);
-                assertAsAccurate(exactOut, plainOut, fusedOut, "output " + name);  // padding rows included
-                assertAsAccurate(exact.qLeaf().grad(), plain.qLeaf().grad(), fused.qLeaf().grad(), "q grad " + name);
-                assertAsAccurate(exact.kLeaf().grad(), plain.kLeaf().grad(), fused.kLeaf().grad(), "k grad " + name);
-                assertAsAccurate(exact.vLeaf().grad(), plain.vLeaf().grad(), fused.vLeaf().grad(), "v grad " + name);
+                long b = shapes[c][0], t = shapes[c][3];
+                double scale = 1.0 / Math.sqrt(shapes[c][4]);
+                Inputs fused = compareWithReferences(shapes[c], lengths[c], 6, 23);
                 // the padding keys get exactly no gradient
                 for (int seq = 0; seq < b; seq++) {
                     if (lengths[c][seq] == t) continue;
@@ -142,10 +109,38 @@ class CausalAttentionTest {
                     assertEquals(0.0, padKeys.abs().max().item(), "k grad of sequence " + seq + "'s padding");
                 }
                 // without lengths the padding keys do count: the lengths are not ignored
-                double unpadded = Tensor.causalAttention(fused.q(), fused.k(), fused.v(), scale).sub(fusedOut).abs().max().item();
+                Tensor padded = Tensor.causalAttention(fused.q(), fused.k(), fused.v(), Tensor.of(lengths[c], b), scale);
+                double unpadded = Tensor.causalAttention(fused.q(), fused.k(), fused.v(), scale).sub(padded).abs().max().item();
                 assertTrue(unpadded > 1e-3, "lengths change padding rows' outputs: " + unpadded);
             }
         }
+    }
+
+    /**
+     * The kernel on shape {B, H, G, T, D} (lengths: each sequence's tokens, or null) against the decomposed float32
+     * attention and its float64 run: output (padding rows included) and q / k / v gradients under one random
+     * upstream gradient, each by {@link #assertAsAccurate}. Returns the kernel's inputs, their gradients set.
+     */
+    private static Inputs compareWithReferences(long[] s, long[] lengths, long upstreamSeed, long inputSeed) {
+        long b = s[0], heads = s[1], groups = s[2], t = s[3], d = s[4];
+        double scale = 1.0 / Math.sqrt(d);
+        Torch.manualSeed(upstreamSeed);
+        Tensor upstream = Tensor.randn(DType.FLOAT32, Device.CPU, b, t, heads * d);
+        Inputs fused = Inputs.random(b, heads, groups, t, d, inputSeed, true);
+        Inputs plain = Inputs.random(b, heads, groups, t, d, inputSeed, true);
+        Inputs exact = Inputs.random(b, heads, groups, t, d, inputSeed, true).to(DType.FLOAT64);
+        Tensor fusedOut = Tensor.causalAttention(fused.q(), fused.k(), fused.v(), lengths == null ? null : Tensor.of(lengths, b), scale);
+        Tensor plainOut = reference(plain.q(), plain.k(), plain.v(), lengths, scale);
+        Tensor exactOut = reference(exact.q(), exact.k(), exact.v(), lengths, scale);
+        fusedOut.mul(upstream).sum().backward();
+        plainOut.mul(upstream).sum().backward();
+        exactOut.mul(upstream.to(DType.FLOAT64)).sum().backward();
+        String name = Arrays.toString(s) + (lengths == null ? "" : " lengths " + Arrays.toString(lengths));
+        assertAsAccurate(exactOut, plainOut, fusedOut, "output " + name);
+        assertAsAccurate(exact.qLeaf().grad(), plain.qLeaf().grad(), fused.qLeaf().grad(), "q grad " + name);
+        assertAsAccurate(exact.kLeaf().grad(), plain.kLeaf().grad(), fused.kLeaf().grad(), "k grad " + name);
+        assertAsAccurate(exact.vLeaf().grad(), plain.vLeaf().grad(), fused.vLeaf().grad(), "v grad " + name);
+        return fused;
     }
 
     /**

@@ -310,7 +310,7 @@ public final class BenchMemoryCommand implements Callable<Integer> {
                 UnitRates.apply(tuning.optimizer(), tuning.units(), RatePolicy.CONTINUOUS.assign(importance));
             }
             System.gc();
-            CpuCache.release();  // the set-up's freed blocks go back and the cache's peaks restart: the phase's own
+            CpuCache.release();  // the set-up's freed blocks go back and the cache's peaks restart: the peak is the phase's own
             double baseline = status("VmRSS");
             boolean reset = resetPeak();
             List<MemoryPoolMXBean> heap = ManagementFactory.getMemoryPoolMXBeans().stream().filter(p -> p.getType() == MemoryType.HEAP).toList();

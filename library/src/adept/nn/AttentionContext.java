@@ -19,13 +19,12 @@ public final class AttentionContext {
     private final LazyMask slidingMask;
     private final DType dtype;
     private final long positionOffset;
-    private final boolean causalOnly;         // the mask hides future keys and nothing else
-    private final boolean slidingCausalOnly;  // so does the sliding layers' (the window hides nothing)
-    private final Tensor keyLengths;          // a right-padded batch's token counts [B] (CPU int64), or null
-    private final boolean windowHides;        // the sliding layers' window hides keys the causal mask shows
+    private final boolean causalOnly;   // the full layers' mask hides future keys and nothing else
+    private final Tensor keyLengths;    // a right-padded batch's token counts [B] (CPU int64), or null
+    private final boolean windowHides;  // the sliding layers' window hides keys the causal mask shows
 
     private AttentionContext(Rope rope, LazyMask mask, Rope localRope, LazyMask slidingMask, DType dtype, long positionOffset,
-                             boolean causalOnly, boolean slidingCausalOnly, Tensor keyLengths, boolean windowHides) {
+                             boolean causalOnly, Tensor keyLengths, boolean windowHides) {
         this.rope = rope;
         this.mask = mask;
         this.localRope = localRope;
@@ -33,7 +32,6 @@ public final class AttentionContext {
         this.dtype = dtype;
         this.positionOffset = positionOffset;
         this.causalOnly = causalOnly;
-        this.slidingCausalOnly = slidingCausalOnly;
         this.keyLengths = keyLengths;
         this.windowHides = windowHides;
     }
@@ -69,7 +67,7 @@ public final class AttentionContext {
             sliding = mask.maskedFill(far, lowest(dtype));
         }
         return new AttentionContext(rope, new LazyMask(mask), localRope == null ? rope : localRope, new LazyMask(sliding), dtype, past,
-                false, false, null, window > 0 && total > window);
+                false, null, window > 0 && total > window);
     }
 
     /**
@@ -86,18 +84,16 @@ public final class AttentionContext {
     /** As above; window > 0 adds the sliding layers' mask (keys window or more positions back hidden) and rotary tables. */
     public static AttentionContext build(Rope rope, Rope localRope, int window, long length, Tensor attentionMask, DType dtype,
                                          adept.tensor.Device device, int heads) {
+        long[] counts = attentionMask == null ? null : rightPaddedCounts(attentionMask, length);
         // A mask without padding hides nothing beyond the future: dropped, as Hugging Face's SDPA path does, so the
         // batch takes the causal-only paths (no [B*heads, T, T] mask, the fused CPU attention kernel).
-        if (attentionMask != null && attentionMask.dim() == 2 && attentionMask.size(1) == length && attentionMask.numel() > 0
-                && attentionMask.min().item() != 0) {
-            attentionMask = null;
-        }
+        if (counts != null && java.util.Arrays.stream(counts).allMatch(n -> n == length)) attentionMask = null;
         double lowest = lowest(dtype);
         Tensor future = Tensor.ones(DType.BOOL, device, length, length).triu(1);
         Tensor causal = Tensor.zeros(dtype, device, 1, 1, length, length).maskedFill(future, lowest);
         boolean causalOnly = attentionMask == null;
-        Tensor padding = causalOnly ? null : paddingOf(attentionMask, length);
-        Tensor keyLengths = causalOnly || device.isCuda() ? null : rightPaddedLengths(attentionMask, length);
+        Tensor padding = causalOnly ? null : attentionMask.eq(0).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, T]
+        Tensor keyLengths = causalOnly || counts == null || device.isCuda() ? null : Tensor.of(counts, counts.length);
         // With right padding the fused kernel needs no [B*heads, T, T] mask: made on first use, if a layer asks.
         Scope owner = Scope.current();
         boolean lazy = keyLengths != null && owner != null;
@@ -109,8 +105,8 @@ public final class AttentionContext {
             Tensor windowed = causal.maskedFill(far, lowest);
             sliding = LazyMask.of(() -> withPadding(windowed, padding, length, lowest, heads), lazy ? owner : null);
         }
-        return new AttentionContext(rope, mask, localRope == null ? rope : localRope, sliding, dtype, 0, causalOnly,
-                causalOnly && !windowHides, keyLengths, windowHides);
+        return new AttentionContext(rope, mask, localRope == null ? rope : localRope, sliding, dtype, 0, causalOnly, keyLengths,
+                windowHides);
     }
 
     /** A mask made now, or on first use into the scope the context was built in (owner not null). */
@@ -140,19 +136,17 @@ public final class AttentionContext {
         }
     }
 
-    /** The padding positions of attentionMask [B, T] as [B, 1, 1, T] (true = padding), or a one-line error for its shape. */
-    private static Tensor paddingOf(Tensor attentionMask, long length) {
+    /**
+     * Each row's token count (nonzero = token) when every row of attentionMask [B, T] is tokens then padding with at
+     * least one token (the fused kernel's case; all T: no padding), else null; a one-line error for another shape.
+     */
+    private static long[] rightPaddedCounts(Tensor attentionMask, long length) {
         if (attentionMask.dim() != 2 || attentionMask.size(1) != length) {
             throw new ModelException("attention mask must be [batch, " + length + "], got " + java.util.Arrays.toString(attentionMask.shape()));
         }
-        return attentionMask.eq(0).unsqueeze(1).unsqueeze(1);
-    }
-
-    /** Each row's token count when every row is tokens then padding, at least one token (the fused kernel's case), else null. */
-    private static Tensor rightPaddedLengths(Tensor attentionMask, long length) {
         int batch = Math.toIntExact(attentionMask.size(0));
         if (batch == 0) return null;  // an empty batch: nothing for the kernel to do
-        long[] tokens = attentionMask.to(DType.BOOL).to(DType.INT64).contiguous().toLongArray();  // nonzero = token, as withPadding
+        long[] tokens = attentionMask.to(DType.BOOL).to(DType.INT64).contiguous().toLongArray();
         long[] lengths = new long[batch];
         for (int b = 0; b < batch; b++) {
             int row = Math.toIntExact(b * length), n = 0;
@@ -161,7 +155,7 @@ public final class AttentionContext {
             if (n == 0) return null;  // no token: Hugging Face's eager softmax spreads over every key
             lengths[b] = n;
         }
-        return Tensor.of(lengths, batch);
+        return lengths;
     }
 
     private static Tensor withPadding(Tensor mask, Tensor padding, long length, double lowest, int heads) {
@@ -193,7 +187,7 @@ public final class AttentionContext {
 
     /** Whether a layer of this type's mask hides future keys and nothing else (no padding, no window, no cache). */
     public boolean causalOnly(LayerType type) {
-        return type == LayerType.SLIDING_ATTENTION ? slidingCausalOnly : causalOnly;
+        return causalOnly && windowHidesNothing(type);
     }
 
     /**
@@ -201,8 +195,11 @@ public final class AttentionContext {
      * (no window, no cache, no padding before a token): the masks the fused CPU attention kernel applies itself.
      */
     public boolean causalUpToLengths(LayerType type) {
-        if (causalOnly(type)) return true;
-        return keyLengths != null && (type != LayerType.SLIDING_ATTENTION || !windowHides);
+        return (causalOnly || keyLengths != null) && windowHidesNothing(type);
+    }
+
+    private boolean windowHidesNothing(LayerType type) {
+        return type != LayerType.SLIDING_ATTENTION || !windowHides;
     }
 
     /** A right-padded batch's token counts [B] (CPU int64; the current scope's), or null: no padding, or not right padding only. */
